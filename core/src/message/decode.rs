@@ -1,0 +1,440 @@
+//! From a decoded wire list to a typed [`Message`], checking every element.
+
+use super::options::value_to_u64;
+use super::*;
+use crate::uri::MatchPolicy;
+use crate::uri::UriRules;
+
+/// The elements of one message, read front to back.
+struct Elements {
+    message: &'static str,
+    items: std::vec::IntoIter<Value>,
+}
+
+impl Elements {
+    fn next(&mut self) -> Value {
+        // Arity was checked before any element is read.
+        self.items.next().unwrap_or_default()
+    }
+
+    fn remaining(&self) -> usize {
+        self.items.len()
+    }
+
+    fn wrong(&self, element: &'static str, expected: &'static str, found: &Value) -> MessageError {
+        MessageError::WrongElementType {
+            message: self.message,
+            element,
+            expected,
+            found: found.kind(),
+        }
+    }
+
+    fn id(&mut self, element: &'static str) -> Result<Id, MessageError> {
+        let v = self.next();
+        match value_to_u64(&v) {
+            Some(n) => Id::new(n).ok_or_else(|| MessageError::IdOutOfRange {
+                message: self.message,
+                element,
+                value: n.to_string(),
+            }),
+            None if matches!(v, Value::Int(_) | Value::Float(_)) => Err(MessageError::IdOutOfRange {
+                message: self.message,
+                element,
+                value: v.to_string(),
+            }),
+            None => Err(self.wrong(element, "an ID (an integer)", &v)),
+        }
+    }
+
+    /// An ID, or 0 for the revocation forms of UNSUBSCRIBED and UNREGISTERED.
+    fn id_or_zero(&mut self, element: &'static str) -> Result<Option<Id>, MessageError> {
+        if let Some(Value::UInt(0)) = self.items.as_slice().first() {
+            self.next();
+            return Ok(None);
+        }
+        self.id(element).map(Some)
+    }
+
+    fn string(&mut self, element: &'static str) -> Result<String, MessageError> {
+        match self.next() {
+            Value::String(s) => Ok(s),
+            other => Err(self.wrong(element, "a string", &other)),
+        }
+    }
+
+    /// A URI the router validates itself (topics, procedures): it may depend on the match
+    /// policy, and an invalid one gets ERROR `wamp.error.invalid_uri`, not ABORT.
+    fn uri(&mut self, element: &'static str) -> Result<Uri, MessageError> {
+        match self.next() {
+            Value::String(s) => Ok(Uri::new_unchecked(s)),
+            other => Err(self.wrong(element, "a URI string", &other)),
+        }
+    }
+
+    /// A URI that must be valid (loose rules) because nothing but ABORT could answer it:
+    /// realms, close reasons, error URIs.
+    fn checked_uri(&mut self, element: &'static str) -> Result<Uri, MessageError> {
+        let uri = self.uri(element)?;
+        uri.validate(UriRules::Loose, MatchPolicy::Exact)
+            .map_err(|source| MessageError::InvalidUri {
+                message: self.message,
+                element,
+                source,
+            })?;
+        Ok(uri)
+    }
+
+    fn dict(&mut self, element: &'static str) -> Result<Dict, MessageError> {
+        match self.next() {
+            Value::Dict(d) => Ok(d),
+            other => Err(self.wrong(element, "a dict", &other)),
+        }
+    }
+
+    fn options<T>(
+        &mut self,
+        element: &'static str,
+        parse: fn(Dict) -> Result<T, (String, String)>,
+    ) -> Result<T, MessageError> {
+        let dict = self.dict(element)?;
+        parse(dict).map_err(|(key, problem)| MessageError::InvalidOption {
+            message: self.message,
+            element,
+            key,
+            problem,
+        })
+    }
+
+    /// The optional `Arguments` and `ArgumentsKw` tail (or a transparent binary payload).
+    fn payload(&mut self) -> Result<Payload, MessageError> {
+        let args = match self.remaining() {
+            0 => return Ok(Payload::default()),
+            _ => self.next(),
+        };
+        let args = match args {
+            Value::List(l) => l,
+            Value::Bytes(b) if self.remaining() == 0 => return Ok(Payload::Transparent(b)),
+            other => {
+                return Err(self.wrong(
+                    "Arguments",
+                    "a list (or binary, for a transparent payload)",
+                    &other,
+                ))
+            }
+        };
+        let kwargs = if self.remaining() > 0 {
+            self.dict("ArgumentsKw")?
+        } else {
+            Dict::new()
+        };
+        Ok(Payload::Args { args, kwargs })
+    }
+}
+
+pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> {
+    let items = match value {
+        Value::List(items) => items,
+        other => return Err(MessageError::NotAList { found: other.kind() }),
+    };
+    let Some(first) = items.first() else {
+        return Err(MessageError::Empty);
+    };
+    let code = match value_to_u64(first) {
+        Some(c) => c,
+        None if matches!(first, Value::Int(_)) => {
+            return Err(MessageError::TypeNotInteger {
+                found: "a negative integer",
+            })
+        }
+        None => return Err(MessageError::TypeNotInteger { found: first.kind() }),
+    };
+    let Some(message) = name_of(code) else {
+        return Err(MessageError::UnknownType(code));
+    };
+    let (min, max, expected) = arity(code);
+    let len = items.len();
+    if len < min || len > max {
+        return Err(MessageError::WrongArity {
+            message,
+            expected,
+            found: len,
+        });
+    }
+    let mut items = items.into_iter();
+    items.next();
+    let mut e = Elements { message, items };
+    let m = &mut e;
+    Ok(match code {
+        code::HELLO => Message::Hello(Hello {
+            realm: m.checked_uri("Realm")?,
+            details: m.options("Details", HelloDetails::from_dict)?,
+        }),
+        code::WELCOME => Message::Welcome(Welcome {
+            session: m.id("Session")?,
+            details: m.options("Details", WelcomeDetails::from_dict)?,
+        }),
+        code::ABORT => Message::Abort(Abort {
+            details: m.options("Details", AbortDetails::from_dict)?,
+            reason: m.checked_uri("Reason")?,
+            payload: m.payload()?,
+        }),
+        code::CHALLENGE => Message::Challenge(Challenge {
+            auth_method: m.string("AuthMethod")?,
+            extra: m.options("Extra", ChallengeExtra::from_dict)?,
+        }),
+        code::AUTHENTICATE => Message::Authenticate(Authenticate {
+            signature: m.string("Signature")?,
+            extra: m.options("Extra", AuthenticateExtra::from_dict)?,
+        }),
+        code::GOODBYE => Message::Goodbye(Goodbye {
+            details: m.options("Details", GoodbyeDetails::from_dict)?,
+            reason: m.checked_uri("Reason")?,
+        }),
+        code::ERROR => {
+            let raw = m.next();
+            let request_type = value_to_u64(&raw)
+                .ok_or_else(|| m.wrong("REQUEST.Type", "an integer", &raw))
+                .and_then(|c| RequestType::from_code(c).ok_or(MessageError::InvalidRequestType(c)))?;
+            Message::Error(Error {
+                request_type,
+                request: m.id("REQUEST.Request")?,
+                details: m.options("Details", ErrorDetails::from_dict)?,
+                error: m.checked_uri("Error")?,
+                payload: m.payload()?,
+            })
+        }
+        code::PUBLISH => Message::Publish(Publish {
+            request: m.id("Request")?,
+            options: m.options("Options", PublishOptions::from_dict)?,
+            topic: m.uri("Topic")?,
+            payload: m.payload()?,
+        }),
+        code::PUBLISHED => Message::Published(Published {
+            request: m.id("PUBLISH.Request")?,
+            publication: m.id("Publication")?,
+        }),
+        code::SUBSCRIBE => Message::Subscribe(Subscribe {
+            request: m.id("Request")?,
+            options: m.options("Options", SubscribeOptions::from_dict)?,
+            topic: m.uri("Topic")?,
+        }),
+        code::SUBSCRIBED => Message::Subscribed(Subscribed {
+            request: m.id("SUBSCRIBE.Request")?,
+            subscription: m.id("Subscription")?,
+        }),
+        code::UNSUBSCRIBE => Message::Unsubscribe(Unsubscribe {
+            request: m.id("Request")?,
+            subscription: m.id("SUBSCRIBED.Subscription")?,
+        }),
+        code::UNSUBSCRIBED => {
+            let request = m.id_or_zero("UNSUBSCRIBE.Request")?;
+            if request.is_none() && m.remaining() == 0 {
+                return Err(revocation_without_details(message));
+            }
+            let details = if m.remaining() > 0 {
+                m.options("Details", UnsubscribedDetails::from_dict)?
+            } else {
+                UnsubscribedDetails::default()
+            };
+            Message::Unsubscribed(Unsubscribed { request, details })
+        }
+        code::EVENT => Message::Event(Event {
+            subscription: m.id("SUBSCRIBED.Subscription")?,
+            publication: m.id("PUBLISHED.Publication")?,
+            details: m.options("Details", EventDetails::from_dict)?,
+            payload: m.payload()?,
+        }),
+        code::CALL => Message::Call(Call {
+            request: m.id("Request")?,
+            options: m.options("Options", CallOptions::from_dict)?,
+            procedure: m.uri("Procedure")?,
+            payload: m.payload()?,
+        }),
+        code::CANCEL => Message::Cancel(Cancel {
+            request: m.id("CALL.Request")?,
+            options: m.options("Options", CancelOptions::from_dict)?,
+        }),
+        code::RESULT => Message::Result(CallResult {
+            request: m.id("CALL.Request")?,
+            details: m.options("Details", ResultDetails::from_dict)?,
+            payload: m.payload()?,
+        }),
+        code::REGISTER => Message::Register(Register {
+            request: m.id("Request")?,
+            options: m.options("Options", RegisterOptions::from_dict)?,
+            procedure: m.uri("Procedure")?,
+        }),
+        code::REGISTERED => Message::Registered(Registered {
+            request: m.id("REGISTER.Request")?,
+            registration: m.id("Registration")?,
+        }),
+        code::UNREGISTER => Message::Unregister(Unregister {
+            request: m.id("Request")?,
+            registration: m.id("REGISTERED.Registration")?,
+        }),
+        code::UNREGISTERED => {
+            let request = m.id_or_zero("UNREGISTER.Request")?;
+            if request.is_none() && m.remaining() == 0 {
+                return Err(revocation_without_details(message));
+            }
+            let details = if m.remaining() > 0 {
+                m.options("Details", UnregisteredDetails::from_dict)?
+            } else {
+                UnregisteredDetails::default()
+            };
+            Message::Unregistered(Unregistered { request, details })
+        }
+        code::INVOCATION => Message::Invocation(Invocation {
+            request: m.id("Request")?,
+            registration: m.id("REGISTERED.Registration")?,
+            details: m.options("Details", InvocationDetails::from_dict)?,
+            payload: m.payload()?,
+        }),
+        code::INTERRUPT => Message::Interrupt(Interrupt {
+            request: m.id("INVOCATION.Request")?,
+            options: m.options("Options", InterruptOptions::from_dict)?,
+        }),
+        code::YIELD => Message::Yield(Yield {
+            request: m.id("INVOCATION.Request")?,
+            options: m.options("Options", YieldOptions::from_dict)?,
+            payload: m.payload()?,
+        }),
+        code::EVENT_RECEIVED => Message::EventReceived(EventReceived {
+            publication: m.id("EVENT.Publication")?,
+        }),
+        _ => return Err(MessageError::UnknownType(code)),
+    })
+}
+
+fn revocation_without_details(message: &'static str) -> MessageError {
+    MessageError::IdOutOfRange {
+        message,
+        element: "Request",
+        value: "0 (request 0 is only valid in the revocation form, which has Details)".into(),
+    }
+}
+
+/// Allowed element counts per message code, the code included.
+fn arity(code: u64) -> (usize, usize, &'static str) {
+    match code {
+        code::HELLO
+        | code::WELCOME
+        | code::CHALLENGE
+        | code::AUTHENTICATE
+        | code::GOODBYE
+        | code::PUBLISHED
+        | code::SUBSCRIBED
+        | code::UNSUBSCRIBE
+        | code::CANCEL
+        | code::REGISTERED
+        | code::UNREGISTER
+        | code::INTERRUPT => (3, 3, "3"),
+        code::ABORT | code::RESULT | code::YIELD => (3, 5, "3 to 5"),
+        code::ERROR => (5, 7, "5 to 7"),
+        code::PUBLISH | code::CALL | code::EVENT | code::INVOCATION => (4, 6, "4 to 6"),
+        code::SUBSCRIBE | code::REGISTER => (4, 4, "4"),
+        code::UNSUBSCRIBED | code::UNREGISTERED => (2, 3, "2 or 3"),
+        code::EVENT_RECEIVED => (2, 2, "2"),
+        _ => (0, usize::MAX, "any number of"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serializer::{Limits, Serializer};
+
+    fn json(s: &str) -> Result<Message, MessageError> {
+        let v = Serializer::Json
+            .decode_value(s.as_bytes(), &Limits::default())
+            .expect("valid JSON");
+        Message::from_value(v)
+    }
+
+    #[test]
+    fn structural_errors_are_typed() {
+        assert_eq!(json("{}"), Err(MessageError::NotAList { found: "a dict" }));
+        assert_eq!(json("[]"), Err(MessageError::Empty));
+        assert_eq!(json(r#"["x"]"#), Err(MessageError::TypeNotInteger { found: "a string" }));
+        assert_eq!(json("[7, {}]"), Err(MessageError::UnknownType(7)));
+        assert_eq!(json("[1000]"), Err(MessageError::UnknownType(1000)));
+        assert_eq!(
+            json(r#"[48, 1, {}]"#),
+            Err(MessageError::WrongArity {
+                message: "CALL",
+                expected: "4 to 6",
+                found: 3
+            })
+        );
+        assert_eq!(
+            json(r#"[48, 1, [], "p"]"#),
+            Err(MessageError::WrongElementType {
+                message: "CALL",
+                element: "Options",
+                expected: "a dict",
+                found: "a list"
+            })
+        );
+        assert!(matches!(
+            json(r#"[48, 0, {}, "p"]"#),
+            Err(MessageError::IdOutOfRange { .. })
+        ));
+        assert!(matches!(
+            json(r#"[48, 9007199254740993, {}, "p"]"#),
+            Err(MessageError::IdOutOfRange { .. })
+        ));
+        assert!(matches!(
+            json(r#"[48, -1, {}, "p"]"#),
+            Err(MessageError::IdOutOfRange { .. })
+        ));
+        assert!(matches!(
+            json(r#"[6, {}, "not a uri"]"#),
+            Err(MessageError::InvalidUri { .. })
+        ));
+        assert_eq!(
+            json(r#"[8, 1, 1, {}, "a.b"]"#),
+            Err(MessageError::InvalidRequestType(1))
+        );
+        assert!(matches!(
+            json(r#"[48, 1, {}, "p", {}]"#),
+            Err(MessageError::WrongElementType { element: "Arguments", .. })
+        ));
+        assert!(matches!(
+            json(r#"[48, 1, {}, "p", [], []]"#),
+            Err(MessageError::WrongElementType { element: "ArgumentsKw", .. })
+        ));
+    }
+
+    #[test]
+    fn option_errors_name_the_key() {
+        let err = json(r#"[16, 1, {"acknowledge": 1}, "t"]"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PUBLISH.Options.acknowledge: expected a bool, found an integer (1)"
+        );
+    }
+
+    #[test]
+    fn revocation_forms() {
+        let m = json(r#"[35, 0, {"subscription": 5, "reason": "gone"}]"#).unwrap();
+        let Message::Unsubscribed(u) = m else { panic!() };
+        assert_eq!(u.request, None);
+        assert_eq!(u.details.subscription, Id::new(5));
+        assert!(json("[67, 0]").is_err());
+        assert!(json("[67, 3]").is_ok());
+    }
+
+    #[test]
+    fn empty_tails_are_accepted() {
+        let m = json(r#"[50, 3, {}, [], {}]"#).unwrap();
+        assert_eq!(m.payload().unwrap(), &Payload::default());
+    }
+
+    #[test]
+    fn integral_floats_are_accepted_as_ids() {
+        let m = json(r#"[17, 1.0, 4429313566.0]"#).unwrap();
+        assert_eq!(m.request_id(), Id::new(1));
+        assert!(json(r#"[17, 1.5, 2]"#).is_err());
+    }
+}
