@@ -400,7 +400,13 @@ pub mod close {
     pub const NORMAL: &str = "wamp.close.normal";
 
     /// Every constant of this module.
-    pub const ALL: &[&str] = &[SYSTEM_SHUTDOWN, CLOSE_REALM, GOODBYE_AND_OUT, KILLED, NORMAL];
+    pub const ALL: &[&str] = &[
+        SYSTEM_SHUTDOWN,
+        CLOSE_REALM,
+        GOODBYE_AND_OUT,
+        KILLED,
+        NORMAL,
+    ];
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-
 /// A WAMP dictionary: string keys, insertion-ordered, compared without regard to order.
 pub type Dict = indexmap::IndexMap<String, Value>;
 
@@ -174,8 +173,8 @@ impl Value {
     /// assert_eq!(v.as_dict().unwrap()["y"].as_i64(), Some(-2));
     /// ```
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> Result<Value, ValueError> {
-        let cbor = ciborium::Value::serialized(value)
-            .map_err(|e| ValueError::Serde(e.to_string()))?;
+        let cbor =
+            ciborium::Value::serialized(value).map_err(|e| ValueError::Serde(e.to_string()))?;
         Value::try_from_cbor(cbor)
     }
 
@@ -637,7 +636,9 @@ mod tests {
             pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_bytes(v)
             }
-            pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> Result<Vec<u8>, D::Error> {
                 let b: bytes::Bytes = serde::Deserialize::deserialize(d)?;
                 Ok(b.to_vec())
             }

@@ -38,11 +38,13 @@ impl Elements {
                 element,
                 value: n.to_string(),
             }),
-            None if matches!(v, Value::Int(_) | Value::Float(_)) => Err(MessageError::IdOutOfRange {
-                message: self.message,
-                element,
-                value: v.to_string(),
-            }),
+            None if matches!(v, Value::Int(_) | Value::Float(_)) => {
+                Err(MessageError::IdOutOfRange {
+                    message: self.message,
+                    element,
+                    value: v.to_string(),
+                })
+            }
             None => Err(self.wrong(element, "an ID (an integer)", &v)),
         }
     }
@@ -135,7 +137,11 @@ impl Elements {
 pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> {
     let items = match value {
         Value::List(items) => items,
-        other => return Err(MessageError::NotAList { found: other.kind() }),
+        other => {
+            return Err(MessageError::NotAList {
+                found: other.kind(),
+            })
+        }
     };
     let Some(first) = items.first() else {
         return Err(MessageError::Empty);
@@ -147,7 +153,11 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
                 found: "a negative integer",
             })
         }
-        None => return Err(MessageError::TypeNotInteger { found: first.kind() }),
+        None => {
+            return Err(MessageError::TypeNotInteger {
+                found: first.kind(),
+            })
+        }
     };
     let Some(message) = name_of(code) else {
         return Err(MessageError::UnknownType(code));
@@ -166,14 +176,14 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
     let mut e = Elements { message, items };
     let m = &mut e;
     Ok(match code {
-        code::HELLO => Message::Hello(Hello {
+        code::HELLO => Message::Hello(Box::new(Hello {
             realm: m.checked_uri("Realm")?,
             details: m.options("Details", HelloDetails::from_dict)?,
-        }),
-        code::WELCOME => Message::Welcome(Welcome {
+        })),
+        code::WELCOME => Message::Welcome(Box::new(Welcome {
             session: m.id("Session")?,
             details: m.options("Details", WelcomeDetails::from_dict)?,
-        }),
+        })),
         code::ABORT => Message::Abort(Abort {
             details: m.options("Details", AbortDetails::from_dict)?,
             reason: m.checked_uri("Reason")?,
@@ -195,7 +205,9 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
             let raw = m.next();
             let request_type = value_to_u64(&raw)
                 .ok_or_else(|| m.wrong("REQUEST.Type", "an integer", &raw))
-                .and_then(|c| RequestType::from_code(c).ok_or(MessageError::InvalidRequestType(c)))?;
+                .and_then(|c| {
+                    RequestType::from_code(c).ok_or(MessageError::InvalidRequestType(c))
+                })?;
             Message::Error(Error {
                 request_type,
                 request: m.id("REQUEST.Request")?,
@@ -356,7 +368,10 @@ mod tests {
     fn structural_errors_are_typed() {
         assert_eq!(json("{}"), Err(MessageError::NotAList { found: "a dict" }));
         assert_eq!(json("[]"), Err(MessageError::Empty));
-        assert_eq!(json(r#"["x"]"#), Err(MessageError::TypeNotInteger { found: "a string" }));
+        assert_eq!(
+            json(r#"["x"]"#),
+            Err(MessageError::TypeNotInteger { found: "a string" })
+        );
         assert_eq!(json("[7, {}]"), Err(MessageError::UnknownType(7)));
         assert_eq!(json("[1000]"), Err(MessageError::UnknownType(1000)));
         assert_eq!(
@@ -398,11 +413,17 @@ mod tests {
         );
         assert!(matches!(
             json(r#"[48, 1, {}, "p", {}]"#),
-            Err(MessageError::WrongElementType { element: "Arguments", .. })
+            Err(MessageError::WrongElementType {
+                element: "Arguments",
+                ..
+            })
         ));
         assert!(matches!(
             json(r#"[48, 1, {}, "p", [], []]"#),
-            Err(MessageError::WrongElementType { element: "ArgumentsKw", .. })
+            Err(MessageError::WrongElementType {
+                element: "ArgumentsKw",
+                ..
+            })
         ));
     }
 
@@ -418,7 +439,9 @@ mod tests {
     #[test]
     fn revocation_forms() {
         let m = json(r#"[35, 0, {"subscription": 5, "reason": "gone"}]"#).unwrap();
-        let Message::Unsubscribed(u) = m else { panic!() };
+        let Message::Unsubscribed(u) = m else {
+            panic!()
+        };
         assert_eq!(u.request, None);
         assert_eq!(u.details.subscription, Id::new(5));
         assert!(json("[67, 0]").is_err());

@@ -42,7 +42,9 @@ impl Serialize for Message {
                 }
             }
             Message::Error(_) => 5 + tail,
-            Message::Publish(_) | Message::Event(_) | Message::Call(_) | Message::Invocation(_) => 4 + tail,
+            Message::Publish(_) | Message::Event(_) | Message::Call(_) | Message::Invocation(_) => {
+                4 + tail
+            }
             Message::Subscribe(_) | Message::Register(_) => 4,
             _ => 3 + tail,
         };

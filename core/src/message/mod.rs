@@ -474,10 +474,10 @@ pub struct EventReceived {
 /// A WAMP message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    /// HELLO (1).
-    Hello(Hello),
-    /// WELCOME (2).
-    Welcome(Welcome),
+    /// HELLO (1). Boxed: it is large and sent once per session.
+    Hello(Box<Hello>),
+    /// WELCOME (2). Boxed: it is large and sent once per session.
+    Welcome(Box<Welcome>),
     /// ABORT (3).
     Abort(Abort),
     /// CHALLENGE (4).
@@ -929,8 +929,20 @@ macro_rules! into_message {
         }
     )*};
 }
+impl From<Hello> for Message {
+    fn from(m: Hello) -> Message {
+        Message::Hello(Box::new(m))
+    }
+}
+
+impl From<Welcome> for Message {
+    fn from(m: Welcome) -> Message {
+        Message::Welcome(Box::new(m))
+    }
+}
+
 into_message!(
-    Hello => Hello, Welcome => Welcome, Abort => Abort, Challenge => Challenge,
+    Abort => Abort, Challenge => Challenge,
     Authenticate => Authenticate, Goodbye => Goodbye, Error => Error, Publish => Publish,
     Published => Published, Subscribe => Subscribe, Subscribed => Subscribed,
     Unsubscribe => Unsubscribe, Unsubscribed => Unsubscribed, Event => Event, Call => Call,

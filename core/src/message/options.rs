@@ -33,7 +33,9 @@ fn wrong(expected: &str, found: &Value) -> String {
         Value::Bool(_) | Value::Int(_) | Value::UInt(_) | Value::Float(_) => {
             format!("expected {expected}, found {} ({found})", found.kind())
         }
-        Value::String(s) if s.len() <= 40 => format!("expected {expected}, found {} ({found})", found.kind()),
+        Value::String(s) if s.len() <= 40 => {
+            format!("expected {expected}, found {} ({found})", found.kind())
+        }
         _ => format!("expected {expected}, found {}", found.kind()),
     }
 }
@@ -44,7 +46,9 @@ pub(crate) fn value_to_u64(value: &Value) -> Option<u64> {
     match value {
         Value::UInt(u) => Some(*u),
         Value::Int(i) => u64::try_from(*i).ok(),
-        Value::Float(f) if f.fract() == 0.0 && *f >= 0.0 && *f <= 9007199254740992.0 => Some(*f as u64),
+        Value::Float(f) if f.fract() == 0.0 && *f >= 0.0 && *f <= 9007199254740992.0 => {
+            Some(*f as u64)
+        }
         _ => None,
     }
 }
@@ -600,6 +604,9 @@ options! {
         topic: Uri = "topic",
         /// The event is a retained one.
         retained: bool = "retained",
+        /// Router-to-router forwarding chain (before the payload keys, where Autobahn
+        /// writes it in EVENT).
+        forward_for: Vec<ForwardFor> = "forward_for",
         /// Payload passthru: scheme.
         ppt_scheme: String = "ppt_scheme",
         /// Payload passthru: serializer.
@@ -614,8 +621,6 @@ options! {
         enc_serializer: EncSerializer = "enc_serializer",
         /// Autobahn transparent payload: key.
         enc_key: String = "enc_key",
-        /// Router-to-router forwarding chain.
-        forward_for: Vec<ForwardFor> = "forward_for",
         /// Autobahn: a transaction hash.
         transaction_hash: String = "transaction_hash",
         /// Autobahn: the subscriber should acknowledge delivery (EVENT_RECEIVED).
@@ -808,9 +813,13 @@ mod tests {
         let (key, problem) = PublishOptions::from_dict(kwargs! { "acknowledge" => 1 }).unwrap_err();
         assert_eq!(key, "acknowledge");
         assert_eq!(problem, "expected a bool, found an integer (1)");
-        let (key, problem) = PublishOptions::from_dict(kwargs! { "exclude" => vec!["x"] }).unwrap_err();
+        let (key, problem) =
+            PublishOptions::from_dict(kwargs! { "exclude" => vec!["x"] }).unwrap_err();
         assert_eq!(key, "exclude");
-        assert!(problem.starts_with("element 0: expected an ID"), "{problem}");
+        assert!(
+            problem.starts_with("element 0: expected an ID"),
+            "{problem}"
+        );
         let (key, _) = SubscribeOptions::from_dict(kwargs! { "match" => "invalid" }).unwrap_err();
         assert_eq!(key, "match");
         let (_, problem) = CancelOptions::from_dict(kwargs! { "mode" => "stop" }).unwrap_err();
@@ -825,12 +834,14 @@ mod tests {
 
     #[test]
     fn nested_roles() {
-        let roles = kwargs! { "caller" => kwargs! { "features" => kwargs! { "call_canceling" => true } } };
+        let roles =
+            kwargs! { "caller" => kwargs! { "features" => kwargs! { "call_canceling" => true } } };
         let details = HelloDetails::from_dict(kwargs! { "roles" => roles }).unwrap();
         let roles = details.roles.unwrap();
         assert!(roles.caller.unwrap().supports("call_canceling"));
         assert!(roles.callee.is_none());
-        let (key, problem) = HelloDetails::from_dict(kwargs! { "roles" => kwargs! { "caller" => 3 } }).unwrap_err();
+        let (key, problem) =
+            HelloDetails::from_dict(kwargs! { "roles" => kwargs! { "caller" => 3 } }).unwrap_err();
         assert_eq!(key, "roles");
         assert_eq!(problem, "caller: expected a dict, found an integer (3)");
     }

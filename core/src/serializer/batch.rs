@@ -64,7 +64,9 @@ pub(crate) fn decode(
                     if last {
                         break;
                     }
-                    return Err(DecodeError::Batch("empty message between separators".into()));
+                    return Err(DecodeError::Batch(
+                        "empty message between separators".into(),
+                    ));
                 }
                 push(&mut messages, part)?;
             }
@@ -92,7 +94,9 @@ pub(crate) fn decode(
         }
     }
     if messages.is_empty() {
-        return Err(DecodeError::Batch("a batch must hold at least one message".into()));
+        return Err(DecodeError::Batch(
+            "a batch must hold at least one message".into(),
+        ));
     }
     Ok(messages)
 }
@@ -117,7 +121,11 @@ mod tests {
     fn round_trip_every_serializer() {
         for s in Serializer::ALL {
             let bytes = encode(s, &sample()).unwrap();
-            assert_eq!(decode(s, &bytes, &Limits::default()).unwrap(), sample(), "{s}");
+            assert_eq!(
+                decode(s, &bytes, &Limits::default()).unwrap(),
+                sample(),
+                "{s}"
+            );
         }
     }
 
@@ -126,9 +134,15 @@ mod tests {
         let bytes = encode(Serializer::Json, &sample()).unwrap();
         assert_eq!(bytes.iter().filter(|b| **b == 0x18).count(), 2);
         let spec = b"[17,1,99]\x1e[6,{},\"wamp.close.normal\"]\x1e";
-        assert_eq!(decode(Serializer::Json, spec, &Limits::default()).unwrap(), sample());
+        assert_eq!(
+            decode(Serializer::Json, spec, &Limits::default()).unwrap(),
+            sample()
+        );
         let mixed = b"[17,1,99]\x18[6,{},\"wamp.close.normal\"]";
-        assert_eq!(decode(Serializer::Json, mixed, &Limits::default()).unwrap(), sample());
+        assert_eq!(
+            decode(Serializer::Json, mixed, &Limits::default()).unwrap(),
+            sample()
+        );
     }
 
     #[test]

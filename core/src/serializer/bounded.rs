@@ -81,7 +81,10 @@ thread_local! {
 
 /// Runs `decode` with `limits` installed for [`Value`]'s `Deserialize` impl on this thread,
 /// and returns what it produced and the limit that tripped, if any.
-pub(crate) fn with_budget<T>(limits: &Limits, decode: impl FnOnce() -> T) -> (T, Option<LimitTripped>) {
+pub(crate) fn with_budget<T>(
+    limits: &Limits,
+    decode: impl FnOnce() -> T,
+) -> (T, Option<LimitTripped>) {
     let previous = CURRENT.with(|c| c.replace(Some(*limits)));
     TRIPPED.with(|t| t.set(None));
     let out = decode();
@@ -130,7 +133,9 @@ impl ValueVisitor<'_> {
             if let Some(b64) = s.strip_prefix('\0') {
                 return super::decode_json_binary(b64)
                     .map(Value::Bytes)
-                    .map_err(|_| E::custom("a string starting with \\u0000 must hold base64 binary"));
+                    .map_err(|_| {
+                        E::custom("a string starting with \\u0000 must hold base64 binary")
+                    });
             }
         }
         Ok(Value::String(s.to_owned()))
@@ -230,7 +235,10 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         let mut list = Vec::with_capacity(self.capacity(seq.size_hint()));
         while let Some(v) = seq.next_element_seed(seed)? {
             if list.len() == max_len {
-                return Err(self.seed.budget.trip(LimitTripped::CollectionLength(max_len)));
+                return Err(self
+                    .seed
+                    .budget
+                    .trip(LimitTripped::CollectionLength(max_len)));
             }
             list.push(v);
         }
@@ -243,7 +251,10 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         let mut dict = Dict::with_capacity(self.capacity(map.size_hint()));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if dict.len() == max_len {
-                return Err(self.seed.budget.trip(LimitTripped::CollectionLength(max_len)));
+                return Err(self
+                    .seed
+                    .budget
+                    .trip(LimitTripped::CollectionLength(max_len)));
             }
             let value = map.next_value_seed(seed)?;
             if dict.insert(key, value).is_some() {

@@ -151,7 +151,8 @@ impl Serializer {
                 limit: limits.max_message_size,
             });
         }
-        let (result, tripped) = bounded::with_budget(limits, || self.decode_unchecked(bytes, limits));
+        let (result, tripped) =
+            bounded::with_budget(limits, || self.decode_unchecked(bytes, limits));
         match tripped {
             Some(bounded::LimitTripped::Depth(limit)) => Err(DecodeError::TooDeep { limit }),
             Some(bounded::LimitTripped::CollectionLength(limit)) => {
@@ -186,7 +187,9 @@ impl Serializer {
             Serializer::MsgPack => {
                 rmp_serde::encode::write(&mut out, value).map_err(|e| e.to_string())
             }
-            Serializer::Cbor => ciborium::ser::into_writer(value, &mut out).map_err(|e| e.to_string()),
+            Serializer::Cbor => {
+                ciborium::ser::into_writer(value, &mut out).map_err(|e| e.to_string())
+            }
         };
         result.map_err(|detail| EncodeError {
             serializer: self.name(),
@@ -207,7 +210,8 @@ impl Serializer {
             Serializer::MsgPack => {
                 let mut rest = bytes;
                 let mut de = rmp_serde::Deserializer::new(&mut rest);
-                let value: Value = serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?;
+                let value: Value =
+                    serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?;
                 trailing(rest.len())?;
                 Ok(value)
             }
@@ -362,7 +366,9 @@ mod tests {
         assert_eq!(&enc[..], br#""\u0000EOP/kFMHXFJvX8BtT+N82w==""#);
         assert_eq!(Serializer::Json.decode_value(&enc, &limits()).unwrap(), v);
         // A string that merely contains NUL later stays a string.
-        let s = Serializer::Json.decode_value(br#""a\u0000b""#, &limits()).unwrap();
+        let s = Serializer::Json
+            .decode_value(br#""a\u0000b""#, &limits())
+            .unwrap();
         assert_eq!(s, Value::from("a\0b"));
         assert!(matches!(
             Serializer::Json.decode_value(br#""\u0000!!!""#, &limits()),
@@ -373,10 +379,18 @@ mod tests {
     #[test]
     fn binary_is_native_in_binary_formats() {
         let v = Value::Bytes(Bytes::from_static(b"\x00\x01"));
-        assert_eq!(&Serializer::MsgPack.encode_value(&v).unwrap()[..], b"\xc4\x02\x00\x01");
-        assert_eq!(&Serializer::Cbor.encode_value(&v).unwrap()[..], b"\x42\x00\x01");
+        assert_eq!(
+            &Serializer::MsgPack.encode_value(&v).unwrap()[..],
+            b"\xc4\x02\x00\x01"
+        );
+        assert_eq!(
+            &Serializer::Cbor.encode_value(&v).unwrap()[..],
+            b"\x42\x00\x01"
+        );
         // A MessagePack string starting with NUL is a string, not binary.
-        let s = Serializer::MsgPack.decode_value(b"\xa2\x00A", &limits()).unwrap();
+        let s = Serializer::MsgPack
+            .decode_value(b"\xa2\x00A", &limits())
+            .unwrap();
         assert_eq!(s, Value::from("\0A"));
     }
 
@@ -384,7 +398,19 @@ mod tests {
     fn limits_are_typed_errors() {
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         for s in Serializer::ALL {
-            let bytes = s.encode_value(&Serializer::Json.decode_value(deep.as_bytes(), &Limits { max_depth: 200, ..limits() }).unwrap()).unwrap();
+            let bytes = s
+                .encode_value(
+                    &Serializer::Json
+                        .decode_value(
+                            deep.as_bytes(),
+                            &Limits {
+                                max_depth: 200,
+                                ..limits()
+                            },
+                        )
+                        .unwrap(),
+                )
+                .unwrap();
             assert_eq!(
                 s.decode_value(&bytes, &limits()),
                 Err(DecodeError::TooDeep { limit: 64 }),
@@ -425,7 +451,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DecodeError::Syntax { .. }), "{err}");
         // CBOR array announcing 2^64-1 elements; CBOR text announcing 2^32 bytes.
-        for bytes in [&b"\x9b\xff\xff\xff\xff\xff\xff\xff\xff"[..], b"\x7a\xff\xff\xff\xff"] {
+        for bytes in [
+            &b"\x9b\xff\xff\xff\xff\xff\xff\xff\xff"[..],
+            b"\x7a\xff\xff\xff\xff",
+        ] {
             let err = Serializer::Cbor.decode_value(bytes, &limits()).unwrap_err();
             assert!(matches!(err, DecodeError::Syntax { .. }), "{err}");
         }
@@ -439,20 +468,33 @@ mod tests {
     #[test]
     fn trailing_bytes_and_non_string_keys_are_rejected() {
         assert!(Serializer::Json.decode_value(b"[1] x", &limits()).is_err());
-        assert!(Serializer::MsgPack.decode_value(b"\x91\x01\x01", &limits()).is_err());
-        assert!(Serializer::Cbor.decode_value(b"\x81\x01\x01", &limits()).is_err());
+        assert!(Serializer::MsgPack
+            .decode_value(b"\x91\x01\x01", &limits())
+            .is_err());
+        assert!(Serializer::Cbor
+            .decode_value(b"\x81\x01\x01", &limits())
+            .is_err());
         // {1: 2} in MessagePack and CBOR.
-        assert!(Serializer::MsgPack.decode_value(b"\x81\x01\x02", &limits()).is_err());
-        assert!(Serializer::Cbor.decode_value(b"\xa1\x01\x02", &limits()).is_err());
+        assert!(Serializer::MsgPack
+            .decode_value(b"\x81\x01\x02", &limits())
+            .is_err());
+        assert!(Serializer::Cbor
+            .decode_value(b"\xa1\x01\x02", &limits())
+            .is_err());
         // Duplicate keys.
-        assert!(Serializer::Json.decode_value(br#"{"a":1,"a":2}"#, &limits()).is_err());
+        assert!(Serializer::Json
+            .decode_value(br#"{"a":1,"a":2}"#, &limits())
+            .is_err());
     }
 
     #[test]
     fn signed_encodings_of_positive_integers_decode_as_unsigned() {
         // MessagePack int64 (0xd3) and int32 (0xd2) holding positive values.
         let v = Serializer::MsgPack
-            .decode_value(b"\x92\xd3\x00\x00\x00\x01\x00\x00\x00\x00\xd2\x00\x00\x00\x07", &limits())
+            .decode_value(
+                b"\x92\xd3\x00\x00\x00\x01\x00\x00\x00\x00\xd2\x00\x00\x00\x07",
+                &limits(),
+            )
             .unwrap();
         assert!(matches!(v[0], Value::UInt(4294967296)));
         assert!(matches!(v[1], Value::UInt(7)));
@@ -461,7 +503,10 @@ mod tests {
     #[test]
     fn subprotocols_and_rawsocket_ids() {
         for s in Serializer::ALL {
-            assert_eq!(Serializer::from_subprotocol(s.subprotocol()), Some((s, false)));
+            assert_eq!(
+                Serializer::from_subprotocol(s.subprotocol()),
+                Some((s, false))
+            );
             assert_eq!(Serializer::from_rawsocket_id(s.rawsocket_id()), Some(s));
             assert_eq!(Serializer::from_name(s.name()), Some(s));
         }
