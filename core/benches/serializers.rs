@@ -1,1 +1,94 @@
-fn main() {}
+//! Encode and decode speed of each serializer on representative messages.
+//!
+//! Run with `cargo bench -p nexus-core --bench serializers`.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nexus_core::message::{Call, CallResult, Event, EventDetails, Message};
+use nexus_core::{args, kwargs, Id, Limits, Serializer, Uri, Value};
+
+fn small_call() -> Message {
+    Call::new(
+        Id::new(7814135).unwrap(),
+        Uri::parse("com.example.add").unwrap(),
+    )
+    .with_args(args![2, 3])
+    .into()
+}
+
+/// An EVENT whose payload is about 1 KiB: a short text, a 768-byte text and a small record.
+fn event_1k() -> Message {
+    let mut event = Event::new(Id::new(5512315355).unwrap(), Id::new(4429313566).unwrap());
+    event.details = EventDetails {
+        topic: Some(Uri::parse("com.example.sensors.temperature").unwrap()),
+        ..Default::default()
+    };
+    event
+        .with_args(args!["reading", "x".repeat(768)])
+        .with_kwargs(kwargs! {
+            "sensor" => "kitchen-01",
+            "celsius" => 21.5,
+            "seq" => 123456u32,
+            "tags" => vec!["home", "ground-floor", "north"],
+            "calibrated" => true,
+            "note" => "y".repeat(120),
+        })
+        .into()
+}
+
+/// A RESULT carrying a nested dict: a user record with lists and sub-dicts.
+fn result_nested() -> Message {
+    let address = kwargs! { "street" => "1 Main St", "city" => "Springfield", "zip" => "12345" };
+    let orders: Vec<Value> = (0..8)
+        .map(|i| {
+            Value::Dict(kwargs! {
+                "id" => 1000 + i,
+                "total" => 19.99 * f64::from(i + 1),
+                "items" => vec![i, i + 1, i + 2],
+                "shipped" => i % 2 == 0,
+            })
+        })
+        .collect();
+    let user = kwargs! {
+        "id" => 42,
+        "name" => "Ann Example",
+        "email" => "ann@example.com",
+        "address" => address,
+        "orders" => orders,
+        "balance" => -12.5,
+    };
+    CallResult::new(Id::new(7814135).unwrap())
+        .with_kwargs(kwargs! { "user" => user })
+        .into()
+}
+
+fn bench(c: &mut Criterion) {
+    let cases = [
+        ("call_small", small_call()),
+        ("event_1k", event_1k()),
+        ("result_nested", result_nested()),
+    ];
+    let limits = Limits::default();
+    for (name, msg) in &cases {
+        let mut group = c.benchmark_group(format!("encode/{name}"));
+        for s in Serializer::ALL {
+            let len = s.encode(msg).unwrap().len() as u64;
+            group.throughput(Throughput::Bytes(len));
+            group.bench_with_input(BenchmarkId::from_parameter(s), msg, |b, m| {
+                b.iter(|| s.encode(black_box(m)).unwrap())
+            });
+        }
+        group.finish();
+        let mut group = c.benchmark_group(format!("decode/{name}"));
+        for s in Serializer::ALL {
+            let bytes = s.encode(msg).unwrap();
+            group.throughput(Throughput::Bytes(bytes.len() as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(s), &bytes, |b, bytes| {
+                b.iter(|| s.decode(black_box(bytes), &limits).unwrap())
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
