@@ -22,6 +22,7 @@
 pub mod features;
 pub mod id;
 pub mod message;
+pub mod router;
 pub mod serializer;
 pub mod uri;
 pub mod value;

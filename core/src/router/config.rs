@@ -1,0 +1,164 @@
+//! Router configuration: realms, limits and policies.
+
+use std::time::Duration;
+
+use crate::uri::{Uri, UriRules};
+
+/// How a realm authenticates joining clients.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Everyone joins as `anonymous` (authid: a random string, authrole `anonymous`), without
+    /// a CHALLENGE. A client that offers authentication methods but not `anonymous` is
+    /// refused with `wamp.error.no_matching_auth_method`, so a client that expects to
+    /// authenticate never silently gets an anonymous session.
+    #[default]
+    Anonymous,
+    /// Every HELLO and AUTHENTICATE becomes an [`Action::Authenticate`](super::Action)
+    /// request that the embedding application answers with
+    /// [`Router::resolve_authentication`](super::Router::resolve_authentication).
+    External,
+}
+
+/// How a realm authorizes actions (register, call, subscribe, publish).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuthzMode {
+    /// Every action is allowed.
+    #[default]
+    AllowAll,
+    /// Every action becomes an [`Action::Authorize`](super::Action) request that the
+    /// embedding application answers with
+    /// [`Router::resolve_authorization`](super::Router::resolve_authorization). Later
+    /// messages of the same session wait for the answer, so ordering is kept.
+    External,
+}
+
+/// One realm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmConfig {
+    /// The realm's name (a URI).
+    pub name: Uri,
+    /// Authentication.
+    pub auth: AuthMode,
+    /// Authorization.
+    pub authz: AuthzMode,
+}
+
+impl RealmConfig {
+    /// An open realm: anonymous authentication, everything allowed.
+    pub fn new(name: Uri) -> Self {
+        RealmConfig {
+            name,
+            auth: AuthMode::Anonymous,
+            authz: AuthzMode::AllowAll,
+        }
+    }
+}
+
+/// How strictly incoming request IDs are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestIdPolicy {
+    /// The current spec: each new request ID (CALL, PUBLISH, SUBSCRIBE, UNSUBSCRIBE,
+    /// REGISTER, UNREGISTER) is the previous one plus 1, starting at 1 and wrapping after
+    /// 2^53. Anything else is a protocol violation.
+    #[default]
+    Strict,
+    /// Older clients send random request IDs: accept any ID, only refusing a CALL that
+    /// reuses the ID of one of the session's calls still in flight.
+    Lenient,
+}
+
+/// What to do with EVENTs for a connection whose outbound queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlowSubscriberPolicy {
+    /// Drop the event and count it.
+    #[default]
+    Drop,
+    /// Close the connection.
+    Disconnect,
+}
+
+/// Bounds on each connection's outbound queue.
+///
+/// The router never waits for a peer. Up to `capacity` messages, everything is queued.
+/// Past it, EVENTs follow [`SlowSubscriberPolicy`] and INVOCATIONs are refused (the caller
+/// gets ERROR `wamp.error.no_available_callee`), while replies to the peer's own requests
+/// (RESULT, ERROR, SUBSCRIBED...) are still queued, since the peer bounds them by what it
+/// asks. Past `hard_limit` the peer is not reading at all and the connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Messages queued before EVENTs are dropped and INVOCATIONs refused.
+    pub capacity: usize,
+    /// Messages queued before the connection is closed.
+    pub hard_limit: usize,
+    /// What happens to EVENTs past `capacity`.
+    pub slow_subscriber: SlowSubscriberPolicy,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity: 4096,
+            hard_limit: 16384,
+            slow_subscriber: SlowSubscriberPolicy::Drop,
+        }
+    }
+}
+
+/// The router's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// The realms that exist from the start.
+    pub realms: Vec<RealmConfig>,
+    /// Create a realm when a client asks for one that does not exist (with anonymous
+    /// authentication and everything allowed), instead of refusing with
+    /// `wamp.error.no_such_realm`.
+    pub auto_create_realms: bool,
+    /// How long a new connection may take to send HELLO (and to finish authenticating).
+    pub handshake_timeout: Duration,
+    /// How long the router waits for the reply to a GOODBYE it sent before closing.
+    pub goodbye_timeout: Duration,
+    /// Request ID checking.
+    pub request_ids: RequestIdPolicy,
+    /// URI rules for topics and procedures.
+    pub uri_rules: UriRules,
+    /// Outbound queue bounds.
+    pub queue: QueueConfig,
+    /// The most messages a session may send while one of its actions awaits authorization.
+    pub max_pending_messages: usize,
+    /// The `agent` announced in WELCOME.
+    pub agent: String,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            realms: Vec::new(),
+            auto_create_realms: false,
+            handshake_timeout: Duration::from_secs(10),
+            goodbye_timeout: Duration::from_secs(5),
+            request_ids: RequestIdPolicy::Strict,
+            uri_rules: UriRules::Loose,
+            queue: QueueConfig::default(),
+            max_pending_messages: 1024,
+            agent: concat!("nexus-", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl RouterConfig {
+    /// A configuration with one open realm.
+    ///
+    /// ```
+    /// use nexus_core::router::RouterConfig;
+    /// use nexus_core::Uri;
+    ///
+    /// let config = RouterConfig::with_realm(Uri::parse("realm1").unwrap());
+    /// assert_eq!(config.realms.len(), 1);
+    /// ```
+    pub fn with_realm(name: Uri) -> Self {
+        RouterConfig {
+            realms: vec![RealmConfig::new(name)],
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The connection table: generational handles, per-connection state and the bounded
+//! outbound queues.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::config::{QueueConfig, SlowSubscriberPolicy};
+use super::Action;
+use crate::id::{Id, RequestIdCounter};
+use crate::message::{ClientRoles, Hello, Message};
+use crate::serializer::Serializer;
+
+/// A handle to one attached connection.
+///
+/// Handles are generational: when a connection is detached its slot may be reused, but the
+/// new connection gets a new generation, so a stale handle never reaches it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnectionId {
+    /// The slot index (stable while the connection lives; reused afterwards).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
+    /// The generation of the slot.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+impl fmt::Debug for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Conn({}#{})", self.index, self.generation)
+    }
+}
+
+/// Counters of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Messages received from the peer.
+    pub messages_in: u64,
+    /// Messages queued for the peer.
+    pub messages_out: u64,
+    /// EVENTs dropped because the outbound queue was full.
+    pub dropped_events: u64,
+    /// INVOCATIONs refused because the outbound queue was full.
+    pub refused_invocations: u64,
+    /// Messages waiting in the outbound queue now.
+    pub queued: usize,
+}
+
+/// Where a connection is in the session lifecycle.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Waiting for HELLO.
+    AwaitingHello,
+    /// HELLO received; authentication under way. `waiting` is true while the router waits
+    /// for the application's decision (no AUTHENTICATE is expected then).
+    Authenticating {
+        realm: usize,
+        hello: Box<Hello>,
+        waiting: bool,
+    },
+    /// WELCOME sent.
+    Established,
+    /// The router sent GOODBYE and waits for the reply.
+    ShuttingDown,
+    /// Finished: nothing more is read; queued messages may still be sent before the transport
+    /// closes.
+    Closed,
+}
+
+/// The kind of an outbound message, which decides what happens when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// EVENT: dropped (or the connection closed) past capacity.
+    Event,
+    /// INVOCATION: refused past capacity.
+    Invocation,
+    /// Replies and session control: queued up to the hard limit.
+    Reply,
+}
+
+/// What happened to a pushed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    Dropped,
+    Refused,
+}
+
+/// The state of an established session.
+#[derive(Debug)]
+pub(crate) struct SessionData {
+    pub id: Id,
+    pub realm: usize,
+    pub authid: String,
+    pub authrole: String,
+    pub roles: ClientRoles,
+    /// The last new-request ID received (the watermark of strict checking).
+    pub last_request: Option<Id>,
+    /// INVOCATION request IDs, router to this callee.
+    pub invocation_ids: RequestIdCounter,
+    pub subscriptions: HashSet<Id>,
+    pub registrations: HashSet<Id>,
+    /// This session's calls in flight (CALL request ID → the invocation's callee and ID).
+    pub calls: HashMap<Id, (ConnectionId, Id)>,
+    /// Invocations in flight to this session as callee (INVOCATION request IDs).
+    pub invocations: HashSet<Id>,
+}
+
+/// An action held until its authorization is decided.
+#[derive(Debug)]
+pub(crate) struct PendingAuthz {
+    pub token: u64,
+    pub message: Message,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub id: ConnectionId,
+    pub serializer: Option<Serializer>,
+    pub state: State,
+    pub queue: VecDeque<Arc<Message>>,
+    pub stats: ConnectionStats,
+    /// The current deadline (handshake or GOODBYE reply), if any.
+    pub deadline: Option<Instant>,
+    pub session: Option<SessionData>,
+    pub pending: Option<PendingAuthz>,
+    /// Messages that arrived while an authorization was pending, in order.
+    pub inbox: VecDeque<Message>,
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Connection>,
+}
+
+/// All connections, and the router's outputs.
+pub(crate) struct Connections {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    pub actions: VecDeque<Action>,
+    pub queue: QueueConfig,
+    /// Connections to close and tear down once the current input is handled.
+    pub doomed: Vec<ConnectionId>,
+}
+
+impl Connections {
+    pub fn new(queue: QueueConfig) -> Self {
+        Connections {
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            actions: VecDeque::new(),
+            queue,
+            doomed: Vec::new(),
+        }
+    }
+
+    pub fn insert(
+        &mut self,
+        serializer: Option<Serializer>,
+        deadline: Option<Instant>,
+    ) -> ConnectionId {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 connections")
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let id = ConnectionId {
+            index,
+            generation: slot.generation,
+        };
+        slot.conn = Some(Connection {
+            id,
+            serializer,
+            state: State::AwaitingHello,
+            queue: VecDeque::new(),
+            stats: ConnectionStats::default(),
+            deadline,
+            session: None,
+            pending: None,
+            inbox: VecDeque::new(),
+        });
+        self.live += 1;
+        id
+    }
+
+    pub fn remove(&mut self, id: ConnectionId) -> Option<Connection> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let conn = slot.conn.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.live -= 1;
+        Some(conn)
+    }
+
+    pub fn get(&self, id: ConnectionId) -> Option<&Connection> {
+        let slot = self.slots.get(id.index as usize)?;
+        (slot.generation == id.generation).then_some(())?;
+        slot.conn.as_ref()
+    }
+
+    pub fn get_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        (slot.generation == id.generation).then_some(())?;
+        slot.conn.as_mut()
+    }
+
+    pub fn session(&self, id: ConnectionId) -> Option<&SessionData> {
+        self.get(id).and_then(|c| c.session.as_ref())
+    }
+
+    pub fn session_mut(&mut self, id: ConnectionId) -> Option<&mut SessionData> {
+        self.get_mut(id).and_then(|c| c.session.as_mut())
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn ids(&self) -> Vec<ConnectionId> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref().map(|c| c.id))
+            .collect()
+    }
+
+    /// Queues `message` for `id` under the queue policy of its class.
+    pub fn push(&mut self, id: ConnectionId, message: Arc<Message>, class: Class) -> Pushed {
+        let cfg = self.queue;
+        let Some(conn) = self.get_mut(id) else {
+            return Pushed::Dropped;
+        };
+        if matches!(conn.state, State::Closed) {
+            return Pushed::Dropped;
+        }
+        let len = conn.queue.len();
+        if len >= cfg.hard_limit {
+            self.doom(id);
+            return Pushed::Dropped;
+        }
+        if len >= cfg.capacity {
+            match class {
+                Class::Event => {
+                    conn.stats.dropped_events += 1;
+                    if cfg.slow_subscriber == SlowSubscriberPolicy::Disconnect {
+                        self.doom(id);
+                    }
+                    return Pushed::Dropped;
+                }
+                Class::Invocation => {
+                    conn.stats.refused_invocations += 1;
+                    return Pushed::Refused;
+                }
+                Class::Reply => {}
+            }
+        }
+        conn.queue.push_back(message);
+        conn.stats.messages_out += 1;
+        if len == 0 {
+            self.actions.push_back(Action::Transmit(id));
+        }
+        Pushed::Queued
+    }
+
+    /// Queues a reply or control message (see [`Class::Reply`]).
+    pub fn reply(&mut self, id: ConnectionId, message: impl Into<Message>) {
+        self.push(id, Arc::new(message.into()), Class::Reply);
+    }
+
+    /// Marks a connection to be closed and torn down after the current input.
+    pub fn doom(&mut self, id: ConnectionId) {
+        if !self.doomed.contains(&id) {
+            self.doomed.push(id);
+        }
+    }
+}

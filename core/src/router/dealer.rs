@@ -1,0 +1,315 @@
+//! The dealer: registrations, the choice of callee, and the invocations in flight.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::connection::ConnectionId;
+use crate::id::{Id, IdGenerator};
+use crate::message::InvokePolicy;
+use crate::uri::{MatchPolicy, Uri};
+
+/// One registration: a procedure (or pattern), its match and invocation policies, and its
+/// callees in registration order.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub uri: Uri,
+    pub policy: MatchPolicy,
+    pub invoke: InvokePolicy,
+    pub callees: Vec<ConnectionId>,
+    /// The next callee for `roundrobin`.
+    next: usize,
+}
+
+/// An invocation in flight, keyed by (callee, INVOCATION request ID).
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight {
+    pub caller: ConnectionId,
+    pub call: Id,
+    /// The caller accepts progressive results.
+    pub receive_progress: bool,
+}
+
+/// Why a REGISTER is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegisterRefused {
+    /// The procedure is registered with `single`, or with another invocation policy, or the
+    /// session already holds it.
+    AlreadyExists,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Dealer {
+    pub registrations: HashMap<Id, Registration>,
+    by_uri: HashMap<(MatchPolicy, Uri), Id>,
+    prefixes: Vec<Id>,
+    wildcards: Vec<Id>,
+    pub in_flight: HashMap<(ConnectionId, Id), InFlight>,
+}
+
+impl Dealer {
+    pub fn register(
+        &mut self,
+        ids: &mut IdGenerator,
+        callee: ConnectionId,
+        uri: Uri,
+        policy: MatchPolicy,
+        invoke: InvokePolicy,
+    ) -> Result<Id, RegisterRefused> {
+        let key = (policy, uri);
+        if let Some(id) = self.by_uri.get(&key) {
+            let reg = self
+                .registrations
+                .get_mut(id)
+                .expect("index and registrations agree");
+            if invoke == InvokePolicy::Single
+                || reg.invoke != invoke
+                || reg.callees.contains(&callee)
+            {
+                return Err(RegisterRefused::AlreadyExists);
+            }
+            reg.callees.push(callee);
+            return Ok(*id);
+        }
+        let id = loop {
+            let id = ids.next_id();
+            if !self.registrations.contains_key(&id) {
+                break id;
+            }
+        };
+        let (policy, uri) = key.clone();
+        self.by_uri.insert(key, id);
+        match policy {
+            MatchPolicy::Exact => {}
+            MatchPolicy::Prefix => self.prefixes.push(id),
+            MatchPolicy::Wildcard => self.wildcards.push(id),
+        }
+        self.registrations.insert(
+            id,
+            Registration {
+                uri,
+                policy,
+                invoke,
+                callees: vec![callee],
+                next: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Removes `callee` from `registration`, deleting it with its last callee. Returns
+    /// whether the callee held it.
+    pub fn unregister(&mut self, callee: ConnectionId, registration: Id) -> bool {
+        let Some(reg) = self.registrations.get_mut(&registration) else {
+            return false;
+        };
+        let Some(pos) = reg.callees.iter().position(|c| *c == callee) else {
+            return false;
+        };
+        reg.callees.remove(pos);
+        if reg.next > pos {
+            reg.next -= 1;
+        }
+        if reg.callees.is_empty() {
+            if let Some(reg) = self.registrations.remove(&registration) {
+                self.by_uri.remove(&(reg.policy, reg.uri));
+                self.prefixes.retain(|r| *r != registration);
+                self.wildcards.retain(|r| *r != registration);
+            }
+        }
+        true
+    }
+
+    /// The registration a call to `procedure` goes to: the exact one; else the prefix
+    /// registration with the longest prefix; else the wildcard registration whose literal
+    /// components match best (longest first run of literal components, then the next run...).
+    pub fn lookup(&self, procedure: &Uri) -> Option<Id> {
+        if let Some(id) = self.by_uri.get(&(MatchPolicy::Exact, procedure.clone())) {
+            return Some(*id);
+        }
+        let best_prefix = self
+            .prefixes
+            .iter()
+            .filter_map(|id| self.registrations.get(id).map(|r| (id, r)))
+            .filter(|(_, r)| procedure.as_str().starts_with(r.uri.as_str()))
+            .max_by_key(|(_, r)| (r.uri.component_count(), r.uri.as_str().len()));
+        if let Some((id, _)) = best_prefix {
+            return Some(*id);
+        }
+        self.wildcards
+            .iter()
+            .filter_map(|id| self.registrations.get(id).map(|r| (id, r)))
+            .filter(|(_, r)| MatchPolicy::Wildcard.matches(r.uri.as_str(), procedure.as_str()))
+            .max_by(|(_, a), (_, b)| wildcard_precedence(&a.uri, &b.uri))
+            .map(|(id, _)| *id)
+    }
+
+    /// Picks the callee for one call under the registration's invocation policy.
+    pub fn pick_callee(&mut self, registration: Id, rng: &mut IdGenerator) -> Option<ConnectionId> {
+        let reg = self.registrations.get_mut(&registration)?;
+        let n = reg.callees.len();
+        if n == 0 {
+            return None;
+        }
+        let index = match reg.invoke {
+            InvokePolicy::Single | InvokePolicy::First => 0,
+            InvokePolicy::Last => n - 1,
+            InvokePolicy::RoundRobin => {
+                let i = reg.next % n;
+                reg.next = (i + 1) % n;
+                i
+            }
+            InvokePolicy::Random => (rng.next_u64() % n as u64) as usize,
+        };
+        Some(reg.callees[index])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.registrations.is_empty()
+            && self.by_uri.is_empty()
+            && self.prefixes.is_empty()
+            && self.wildcards.is_empty()
+            && self.in_flight.is_empty()
+    }
+}
+
+/// The lengths of the runs of literal (non-empty) components of a wildcard pattern.
+fn literal_runs(pattern: &str) -> Vec<usize> {
+    let mut runs = Vec::new();
+    let mut run = 0;
+    for component in pattern.split('.') {
+        if component.is_empty() {
+            runs.push(run);
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    runs.push(run);
+    runs
+}
+
+/// Orders wildcard patterns by the spec's precedence: the longer first run of literal
+/// components wins, then the next run, and so on.
+fn wildcard_precedence(a: &Uri, b: &Uri) -> Ordering {
+    literal_runs(a.as_str()).cmp(&literal_runs(b.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::config::QueueConfig;
+    use crate::router::connection::Connections;
+
+    fn conn_ids<const N: usize>() -> [ConnectionId; N] {
+        let mut conns = Connections::new(QueueConfig::default());
+        std::array::from_fn(|_| conns.insert(None, None))
+    }
+
+    fn uri(s: &str) -> Uri {
+        Uri::new_unchecked(s)
+    }
+
+    #[test]
+    fn wildcard_precedence_follows_the_spec_examples() {
+        assert_eq!(
+            wildcard_precedence(&uri("a1.b2..d4"), &uri("a1...d4")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            wildcard_precedence(&uri("a1.b2..d4.e5..g7"), &uri("a1.b2..d4..f6.g7")),
+            Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn lookup_prefers_exact_then_longest_prefix_then_wildcard() {
+        let mut d = Dealer::default();
+        let mut ids = IdGenerator::from_seed(1);
+        let [c] = conn_ids();
+        let p1 = d
+            .register(
+                &mut ids,
+                c,
+                uri("a.b"),
+                MatchPolicy::Prefix,
+                InvokePolicy::Single,
+            )
+            .unwrap();
+        let p2 = d
+            .register(
+                &mut ids,
+                c,
+                uri("a.b.c"),
+                MatchPolicy::Prefix,
+                InvokePolicy::Single,
+            )
+            .unwrap();
+        let w = d
+            .register(
+                &mut ids,
+                c,
+                uri("a..c.d"),
+                MatchPolicy::Wildcard,
+                InvokePolicy::Single,
+            )
+            .unwrap();
+        let e = d
+            .register(
+                &mut ids,
+                c,
+                uri("a.b.c.d"),
+                MatchPolicy::Exact,
+                InvokePolicy::Single,
+            )
+            .unwrap();
+        assert_eq!(d.lookup(&uri("a.b.c.d")), Some(e));
+        assert_eq!(d.lookup(&uri("a.b.c.x")), Some(p2));
+        assert_eq!(d.lookup(&uri("a.bx")), Some(p1));
+        assert_eq!(d.lookup(&uri("a.x.c.d")), Some(w));
+        assert_eq!(d.lookup(&uri("z")), None);
+    }
+
+    #[test]
+    fn shared_registration_policies() {
+        let mut d = Dealer::default();
+        let mut ids = IdGenerator::from_seed(1);
+        let [a, b] = conn_ids();
+        let r = d
+            .register(
+                &mut ids,
+                a,
+                uri("p"),
+                MatchPolicy::Exact,
+                InvokePolicy::RoundRobin,
+            )
+            .unwrap();
+        assert_eq!(
+            d.register(
+                &mut ids,
+                b,
+                uri("p"),
+                MatchPolicy::Exact,
+                InvokePolicy::Random
+            ),
+            Err(RegisterRefused::AlreadyExists)
+        );
+        assert_eq!(
+            d.register(
+                &mut ids,
+                b,
+                uri("p"),
+                MatchPolicy::Exact,
+                InvokePolicy::RoundRobin
+            ),
+            Ok(r)
+        );
+        let picks: Vec<_> = (0..4)
+            .map(|_| d.pick_callee(r, &mut ids).unwrap())
+            .collect();
+        assert_eq!(picks, [a, b, a, b]);
+        assert!(d.unregister(a, r));
+        assert_eq!(d.pick_callee(r, &mut ids), Some(b));
+        assert!(d.unregister(b, r));
+        assert!(d.is_empty());
+    }
+}

@@ -1,0 +1,1453 @@
+//! The sans-IO router: realms, each with a broker and a dealer, as a pure state machine.
+//!
+//! The router consumes typed messages from attached connections and produces typed messages
+//! for them; it never touches a socket, a clock or a global random generator. A driver:
+//!
+//! 1. [`attach`](Router::attach)es each new transport connection and gets a [`ConnectionId`];
+//! 2. feeds it every decoded message with [`handle_message`](Router::handle_message) (and
+//!    undecodable frames with [`handle_decode_error`](Router::handle_decode_error));
+//! 3. after every input, drains [`poll_action`](Router::poll_action): `Transmit(conn)` says
+//!    that connection has messages to send ([`poll_transmit`](Router::poll_transmit)),
+//!    `Close(conn)` that its transport should be closed once they are sent, and
+//!    `Authenticate`/`Authorize` are questions for the application, answered with
+//!    [`resolve_authentication`](Router::resolve_authentication) and
+//!    [`resolve_authorization`](Router::resolve_authorization);
+//! 4. calls [`handle_timeout`](Router::handle_timeout) at [`poll_timeout`](Router::poll_timeout);
+//! 5. [`detach`](Router::detach)es the connection when its transport is gone.
+//!
+//! ```
+//! use std::time::Instant;
+//! use nexus_core::message::{ClientRoles, Hello, Message, Role};
+//! use nexus_core::router::{Action, Router, RouterConfig};
+//! use nexus_core::{Serializer, Uri};
+//!
+//! let realm = Uri::parse("realm1").unwrap();
+//! let mut router = Router::new(RouterConfig::with_realm(realm.clone()), 7);
+//! let now = Instant::now();
+//! let conn = router.attach(now, Serializer::Json);
+//! let roles = ClientRoles { caller: Some(Role::default()), ..Default::default() };
+//! router.handle_message(now, conn, Hello::new(realm, roles).into());
+//! assert!(matches!(router.poll_action(), Some(Action::Transmit(c)) if c == conn));
+//! let welcome = router.poll_transmit(conn).unwrap();
+//! assert!(matches!(*welcome, Message::Welcome(_)));
+//! ```
+
+mod broker;
+mod config;
+mod connection;
+mod dealer;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+
+pub use config::{
+    AuthMode, AuthzMode, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
+    SlowSubscriberPolicy,
+};
+pub use connection::{ConnectionId, ConnectionStats};
+
+use broker::Broker;
+use connection::{Class, Connections, PendingAuthz, Pushed, SessionData, State};
+use dealer::{Dealer, InFlight};
+
+use crate::features;
+use crate::id::{Id, IdGenerator, RequestIdCounter};
+use crate::message::{
+    Abort, Authenticate, CallResult, CancelMode, Challenge, ChallengeExtra, Error, ErrorDetails,
+    Goodbye, GoodbyeDetails, Hello, Interrupt, InterruptOptions, Invocation, InvocationDetails,
+    Message, Publish, Published, RequestType, ResultDetails, Role, RouterRoles, Subscribed,
+    Unregistered, Unsubscribed, Welcome, WelcomeDetails,
+};
+use crate::serializer::{DecodeError, Serializer};
+use crate::uri::{self, MatchPolicy, Uri};
+use crate::value::{Dict, Value};
+
+/// Something the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// The connection has messages to send: drain them with
+    /// [`Router::poll_transmit`]. Emitted when its queue goes from empty to non-empty.
+    Transmit(ConnectionId),
+    /// Close the connection's transport once its queued messages are sent, then
+    /// [`Router::detach`] it.
+    Close(ConnectionId),
+    /// Decide how a joining client authenticates; answer with
+    /// [`Router::resolve_authentication`].
+    Authenticate(AuthRequest),
+    /// Decide whether a session may perform an action; answer with
+    /// [`Router::resolve_authorization`].
+    Authorize(AuthzRequest),
+}
+
+/// A question about a joining client, for realms with [`AuthMode::External`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthRequest {
+    /// The connection.
+    pub connection: ConnectionId,
+    /// The realm asked for.
+    pub realm: Uri,
+    /// The client's HELLO.
+    pub hello: Box<Hello>,
+    /// The client's answer to the last CHALLENGE (`None` on the HELLO itself).
+    pub authenticate: Option<Authenticate>,
+}
+
+/// The answer to an [`AuthRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthDecision {
+    /// Let the client in with this identity.
+    Welcome(Identity),
+    /// Send this CHALLENGE; the client's AUTHENTICATE comes back as another request.
+    Challenge {
+        /// The authentication method.
+        method: String,
+        /// Its data.
+        extra: ChallengeExtra,
+    },
+    /// Refuse with ABORT.
+    Deny {
+        /// The ABORT reason, e.g. `wamp.error.authentication_failed`.
+        reason: String,
+        /// A message for the client (say nothing that helps an attacker).
+        message: String,
+    },
+}
+
+/// Who an authenticated session is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Identity {
+    /// The authenticated identity.
+    pub authid: String,
+    /// The role it gets.
+    pub authrole: String,
+    /// The method that authenticated it.
+    pub authmethod: String,
+    /// Who authenticated it.
+    pub authprovider: String,
+    /// Method-specific data for WELCOME.
+    pub authextra: Dict,
+}
+
+/// An action that needs authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthzAction {
+    /// CALL.
+    Call,
+    /// REGISTER.
+    Register,
+    /// PUBLISH.
+    Publish,
+    /// SUBSCRIBE.
+    Subscribe,
+}
+
+/// A question about one action, for realms with [`AuthzMode::External`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzRequest {
+    /// Identifies the request in [`Router::resolve_authorization`].
+    pub token: u64,
+    /// The connection.
+    pub connection: ConnectionId,
+    /// The session.
+    pub session: Id,
+    /// The realm.
+    pub realm: Uri,
+    /// The session's authid.
+    pub authid: String,
+    /// The session's authrole.
+    pub authrole: String,
+    /// The action.
+    pub action: AuthzAction,
+    /// The topic or procedure (or pattern).
+    pub uri: Uri,
+}
+
+/// Misuse of the router's API by the embedding program (not a peer's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// The connection handle is not attached (or was detached).
+    #[error("connection {0:?} is not attached to this router")]
+    NoSuchConnection(ConnectionId),
+    /// No authentication decision is awaited for the connection.
+    #[error("connection {0:?} is not waiting for an authentication decision")]
+    NotAuthenticating(ConnectionId),
+    /// No authorization request has this token.
+    #[error("no authorization request with token {0} is pending")]
+    NoSuchAuthorization(u64),
+    /// A realm with this name already exists.
+    #[error("realm {0} already exists")]
+    RealmExists(Uri),
+}
+
+/// One realm: its sessions, broker and dealer.
+struct Realm {
+    config: RealmConfig,
+    sessions: IndexMap<Id, ConnectionId>,
+    broker: Broker,
+    dealer: Dealer,
+}
+
+impl Realm {
+    fn new(config: RealmConfig) -> Self {
+        Realm {
+            config,
+            sessions: IndexMap::new(),
+            broker: Broker::default(),
+            dealer: Dealer::default(),
+        }
+    }
+}
+
+/// The WAMP router state machine. See the [module documentation](self).
+pub struct Router {
+    config: RouterConfig,
+    realms: Vec<Realm>,
+    realm_index: HashMap<Uri, usize>,
+    conns: Connections,
+    rng: IdGenerator,
+    sessions: HashMap<Id, ConnectionId>,
+    timers: BTreeSet<(Instant, ConnectionId)>,
+    authz: HashMap<u64, ConnectionId>,
+    next_token: u64,
+    roles: RouterRoles,
+}
+
+impl Router {
+    /// A router with `config`, drawing its random IDs from `seed`.
+    pub fn new(config: RouterConfig, seed: u64) -> Router {
+        let mut router = Router {
+            conns: Connections::new(config.queue),
+            realms: Vec::new(),
+            realm_index: HashMap::new(),
+            rng: IdGenerator::from_seed(seed),
+            sessions: HashMap::new(),
+            timers: BTreeSet::new(),
+            authz: HashMap::new(),
+            next_token: 1,
+            roles: router_roles(),
+            config,
+        };
+        for realm in router.config.realms.clone() {
+            // Duplicates in the configuration: the first one wins.
+            let _ = router.add_realm(realm);
+        }
+        router
+    }
+
+    /// Adds a realm.
+    pub fn add_realm(&mut self, config: RealmConfig) -> Result<(), UsageError> {
+        if self.realm_index.contains_key(&config.name) {
+            return Err(UsageError::RealmExists(config.name));
+        }
+        self.realm_index
+            .insert(config.name.clone(), self.realms.len());
+        self.realms.push(Realm::new(config));
+        Ok(())
+    }
+
+    /// The roles and features the router announces in WELCOME.
+    pub fn roles(&self) -> &RouterRoles {
+        &self.roles
+    }
+
+    /// Attaches a new connection that negotiated `serializer`. The client must send HELLO
+    /// within the handshake timeout.
+    pub fn attach(&mut self, now: Instant, serializer: Serializer) -> ConnectionId {
+        let deadline = now + self.config.handshake_timeout;
+        let id = self.conns.insert(Some(serializer), Some(deadline));
+        self.timers.insert((deadline, id));
+        id
+    }
+
+    /// Detaches a connection whose transport is gone: everything its session held is torn
+    /// down (a caller's pending calls are dropped, a callee's give their callers
+    /// `wamp.error.canceled`), and its handle becomes invalid.
+    pub fn detach(&mut self, now: Instant, conn: ConnectionId) {
+        if self.conns.get(conn).is_none() {
+            return;
+        }
+        self.teardown(conn);
+        if let Some(c) = self.conns.remove(conn) {
+            if let Some(d) = c.deadline {
+                self.timers.remove(&(d, conn));
+            }
+        }
+        self.conns.doomed.retain(|d| *d != conn);
+        self.reap(now);
+    }
+
+    /// The serializer a connection negotiated.
+    pub fn serializer(&self, conn: ConnectionId) -> Option<Serializer> {
+        self.conns.get(conn).and_then(|c| c.serializer)
+    }
+
+    /// Handles one message from a connection.
+    pub fn handle_message(&mut self, now: Instant, conn: ConnectionId, message: Message) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.stats.messages_in += 1;
+        match &mut c.state {
+            State::Closed => {}
+            State::ShuttingDown => match message {
+                Message::Goodbye(_) | Message::Abort(_) => self.close(conn),
+                _ => {}
+            },
+            State::AwaitingHello => match message {
+                Message::Hello(hello) => self.on_hello(now, conn, hello),
+                Message::Abort(_) => self.close(conn),
+                other => self.violation(
+                    conn,
+                    format!(
+                        "received {} before HELLO: HELLO must be the first message",
+                        other.name()
+                    ),
+                ),
+            },
+            State::Authenticating { waiting, .. } => match message {
+                Message::Authenticate(auth) if !*waiting => {
+                    *waiting = true;
+                    self.on_authenticate(conn, auth);
+                }
+                Message::Abort(_) => self.close(conn),
+                other => self.violation(
+                    conn,
+                    format!(
+                        "received {} while authenticating: expected AUTHENTICATE after CHALLENGE",
+                        other.name()
+                    ),
+                ),
+            },
+            State::Established => {
+                if c.pending.is_some() {
+                    if c.inbox.len() >= self.config.max_pending_messages {
+                        self.violation(
+                            conn,
+                            "too many messages while an authorization is pending".into(),
+                        );
+                    } else {
+                        c.inbox.push_back(message);
+                    }
+                } else {
+                    self.dispatch(now, conn, message, false);
+                }
+            }
+        }
+        self.reap(now);
+    }
+
+    /// Handles a frame the driver could not decode: a protocol violation.
+    pub fn handle_decode_error(&mut self, now: Instant, conn: ConnectionId, error: &DecodeError) {
+        if let Some(c) = self.conns.get(conn) {
+            if !matches!(c.state, State::Closed) {
+                self.violation(conn, format!("could not decode a message: {error}"));
+            }
+        }
+        self.reap(now);
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.conns.actions.pop_front()
+    }
+
+    /// The next message to send on a connection, in order.
+    pub fn poll_transmit(&mut self, conn: ConnectionId) -> Option<Arc<Message>> {
+        self.conns.get_mut(conn)?.queue.pop_front()
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Handles every deadline up to `now` (calling it early is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, conn)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(c) = self.conns.get_mut(conn) else {
+                continue;
+            };
+            if c.deadline != Some(at) {
+                continue;
+            }
+            c.deadline = None;
+            match c.state {
+                State::AwaitingHello | State::Authenticating { .. } | State::ShuttingDown => {
+                    self.close(conn)
+                }
+                State::Established | State::Closed => {}
+            }
+        }
+        self.reap(now);
+    }
+
+    /// Answers an [`Action::Authenticate`] request.
+    pub fn resolve_authentication(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        decision: AuthDecision,
+    ) -> Result<(), UsageError> {
+        let c = self
+            .conns
+            .get_mut(conn)
+            .ok_or(UsageError::NoSuchConnection(conn))?;
+        let State::Authenticating { realm, waiting, .. } = &mut c.state else {
+            return Err(UsageError::NotAuthenticating(conn));
+        };
+        if !*waiting {
+            return Err(UsageError::NotAuthenticating(conn));
+        }
+        let realm = *realm;
+        match decision {
+            AuthDecision::Welcome(identity) => {
+                let State::Authenticating { hello, .. } =
+                    std::mem::replace(&mut c.state, State::AwaitingHello)
+                else {
+                    unreachable!("checked above")
+                };
+                self.welcome(conn, realm, &hello, identity);
+            }
+            AuthDecision::Challenge { method, extra } => {
+                *waiting = false;
+                self.conns.reply(
+                    conn,
+                    Challenge {
+                        auth_method: method,
+                        extra,
+                    },
+                );
+            }
+            AuthDecision::Deny { reason, message } => self.abort(conn, &reason, message),
+        }
+        self.reap(now);
+        Ok(())
+    }
+
+    /// Answers an [`Action::Authorize`] request. When allowed, the action proceeds; when
+    /// denied, the session gets ERROR `wamp.error.not_authorized` (for a PUBLISH, only if
+    /// it asked for acknowledgement). Messages that arrived meanwhile are then handled in
+    /// order.
+    pub fn resolve_authorization(
+        &mut self,
+        now: Instant,
+        token: u64,
+        allowed: bool,
+    ) -> Result<(), UsageError> {
+        let conn = self
+            .authz
+            .remove(&token)
+            .ok_or(UsageError::NoSuchAuthorization(token))?;
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Ok(());
+        };
+        let Some(pending) = c.pending.take() else {
+            return Ok(());
+        };
+        if allowed {
+            self.dispatch(now, conn, pending.message, true);
+        } else {
+            self.deny(conn, &pending.message);
+        }
+        // Handle what queued up behind it, until another authorization is pending.
+        while let Some(next) = self.next_held(conn) {
+            self.dispatch(now, conn, next, false);
+        }
+        self.reap(now);
+        Ok(())
+    }
+
+    /// The next message held behind an authorization, once none is pending.
+    fn next_held(&mut self, conn: ConnectionId) -> Option<Message> {
+        let c = self.conns.get_mut(conn)?;
+        if c.pending.is_some() || !matches!(c.state, State::Established) {
+            return None;
+        }
+        c.inbox.pop_front()
+    }
+
+    /// Ends every session with GOODBYE `wamp.close.system_shutdown` and closes connections
+    /// that have none; sessions then get [`RouterConfig::goodbye_timeout`] to reply.
+    pub fn shutdown(&mut self, now: Instant) {
+        for conn in self.conns.ids() {
+            let established = matches!(
+                self.conns.get(conn).map(|c| &c.state),
+                Some(State::Established)
+            );
+            if established {
+                self.goodbye(now, conn, uri::close::SYSTEM_SHUTDOWN, None);
+            } else {
+                self.close(conn);
+            }
+        }
+        self.reap(now);
+    }
+
+    /// Ends a session with GOODBYE (`reason`, for example `wamp.close.killed`, and an
+    /// optional message). Returns whether the session existed.
+    pub fn kill(
+        &mut self,
+        now: Instant,
+        session: Id,
+        reason: &str,
+        message: Option<String>,
+    ) -> bool {
+        let Some(&conn) = self.sessions.get(&session) else {
+            return false;
+        };
+        self.goodbye(now, conn, reason, message);
+        self.reap(now);
+        true
+    }
+
+    /// The number of established sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The number of attached connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The session ID of a connection, once established.
+    pub fn session_id(&self, conn: ConnectionId) -> Option<Id> {
+        self.conns.session(conn).map(|s| s.id)
+    }
+
+    /// A connection's counters.
+    pub fn connection_stats(&self, conn: ConnectionId) -> Option<ConnectionStats> {
+        self.conns.get(conn).map(|c| ConnectionStats {
+            queued: c.queue.len(),
+            ..c.stats
+        })
+    }
+
+    /// Whether no realm holds any session, subscription, registration or call in flight
+    /// (what remains once every session has left).
+    pub fn is_idle(&self) -> bool {
+        self.sessions.is_empty()
+            && self.authz.is_empty()
+            && self
+                .realms
+                .iter()
+                .all(|r| r.sessions.is_empty() && r.broker.is_empty() && r.dealer.is_empty())
+    }
+
+    // ---- session lifecycle ---------------------------------------------------------------
+
+    fn on_hello(&mut self, now: Instant, conn: ConnectionId, hello: Box<Hello>) {
+        if hello.details.roles.as_ref().is_none_or(|r| r.is_none()) {
+            return self.violation(
+                conn,
+                "HELLO must announce at least one role (publisher, subscriber, caller, callee)"
+                    .into(),
+            );
+        }
+        let realm = match self.realm_index.get(&hello.realm) {
+            Some(&r) => r,
+            None if self.config.auto_create_realms => {
+                let _ = self.add_realm(RealmConfig::new(hello.realm.clone()));
+                self.realms.len() - 1
+            }
+            None => {
+                return self.abort(
+                    conn,
+                    uri::error::NO_SUCH_REALM,
+                    format!("no realm named {} exists on this router", hello.realm),
+                )
+            }
+        };
+        match self.realms[realm].config.auth {
+            AuthMode::Anonymous => {
+                let methods = hello.details.authmethods.as_deref().unwrap_or_default();
+                if !methods.is_empty() && !methods.iter().any(|m| m == "anonymous") {
+                    return self.abort(
+                        conn,
+                        uri::error::NO_MATCHING_AUTH_METHOD,
+                        format!(
+                            "realm {} only allows anonymous authentication, which the client did not offer",
+                            hello.realm
+                        ),
+                    );
+                }
+                let identity = Identity {
+                    authid: anonymous_authid(&mut self.rng),
+                    authrole: "anonymous".into(),
+                    authmethod: "anonymous".into(),
+                    authprovider: "static".into(),
+                    authextra: Dict::new(),
+                };
+                self.welcome(conn, realm, &hello, identity);
+            }
+            AuthMode::External => {
+                let request = AuthRequest {
+                    connection: conn,
+                    realm: hello.realm.clone(),
+                    hello: hello.clone(),
+                    authenticate: None,
+                };
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.state = State::Authenticating {
+                        realm,
+                        hello,
+                        waiting: true,
+                    };
+                }
+                self.conns.actions.push_back(Action::Authenticate(request));
+            }
+        }
+        let _ = now;
+    }
+
+    fn on_authenticate(&mut self, conn: ConnectionId, authenticate: Authenticate) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        let State::Authenticating { realm, hello, .. } = &c.state else {
+            return;
+        };
+        let request = AuthRequest {
+            connection: conn,
+            realm: self.realms[*realm].config.name.clone(),
+            hello: hello.clone(),
+            authenticate: Some(authenticate),
+        };
+        self.conns.actions.push_back(Action::Authenticate(request));
+    }
+
+    fn welcome(&mut self, conn: ConnectionId, realm: usize, hello: &Hello, identity: Identity) {
+        let session = loop {
+            let id = self.rng.next_id();
+            if !self.sessions.contains_key(&id) {
+                break id;
+            }
+        };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if let Some(d) = c.deadline.take() {
+            self.timers.remove(&(d, conn));
+        }
+        c.state = State::Established;
+        c.session = Some(SessionData {
+            id: session,
+            realm,
+            authid: identity.authid.clone(),
+            authrole: identity.authrole.clone(),
+            roles: hello.details.roles.clone().unwrap_or_default(),
+            last_request: None,
+            invocation_ids: RequestIdCounter::new(),
+            subscriptions: Default::default(),
+            registrations: Default::default(),
+            calls: HashMap::new(),
+            invocations: Default::default(),
+        });
+        self.sessions.insert(session, conn);
+        self.realms[realm].sessions.insert(session, conn);
+        let details = WelcomeDetails {
+            roles: Some(self.roles.clone()),
+            agent: Some(self.config.agent.clone()),
+            authid: Some(identity.authid),
+            authrole: Some(identity.authrole),
+            authmethod: Some(identity.authmethod),
+            authprovider: Some(identity.authprovider),
+            authextra: (!identity.authextra.is_empty()).then_some(identity.authextra),
+            realm: Some(self.realms[realm].config.name.to_string()),
+            ..Default::default()
+        };
+        self.conns.reply(conn, Welcome { session, details });
+    }
+
+    /// Sends GOODBYE and waits (up to the goodbye timeout) for the reply; the session is torn
+    /// down at once, so it gets no more events or invocations.
+    fn goodbye(&mut self, now: Instant, conn: ConnectionId, reason: &str, message: Option<String>) {
+        self.conns.reply(
+            conn,
+            Goodbye {
+                details: GoodbyeDetails {
+                    message,
+                    ..Default::default()
+                },
+                reason: Uri::new_unchecked(reason),
+            },
+        );
+        self.teardown(conn);
+        let deadline = now + self.config.goodbye_timeout;
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.state = State::ShuttingDown;
+            if let Some(d) = c.deadline.replace(deadline) {
+                self.timers.remove(&(d, conn));
+            }
+            self.timers.insert((deadline, conn));
+        }
+    }
+
+    /// ABORT with `reason`, then close.
+    fn abort(&mut self, conn: ConnectionId, reason: &str, message: String) {
+        self.conns.reply(conn, Abort::new(reason, message));
+        self.close(conn);
+    }
+
+    /// ABORT `wamp.error.protocol_violation`, then close.
+    fn violation(&mut self, conn: ConnectionId, message: String) {
+        self.abort(conn, uri::error::PROTOCOL_VIOLATION, message);
+    }
+
+    /// Stops reading the connection and closes it once the current input is handled.
+    fn close(&mut self, conn: ConnectionId) {
+        self.conns.doom(conn);
+    }
+
+    /// Closes the doomed connections: tears their sessions down and asks the driver to close.
+    fn reap(&mut self, _now: Instant) {
+        while let Some(conn) = self.conns.doomed.pop() {
+            self.teardown(conn);
+            if let Some(c) = self.conns.get_mut(conn) {
+                if !matches!(c.state, State::Closed) {
+                    c.state = State::Closed;
+                    c.inbox.clear();
+                    if let Some(d) = c.deadline.take() {
+                        self.timers.remove(&(d, conn));
+                    }
+                    self.conns.actions.push_back(Action::Close(conn));
+                }
+            }
+        }
+    }
+
+    /// Removes everything a session holds.
+    fn teardown(&mut self, conn: ConnectionId) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if let Some(p) = c.pending.take() {
+            self.authz.remove(&p.token);
+        }
+        c.inbox.clear();
+        let Some(session) = c.session.take() else {
+            return;
+        };
+        let realm = &mut self.realms[session.realm];
+        for sub in &session.subscriptions {
+            realm.broker.unsubscribe(conn, *sub);
+        }
+        for reg in &session.registrations {
+            realm.dealer.unregister(conn, *reg);
+        }
+        // Calls this session made: forget them; interrupt callees that can be interrupted.
+        for (_, (callee, invocation)) in session.calls {
+            realm.dealer.in_flight.remove(&(callee, invocation));
+            let interruptible = match self.conns.session_mut(callee) {
+                Some(s) => {
+                    s.invocations.remove(&invocation);
+                    supports_canceling(&s.roles.callee)
+                }
+                None => false,
+            };
+            if interruptible {
+                self.conns.reply(
+                    callee,
+                    Interrupt {
+                        request: invocation,
+                        options: InterruptOptions {
+                            mode: Some(CancelMode::KillNoWait),
+                            reason: Some(uri::error::CANCELED.into()),
+                            ..Default::default()
+                        },
+                    },
+                );
+            }
+        }
+        // Invocations this session was handling: their callers get wamp.error.canceled.
+        for invocation in session.invocations {
+            if let Some(call) = realm.dealer.in_flight.remove(&(conn, invocation)) {
+                if let Some(s) = self.conns.session_mut(call.caller) {
+                    s.calls.remove(&call.call);
+                }
+                self.conns.reply(
+                    call.caller,
+                    Error::new(RequestType::Call, call.call, uri::error::CANCELED)
+                        .with_args(vec![Value::from("the callee left before answering")]),
+                );
+            }
+        }
+        realm.sessions.shift_remove(&session.id);
+        self.sessions.remove(&session.id);
+    }
+
+    // ---- established sessions ------------------------------------------------------------
+
+    /// Handles a message of an established session. `authorized` is true when the message
+    /// comes back from an authorization that allowed it.
+    fn dispatch(&mut self, now: Instant, conn: ConnectionId, message: Message, authorized: bool) {
+        match message {
+            Message::Goodbye(_) => {
+                self.conns
+                    .reply(conn, Goodbye::new(uri::close::GOODBYE_AND_OUT));
+                self.teardown(conn);
+                // The transport may carry a new session; it has the handshake timeout to.
+                let deadline = now + self.config.handshake_timeout;
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.state = State::AwaitingHello;
+                    c.deadline = Some(deadline);
+                    self.timers.insert((deadline, conn));
+                }
+            }
+            Message::Abort(_) => self.close(conn),
+            Message::Publish(m) => {
+                if authorized || self.check_request(conn, m.request, false) {
+                    self.authorize_then(
+                        conn,
+                        AuthzAction::Publish,
+                        &m.topic.clone(),
+                        Message::Publish(m),
+                        authorized,
+                    );
+                }
+            }
+            Message::Subscribe(m) => {
+                if authorized || self.check_request(conn, m.request, false) {
+                    self.authorize_then(
+                        conn,
+                        AuthzAction::Subscribe,
+                        &m.topic.clone(),
+                        Message::Subscribe(m),
+                        authorized,
+                    );
+                }
+            }
+            Message::Register(m) => {
+                if authorized || self.check_request(conn, m.request, false) {
+                    self.authorize_then(
+                        conn,
+                        AuthzAction::Register,
+                        &m.procedure.clone(),
+                        Message::Register(m),
+                        authorized,
+                    );
+                }
+            }
+            Message::Call(m) => {
+                if authorized || self.check_request(conn, m.request, true) {
+                    self.authorize_then(
+                        conn,
+                        AuthzAction::Call,
+                        &m.procedure.clone(),
+                        Message::Call(m),
+                        authorized,
+                    );
+                }
+            }
+            Message::Unsubscribe(m) => {
+                if self.check_request(conn, m.request, false) {
+                    self.on_unsubscribe(conn, m.request, m.subscription);
+                }
+            }
+            Message::Unregister(m) => {
+                if self.check_request(conn, m.request, false) {
+                    self.on_unregister(conn, m.request, m.registration);
+                }
+            }
+            Message::Yield(m) => self.on_yield(conn, m),
+            Message::Error(m) if m.request_type == RequestType::Invocation => {
+                self.on_callee_error(conn, m)
+            }
+            Message::Error(m) => self.violation(
+                conn,
+                format!(
+                    "a client may send ERROR only for INVOCATION (68), not for request type {}",
+                    m.request_type.code()
+                ),
+            ),
+            Message::Cancel(m) => self.on_cancel(conn, m.request, m.options.mode),
+            // Autobahn's delivery acknowledgement: not announced, so nothing to do.
+            Message::EventReceived(_) => {}
+            other @ (Message::Hello(_) | Message::Authenticate(_)) => self.violation(
+                conn,
+                format!(
+                    "received {} after the session was established",
+                    other.name()
+                ),
+            ),
+            other => self.violation(
+                conn,
+                format!(
+                    "a client must not send {}; only a router does",
+                    other.name()
+                ),
+            ),
+        }
+    }
+
+    /// Checks a new request ID against the session's watermark.
+    fn check_request(&mut self, conn: ConnectionId, request: Id, is_call: bool) -> bool {
+        let policy = self.config.request_ids;
+        let Some(s) = self.conns.session_mut(conn) else {
+            return false;
+        };
+        let expected = s.last_request.map_or(Id::MIN, Id::next);
+        match policy {
+            RequestIdPolicy::Strict if request != expected => {
+                let msg = format!(
+                    "request IDs must be sequential: expected {expected}, received {request}"
+                );
+                self.violation(conn, msg);
+                false
+            }
+            RequestIdPolicy::Lenient if is_call && s.calls.contains_key(&request) => {
+                let msg =
+                    format!("CALL request ID {request} is already in use by a call in flight");
+                self.violation(conn, msg);
+                false
+            }
+            _ => {
+                s.last_request = Some(request);
+                true
+            }
+        }
+    }
+
+    /// Runs `message` now, or after the realm's authorizer allows it.
+    fn authorize_then(
+        &mut self,
+        conn: ConnectionId,
+        action: AuthzAction,
+        uri: &Uri,
+        message: Message,
+        authorized: bool,
+    ) {
+        let Some(s) = self.conns.session(conn) else {
+            return;
+        };
+        let realm = &self.realms[s.realm];
+        if !authorized && realm.config.authz == AuthzMode::External {
+            let token = self.next_token;
+            self.next_token += 1;
+            let request = AuthzRequest {
+                token,
+                connection: conn,
+                session: s.id,
+                realm: realm.config.name.clone(),
+                authid: s.authid.clone(),
+                authrole: s.authrole.clone(),
+                action,
+                uri: uri.clone(),
+            };
+            self.authz.insert(token, conn);
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.pending = Some(PendingAuthz { token, message });
+            }
+            self.conns.actions.push_back(Action::Authorize(request));
+            return;
+        }
+        match message {
+            Message::Publish(m) => self.on_publish(conn, m),
+            Message::Subscribe(m) => self.on_subscribe(conn, m),
+            Message::Register(m) => self.on_register(conn, m),
+            Message::Call(m) => self.on_call(conn, m),
+            _ => {}
+        }
+    }
+
+    /// Answers a denied action with ERROR `wamp.error.not_authorized`.
+    fn deny(&mut self, conn: ConnectionId, message: &Message) {
+        let (kind, request) = match message {
+            Message::Publish(m) if m.options.acknowledge == Some(true) => {
+                (RequestType::Publish, m.request)
+            }
+            Message::Subscribe(m) => (RequestType::Subscribe, m.request),
+            Message::Register(m) => (RequestType::Register, m.request),
+            Message::Call(m) => (RequestType::Call, m.request),
+            _ => return,
+        };
+        self.conns
+            .reply(conn, Error::new(kind, request, uri::error::NOT_AUTHORIZED));
+    }
+
+    /// Checks a topic or procedure URI; answers ERROR `wamp.error.invalid_uri` (or
+    /// `wamp.error.not_authorized` for the reserved `wamp.` namespace) when it is not usable.
+    fn usable_uri(
+        &mut self,
+        conn: ConnectionId,
+        kind: RequestType,
+        request: Id,
+        uri: &Uri,
+        policy: MatchPolicy,
+        reply: bool,
+    ) -> bool {
+        if let Err(e) = uri.validate(self.config.uri_rules, policy) {
+            if reply {
+                self.conns.reply(
+                    conn,
+                    Error::new(kind, request, uri::error::INVALID_URI)
+                        .with_args(vec![Value::from(e.to_string())]),
+                );
+            }
+            return false;
+        }
+        if kind != RequestType::Subscribe && uri.is_reserved() {
+            if reply {
+                self.conns.reply(
+                    conn,
+                    Error::new(kind, request, uri::error::NOT_AUTHORIZED).with_args(vec![
+                        Value::from(format!(
+                            "URIs starting with \"wamp.\" are reserved for the router ({uri})"
+                        )),
+                    ]),
+                );
+            }
+            return false;
+        }
+        true
+    }
+
+    // ---- broker ------------------------------------------------------------------------------
+
+    fn on_subscribe(&mut self, conn: ConnectionId, m: crate::message::Subscribe) {
+        let policy = m.options.match_policy.unwrap_or_default();
+        if !self.usable_uri(
+            conn,
+            RequestType::Subscribe,
+            m.request,
+            &m.topic,
+            policy,
+            true,
+        ) {
+            return;
+        }
+        let Some(s) = self.conns.session_mut(conn) else {
+            return;
+        };
+        let realm = &mut self.realms[s.realm];
+        let subscription = realm.broker.subscribe(&mut self.rng, conn, m.topic, policy);
+        s.subscriptions.insert(subscription);
+        self.conns.reply(
+            conn,
+            Subscribed {
+                request: m.request,
+                subscription,
+            },
+        );
+    }
+
+    fn on_unsubscribe(&mut self, conn: ConnectionId, request: Id, subscription: Id) {
+        let Some(s) = self.conns.session_mut(conn) else {
+            return;
+        };
+        if !s.subscriptions.remove(&subscription) {
+            return self.conns.reply(
+                conn,
+                Error::new(
+                    RequestType::Unsubscribe,
+                    request,
+                    uri::error::NO_SUCH_SUBSCRIPTION,
+                ),
+            );
+        }
+        self.realms[s.realm].broker.unsubscribe(conn, subscription);
+        self.conns.reply(
+            conn,
+            Unsubscribed {
+                request: Some(request),
+                details: Default::default(),
+            },
+        );
+    }
+
+    fn on_publish(&mut self, conn: ConnectionId, m: Publish) {
+        let ack = m.options.acknowledge == Some(true);
+        if !self.usable_uri(
+            conn,
+            RequestType::Publish,
+            m.request,
+            &m.topic,
+            MatchPolicy::Exact,
+            ack,
+        ) {
+            return;
+        }
+        let Some(s) = self.conns.session(conn) else {
+            return;
+        };
+        let realm = s.realm;
+        let request = m.request;
+        let publication = self.rng.next_id();
+        self.realms[realm]
+            .broker
+            .publish(&mut self.conns, conn, publication, m);
+        if ack {
+            self.conns.reply(
+                conn,
+                Published {
+                    request,
+                    publication,
+                },
+            );
+        }
+    }
+
+    // ---- dealer ------------------------------------------------------------------------------
+
+    fn on_register(&mut self, conn: ConnectionId, m: crate::message::Register) {
+        let policy = m.options.match_policy.unwrap_or_default();
+        if !self.usable_uri(
+            conn,
+            RequestType::Register,
+            m.request,
+            &m.procedure,
+            policy,
+            true,
+        ) {
+            return;
+        }
+        let invoke = m
+            .options
+            .invoke
+            .unwrap_or(crate::message::InvokePolicy::Single);
+        let Some(s) = self.conns.session_mut(conn) else {
+            return;
+        };
+        let realm = &mut self.realms[s.realm];
+        let procedure = m.procedure.clone();
+        match realm.dealer.register(&mut self.rng, conn, m.procedure, policy, invoke) {
+            Ok(registration) => {
+                s.registrations.insert(registration);
+                self.conns.reply(
+                    conn,
+                    crate::message::Registered {
+                        request: m.request,
+                        registration,
+                    },
+                );
+            }
+            Err(dealer::RegisterRefused::AlreadyExists) => self.conns.reply(
+                conn,
+                Error::new(RequestType::Register, m.request, uri::error::PROCEDURE_ALREADY_EXISTS).with_args(
+                    vec![Value::from(format!(
+                        "{procedure} is already registered (with another invocation policy, with \"single\", or by this session)"
+                    ))],
+                ),
+            ),
+        }
+    }
+
+    fn on_unregister(&mut self, conn: ConnectionId, request: Id, registration: Id) {
+        let Some(s) = self.conns.session_mut(conn) else {
+            return;
+        };
+        if !s.registrations.remove(&registration) {
+            return self.conns.reply(
+                conn,
+                Error::new(
+                    RequestType::Unregister,
+                    request,
+                    uri::error::NO_SUCH_REGISTRATION,
+                ),
+            );
+        }
+        self.realms[s.realm].dealer.unregister(conn, registration);
+        self.conns.reply(
+            conn,
+            Unregistered {
+                request: Some(request),
+                details: Default::default(),
+            },
+        );
+    }
+
+    fn on_call(&mut self, conn: ConnectionId, m: crate::message::Call) {
+        if !self.usable_uri(
+            conn,
+            RequestType::Call,
+            m.request,
+            &m.procedure,
+            MatchPolicy::Exact,
+            true,
+        ) {
+            return;
+        }
+        let Some(s) = self.conns.session(conn) else {
+            return;
+        };
+        let realm_index = s.realm;
+        let dealer = &mut self.realms[realm_index].dealer;
+        let Some(registration) = dealer.lookup(&m.procedure) else {
+            return self.conns.reply(
+                conn,
+                Error::new(RequestType::Call, m.request, uri::error::NO_SUCH_PROCEDURE).with_args(
+                    vec![Value::from(format!(
+                        "no callee registered procedure {}",
+                        m.procedure
+                    ))],
+                ),
+            );
+        };
+        let pattern = dealer.registrations[&registration].policy != MatchPolicy::Exact;
+        let Some(callee) = dealer.pick_callee(registration, &mut self.rng) else {
+            return self.conns.reply(
+                conn,
+                Error::new(
+                    RequestType::Call,
+                    m.request,
+                    uri::error::NO_AVAILABLE_CALLEE,
+                ),
+            );
+        };
+        let Some(callee_session) = self.conns.session_mut(callee) else {
+            return self.conns.reply(
+                conn,
+                Error::new(
+                    RequestType::Call,
+                    m.request,
+                    uri::error::NO_AVAILABLE_CALLEE,
+                ),
+            );
+        };
+        let receive_progress = m.options.receive_progress == Some(true)
+            && supports_progressive_results(&callee_session.roles.callee);
+        let invocation = callee_session.invocation_ids.next_id();
+        let details = InvocationDetails {
+            receive_progress: receive_progress.then_some(true),
+            procedure: pattern.then(|| m.procedure.clone()),
+            ..Default::default()
+        };
+        let message = Arc::new(Message::Invocation(Invocation {
+            request: invocation,
+            registration,
+            details,
+            payload: m.payload,
+        }));
+        if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
+            return self.conns.reply(
+                conn,
+                Error::new(
+                    RequestType::Call,
+                    m.request,
+                    uri::error::NO_AVAILABLE_CALLEE,
+                )
+                .with_args(vec![Value::from(
+                    "the callee is not keeping up: its outbound queue is full",
+                )]),
+            );
+        }
+        if let Some(s) = self.conns.session_mut(callee) {
+            s.invocations.insert(invocation);
+        }
+        if let Some(s) = self.conns.session_mut(conn) {
+            s.calls.insert(m.request, (callee, invocation));
+        }
+        self.realms[realm_index].dealer.in_flight.insert(
+            (callee, invocation),
+            InFlight {
+                caller: conn,
+                call: m.request,
+                receive_progress,
+            },
+        );
+    }
+
+    /// Looks up an invocation answered by `callee`. `None` with no violation when the answer
+    /// is late (the call was canceled or its caller left): it is dropped quietly.
+    fn answered(
+        &mut self,
+        callee: ConnectionId,
+        invocation: Id,
+        what: &str,
+    ) -> Option<(usize, InFlight)> {
+        let s = self.conns.session(callee)?;
+        let realm = s.realm;
+        match self.realms[realm]
+            .dealer
+            .in_flight
+            .get(&(callee, invocation))
+        {
+            Some(call) => Some((realm, call.clone())),
+            None => {
+                let issued = s
+                    .invocation_ids
+                    .last()
+                    .is_some_and(|last| invocation <= last);
+                if !issued {
+                    self.violation(
+                        callee,
+                        format!("{what} for INVOCATION {invocation}, which the router never sent"),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Forgets a finished invocation on both sides.
+    fn finish(&mut self, realm: usize, callee: ConnectionId, invocation: Id, call: &InFlight) {
+        self.realms[realm]
+            .dealer
+            .in_flight
+            .remove(&(callee, invocation));
+        if let Some(s) = self.conns.session_mut(callee) {
+            s.invocations.remove(&invocation);
+        }
+        if let Some(s) = self.conns.session_mut(call.caller) {
+            s.calls.remove(&call.call);
+        }
+    }
+
+    fn on_yield(&mut self, conn: ConnectionId, m: crate::message::Yield) {
+        let Some((realm, call)) = self.answered(conn, m.request, "YIELD") else {
+            return;
+        };
+        let progress = m.options.progress == Some(true);
+        if progress && !call.receive_progress {
+            // The caller did not ask for progressive results; the final YIELD follows.
+            return;
+        }
+        if !progress {
+            self.finish(realm, conn, m.request, &call);
+        }
+        let o = m.options;
+        let details = ResultDetails {
+            progress: progress.then_some(true),
+            ppt_scheme: o.ppt_scheme,
+            ppt_serializer: o.ppt_serializer,
+            ppt_cipher: o.ppt_cipher,
+            ppt_keyid: o.ppt_keyid,
+            enc_algo: o.enc_algo,
+            enc_serializer: o.enc_serializer,
+            enc_key: o.enc_key,
+            ..Default::default()
+        };
+        self.conns.reply(
+            call.caller,
+            CallResult {
+                request: call.call,
+                details,
+                payload: m.payload,
+            },
+        );
+    }
+
+    fn on_callee_error(&mut self, conn: ConnectionId, m: Error) {
+        let Some((realm, call)) = self.answered(conn, m.request, "ERROR") else {
+            return;
+        };
+        self.finish(realm, conn, m.request, &call);
+        self.conns.reply(
+            call.caller,
+            Error {
+                request_type: RequestType::Call,
+                request: call.call,
+                details: ErrorDetails {
+                    forward_for: None,
+                    ..m.details
+                },
+                error: m.error,
+                payload: m.payload,
+            },
+        );
+    }
+
+    fn on_cancel(&mut self, conn: ConnectionId, request: Id, mode: Option<CancelMode>) {
+        let Some(s) = self.conns.session(conn) else {
+            return;
+        };
+        // A CANCEL for a call that already finished crossed its answer: nothing to do.
+        let Some(&(callee, invocation)) = s.calls.get(&request) else {
+            return;
+        };
+        let realm = s.realm;
+        let Some(call) = self.realms[realm]
+            .dealer
+            .in_flight
+            .get(&(callee, invocation))
+            .cloned()
+        else {
+            return;
+        };
+        let interruptible = self
+            .conns
+            .session(callee)
+            .is_some_and(|s| supports_canceling(&s.roles.callee));
+        let mode = match mode.unwrap_or(CancelMode::KillNoWait) {
+            _ if !interruptible => CancelMode::Skip,
+            m => m,
+        };
+        if mode != CancelMode::Kill {
+            self.finish(realm, callee, invocation, &call);
+            self.conns.reply(
+                conn,
+                Error::new(RequestType::Call, request, uri::error::CANCELED),
+            );
+        }
+        if mode != CancelMode::Skip {
+            self.conns.reply(
+                callee,
+                Interrupt {
+                    request: invocation,
+                    options: InterruptOptions {
+                        mode: Some(mode),
+                        reason: Some(uri::error::CANCELED.into()),
+                        ..Default::default()
+                    },
+                },
+            );
+        }
+    }
+}
+
+fn supports_canceling(role: &Option<Role>) -> bool {
+    role.as_ref().is_some_and(|r| {
+        r.supports(features::CALL_CANCELING) || r.supports(features::CALL_CANCELLING)
+    })
+}
+
+/// A callee takes progressive results only if it can also be canceled (the spec makes the
+/// dealer treat it as not supporting them otherwise).
+fn supports_progressive_results(role: &Option<Role>) -> bool {
+    supports_canceling(role)
+        && role
+            .as_ref()
+            .is_some_and(|r| r.supports(features::PROGRESSIVE_CALL_RESULTS))
+}
+
+/// The roles and features this router announces: only what it implements.
+fn router_roles() -> RouterRoles {
+    RouterRoles {
+        broker: Some(Role::with_features([
+            features::PUBLISHER_EXCLUSION,
+            features::PATTERN_BASED_SUBSCRIPTION,
+        ])),
+        dealer: Some(Role::with_features([
+            features::CALL_CANCELING,
+            features::PROGRESSIVE_CALL_RESULTS,
+            features::PATTERN_BASED_REGISTRATION,
+            features::SHARED_REGISTRATION,
+        ])),
+        extra: Dict::new(),
+    }
+}
+
+/// Crossbar-style random authid for anonymous sessions, e.g. `5HUC-TTJX-9KYH-7CMP`.
+fn anonymous_authid(rng: &mut IdGenerator) -> String {
+    const ALPHABET: &[u8] = b"345679ACEFGHJKLMNPQRSTUVWXY";
+    let mut n = rng.next_u64();
+    let mut out = String::with_capacity(19);
+    for i in 0..16 {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
+        n /= ALPHABET.len() as u64;
+        if n == 0 {
+            n = rng.next_u64();
+        }
+    }
+    out
+}

@@ -1,0 +1,10 @@
+//! Sans-IO scenario tests of the router: raw clients and a router wired together in memory,
+//! with virtual time.
+
+mod authz;
+mod broker;
+mod dealer;
+mod harness;
+mod sessions;
+mod slow_peers;
+mod violations;
