@@ -24,6 +24,7 @@ pub mod id;
 pub mod message;
 pub mod router;
 pub mod serializer;
+pub mod session;
 pub mod uri;
 pub mod value;
 

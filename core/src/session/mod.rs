@@ -1,0 +1,1146 @@
+//! The sans-IO client session: a state machine that turns application actions into WAMP
+//! messages for the router, and the router's messages into events for the application.
+//!
+//! Inputs are methods ([`Session::join`], [`Session::call`], [`Session::handle_message`]...);
+//! outputs are polled: after any input, drain [`Session::poll_transmit`] (messages to send to
+//! the router, in order) and [`Session::poll_event`] (events for the application) until both
+//! return `None`. The session does no I/O, reads no clock and draws no random numbers; it
+//! needs no timers (call timeouts are the dealer's, see `CallOptions::timeout`).
+//!
+//! # What the session enforces
+//!
+//! * **Life cycle** ([`SessionState`]): HELLO first; then only WELCOME, CHALLENGE (for a
+//!   method the session offered) or ABORT from the router; GOODBYE from the router is
+//!   answered with `wamp.close.goodbye_and_out`; after our GOODBYE only the router's reply
+//!   (or an ABORT) counts, everything else is ignored.
+//! * **Requests**: IDs are sequential from 1 with one counter for every request type (reset
+//!   on each [`join`](Session::join)). Every reply is matched to its outstanding request by
+//!   ID *and* kind; ERROR is mapped to the failure event of the request's kind.
+//! * **Subscriptions and registrations** held by the session (from SUBSCRIBED and
+//!   REGISTERED, until UNSUBSCRIBED, UNREGISTERED or a revocation): EVENT and INVOCATION
+//!   must name one of them.
+//! * **Invocations**: each must be answered once with [`yield_result`](Session::yield_result)
+//!   or [`yield_error`](Session::yield_error); INTERRUPTs for invocations already answered
+//!   (or never seen) are dropped quietly, since the dealer can send one while our answer is
+//!   in flight.
+//!
+//! Anything else the router does wrong is a protocol violation ([`ProtocolError`]): the
+//! session queues ABORT `wamp.error.protocol_violation` with the error's text as `message`,
+//! emits [`SessionEvent::ProtocolViolation`] and closes. Application misuse returns a
+//! [`UsageError`] and changes nothing. Nothing the router sends can make the session panic.
+//!
+//! When the session ends ([`SessionEvent::is_terminal`]), every request still outstanding
+//! has failed: no further event names it.
+
+mod config;
+mod error;
+mod event;
+#[cfg(test)]
+mod tests;
+
+pub use config::{SessionConfig, DEFAULT_AGENT};
+pub use error::{ProtocolError, UsageError};
+pub use event::{SessionEvent, SessionState};
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::features;
+use crate::id::{Id, RequestIdCounter};
+use crate::message::{
+    self, Abort, AbortDetails, Authenticate, AuthenticateExtra, Call, CallOptions, CallResult,
+    Cancel, CancelMode, CancelOptions, ErrorDetails, Goodbye, GoodbyeDetails, Hello, HelloDetails,
+    Invocation, Message, Publish, PublishOptions, Register, RegisterOptions, RequestType, Role,
+    Subscribe, SubscribeOptions, Unregister, Unregistered, Unsubscribe, Unsubscribed, Welcome,
+    WelcomeDetails, YieldOptions,
+};
+use crate::serializer::DecodeError;
+use crate::uri::{self, Uri};
+use crate::Payload;
+
+/// A request we sent and whose reply we wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// An acknowledged PUBLISH (unacknowledged ones get no reply and are not tracked).
+    Publish,
+    Subscribe,
+    Unsubscribe {
+        subscription: Id,
+    },
+    Call {
+        /// `CALL.Options.receive_progress` was set: progressive RESULTs are allowed.
+        receive_progress: bool,
+        /// CANCEL was sent.
+        canceled: bool,
+    },
+    Register,
+    Unregister {
+        registration: Id,
+    },
+}
+
+impl Pending {
+    fn request_type(self) -> RequestType {
+        match self {
+            Pending::Publish => RequestType::Publish,
+            Pending::Subscribe => RequestType::Subscribe,
+            Pending::Unsubscribe { .. } => RequestType::Unsubscribe,
+            Pending::Call { .. } => RequestType::Call,
+            Pending::Register => RequestType::Register,
+            Pending::Unregister { .. } => RequestType::Unregister,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        request_type_name(self.request_type())
+    }
+}
+
+fn request_type_name(request_type: RequestType) -> &'static str {
+    message::name_of(request_type.code()).unwrap_or("UNKNOWN")
+}
+
+/// An invocation we received and have not answered (finally) yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OpenInvocation {
+    /// `INVOCATION.Details.receive_progress`: progressive YIELDs are allowed.
+    receive_progress: bool,
+}
+
+/// A WAMP client session, sans IO.
+///
+/// Drive it by hand: feed the router's messages to [`handle_message`](Session::handle_message),
+/// send what [`poll_transmit`](Session::poll_transmit) returns, and act on what
+/// [`poll_event`](Session::poll_event) returns. See the [module documentation](self) for the
+/// rules it enforces.
+///
+/// ```
+/// use nexus_core::message::{CallOptions, CallResult, Message, RouterRoles, Role, Welcome};
+/// use nexus_core::session::{Session, SessionConfig, SessionEvent, SessionState};
+/// use nexus_core::{args, Id, Payload, Uri};
+///
+/// let mut session = Session::new(SessionConfig::new(Uri::parse("com.example.realm")?));
+///
+/// // Join: the session queues HELLO, the router answers WELCOME.
+/// session.join()?;
+/// let Some(Message::Hello(hello)) = session.poll_transmit() else { panic!("HELLO first") };
+/// assert_eq!(hello.realm, "com.example.realm");
+/// let roles = RouterRoles { dealer: Some(Role::default()), ..Default::default() };
+/// let session_id = Id::new(4_242_424_242).unwrap();
+/// session.handle_message(Welcome::new(session_id, roles).into())?;
+/// assert!(matches!(session.poll_event(), Some(SessionEvent::Joined { session, .. }) if session == session_id));
+/// assert_eq!(session.state(), SessionState::Established);
+///
+/// // Call: the session queues CALL with request ID 1, the router answers RESULT.
+/// let procedure = Uri::parse("com.example.add")?;
+/// let request = session.call(procedure, CallOptions::default(), Payload::new(args![2, 3], Default::default()))?;
+/// assert_eq!(request.get(), 1);
+/// let Some(Message::Call(call)) = session.poll_transmit() else { panic!("CALL") };
+/// assert_eq!(call.request, request);
+/// session.handle_message(CallResult::new(request).with_args(args![5]).into())?;
+/// match session.poll_event() {
+///     Some(SessionEvent::Result { request: r, payload, .. }) => {
+///         assert_eq!(r, request);
+///         assert_eq!(payload.args(), &args![5][..]);
+///     }
+///     other => panic!("expected the result, got {other:?}"),
+/// }
+/// assert!(session.poll_event().is_none() && session.poll_transmit().is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Session {
+    config: SessionConfig,
+    state: SessionState,
+    session_id: Option<Id>,
+    welcome: Option<WelcomeDetails>,
+    request_ids: RequestIdCounter,
+    /// Outstanding requests by request ID.
+    pending: BTreeMap<Id, Pending>,
+    /// Subscriptions held, each with the UNSUBSCRIBE request outstanding for it, if any.
+    subscriptions: BTreeMap<Id, Option<Id>>,
+    /// Registrations held, each with the UNREGISTER request outstanding for it, if any.
+    registrations: BTreeMap<Id, Option<Id>>,
+    /// Invocations not answered yet, by INVOCATION request ID.
+    invocations: BTreeMap<Id, OpenInvocation>,
+    transmit: VecDeque<Message>,
+    events: VecDeque<SessionEvent>,
+}
+
+impl Session {
+    /// A closed session that will announce `config` when it [joins](Session::join). Nothing
+    /// is queued yet.
+    pub fn new(config: SessionConfig) -> Session {
+        Session {
+            config,
+            state: SessionState::Closed,
+            session_id: None,
+            welcome: None,
+            request_ids: RequestIdCounter::new(),
+            pending: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
+            registrations: BTreeMap::new(),
+            invocations: BTreeMap::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ---- state -----------------------------------------------------------------------
+
+    /// The configuration the session announces.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Whether no session is open or opening ([`SessionState::Closed`]).
+    pub fn is_closed(&self) -> bool {
+        self.state == SessionState::Closed
+    }
+
+    /// The session ID from WELCOME, while the session is established or shutting down.
+    pub fn session_id(&self) -> Option<Id> {
+        self.session_id
+    }
+
+    /// The router's WELCOME details, while the session is established or shutting down.
+    pub fn welcome_details(&self) -> Option<&WelcomeDetails> {
+        self.welcome.as_ref()
+    }
+
+    /// Whether the router announced `feature` (see [`crate::features`]) for `role`
+    /// (`"broker"` or `"dealer"`) in WELCOME. `false` for any other role name, and while no
+    /// session is established.
+    pub fn router_supports(&self, role: &str, feature: &str) -> bool {
+        let Some(roles) = self.welcome.as_ref().and_then(|w| w.roles.as_ref()) else {
+            return false;
+        };
+        let role = match role {
+            "broker" => roles.broker.as_ref(),
+            "dealer" => roles.dealer.as_ref(),
+            _ => None,
+        };
+        role.is_some_and(|r| r.supports(feature))
+    }
+
+    // ---- outputs ---------------------------------------------------------------------
+
+    /// The next message to send to the router, in order.
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the application, in order.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    // ---- session life cycle ----------------------------------------------------------
+
+    /// Starts a session: queues HELLO with the configured realm, roles, agent and
+    /// authentication offer. The state becomes [`SessionState::Establishing`]; the router
+    /// answers with WELCOME ([`SessionEvent::Joined`]), CHALLENGE
+    /// ([`SessionEvent::Challenge`]) or ABORT ([`SessionEvent::Aborted`]).
+    ///
+    /// A closed session can join again (request IDs restart at 1), for example on a new
+    /// transport, or on the same one after a GOODBYE handshake.
+    pub fn join(&mut self) -> Result<(), UsageError> {
+        if self.state != SessionState::Closed {
+            return Err(UsageError::NotClosed { state: self.state });
+        }
+        if self.config.roles.is_none() {
+            return Err(UsageError::NoRoles);
+        }
+        self.reset();
+        let config = &self.config;
+        let hello = Hello {
+            realm: config.realm.clone(),
+            details: HelloDetails {
+                roles: Some(config.roles.clone()),
+                agent: config.agent.clone(),
+                authmethods: (!config.authmethods.is_empty()).then(|| config.authmethods.clone()),
+                authid: config.authid.clone(),
+                authextra: (!config.authextra.is_empty()).then(|| config.authextra.clone()),
+                ..HelloDetails::default()
+            },
+        };
+        self.state = SessionState::Establishing;
+        self.transmit.push_back(hello.into());
+        Ok(())
+    }
+
+    /// Answers the router's CHALLENGE ([`SessionEvent::Challenge`]) with AUTHENTICATE. The
+    /// state goes back to [`SessionState::Establishing`]: the router answers with WELCOME,
+    /// ABORT or another CHALLENGE.
+    pub fn authenticate(
+        &mut self,
+        signature: String,
+        extra: AuthenticateExtra,
+    ) -> Result<(), UsageError> {
+        if self.state != SessionState::Challenged {
+            return Err(UsageError::NoPendingChallenge { state: self.state });
+        }
+        self.state = SessionState::Establishing;
+        self.transmit
+            .push_back(Authenticate { signature, extra }.into());
+        Ok(())
+    }
+
+    /// Starts closing an established session: queues GOODBYE with `reason` (for example
+    /// `wamp.close.normal` or `wamp.close.close_realm`) and an optional human-readable
+    /// `message`. The state becomes [`SessionState::ShuttingDown`] until the router's reply
+    /// ([`SessionEvent::Left`]); requests still outstanding get no further events.
+    pub fn leave(&mut self, reason: &str, message: Option<String>) -> Result<(), UsageError> {
+        self.require_established("leave")?;
+        let reason = parse_reason(reason)?;
+        self.state = SessionState::ShuttingDown;
+        self.transmit.push_back(
+            Goodbye {
+                details: GoodbyeDetails {
+                    message,
+                    ..GoodbyeDetails::default()
+                },
+                reason,
+            }
+            .into(),
+        );
+        Ok(())
+    }
+
+    /// Ends the session at once: queues ABORT with `reason` (for example
+    /// `wamp.error.authentication_failed` when the application cannot answer a CHALLENGE)
+    /// and an optional human-readable `message`, and closes. No event follows, and requests
+    /// still outstanding get no further events. Valid in every state but
+    /// [`SessionState::Closed`]; once established, prefer [`leave`](Session::leave).
+    pub fn abort(&mut self, reason: &str, message: Option<String>) -> Result<(), UsageError> {
+        if self.state == SessionState::Closed {
+            return Err(UsageError::AlreadyClosed);
+        }
+        let reason = parse_reason(reason)?;
+        self.close();
+        self.transmit.push_back(
+            Abort {
+                details: AbortDetails {
+                    message,
+                    ..AbortDetails::default()
+                },
+                reason,
+                payload: Payload::default(),
+            }
+            .into(),
+        );
+        Ok(())
+    }
+
+    // ---- caller ----------------------------------------------------------------------
+
+    /// Calls `procedure`: queues CALL and returns its request ID, which
+    /// [`SessionEvent::Result`] or [`SessionEvent::CallError`] will name.
+    ///
+    /// With `options.receive_progress`, progressive results arrive as
+    /// [`SessionEvent::Result`] with `details.progress == Some(true)` before the final one.
+    /// `options.progress` (progressive call invocations) is not supported.
+    pub fn call(
+        &mut self,
+        procedure: Uri,
+        options: CallOptions,
+        payload: Payload,
+    ) -> Result<Id, UsageError> {
+        const ACTION: &str = "call";
+        self.require_established(ACTION)?;
+        let caller = self.require_role(ACTION, "caller")?;
+        if options.progress == Some(true) {
+            return Err(UsageError::ProgressiveCallUnsupported);
+        }
+        let receive_progress = options.receive_progress == Some(true);
+        if receive_progress {
+            require_feature(
+                caller,
+                "call with receive_progress",
+                "caller",
+                features::PROGRESSIVE_CALL_RESULTS,
+            )?;
+        }
+        let request = self.request_ids.next_id();
+        self.pending.insert(
+            request,
+            Pending::Call {
+                receive_progress,
+                canceled: false,
+            },
+        );
+        self.transmit.push_back(
+            Call {
+                request,
+                options,
+                procedure,
+                payload,
+            }
+            .into(),
+        );
+        Ok(request)
+    }
+
+    /// Cancels an outstanding call: queues CANCEL with `mode` (`None`: the dealer's
+    /// default). The call stays outstanding until its RESULT or ERROR (usually
+    /// `wamp.error.canceled`) arrives. Needs the `call_canceling` feature in the announced
+    /// caller role.
+    pub fn cancel(&mut self, call_request: Id, mode: Option<CancelMode>) -> Result<(), UsageError> {
+        const ACTION: &str = "cancel";
+        self.require_established(ACTION)?;
+        let caller = self.require_role(ACTION, "caller")?;
+        require_feature(caller, ACTION, "caller", features::CALL_CANCELING)?;
+        match self.pending.get_mut(&call_request) {
+            Some(Pending::Call { canceled: true, .. }) => Err(UsageError::AlreadyCanceled {
+                request: call_request,
+            }),
+            Some(Pending::Call { canceled, .. }) => {
+                *canceled = true;
+                self.transmit.push_back(
+                    Cancel {
+                        request: call_request,
+                        options: CancelOptions {
+                            mode,
+                            ..CancelOptions::default()
+                        },
+                    }
+                    .into(),
+                );
+                Ok(())
+            }
+            _ => Err(UsageError::UnknownCall {
+                request: call_request,
+            }),
+        }
+    }
+
+    // ---- publisher -------------------------------------------------------------------
+
+    /// Publishes to `topic`: queues PUBLISH and returns its request ID. Only with
+    /// `options.acknowledge == Some(true)` does the broker answer, with
+    /// [`SessionEvent::Published`] or [`SessionEvent::PublishError`]; otherwise nothing
+    /// names the request again.
+    pub fn publish(
+        &mut self,
+        topic: Uri,
+        options: PublishOptions,
+        payload: Payload,
+    ) -> Result<Id, UsageError> {
+        const ACTION: &str = "publish";
+        self.require_established(ACTION)?;
+        self.require_role(ACTION, "publisher")?;
+        let request = self.request_ids.next_id();
+        if options.acknowledge == Some(true) {
+            self.pending.insert(request, Pending::Publish);
+        }
+        self.transmit.push_back(
+            Publish {
+                request,
+                options,
+                topic,
+                payload,
+            }
+            .into(),
+        );
+        Ok(request)
+    }
+
+    // ---- subscriber ------------------------------------------------------------------
+
+    /// Subscribes to `topic` (or a pattern, with `options.match_policy`): queues SUBSCRIBE
+    /// and returns its request ID, which [`SessionEvent::Subscribed`] or
+    /// [`SessionEvent::SubscribeError`] will name.
+    pub fn subscribe(&mut self, topic: Uri, options: SubscribeOptions) -> Result<Id, UsageError> {
+        const ACTION: &str = "subscribe";
+        self.require_established(ACTION)?;
+        self.require_role(ACTION, "subscriber")?;
+        let request = self.request_ids.next_id();
+        self.pending.insert(request, Pending::Subscribe);
+        self.transmit.push_back(
+            Subscribe {
+                request,
+                options,
+                topic,
+            }
+            .into(),
+        );
+        Ok(request)
+    }
+
+    /// Ends a subscription the session holds: queues UNSUBSCRIBE and returns its request
+    /// ID, which [`SessionEvent::Unsubscribed`] or [`SessionEvent::UnsubscribeError`] will
+    /// name. Events for the subscription keep arriving until the router confirms.
+    pub fn unsubscribe(&mut self, subscription: Id) -> Result<Id, UsageError> {
+        const ACTION: &str = "unsubscribe";
+        self.require_established(ACTION)?;
+        self.require_role(ACTION, "subscriber")?;
+        match self.subscriptions.get(&subscription) {
+            None => return Err(UsageError::UnknownSubscription { subscription }),
+            Some(Some(request)) => {
+                return Err(UsageError::AlreadyUnsubscribing {
+                    subscription,
+                    request: *request,
+                })
+            }
+            Some(None) => {}
+        }
+        let request = self.request_ids.next_id();
+        self.subscriptions.insert(subscription, Some(request));
+        self.pending
+            .insert(request, Pending::Unsubscribe { subscription });
+        self.transmit.push_back(
+            Unsubscribe {
+                request,
+                subscription,
+            }
+            .into(),
+        );
+        Ok(request)
+    }
+
+    // ---- callee ----------------------------------------------------------------------
+
+    /// Registers `procedure` (or a pattern, with `options.match_policy`): queues REGISTER
+    /// and returns its request ID, which [`SessionEvent::Registered`] or
+    /// [`SessionEvent::RegisterError`] will name.
+    pub fn register(&mut self, procedure: Uri, options: RegisterOptions) -> Result<Id, UsageError> {
+        const ACTION: &str = "register";
+        self.require_established(ACTION)?;
+        self.require_role(ACTION, "callee")?;
+        let request = self.request_ids.next_id();
+        self.pending.insert(request, Pending::Register);
+        self.transmit.push_back(
+            Register {
+                request,
+                options,
+                procedure,
+            }
+            .into(),
+        );
+        Ok(request)
+    }
+
+    /// Ends a registration the session holds: queues UNREGISTER and returns its request
+    /// ID, which [`SessionEvent::Unregistered`] or [`SessionEvent::UnregisterError`] will
+    /// name. Invocations for the registration may still arrive until the router confirms;
+    /// they must be answered like any other.
+    pub fn unregister(&mut self, registration: Id) -> Result<Id, UsageError> {
+        const ACTION: &str = "unregister";
+        self.require_established(ACTION)?;
+        self.require_role(ACTION, "callee")?;
+        match self.registrations.get(&registration) {
+            None => return Err(UsageError::UnknownRegistration { registration }),
+            Some(Some(request)) => {
+                return Err(UsageError::AlreadyUnregistering {
+                    registration,
+                    request: *request,
+                })
+            }
+            Some(None) => {}
+        }
+        let request = self.request_ids.next_id();
+        self.registrations.insert(registration, Some(request));
+        self.pending
+            .insert(request, Pending::Unregister { registration });
+        self.transmit.push_back(
+            Unregister {
+                request,
+                registration,
+            }
+            .into(),
+        );
+        Ok(request)
+    }
+
+    /// Answers an invocation ([`SessionEvent::Invocation`]) with a result: queues YIELD.
+    ///
+    /// With `options.progress == Some(true)` this is a progressive result and the
+    /// invocation stays open for more; that is allowed only when the invocation's
+    /// `details.receive_progress` was true. Otherwise this is the final answer.
+    pub fn yield_result(
+        &mut self,
+        invocation: Id,
+        options: YieldOptions,
+        payload: Payload,
+    ) -> Result<(), UsageError> {
+        self.require_established("yield a result")?;
+        let open = self.open_invocation(invocation)?;
+        let progress = options.progress == Some(true);
+        if progress && !open.receive_progress {
+            return Err(UsageError::ProgressNotRequested {
+                request: invocation,
+            });
+        }
+        if !progress {
+            self.invocations.remove(&invocation);
+        }
+        self.transmit.push_back(
+            message::Yield {
+                request: invocation,
+                options,
+                payload,
+            }
+            .into(),
+        );
+        Ok(())
+    }
+
+    /// Answers an invocation ([`SessionEvent::Invocation`]) with an error: queues ERROR
+    /// (for example `wamp.error.invalid_argument`, or `wamp.error.canceled` after an
+    /// [interrupt](SessionEvent::Interrupt)). This is the final answer.
+    pub fn yield_error(
+        &mut self,
+        invocation: Id,
+        error: Uri,
+        details: ErrorDetails,
+        payload: Payload,
+    ) -> Result<(), UsageError> {
+        self.require_established("yield an error")?;
+        self.open_invocation(invocation)?;
+        self.invocations.remove(&invocation);
+        self.transmit.push_back(
+            message::Error {
+                request_type: RequestType::Invocation,
+                request: invocation,
+                details,
+                error,
+                payload,
+            }
+            .into(),
+        );
+        Ok(())
+    }
+
+    // ---- inputs from the transport ---------------------------------------------------
+
+    /// Handles a message from the router.
+    ///
+    /// On a protocol violation the session queues ABORT `wamp.error.protocol_violation`,
+    /// emits [`SessionEvent::ProtocolViolation`], closes, and returns the error too (for
+    /// logging). Messages that arrive while the session is closed are ignored, as are all
+    /// but GOODBYE and ABORT while it is shutting down.
+    pub fn handle_message(&mut self, message: Message) -> Result<(), ProtocolError> {
+        let result = match self.state {
+            SessionState::Closed => Ok(()),
+            SessionState::ShuttingDown => {
+                self.handle_shutting_down(message);
+                Ok(())
+            }
+            SessionState::Establishing | SessionState::Challenged => {
+                self.handle_establishing(message)
+            }
+            SessionState::Established => self.handle_established(message),
+        };
+        if let Err(error) = &result {
+            self.violation(error.clone());
+        }
+        result
+    }
+
+    /// Reports that the transport could not decode a frame from the router. Any decoding
+    /// failure is a protocol violation: unless the session is already closed, it queues
+    /// ABORT `wamp.error.protocol_violation`, emits [`SessionEvent::ProtocolViolation`] and
+    /// closes (even while shutting down, since the bad frame may have been the GOODBYE
+    /// reply).
+    pub fn handle_decode_error(&mut self, error: &DecodeError) {
+        if self.state != SessionState::Closed {
+            self.violation(ProtocolError::Undecodable(error.clone()));
+        }
+    }
+
+    /// Reports that the transport closed. Messages not yet polled are dropped; if a session
+    /// was open or opening it closes with [`SessionEvent::TransportClosed`].
+    pub fn handle_transport_closed(&mut self) {
+        self.transmit.clear();
+        if self.state != SessionState::Closed {
+            self.close();
+            self.events.push_back(SessionEvent::TransportClosed);
+        }
+    }
+
+    // ---- internals -------------------------------------------------------------------
+
+    fn handle_shutting_down(&mut self, message: Message) {
+        match message {
+            // The reply to ours, or the router's own GOODBYE crossing ours on the wire; either
+            // way both sides have now sent GOODBYE, so nothing more is owed.
+            Message::Goodbye(goodbye) => {
+                self.close();
+                self.events.push_back(SessionEvent::Left {
+                    reason: goodbye.reason,
+                    details: goodbye.details,
+                    router_initiated: false,
+                });
+            }
+            Message::Abort(abort) => self.aborted(abort),
+            _ => {}
+        }
+    }
+
+    fn handle_establishing(&mut self, message: Message) -> Result<(), ProtocolError> {
+        match message {
+            Message::Welcome(welcome) if self.state == SessionState::Establishing => {
+                let Welcome { session, details } = *welcome;
+                self.state = SessionState::Established;
+                self.session_id = Some(session);
+                self.welcome = Some(details.clone());
+                let details = Box::new(details);
+                self.events
+                    .push_back(SessionEvent::Joined { session, details });
+                Ok(())
+            }
+            Message::Challenge(challenge) if self.state == SessionState::Establishing => {
+                if !self.config.authmethods.contains(&challenge.auth_method) {
+                    return Err(ProtocolError::ChallengeMethodNotOffered {
+                        method: challenge.auth_method,
+                        offered: self.config.authmethods.clone(),
+                    });
+                }
+                self.state = SessionState::Challenged;
+                self.events.push_back(SessionEvent::Challenge(challenge));
+                Ok(())
+            }
+            Message::Abort(abort) => {
+                self.aborted(abort);
+                Ok(())
+            }
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    fn handle_established(&mut self, message: Message) -> Result<(), ProtocolError> {
+        match message {
+            Message::Abort(abort) => self.aborted(abort),
+            Message::Goodbye(goodbye) => {
+                self.close();
+                self.transmit
+                    .push_back(Goodbye::new(uri::close::GOODBYE_AND_OUT).into());
+                self.events.push_back(SessionEvent::Left {
+                    reason: goodbye.reason,
+                    details: goodbye.details,
+                    router_initiated: true,
+                });
+            }
+            Message::Error(error) => self.on_error(error)?,
+            Message::Published(published) => {
+                self.take_pending(published.request, "PUBLISHED", RequestType::Publish)?;
+                self.events.push_back(SessionEvent::Published {
+                    request: published.request,
+                    publication: published.publication,
+                });
+            }
+            Message::Subscribed(subscribed) => {
+                self.take_pending(subscribed.request, "SUBSCRIBED", RequestType::Subscribe)?;
+                self.subscriptions
+                    .entry(subscribed.subscription)
+                    .or_insert(None);
+                self.events.push_back(SessionEvent::Subscribed {
+                    request: subscribed.request,
+                    subscription: subscribed.subscription,
+                });
+            }
+            Message::Unsubscribed(unsubscribed) => self.on_unsubscribed(unsubscribed)?,
+            Message::Event(event) => {
+                if !self.subscriptions.contains_key(&event.subscription) {
+                    return Err(ProtocolError::UnknownSubscription {
+                        subscription: event.subscription,
+                    });
+                }
+                self.events.push_back(SessionEvent::Event {
+                    subscription: event.subscription,
+                    publication: event.publication,
+                    details: event.details,
+                    payload: event.payload,
+                });
+            }
+            Message::Result(result) => self.on_result(result)?,
+            Message::Registered(registered) => {
+                self.take_pending(registered.request, "REGISTERED", RequestType::Register)?;
+                self.registrations
+                    .entry(registered.registration)
+                    .or_insert(None);
+                self.events.push_back(SessionEvent::Registered {
+                    request: registered.request,
+                    registration: registered.registration,
+                });
+            }
+            Message::Unregistered(unregistered) => self.on_unregistered(unregistered)?,
+            Message::Invocation(invocation) => self.on_invocation(invocation)?,
+            Message::Interrupt(interrupt) => {
+                // An INTERRUPT for an invocation we already answered crossed our answer on
+                // the wire: drop it.
+                if self.invocations.contains_key(&interrupt.request) {
+                    self.events.push_back(SessionEvent::Interrupt {
+                        request: interrupt.request,
+                        options: interrupt.options,
+                    });
+                }
+            }
+            other => return Err(self.unexpected(&other)),
+        }
+        Ok(())
+    }
+
+    /// The violation for a message that has no place in the current state.
+    fn unexpected(&self, message: &Message) -> ProtocolError {
+        if is_client_only(message) {
+            ProtocolError::ClientOnlyMessage {
+                message: message.name(),
+            }
+        } else {
+            ProtocolError::UnexpectedMessage {
+                message: message.name(),
+                state: self.state,
+            }
+        }
+    }
+
+    /// Checks that `request` is outstanding with kind `expected` and ends it.
+    fn take_pending(
+        &mut self,
+        request: Id,
+        message: &'static str,
+        expected: RequestType,
+    ) -> Result<Pending, ProtocolError> {
+        let pending = self.peek_pending(request, message, expected)?;
+        self.pending.remove(&request);
+        Ok(pending)
+    }
+
+    /// Checks that `request` is outstanding with kind `expected`.
+    fn peek_pending(
+        &self,
+        request: Id,
+        message: &'static str,
+        expected: RequestType,
+    ) -> Result<Pending, ProtocolError> {
+        match self.pending.get(&request) {
+            None => Err(ProtocolError::UnknownRequest { message, request }),
+            Some(pending) if pending.request_type() != expected => {
+                Err(ProtocolError::MismatchedReply {
+                    message,
+                    request,
+                    outstanding: pending.name(),
+                })
+            }
+            Some(pending) => Ok(*pending),
+        }
+    }
+
+    fn on_error(&mut self, error: message::Error) -> Result<(), ProtocolError> {
+        let message::Error {
+            request_type,
+            request,
+            details,
+            error,
+            payload,
+        } = error;
+        if request_type == RequestType::Invocation {
+            return Err(ProtocolError::ErrorForInvocation { request });
+        }
+        let pending = match self.pending.get(&request) {
+            None => {
+                return Err(ProtocolError::UnknownRequest {
+                    message: "ERROR",
+                    request,
+                })
+            }
+            Some(pending) if pending.request_type() != request_type => {
+                return Err(ProtocolError::MismatchedError {
+                    request_type: request_type_name(request_type),
+                    request,
+                    outstanding: pending.name(),
+                })
+            }
+            Some(pending) => *pending,
+        };
+        self.pending.remove(&request);
+        let event = match pending {
+            Pending::Publish => SessionEvent::PublishError {
+                request,
+                error,
+                details,
+                payload,
+            },
+            Pending::Subscribe => SessionEvent::SubscribeError {
+                request,
+                error,
+                details,
+                payload,
+            },
+            Pending::Unsubscribe { subscription } => {
+                if error == uri::error::NO_SUCH_SUBSCRIPTION {
+                    self.subscriptions.remove(&subscription);
+                } else if let Some(in_flight) = self.subscriptions.get_mut(&subscription) {
+                    *in_flight = None;
+                }
+                SessionEvent::UnsubscribeError {
+                    request,
+                    subscription,
+                    error,
+                    details,
+                    payload,
+                }
+            }
+            Pending::Call { .. } => SessionEvent::CallError {
+                request,
+                error,
+                details,
+                payload,
+            },
+            Pending::Register => SessionEvent::RegisterError {
+                request,
+                error,
+                details,
+                payload,
+            },
+            Pending::Unregister { registration } => {
+                if error == uri::error::NO_SUCH_REGISTRATION {
+                    self.registrations.remove(&registration);
+                } else if let Some(in_flight) = self.registrations.get_mut(&registration) {
+                    *in_flight = None;
+                }
+                SessionEvent::UnregisterError {
+                    request,
+                    registration,
+                    error,
+                    details,
+                    payload,
+                }
+            }
+        };
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    fn on_result(&mut self, result: CallResult) -> Result<(), ProtocolError> {
+        let pending = self.peek_pending(result.request, "RESULT", RequestType::Call)?;
+        if result.details.progress == Some(true) {
+            if !matches!(
+                pending,
+                Pending::Call {
+                    receive_progress: true,
+                    ..
+                }
+            ) {
+                return Err(ProtocolError::UnrequestedProgress {
+                    request: result.request,
+                });
+            }
+        } else {
+            self.pending.remove(&result.request);
+        }
+        self.events.push_back(SessionEvent::Result {
+            request: result.request,
+            details: result.details,
+            payload: result.payload,
+        });
+        Ok(())
+    }
+
+    fn on_unsubscribed(&mut self, unsubscribed: Unsubscribed) -> Result<(), ProtocolError> {
+        match unsubscribed.request {
+            Some(request) => {
+                let pending =
+                    self.take_pending(request, "UNSUBSCRIBED", RequestType::Unsubscribe)?;
+                if let Pending::Unsubscribe { subscription } = pending {
+                    self.subscriptions.remove(&subscription);
+                    self.events.push_back(SessionEvent::Unsubscribed {
+                        request,
+                        subscription,
+                    });
+                }
+            }
+            None => {
+                let subscription = unsubscribed.details.subscription.ok_or(
+                    ProtocolError::RevocationWithoutId {
+                        message: "UNSUBSCRIBED",
+                        key: "subscription",
+                    },
+                )?;
+                // A revocation of a subscription we no longer hold is dropped quietly.
+                if self.subscriptions.remove(&subscription).is_some() {
+                    self.events.push_back(SessionEvent::SubscriptionRevoked {
+                        subscription,
+                        reason: unsubscribed.details.reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_unregistered(&mut self, unregistered: Unregistered) -> Result<(), ProtocolError> {
+        match unregistered.request {
+            Some(request) => {
+                let pending =
+                    self.take_pending(request, "UNREGISTERED", RequestType::Unregister)?;
+                if let Pending::Unregister { registration } = pending {
+                    self.registrations.remove(&registration);
+                    self.events.push_back(SessionEvent::Unregistered {
+                        request,
+                        registration,
+                    });
+                }
+            }
+            None => {
+                let registration = unregistered.details.registration.ok_or(
+                    ProtocolError::RevocationWithoutId {
+                        message: "UNREGISTERED",
+                        key: "registration",
+                    },
+                )?;
+                // A revocation of a registration we no longer hold is dropped quietly.
+                if self.registrations.remove(&registration).is_some() {
+                    self.events.push_back(SessionEvent::RegistrationRevoked {
+                        registration,
+                        reason: unregistered.details.reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_invocation(&mut self, invocation: Invocation) -> Result<(), ProtocolError> {
+        let Invocation {
+            request,
+            registration,
+            details,
+            payload,
+        } = invocation;
+        if !self.registrations.contains_key(&registration) {
+            return Err(ProtocolError::UnknownRegistration { registration });
+        }
+        if details.progress == Some(true) {
+            return Err(ProtocolError::ProgressiveInvocation { request });
+        }
+        if self.invocations.contains_key(&request) {
+            return Err(ProtocolError::DuplicateInvocation { request });
+        }
+        self.invocations.insert(
+            request,
+            OpenInvocation {
+                receive_progress: details.receive_progress == Some(true),
+            },
+        );
+        self.events.push_back(SessionEvent::Invocation {
+            request,
+            registration,
+            details,
+            payload,
+        });
+        Ok(())
+    }
+
+    fn aborted(&mut self, abort: Abort) {
+        self.close();
+        self.events.push_back(SessionEvent::Aborted {
+            reason: abort.reason,
+            details: abort.details,
+            payload: abort.payload,
+        });
+    }
+
+    fn violation(&mut self, error: ProtocolError) {
+        self.close();
+        self.transmit
+            .push_back(Abort::new(uri::error::PROTOCOL_VIOLATION, error.to_string()).into());
+        self.events
+            .push_back(SessionEvent::ProtocolViolation { error });
+    }
+
+    /// Ends the session: forgets everything that belonged to it. Queued messages and
+    /// events stay.
+    fn close(&mut self) {
+        self.state = SessionState::Closed;
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.session_id = None;
+        self.welcome = None;
+        self.request_ids = RequestIdCounter::new();
+        self.pending.clear();
+        self.subscriptions.clear();
+        self.registrations.clear();
+        self.invocations.clear();
+    }
+
+    fn require_established(&self, action: &'static str) -> Result<(), UsageError> {
+        if self.state == SessionState::Established {
+            Ok(())
+        } else {
+            Err(UsageError::NotEstablished {
+                action,
+                state: self.state,
+            })
+        }
+    }
+
+    fn require_role(&self, action: &'static str, role: &'static str) -> Result<&Role, UsageError> {
+        let roles = &self.config.roles;
+        let announced = match role {
+            "publisher" => roles.publisher.as_ref(),
+            "subscriber" => roles.subscriber.as_ref(),
+            "caller" => roles.caller.as_ref(),
+            _ => roles.callee.as_ref(),
+        };
+        announced.ok_or(UsageError::RoleNotAnnounced { action, role })
+    }
+
+    fn open_invocation(&self, invocation: Id) -> Result<OpenInvocation, UsageError> {
+        self.invocations
+            .get(&invocation)
+            .copied()
+            .ok_or(UsageError::UnknownInvocation {
+                request: invocation,
+            })
+    }
+}
+
+fn require_feature(
+    role: &Role,
+    action: &'static str,
+    role_name: &'static str,
+    feature: &'static str,
+) -> Result<(), UsageError> {
+    if role.supports(feature) {
+        Ok(())
+    } else {
+        Err(UsageError::FeatureNotAnnounced {
+            action,
+            role: role_name,
+            feature,
+        })
+    }
+}
+
+fn parse_reason(reason: &str) -> Result<Uri, UsageError> {
+    Uri::parse(reason).map_err(|source| UsageError::InvalidReason {
+        reason: reason.to_owned(),
+        source,
+    })
+}
+
+/// Messages only a client sends; a router sending one breaks the protocol in any state.
+fn is_client_only(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Hello(_)
+            | Message::Authenticate(_)
+            | Message::Publish(_)
+            | Message::Subscribe(_)
+            | Message::Unsubscribe(_)
+            | Message::Call(_)
+            | Message::Cancel(_)
+            | Message::Register(_)
+            | Message::Unregister(_)
+            | Message::Yield(_)
+            | Message::EventReceived(_)
+    )
+}
