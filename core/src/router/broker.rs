@@ -22,7 +22,10 @@ pub(crate) struct Subscription {
 #[derive(Debug, Default)]
 pub(crate) struct Broker {
     pub subscriptions: HashMap<Id, Subscription>,
-    by_uri: HashMap<(MatchPolicy, Uri), Id>,
+    /// Exact subscriptions by topic (looked up by `&str`, without allocating).
+    exact: HashMap<Uri, Id>,
+    /// Prefix and wildcard subscriptions by (policy, pattern).
+    by_pattern: HashMap<(MatchPolicy, Uri), Id>,
     /// Prefix and wildcard subscriptions, checked against every publication.
     patterns: Vec<Id>,
 }
@@ -37,8 +40,11 @@ impl Broker {
         uri: Uri,
         policy: MatchPolicy,
     ) -> Id {
-        let key = (policy, uri);
-        let id = match self.by_uri.get(&key) {
+        let existing = match policy {
+            MatchPolicy::Exact => self.exact.get(&uri),
+            _ => self.by_pattern.get(&(policy, uri.clone())),
+        };
+        let id = match existing {
             Some(id) => *id,
             None => {
                 let id = loop {
@@ -47,9 +53,10 @@ impl Broker {
                         break id;
                     }
                 };
-                let (policy, uri) = key.clone();
-                self.by_uri.insert(key, id);
-                if policy != MatchPolicy::Exact {
+                if policy == MatchPolicy::Exact {
+                    self.exact.insert(uri.clone(), id);
+                } else {
+                    self.by_pattern.insert((policy, uri.clone()), id);
                     self.patterns.push(id);
                 }
                 self.subscriptions.insert(
@@ -78,8 +85,10 @@ impl Broker {
         let removed = sub.subscribers.shift_remove(&subscriber);
         if sub.subscribers.is_empty() {
             if let Some(sub) = self.subscriptions.remove(&subscription) {
-                self.by_uri.remove(&(sub.policy, sub.uri));
-                if sub.policy != MatchPolicy::Exact {
+                if sub.policy == MatchPolicy::Exact {
+                    self.exact.remove(&sub.uri);
+                } else {
+                    self.by_pattern.remove(&(sub.policy, sub.uri));
                     self.patterns.retain(|p| *p != subscription);
                 }
             }
@@ -90,8 +99,9 @@ impl Broker {
     /// Every subscription matching `topic`: the exact one first, then patterns in the order
     /// they were created.
     pub fn matching(&self, topic: &Uri) -> Vec<Id> {
+        // Allocates only when something matches.
         let mut out = Vec::new();
-        if let Some(id) = self.by_uri.get(&(MatchPolicy::Exact, topic.clone())) {
+        if let Some(id) = self.exact.get(topic.as_str()) {
             out.push(*id);
         }
         for id in &self.patterns {
@@ -156,6 +166,9 @@ impl Broker {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.subscriptions.is_empty() && self.by_uri.is_empty() && self.patterns.is_empty()
+        self.subscriptions.is_empty()
+            && self.exact.is_empty()
+            && self.by_pattern.is_empty()
+            && self.patterns.is_empty()
     }
 }

@@ -40,7 +40,10 @@ pub(crate) enum RegisterRefused {
 #[derive(Debug, Default)]
 pub(crate) struct Dealer {
     pub registrations: HashMap<Id, Registration>,
-    by_uri: HashMap<(MatchPolicy, Uri), Id>,
+    /// Exact registrations by procedure (looked up by `&str`, without allocating).
+    exact: HashMap<Uri, Id>,
+    /// Prefix and wildcard registrations by (policy, pattern).
+    by_pattern: HashMap<(MatchPolicy, Uri), Id>,
     prefixes: Vec<Id>,
     wildcards: Vec<Id>,
     pub in_flight: HashMap<(ConnectionId, Id), InFlight>,
@@ -55,8 +58,11 @@ impl Dealer {
         policy: MatchPolicy,
         invoke: InvokePolicy,
     ) -> Result<Id, RegisterRefused> {
-        let key = (policy, uri);
-        if let Some(id) = self.by_uri.get(&key) {
+        let existing = match policy {
+            MatchPolicy::Exact => self.exact.get(&uri),
+            _ => self.by_pattern.get(&(policy, uri.clone())),
+        };
+        if let Some(id) = existing {
             let reg = self
                 .registrations
                 .get_mut(id)
@@ -76,12 +82,18 @@ impl Dealer {
                 break id;
             }
         };
-        let (policy, uri) = key.clone();
-        self.by_uri.insert(key, id);
         match policy {
-            MatchPolicy::Exact => {}
-            MatchPolicy::Prefix => self.prefixes.push(id),
-            MatchPolicy::Wildcard => self.wildcards.push(id),
+            MatchPolicy::Exact => {
+                self.exact.insert(uri.clone(), id);
+            }
+            MatchPolicy::Prefix => {
+                self.by_pattern.insert((policy, uri.clone()), id);
+                self.prefixes.push(id);
+            }
+            MatchPolicy::Wildcard => {
+                self.by_pattern.insert((policy, uri.clone()), id);
+                self.wildcards.push(id);
+            }
         }
         self.registrations.insert(
             id,
@@ -111,7 +123,11 @@ impl Dealer {
         }
         if reg.callees.is_empty() {
             if let Some(reg) = self.registrations.remove(&registration) {
-                self.by_uri.remove(&(reg.policy, reg.uri));
+                if reg.policy == MatchPolicy::Exact {
+                    self.exact.remove(&reg.uri);
+                } else {
+                    self.by_pattern.remove(&(reg.policy, reg.uri));
+                }
                 self.prefixes.retain(|r| *r != registration);
                 self.wildcards.retain(|r| *r != registration);
             }
@@ -123,7 +139,7 @@ impl Dealer {
     /// registration with the longest prefix; else the wildcard registration whose literal
     /// components match best (longest first run of literal components, then the next run...).
     pub fn lookup(&self, procedure: &Uri) -> Option<Id> {
-        if let Some(id) = self.by_uri.get(&(MatchPolicy::Exact, procedure.clone())) {
+        if let Some(id) = self.exact.get(procedure.as_str()) {
             return Some(*id);
         }
         let best_prefix = self
@@ -165,7 +181,8 @@ impl Dealer {
 
     pub fn is_empty(&self) -> bool {
         self.registrations.is_empty()
-            && self.by_uri.is_empty()
+            && self.exact.is_empty()
+            && self.by_pattern.is_empty()
             && self.prefixes.is_empty()
             && self.wildcards.is_empty()
             && self.in_flight.is_empty()

@@ -804,46 +804,22 @@ impl Router {
             Message::Abort(_) => self.close(conn),
             Message::Publish(m) => {
                 if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(
-                        conn,
-                        AuthzAction::Publish,
-                        &m.topic.clone(),
-                        Message::Publish(m),
-                        authorized,
-                    );
+                    self.authorize_then(conn, Message::Publish(m), authorized);
                 }
             }
             Message::Subscribe(m) => {
                 if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(
-                        conn,
-                        AuthzAction::Subscribe,
-                        &m.topic.clone(),
-                        Message::Subscribe(m),
-                        authorized,
-                    );
+                    self.authorize_then(conn, Message::Subscribe(m), authorized);
                 }
             }
             Message::Register(m) => {
                 if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(
-                        conn,
-                        AuthzAction::Register,
-                        &m.procedure.clone(),
-                        Message::Register(m),
-                        authorized,
-                    );
+                    self.authorize_then(conn, Message::Register(m), authorized);
                 }
             }
             Message::Call(m) => {
                 if authorized || self.check_request(conn, m.request, true) {
-                    self.authorize_then(
-                        conn,
-                        AuthzAction::Call,
-                        &m.procedure.clone(),
-                        Message::Call(m),
-                        authorized,
-                    );
+                    self.authorize_then(conn, Message::Call(m), authorized);
                 }
             }
             Message::Unsubscribe(m) => {
@@ -916,19 +892,19 @@ impl Router {
     }
 
     /// Runs `message` now, or after the realm's authorizer allows it.
-    fn authorize_then(
-        &mut self,
-        conn: ConnectionId,
-        action: AuthzAction,
-        uri: &Uri,
-        message: Message,
-        authorized: bool,
-    ) {
+    fn authorize_then(&mut self, conn: ConnectionId, message: Message, authorized: bool) {
         let Some(s) = self.conns.session(conn) else {
             return;
         };
         let realm = &self.realms[s.realm];
         if !authorized && realm.config.authz == AuthzMode::External {
+            let (action, uri) = match &message {
+                Message::Publish(m) => (AuthzAction::Publish, &m.topic),
+                Message::Subscribe(m) => (AuthzAction::Subscribe, &m.topic),
+                Message::Register(m) => (AuthzAction::Register, &m.procedure),
+                Message::Call(m) => (AuthzAction::Call, &m.procedure),
+                _ => return,
+            };
             let token = self.next_token;
             self.next_token += 1;
             let request = AuthzRequest {
