@@ -1,0 +1,481 @@
+//! Model-based property test: random operations from several client sessions (join, leave,
+//! disconnect, subscribe, unsubscribe, publish, register, unregister, call, yield, error,
+//! cancel) against the router, each checked against a reference model.
+//!
+//! Invariants checked after every operation: every peer receives exactly the events the
+//! model predicts (so no EVENT reaches a session that is not subscribed, and every
+//! eligible subscriber gets one); every CALL ends in exactly one RESULT or ERROR; nothing is
+//! sent to a closed connection (the world asserts it); no session ever sees a protocol
+//! violation. At the end everyone leaves and the router must be empty.
+
+#[path = "wired/world.rs"]
+mod world;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use nexus_core::message::{CancelMode, PublishOptions};
+use nexus_core::session::SessionEvent;
+use nexus_core::{args, uri, Id, Payload, Serializer, Uri};
+use proptest::prelude::*;
+use world::World;
+
+const SLOTS: usize = 4;
+const TOPICS: usize = 3;
+const PROCS: usize = 3;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Join(usize),
+    Leave(usize),
+    Disconnect(usize),
+    Subscribe(usize, usize),
+    Unsubscribe(usize, usize),
+    Publish(usize, usize, bool),
+    Register(usize, usize),
+    Unregister(usize, usize),
+    Call(usize, usize),
+    Yield(usize),
+    Fail(usize),
+    Cancel(usize, CancelMode),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let s = 0..SLOTS;
+    prop_oneof![
+        3 => s.clone().prop_map(Op::Join),
+        1 => s.clone().prop_map(Op::Leave),
+        1 => s.clone().prop_map(Op::Disconnect),
+        3 => (s.clone(), 0..TOPICS).prop_map(|(a, b)| Op::Subscribe(a, b)),
+        1 => (s.clone(), 0..TOPICS).prop_map(|(a, b)| Op::Unsubscribe(a, b)),
+        4 => (s.clone(), 0..TOPICS, any::<bool>()).prop_map(|(a, b, c)| Op::Publish(a, b, c)),
+        3 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Register(a, b)),
+        1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Unregister(a, b)),
+        4 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Call(a, b)),
+        3 => s.clone().prop_map(Op::Yield),
+        1 => s.clone().prop_map(Op::Fail),
+        1 => (s, prop_oneof![Just(CancelMode::Skip), Just(CancelMode::Kill), Just(CancelMode::KillNoWait)])
+            .prop_map(|(a, m)| Op::Cancel(a, m)),
+    ]
+}
+
+fn topic(t: usize) -> Uri {
+    Uri::parse(format!("com.model.topic{t}")).unwrap()
+}
+
+fn procedure(p: usize) -> Uri {
+    Uri::parse(format!("com.model.proc{p}")).unwrap()
+}
+
+/// An invocation a callee holds: its request ID, the caller's slot and CALL ID. `live` is
+/// false once the call was canceled without waiting (its answer must go nowhere).
+#[derive(Debug, Clone)]
+struct Held {
+    invocation: Id,
+    caller: usize,
+    call: Id,
+    live: bool,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    peer: Option<usize>,
+    subscriptions: BTreeMap<usize, Id>,
+    registrations: BTreeMap<usize, Id>,
+    /// Outstanding calls: CALL ID → (callee slot, invocation ID).
+    calls: BTreeMap<Id, (usize, Id)>,
+    held: VecDeque<Held>,
+}
+
+struct Model {
+    w: World,
+    slots: Vec<Slot>,
+    owner: BTreeMap<usize, usize>,
+    serializers: [Serializer; 3],
+}
+
+impl Model {
+    fn new(seed: u64) -> Model {
+        Model {
+            w: World::realm1(seed),
+            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+            owner: BTreeMap::new(),
+            serializers: [Serializer::Json, Serializer::MsgPack, Serializer::Cbor],
+        }
+    }
+
+    fn peer(&self, s: usize) -> Option<usize> {
+        self.slots[s].peer
+    }
+
+    /// Takes the events of every slot; asserts no protocol trouble.
+    fn events(&mut self) -> Vec<Vec<SessionEvent>> {
+        (0..SLOTS)
+            .map(|s| match self.slots[s].peer {
+                Some(p) => {
+                    let events = self.w.take(p);
+                    for e in &events {
+                        assert!(
+                            !matches!(
+                                e,
+                                SessionEvent::ProtocolViolation { .. }
+                                    | SessionEvent::Aborted { .. }
+                            ),
+                            "slot {s}: {e:?}"
+                        );
+                    }
+                    events
+                }
+                None => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn quiet(events: &[Vec<SessionEvent>], except: &[usize]) {
+        for (s, e) in events.iter().enumerate() {
+            if !except.contains(&s) {
+                assert!(e.is_empty(), "slot {s} got unexpected {e:?}");
+            }
+        }
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Join(s) => {
+                if self.peer(s).is_none() {
+                    let p = self.w.join(self.serializers[s % 3]);
+                    self.slots[s].peer = Some(p);
+                }
+            }
+            Op::Leave(s) | Op::Disconnect(s) => {
+                let Some(p) = self.peer(s) else { return };
+                let leave = matches!(op, Op::Leave(_));
+                if leave {
+                    self.w.peers[p]
+                        .session
+                        .leave(uri::close::NORMAL, None)
+                        .unwrap();
+                    self.w.pump();
+                } else {
+                    self.w.disconnect(p);
+                }
+                let ev = self.events();
+                let own = &ev[s];
+                if leave {
+                    assert!(
+                        own.iter().any(|e| matches!(e, SessionEvent::Left { .. })),
+                        "{own:?}"
+                    );
+                } else {
+                    assert!(
+                        own.iter()
+                            .all(|e| matches!(e, SessionEvent::TransportClosed)),
+                        "{own:?}"
+                    );
+                }
+                self.depart(s, ev);
+            }
+            Op::Subscribe(s, t) => {
+                let Some(p) = self.peer(s) else { return };
+                if self.slots[s].subscriptions.contains_key(&t) {
+                    return;
+                }
+                self.w.peers[p]
+                    .session
+                    .subscribe(topic(t), Default::default())
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                let sub = match ev[s].as_slice() {
+                    [SessionEvent::Subscribed { subscription, .. }] => *subscription,
+                    other => panic!("{other:?}"),
+                };
+                // One subscription ID per topic, shared by its subscribers.
+                for other in &self.slots {
+                    if let Some(id) = other.subscriptions.get(&t) {
+                        assert_eq!(*id, sub);
+                    }
+                }
+                self.slots[s].subscriptions.insert(t, sub);
+            }
+            Op::Unsubscribe(s, t) => {
+                let Some(p) = self.peer(s) else { return };
+                let Some(sub) = self.slots[s].subscriptions.remove(&t) else {
+                    return;
+                };
+                self.w.peers[p].session.unsubscribe(sub).unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                assert!(
+                    matches!(ev[s].as_slice(), [SessionEvent::Unsubscribed { .. }]),
+                    "{:?}",
+                    ev[s]
+                );
+            }
+            Op::Publish(s, t, exclude_me) => {
+                let Some(p) = self.peer(s) else { return };
+                let options = PublishOptions {
+                    exclude_me: Some(exclude_me),
+                    ..Default::default()
+                };
+                self.w.peers[p]
+                    .session
+                    .publish(
+                        topic(t),
+                        options,
+                        Payload::new(args![t], Default::default()),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                for (j, got) in ev.iter().enumerate() {
+                    let expected = match self.slots[j].subscriptions.get(&t) {
+                        Some(sub) if j != s || !exclude_me => Some(*sub),
+                        _ => None,
+                    };
+                    match (expected, got.as_slice()) {
+                        (None, []) => {}
+                        (
+                            Some(sub),
+                            [SessionEvent::Event {
+                                subscription,
+                                payload,
+                                ..
+                            }],
+                        ) => {
+                            assert_eq!(*subscription, sub);
+                            assert_eq!(payload.args(), &args![t][..]);
+                        }
+                        (e, g) => panic!("slot {j}: expected event {e:?}, got {g:?}"),
+                    }
+                }
+            }
+            Op::Register(s, pr) => {
+                let Some(p) = self.peer(s) else { return };
+                if self.slots[s].registrations.contains_key(&pr) {
+                    return;
+                }
+                self.w.peers[p]
+                    .session
+                    .register(procedure(pr), Default::default())
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                match (self.owner.get(&pr), ev[s].as_slice()) {
+                    (None, [SessionEvent::Registered { registration, .. }]) => {
+                        self.slots[s].registrations.insert(pr, *registration);
+                        self.owner.insert(pr, s);
+                    }
+                    (Some(_), [SessionEvent::RegisterError { error, .. }]) => {
+                        assert_eq!(error.as_str(), uri::error::PROCEDURE_ALREADY_EXISTS)
+                    }
+                    (o, g) => panic!("owner {o:?}, got {g:?}"),
+                }
+            }
+            Op::Unregister(s, pr) => {
+                let Some(p) = self.peer(s) else { return };
+                let Some(reg) = self.slots[s].registrations.remove(&pr) else {
+                    return;
+                };
+                self.owner.remove(&pr);
+                self.w.peers[p].session.unregister(reg).unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                assert!(matches!(
+                    ev[s].as_slice(),
+                    [SessionEvent::Unregistered { .. }]
+                ));
+            }
+            Op::Call(s, pr) => {
+                let Some(p) = self.peer(s) else { return };
+                let call = self.w.peers[p]
+                    .session
+                    .call(procedure(pr), Default::default(), Payload::default())
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                match self.owner.get(&pr).copied() {
+                    None => {
+                        Self::quiet(&ev, &[s]);
+                        assert!(matches!(
+                            ev[s].as_slice(),
+                            [SessionEvent::CallError { request, error, .. }]
+                                if *request == call && error.as_str() == uri::error::NO_SUCH_PROCEDURE
+                        ));
+                    }
+                    Some(callee) => {
+                        Self::quiet(&ev, &[callee]);
+                        let invocation = match ev[callee].as_slice() {
+                            [SessionEvent::Invocation {
+                                request,
+                                registration,
+                                ..
+                            }] => {
+                                assert_eq!(
+                                    Some(registration),
+                                    self.slots[callee].registrations.get(&pr)
+                                );
+                                *request
+                            }
+                            other => panic!("{other:?}"),
+                        };
+                        self.slots[s].calls.insert(call, (callee, invocation));
+                        self.slots[callee].held.push_back(Held {
+                            invocation,
+                            caller: s,
+                            call,
+                            live: true,
+                        });
+                    }
+                }
+            }
+            Op::Yield(s) | Op::Fail(s) => {
+                let Some(p) = self.peer(s) else { return };
+                let Some(held) = self.slots[s].held.pop_front() else {
+                    return;
+                };
+                if matches!(op, Op::Yield(_)) {
+                    self.w.peers[p]
+                        .session
+                        .yield_result(
+                            held.invocation,
+                            Default::default(),
+                            Payload::new(args!["ok"], Default::default()),
+                        )
+                        .unwrap();
+                } else {
+                    self.w.peers[p]
+                        .session
+                        .yield_error(
+                            held.invocation,
+                            Uri::parse("com.model.failed").unwrap(),
+                            Default::default(),
+                            Payload::default(),
+                        )
+                        .unwrap();
+                }
+                self.w.pump();
+                let ev = self.events();
+                if !held.live {
+                    Self::quiet(&ev, &[]);
+                    return;
+                }
+                Self::quiet(&ev, &[held.caller]);
+                let ended = self.slots[held.caller].calls.remove(&held.call);
+                assert!(ended.is_some());
+                let ok = match ev[held.caller].as_slice() {
+                    [SessionEvent::Result { request, .. }] => {
+                        *request == held.call && matches!(op, Op::Yield(_))
+                    }
+                    [SessionEvent::CallError { request, error, .. }] => {
+                        *request == held.call && error.as_str() == "com.model.failed"
+                    }
+                    _ => false,
+                };
+                assert!(ok, "{op:?}: caller got {:?}", ev[held.caller]);
+            }
+            Op::Cancel(s, mode) => {
+                let Some(p) = self.peer(s) else { return };
+                let Some((&call, &(callee, invocation))) = self.slots[s].calls.iter().next() else {
+                    return;
+                };
+                self.w.peers[p].session.cancel(call, Some(mode)).unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s, callee]);
+                let interrupted = ev[callee]
+                    .iter()
+                    .any(|e| matches!(e, SessionEvent::Interrupt { request, .. } if *request == invocation));
+                let canceled = ev[s].iter().any(
+                    |e| matches!(e, SessionEvent::CallError { request, error, .. } if *request == call && error.as_str() == uri::error::CANCELED),
+                );
+                // Every session announces call_canceling as callee, so the mode is honoured.
+                assert_eq!(interrupted, mode != CancelMode::Skip, "{mode:?} {ev:?}");
+                assert_eq!(canceled, mode != CancelMode::Kill, "{mode:?} {ev:?}");
+                if canceled {
+                    self.slots[s].calls.remove(&call);
+                    for h in self.slots[callee].held.iter_mut() {
+                        if h.invocation == invocation {
+                            h.live = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Updates the model for slot `s` leaving; checks what the others got.
+    fn depart(&mut self, s: usize, ev: Vec<Vec<SessionEvent>>) {
+        let slot = std::mem::take(&mut self.slots[s]);
+        for pr in slot.registrations.keys() {
+            self.owner.remove(pr);
+        }
+        let mut expected: Vec<Vec<String>> = vec![Vec::new(); SLOTS];
+        // Calls the leaver was handling end with wamp.error.canceled at their callers.
+        for held in slot.held.iter().filter(|h| h.live) {
+            self.slots[held.caller].calls.remove(&held.call);
+            expected[held.caller].push(format!("canceled {}", held.call));
+        }
+        // Calls the leaver made are interrupted at their callees (which announce
+        // call_canceling) and forgotten there.
+        for (_, (callee, invocation)) in slot.calls {
+            if callee == s {
+                continue;
+            }
+            self.slots[callee]
+                .held
+                .retain(|h| h.invocation != invocation);
+            expected[callee].push(format!("interrupt {invocation}"));
+        }
+        for (j, got) in ev.iter().enumerate() {
+            if j == s {
+                continue;
+            }
+            let mut got: Vec<String> = got
+                .iter()
+                .map(|e| match e {
+                    SessionEvent::CallError { request, error, .. }
+                        if error.as_str() == uri::error::CANCELED =>
+                    {
+                        format!("canceled {request}")
+                    }
+                    SessionEvent::Interrupt { request, .. } => format!("interrupt {request}"),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            got.sort();
+            expected[j].sort();
+            assert_eq!(got, expected[j], "slot {j} after slot {s} left");
+        }
+    }
+
+    fn finish(mut self) {
+        for s in 0..SLOTS {
+            self.apply(&Op::Leave(s));
+        }
+        for slot in &self.slots {
+            assert!(slot.calls.is_empty(), "a call never ended: {slot:?}");
+        }
+        assert_eq!(self.w.router.session_count(), 0);
+        assert!(
+            self.w.router.is_idle(),
+            "router state left after everyone left"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn router_matches_the_model(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..80)) {
+        let mut model = Model::new(seed);
+        for op in &ops {
+            model.apply(op);
+        }
+        model.finish();
+    }
+}
