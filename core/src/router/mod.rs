@@ -15,6 +15,23 @@
 //! 4. calls [`handle_timeout`](Router::handle_timeout) at [`poll_timeout`](Router::poll_timeout);
 //! 5. [`detach`](Router::detach)es the connection when its transport is gone.
 //!
+//! # Extension points
+//!
+//! - **Authentication**: [`AuthMode::Anonymous`] is built in; [`AuthMode::External`] turns
+//!   every HELLO and AUTHENTICATE into an [`Action::Authenticate`] answered by an
+//!   [`AuthDecision`] (welcome with an [`Identity`], challenge, or deny), so any method, sync
+//!   or async, plugs in without the core doing I/O.
+//! - **Authorization**: [`AuthzMode::External`] asks about every register, call, subscribe
+//!   and publish ([`Action::Authorize`]); the session's later messages wait, keeping order.
+//! - **Realms**: configured up front, added with [`Router::add_realm`], or created on demand
+//!   ([`RouterConfig::auto_create_realms`]).
+//! - **Advanced profile** (digest §4): publication options are applied where the broker
+//!   builds the shared EVENT and picks its recipients (black/whitelisting, disclosure,
+//!   trust levels, retention, history); call options where the dealer picks the callee and
+//!   builds the INVOCATION (timeouts, caller disclosure, sharding, progressive invocations,
+//!   passthru); the meta API and testaments hook into session welcome and teardown. Each
+//!   feature is announced in [`Router::roles`] only once it is implemented.
+//!
 //! ```
 //! use std::time::Instant;
 //! use nexus_core::message::{ClientRoles, Hello, Message, Role};

@@ -37,6 +37,22 @@ pub(crate) fn encode(serializer: Serializer, messages: &[Message]) -> Result<Byt
     Ok(out.into())
 }
 
+pub(crate) fn frame_one(serializer: Serializer, encoded: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(encoded.len() + 4);
+    match serializer {
+        Serializer::Json => {
+            out.extend_from_slice(encoded);
+            out.push(JSON_SEPARATOR);
+        }
+        Serializer::MsgPack | Serializer::Cbor => {
+            // Messages are bounded far below 4 GiB by the transports' limits.
+            out.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+            out.extend_from_slice(encoded);
+        }
+    }
+    out.into()
+}
+
 pub(crate) fn decode(
     serializer: Serializer,
     bytes: &[u8],

@@ -173,6 +173,19 @@ impl Serializer {
         batch::encode(self, messages)
     }
 
+    /// Frames one already-encoded message as a batch of one (what a batched transport sends
+    /// for each message): JSON followed by 0x18, MessagePack and CBOR preceded by their
+    /// 4-byte big-endian length.
+    ///
+    /// ```
+    /// use nexus_core::Serializer;
+    /// assert_eq!(&Serializer::Json.frame_for_batch(b"[6]")[..], b"[6]\x18");
+    /// assert_eq!(&Serializer::Cbor.frame_for_batch(b"\x81\x06")[..], b"\0\0\0\x02\x81\x06");
+    /// ```
+    pub fn frame_for_batch(self, encoded: &[u8]) -> Bytes {
+        batch::frame_one(self, encoded)
+    }
+
     /// Decodes a batch of the batched WebSocket transport. JSON accepts both separators in
     /// use (0x18 from Autobahn and Crossbar, 0x1e from the spec text). An empty batch is an
     /// error.
