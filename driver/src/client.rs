@@ -1,0 +1,1398 @@
+//! The async client: connect by URL (or in-process to a router), then call, register,
+//! publish and subscribe. One task per client owns the sans-IO
+//! [`Session`](nexus_core::session::Session) and the transport; the API talks to it through
+//! a channel.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self, BoxFuture, Either};
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
+use nexus_core::message::{
+    AuthenticateExtra, CallOptions, CancelMode, Challenge, ErrorDetails, EventDetails,
+    InvocationDetails, Message, PublishOptions, RegisterOptions, ResultDetails, SubscribeOptions,
+    WelcomeDetails,
+};
+use nexus_core::session::{Session, SessionConfig, SessionEvent};
+use nexus_core::{Dict, Id, Limits, Payload, Serializer, Uri, Value};
+use nexus_transports::{Endpoint, Incoming, Outgoing, Transport};
+
+use crate::error::{Error, WampError};
+use crate::host::{LocalLink, RouterHandle};
+use crate::runtime::{self, Runtime};
+use crate::wire::decode_frame;
+
+/// Answers a CHALLENGE during the join: returns the AUTHENTICATE signature and extra.
+pub type ChallengeHandler = Arc<
+    dyn Fn(Challenge) -> BoxFuture<'static, Result<(String, AuthenticateExtra), Error>>
+        + Send
+        + Sync,
+>;
+
+/// How a client connects and joins.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// The realm to join.
+    pub realm: String,
+    /// Serializers to offer, in preference order (RawSocket uses the first).
+    pub serializers: Vec<Serializer>,
+    /// How long connecting, the transport handshake and joining may take together.
+    pub connect_timeout: Duration,
+    /// Decoding limits (the message size is also the transport's maximum).
+    pub limits: Limits,
+    /// TLS settings for `wss://` and `tcps://` (default: the webpki root certificates).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The authid to announce.
+    pub authid: Option<String>,
+    /// Authentication methods to offer.
+    pub authmethods: Vec<String>,
+    /// Method-specific HELLO data.
+    pub authextra: Dict,
+    /// Answers CHALLENGEs.
+    pub on_challenge: Option<ChallengeHandler>,
+    /// Sends a ping after this much silence and gives up after twice as much.
+    pub keepalive: Option<Duration>,
+    /// Events buffered per subscription before new ones are dropped (a slow consumer
+    /// must not stall the client).
+    pub event_buffer: usize,
+}
+
+impl ClientConfig {
+    /// Defaults for `realm`: CBOR, MessagePack then JSON; 10 s to connect; 30 s keep-alive.
+    pub fn new(realm: impl Into<String>) -> Self {
+        ClientConfig {
+            realm: realm.into(),
+            serializers: Serializer::ALL.to_vec(),
+            connect_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
+            tls: None,
+            authid: None,
+            authmethods: Vec::new(),
+            authextra: Dict::new(),
+            on_challenge: None,
+            keepalive: Some(Duration::from_secs(30)),
+            event_buffer: 4096,
+        }
+    }
+
+    /// Offers only `serializer`.
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.serializers = vec![serializer];
+        self
+    }
+
+    /// Uses these TLS settings.
+    pub fn tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("realm", &self.realm)
+            .field("serializers", &self.serializers)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("authid", &self.authid)
+            .field("authmethods", &self.authmethods)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallResponse {
+    /// Positional results.
+    pub args: Vec<Value>,
+    /// Keyword results.
+    pub kwargs: Dict,
+    /// RESULT details.
+    pub details: ResultDetails,
+}
+
+/// An invocation of a registered procedure, as a handler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Dict,
+    /// INVOCATION details (the concrete `procedure` for pattern registrations, the caller
+    /// when disclosed...).
+    pub details: InvocationDetails,
+    /// The registration invoked.
+    pub registration: Id,
+}
+
+/// An event received on a subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The subscription.
+    pub subscription: Id,
+    /// The publication.
+    pub publication: Id,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Dict,
+    /// EVENT details (the concrete `topic` for pattern subscriptions...).
+    pub details: EventDetails,
+}
+
+/// A procedure handler's answer: the result payload, or a WAMP error.
+pub type HandlerResult = Result<Payload, WampError>;
+
+type Handler = Arc<dyn Fn(Invocation) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+
+/// A subscription: a stream of events. Dropping it (or [`Client::unsubscribe`]) ends it.
+pub struct Subscription {
+    id: Id,
+    token: u64,
+    events: mpsc::Receiver<Event>,
+}
+
+impl Subscription {
+    /// The subscription ID.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.events.poll_next_unpin(cx)
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// A registration. It stays until [`Client::unregister`] or the session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Registration {
+    id: Id,
+}
+
+impl Registration {
+    /// The registration ID.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+}
+
+enum Cmd {
+    Call {
+        token: u64,
+        procedure: Uri,
+        options: CallOptions,
+        payload: Payload,
+        reply: oneshot::Sender<Result<CallResponse, Error>>,
+    },
+    DropCall {
+        token: u64,
+    },
+    Publish {
+        topic: Uri,
+        options: PublishOptions,
+        payload: Payload,
+        reply: oneshot::Sender<Result<Option<Id>, Error>>,
+    },
+    Subscribe {
+        topic: Uri,
+        options: SubscribeOptions,
+        token: u64,
+        events: mpsc::Sender<Event>,
+        reply: oneshot::Sender<Result<Id, Error>>,
+    },
+    Unsubscribe {
+        subscription: Id,
+        token: u64,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Register {
+        procedure: Uri,
+        options: RegisterOptions,
+        handler: Handler,
+        reply: oneshot::Sender<Result<Id, Error>>,
+    },
+    Unregister {
+        registration: Id,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Answer {
+        invocation: Id,
+        result: HandlerResult,
+    },
+    Leave {
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+}
+
+struct Shared {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    session: Id,
+    welcome: WelcomeDetails,
+    tokens: AtomicU64,
+    event_buffer: usize,
+    closed: futures::future::Shared<oneshot::Receiver<()>>,
+}
+
+/// A WAMP client session over a transport (or in-process). Cheap to clone; every clone is the
+/// same session.
+///
+/// ```no_run
+/// # async fn run(runtime: std::sync::Arc<dyn nexus_driver::Runtime>) -> Result<(), nexus_driver::Error> {
+/// use nexus_driver::{Client, ClientConfig};
+/// use nexus_core::args;
+///
+/// let client = Client::connect(runtime, "ws://127.0.0.1:8080/ws", ClientConfig::new("realm1")).await?;
+/// let sum = client.call("com.example.add", args![2, 3], Default::default()).await?;
+/// println!("2 + 3 = {}", sum.args[0]);
+/// client.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session", &self.shared.session)
+            .finish()
+    }
+}
+
+/// The connection under a client.
+enum Link {
+    Wire {
+        transport: Transport,
+        limits: Limits,
+    },
+    Local(LocalLink),
+}
+
+enum Received {
+    Messages(Vec<Message>),
+    Nothing,
+    End(Option<Error>),
+}
+
+impl Link {
+    async fn send(&mut self, message: Message) -> Result<(), Error> {
+        match self {
+            Link::Wire { transport, .. } => {
+                let serializer = transport.serializer();
+                let mut bytes = serializer
+                    .encode(&message)
+                    .map_err(|e| Error::Protocol(e.to_string()))?;
+                if transport.is_batched() {
+                    bytes = serializer.frame_for_batch(&bytes);
+                }
+                transport.send(Outgoing::Message(bytes)).await?;
+                Ok(())
+            }
+            Link::Local(local) => local.send(message).await,
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), Error> {
+        if let Link::Wire { transport, .. } = self {
+            transport
+                .send(Outgoing::Ping(Bytes::from_static(b"nexus")))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next input; cancel-safe (the state lives in the link).
+    fn recv(&mut self) -> BoxFuture<'_, Received> {
+        match self {
+            Link::Wire { transport, limits } => Box::pin(async move {
+                match transport.next().await {
+                    None => Received::End(None),
+                    Some(Err(e)) => Received::End(Some(e.into())),
+                    Some(Ok(Incoming::Pong(_))) => Received::Nothing,
+                    Some(Ok(Incoming::Message(frame))) => {
+                        match decode_frame(
+                            transport.serializer(),
+                            transport.is_batched(),
+                            &frame,
+                            limits,
+                        ) {
+                            Ok(messages) => Received::Messages(messages),
+                            Err(e) => Received::End(Some(Error::Protocol(format!(
+                                "the router sent a message that does not decode: {e}"
+                            )))),
+                        }
+                    }
+                }
+            }),
+            Link::Local(local) => Box::pin(async move {
+                match local.rx.next().await {
+                    None => Received::End(None),
+                    Some(out) => match local.received(out).await {
+                        Ok(m) => Received::Messages(vec![m]),
+                        Err(e) => Received::End(Some(e)),
+                    },
+                }
+            }),
+        }
+    }
+
+    async fn close(&mut self) {
+        match self {
+            Link::Wire { transport, .. } => {
+                let _ = transport.close().await;
+            }
+            Link::Local(local) => local.close().await,
+        }
+    }
+}
+
+impl Client {
+    /// Connects to `url` (`ws://`, `wss://`, `tcp://`, `tcps://`, `unix://`) and joins
+    /// `config.realm`.
+    pub async fn connect(
+        runtime: Arc<dyn Runtime>,
+        url: &str,
+        config: ClientConfig,
+    ) -> Result<Client, Error> {
+        let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        let rt = runtime.clone();
+        let connect = async {
+            let io = match &endpoint {
+                Endpoint::WebSocket { host, port, .. } | Endpoint::RawSocket { host, port, .. } => {
+                    rt.connect_tcp(host.clone(), *port).await
+                }
+                Endpoint::Unix { path } => rt.connect_unix(path.clone()).await,
+            }
+            .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?;
+            let io: crate::runtime::BoxIo = match &endpoint {
+                Endpoint::WebSocket {
+                    tls: true, host, ..
+                }
+                | Endpoint::RawSocket {
+                    tls: true, host, ..
+                } => {
+                    let tls = match &config.tls {
+                        Some(tls) => tls.clone(),
+                        None => nexus_transports::tls::client_config(None)
+                            .map_err(|e| Error::Config(e.to_string()))?,
+                    };
+                    Box::new(
+                        nexus_transports::tls::connect(io, host, tls)
+                            .await
+                            .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?,
+                    )
+                }
+                _ => io,
+            };
+            let max = config.limits.max_message_size;
+            let transport = match &endpoint {
+                Endpoint::WebSocket { .. } => {
+                    nexus_transports::connect_websocket(io, &endpoint, &config.serializers, max)
+                        .await?
+                }
+                _ => {
+                    let serializer = *config
+                        .serializers
+                        .first()
+                        .ok_or_else(|| Error::Config("no serializer configured".into()))?;
+                    nexus_transports::connect_rawsocket(io, serializer, max).await?
+                }
+            };
+            Ok::<_, Error>(transport)
+        };
+        let started = Instant::now();
+        let transport = runtime::timeout(&*runtime, config.connect_timeout, connect)
+            .await
+            .map_err(|_| Error::Timeout(config.connect_timeout))??;
+        let link = Link::Wire {
+            transport,
+            limits: config.limits,
+        };
+        let left = config.connect_timeout.saturating_sub(started.elapsed());
+        Client::start(runtime, link, config, left).await
+    }
+
+    /// Joins `config.realm` on an in-process router, without a socket or serialization.
+    pub async fn connect_local(
+        router: &RouterHandle,
+        config: ClientConfig,
+    ) -> Result<Client, Error> {
+        let link = Link::Local(router.attach_local().await?);
+        let timeout = config.connect_timeout;
+        Client::start(router.runtime(), link, config, timeout).await
+    }
+
+    async fn start(
+        runtime: Arc<dyn Runtime>,
+        mut link: Link,
+        config: ClientConfig,
+        timeout: Duration,
+    ) -> Result<Client, Error> {
+        let realm = Uri::parse(config.realm.clone())?;
+        let mut session_config = SessionConfig::new(realm);
+        session_config.authid = config.authid.clone();
+        session_config.authmethods = config.authmethods.clone();
+        session_config.authextra = config.authextra.clone();
+        let mut session = Session::new(session_config);
+        session.join()?;
+        let join = join(&mut session, &mut link, &config);
+        let (id, welcome) = match runtime::timeout(&*runtime, timeout, join).await {
+            Ok(Ok(joined)) => joined,
+            Ok(Err(e)) => {
+                link.close().await;
+                return Err(e);
+            }
+            Err(_) => {
+                link.close().await;
+                return Err(Error::Timeout(config.connect_timeout));
+            }
+        };
+        let (cmd, cmds) = mpsc::unbounded();
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let shared = Arc::new(Shared {
+            cmd: cmd.clone(),
+            session: id,
+            welcome,
+            tokens: AtomicU64::new(1),
+            event_buffer: config.event_buffer.max(1),
+            closed: closed_rx.shared(),
+        });
+        let task = Task {
+            session,
+            runtime: runtime.clone(),
+            cmd,
+            config,
+            calls: HashMap::new(),
+            call_tokens: HashMap::new(),
+            publishes: HashMap::new(),
+            subscribes: HashMap::new(),
+            subscriptions: HashMap::new(),
+            unsubscribes: HashMap::new(),
+            registers: HashMap::new(),
+            registrations: HashMap::new(),
+            unregisters: HashMap::new(),
+            invocations: HashMap::new(),
+            leaving: None,
+        };
+        runtime::spawn(&*runtime, task.run(link, cmds, closed_tx));
+        Ok(Client { shared })
+    }
+
+    /// The session ID the router assigned.
+    pub fn session_id(&self) -> Id {
+        self.shared.session
+    }
+
+    /// The router's WELCOME details (roles, features, authid, authrole...).
+    pub fn welcome(&self) -> &WelcomeDetails {
+        &self.shared.welcome
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<(), Error> {
+        self.shared
+            .cmd
+            .unbounded_send(cmd)
+            .map_err(|_| Error::Closed)
+    }
+
+    fn token(&self) -> u64 {
+        self.shared.tokens.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Calls `procedure` with arguments.
+    pub async fn call(
+        &self,
+        procedure: &str,
+        args: Vec<Value>,
+        kwargs: Dict,
+    ) -> Result<CallResponse, Error> {
+        self.call_with(
+            procedure,
+            CallOptions::default(),
+            Payload::new(args, kwargs),
+        )
+        .await
+    }
+
+    /// Calls `procedure` with options. Dropping the returned future before it completes
+    /// cancels the call (CANCEL `killnowait` when the router supports call canceling).
+    pub fn call_with(&self, procedure: &str, options: CallOptions, payload: Payload) -> CallFuture {
+        let token = self.token();
+        let (reply, rx) = oneshot::channel();
+        let sent = Uri::parse(procedure)
+            .map_err(Error::from)
+            .and_then(|procedure| {
+                self.send(Cmd::Call {
+                    token,
+                    procedure,
+                    options,
+                    payload,
+                    reply,
+                })
+            });
+        CallFuture {
+            rx: sent.err().map_or(Ok(rx), Err),
+            token,
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        }
+    }
+
+    /// Publishes an event, without acknowledgement: completes once the event is sent.
+    pub async fn publish(&self, topic: &str, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
+        self.publish_with(topic, PublishOptions::default(), Payload::new(args, kwargs))
+            .await
+            .map(|_| ())
+    }
+
+    /// Publishes an event and waits for the router's acknowledgement; returns the
+    /// publication ID.
+    pub async fn publish_acknowledged(
+        &self,
+        topic: &str,
+        args: Vec<Value>,
+        kwargs: Dict,
+    ) -> Result<Id, Error> {
+        let options = PublishOptions {
+            acknowledge: Some(true),
+            ..Default::default()
+        };
+        self.publish_with(topic, options, Payload::new(args, kwargs))
+            .await?
+            .ok_or(Error::Closed)
+    }
+
+    /// Publishes with options; returns the publication ID when acknowledgement was asked.
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        options: PublishOptions,
+        payload: Payload,
+    ) -> Result<Option<Id>, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Publish {
+            topic: Uri::parse(topic)?,
+            options,
+            payload,
+            reply,
+        })?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Subscribes to `topic`.
+    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
+        self.subscribe_with(topic, SubscribeOptions::default())
+            .await
+    }
+
+    /// Subscribes with options (for example a `prefix` or `wildcard` match).
+    pub async fn subscribe_with(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, Error> {
+        let token = self.token();
+        let (events_tx, events) = mpsc::channel(self.shared.event_buffer);
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Subscribe {
+            topic: Uri::new_unchecked(topic),
+            options,
+            token,
+            events: events_tx,
+            reply,
+        })?;
+        let id = rx.await.map_err(|_| Error::Closed)??;
+        Ok(Subscription { id, token, events })
+    }
+
+    /// Ends a subscription.
+    pub async fn unsubscribe(&self, subscription: Subscription) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Unsubscribe {
+            subscription: subscription.id,
+            token: subscription.token,
+            reply,
+        })?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Registers `procedure` with an async handler.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::{args, Payload};
+    /// client
+    ///     .register("com.example.add", |inv: nexus_driver::Invocation| async move {
+    ///         let a = inv.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
+    ///         let b = inv.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
+    ///         Ok(Payload::new(args![a + b], Default::default()))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register<F, Fut>(&self, procedure: &str, handler: F) -> Result<Registration, Error>
+    where
+        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.register_with(procedure, RegisterOptions::default(), handler)
+            .await
+    }
+
+    /// Registers with options (pattern matching, shared registration...).
+    pub async fn register_with<F, Fut>(
+        &self,
+        procedure: &str,
+        options: RegisterOptions,
+        handler: F,
+    ) -> Result<Registration, Error>
+    where
+        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |inv| Box::pin(handler(inv)));
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Register {
+            procedure: Uri::new_unchecked(procedure),
+            options,
+            handler,
+            reply,
+        })?;
+        let id = rx.await.map_err(|_| Error::Closed)??;
+        Ok(Registration { id })
+    }
+
+    /// Ends a registration.
+    pub async fn unregister(&self, registration: Registration) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Unregister {
+            registration: registration.id,
+            reply,
+        })?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Leaves the realm (GOODBYE) and closes the transport.
+    pub async fn close(&self) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        if self.send(Cmd::Leave { reply }).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+
+    /// Completes when the session has ended, whoever ended it.
+    pub async fn closed(&self) {
+        let _ = self.shared.closed.clone().await;
+    }
+}
+
+/// A call in flight; dropping it before completion cancels the call.
+pub struct CallFuture {
+    rx: Result<oneshot::Receiver<Result<CallResponse, Error>>, Error>,
+    token: u64,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    done: bool,
+}
+
+impl Future for CallFuture {
+    type Output = Result<CallResponse, Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let rx = match &mut this.rx {
+            Ok(rx) => rx,
+            Err(_) => {
+                this.done = true;
+                let Err(e) = std::mem::replace(&mut this.rx, Err(Error::Closed)) else {
+                    unreachable!()
+                };
+                return Poll::Ready(Err(e));
+            }
+        };
+        match rx.poll_unpin(cx) {
+            Poll::Ready(r) => {
+                this.done = true;
+                Poll::Ready(r.unwrap_or(Err(Error::Closed)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for CallFuture {
+    fn drop(&mut self) {
+        if !self.done && self.rx.is_ok() {
+            let _ = self.cmd.unbounded_send(Cmd::DropCall { token: self.token });
+        }
+    }
+}
+
+/// Sends HELLO and waits for WELCOME, answering CHALLENGEs.
+async fn join(
+    session: &mut Session,
+    link: &mut Link,
+    config: &ClientConfig,
+) -> Result<(Id, WelcomeDetails), Error> {
+    loop {
+        while let Some(m) = session.poll_transmit() {
+            link.send(m).await?;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                SessionEvent::Joined { session, details } => return Ok((session, *details)),
+                SessionEvent::Challenge(challenge) => {
+                    let Some(handler) = &config.on_challenge else {
+                        let _ = session.abort(
+                            nexus_core::uri::error::AUTHENTICATION_FAILED,
+                            Some("this client has no way to answer a CHALLENGE".into()),
+                        );
+                        while let Some(m) = session.poll_transmit() {
+                            let _ = link.send(m).await;
+                        }
+                        return Err(Error::Config(format!(
+                            "the router asked for {} authentication, but no challenge handler is configured",
+                            challenge.auth_method
+                        )));
+                    };
+                    let (signature, extra) = handler(challenge).await?;
+                    session.authenticate(signature, extra)?;
+                }
+                SessionEvent::Aborted {
+                    reason, details, ..
+                } => {
+                    return Err(Error::Aborted {
+                        reason,
+                        message: details.message,
+                    })
+                }
+                SessionEvent::ProtocolViolation { error } => {
+                    while let Some(m) = session.poll_transmit() {
+                        let _ = link.send(m).await;
+                    }
+                    return Err(Error::Protocol(error.to_string()));
+                }
+                _ => return Err(Error::Closed),
+            }
+        }
+        while let Some(m) = session.poll_transmit() {
+            link.send(m).await?;
+        }
+        match link.recv().await {
+            Received::Messages(messages) => {
+                for m in messages {
+                    let _ = session.handle_message(m);
+                }
+            }
+            Received::Nothing => {}
+            Received::End(e) => return Err(e.unwrap_or(Error::Closed)),
+        }
+    }
+}
+
+/// A SUBSCRIBE in flight: the handle's token, its event channel, and the API's reply.
+type PendingSubscribe = (u64, mpsc::Sender<Event>, oneshot::Sender<Result<Id, Error>>);
+
+struct PendingCall {
+    token: u64,
+    reply: oneshot::Sender<Result<CallResponse, Error>>,
+}
+
+/// The client task: owns the session and the link.
+struct Task {
+    session: Session,
+    runtime: Arc<dyn Runtime>,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    config: ClientConfig,
+    calls: HashMap<Id, PendingCall>,
+    call_tokens: HashMap<u64, Id>,
+    publishes: HashMap<Id, oneshot::Sender<Result<Option<Id>, Error>>>,
+    subscribes: HashMap<Id, PendingSubscribe>,
+    subscriptions: HashMap<Id, Vec<(u64, mpsc::Sender<Event>)>>,
+    unsubscribes: HashMap<Id, oneshot::Sender<Result<(), Error>>>,
+    registers: HashMap<Id, (Handler, oneshot::Sender<Result<Id, Error>>)>,
+    registrations: HashMap<Id, Handler>,
+    unregisters: HashMap<Id, oneshot::Sender<Result<(), Error>>>,
+    /// Invocations being handled: dropping the sender aborts the handler.
+    invocations: HashMap<Id, oneshot::Sender<()>>,
+    leaving: Option<oneshot::Sender<Result<(), Error>>>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut link: Link,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        closed: oneshot::Sender<()>,
+    ) {
+        let interval = self.config.keepalive;
+        let mut last_heard = Instant::now();
+        let mut tick = interval.map(|i| self.runtime.sleep(i));
+        let end = loop {
+            // Short-lived, on the stack: boxing the command would only add an allocation.
+            #[allow(clippy::large_enum_variant)]
+            enum Input {
+                Link(Received),
+                Cmd(Option<Cmd>),
+                Tick,
+            }
+            let input = {
+                let both = future::select(link.recv(), cmds.next());
+                match &mut tick {
+                    Some(t) => match future::select(both, t).await {
+                        Either::Left((Either::Left((r, _)), _)) => Input::Link(r),
+                        Either::Left((Either::Right((c, _)), _)) => Input::Cmd(c),
+                        Either::Right(((), _)) => Input::Tick,
+                    },
+                    None => match both.await {
+                        Either::Left((r, _)) => Input::Link(r),
+                        Either::Right((c, _)) => Input::Cmd(c),
+                    },
+                }
+            };
+            match input {
+                Input::Link(Received::Messages(messages)) => {
+                    last_heard = Instant::now();
+                    for m in messages {
+                        let _ = self.session.handle_message(m);
+                    }
+                }
+                Input::Link(Received::Nothing) => last_heard = Instant::now(),
+                Input::Link(Received::End(e)) => {
+                    self.session.handle_transport_closed();
+                    self.drain_events();
+                    break e.unwrap_or(Error::Closed);
+                }
+                // Every Client handle is gone: leave politely.
+                Input::Cmd(None) => {
+                    if !self.session.is_closed() && self.leaving.is_none() {
+                        let _ = self.session.leave(nexus_core::uri::close::NORMAL, None);
+                    }
+                }
+                Input::Cmd(Some(cmd)) => self.command(cmd),
+                Input::Tick => {
+                    let interval = interval.unwrap_or(Duration::from_secs(30));
+                    if last_heard.elapsed() > interval * 2 {
+                        break Error::Timeout(interval * 2);
+                    }
+                    if last_heard.elapsed() >= interval && link.ping().await.is_err() {
+                        break Error::Closed;
+                    }
+                    tick = Some(self.runtime.sleep(interval));
+                }
+            }
+            let mut failed = None;
+            while let Some(m) = self.session.poll_transmit() {
+                if let Err(e) = link.send(m).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                self.session.handle_transport_closed();
+                self.drain_events();
+                break e;
+            }
+            if let Some(end) = self.drain_events() {
+                break end;
+            }
+        };
+        link.close().await;
+        self.fail_all(end);
+        let _ = closed.send(());
+    }
+
+    /// Handles the session's events; returns the reason when the session ended.
+    fn drain_events(&mut self) -> Option<Error> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Result {
+                    request,
+                    details,
+                    payload,
+                } => {
+                    if details.progress == Some(true) {
+                        continue;
+                    }
+                    if let Some(call) = self.calls.remove(&request) {
+                        self.call_tokens.remove(&call.token);
+                        let (args, kwargs) = split(payload);
+                        let _ = call.reply.send(Ok(CallResponse {
+                            args,
+                            kwargs,
+                            details,
+                        }));
+                    }
+                }
+                SessionEvent::CallError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                } => {
+                    if let Some(call) = self.calls.remove(&request) {
+                        self.call_tokens.remove(&call.token);
+                        let _ = call.reply.send(Err(wamp_error(error, details, payload)));
+                    }
+                }
+                SessionEvent::Published {
+                    request,
+                    publication,
+                } => {
+                    if let Some(reply) = self.publishes.remove(&request) {
+                        let _ = reply.send(Ok(Some(publication)));
+                    }
+                }
+                SessionEvent::PublishError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                } => {
+                    if let Some(reply) = self.publishes.remove(&request) {
+                        let _ = reply.send(Err(wamp_error(error, details, payload)));
+                    }
+                }
+                SessionEvent::Subscribed {
+                    request,
+                    subscription,
+                } => {
+                    if let Some((token, events, reply)) = self.subscribes.remove(&request) {
+                        self.subscriptions
+                            .entry(subscription)
+                            .or_default()
+                            .push((token, events));
+                        let _ = reply.send(Ok(subscription));
+                    }
+                }
+                SessionEvent::SubscribeError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                } => {
+                    if let Some((_, _, reply)) = self.subscribes.remove(&request) {
+                        let _ = reply.send(Err(wamp_error(error, details, payload)));
+                    }
+                }
+                SessionEvent::Unsubscribed { request, .. } => {
+                    if let Some(reply) = self.unsubscribes.remove(&request) {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                SessionEvent::UnsubscribeError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                    ..
+                } => {
+                    if let Some(reply) = self.unsubscribes.remove(&request) {
+                        let _ = reply.send(Err(wamp_error(error, details, payload)));
+                    }
+                }
+                SessionEvent::SubscriptionRevoked {
+                    subscription,
+                    reason,
+                } => {
+                    tracing::info!("subscription {subscription} revoked by the router: {reason:?}");
+                    self.subscriptions.remove(&subscription);
+                }
+                SessionEvent::Registered {
+                    request,
+                    registration,
+                } => {
+                    if let Some((handler, reply)) = self.registers.remove(&request) {
+                        self.registrations.insert(registration, handler);
+                        let _ = reply.send(Ok(registration));
+                    }
+                }
+                SessionEvent::RegisterError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                } => {
+                    if let Some((_, reply)) = self.registers.remove(&request) {
+                        let _ = reply.send(Err(wamp_error(error, details, payload)));
+                    }
+                }
+                SessionEvent::Unregistered {
+                    request,
+                    registration,
+                } => {
+                    self.registrations.remove(&registration);
+                    if let Some(reply) = self.unregisters.remove(&request) {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                SessionEvent::UnregisterError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                    ..
+                } => {
+                    if let Some(reply) = self.unregisters.remove(&request) {
+                        let _ = reply.send(Err(wamp_error(error, details, payload)));
+                    }
+                }
+                SessionEvent::RegistrationRevoked {
+                    registration,
+                    reason,
+                } => {
+                    tracing::info!("registration {registration} revoked by the router: {reason:?}");
+                    self.registrations.remove(&registration);
+                }
+                SessionEvent::Event {
+                    subscription,
+                    publication,
+                    details,
+                    payload,
+                } => {
+                    self.deliver(subscription, publication, details, payload);
+                }
+                SessionEvent::Invocation {
+                    request,
+                    registration,
+                    details,
+                    payload,
+                } => {
+                    self.invoke(request, registration, details, payload);
+                }
+                SessionEvent::Interrupt { request, options } => {
+                    // Dropping the sender aborts the handler; for `kill` the caller waits
+                    // for our answer, so give it one.
+                    if self.invocations.remove(&request).is_some()
+                        && options.mode != Some(CancelMode::KillNoWait)
+                    {
+                        let _ = self.session.yield_error(
+                            request,
+                            Uri::new_unchecked(nexus_core::uri::error::CANCELED),
+                            ErrorDetails::default(),
+                            Payload::default(),
+                        );
+                    }
+                }
+                SessionEvent::Left { .. } => {
+                    if let Some(reply) = self.leaving.take() {
+                        let _ = reply.send(Ok(()));
+                    }
+                    return Some(Error::Closed);
+                }
+                SessionEvent::Aborted {
+                    reason, details, ..
+                } => {
+                    return Some(Error::Aborted {
+                        reason,
+                        message: details.message,
+                    })
+                }
+                SessionEvent::ProtocolViolation { error } => {
+                    return Some(Error::Protocol(error.to_string()))
+                }
+                SessionEvent::TransportClosed => return Some(Error::Closed),
+                SessionEvent::Joined { .. } | SessionEvent::Challenge(_) => {}
+            }
+        }
+        None
+    }
+
+    fn deliver(
+        &mut self,
+        subscription: Id,
+        publication: Id,
+        details: EventDetails,
+        payload: Payload,
+    ) {
+        let Some(subscribers) = self.subscriptions.get_mut(&subscription) else {
+            return;
+        };
+        let (args, kwargs) = split(payload);
+        let event = Event {
+            subscription,
+            publication,
+            args,
+            kwargs,
+            details,
+        };
+        let buffer = self.config.event_buffer;
+        subscribers.retain_mut(|(_, tx)| {
+            if tx.is_closed() {
+                return false;
+            }
+            match tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(e) if e.is_full() => {
+                    tracing::warn!("subscription {subscription}: the consumer is {buffer} events behind; dropping an event");
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+        if subscribers.is_empty() {
+            // Every local handle was dropped: leave the subscription.
+            self.subscriptions.remove(&subscription);
+            let _ = self.session.unsubscribe(subscription);
+        }
+    }
+
+    fn invoke(
+        &mut self,
+        request: Id,
+        registration: Id,
+        details: InvocationDetails,
+        payload: Payload,
+    ) {
+        let Some(handler) = self.registrations.get(&registration).cloned() else {
+            let _ = self.session.yield_error(
+                request,
+                Uri::new_unchecked(nexus_core::uri::error::NO_SUCH_REGISTRATION),
+                ErrorDetails::default(),
+                Payload::default(),
+            );
+            return;
+        };
+        let (args, kwargs) = split(payload);
+        let invocation = Invocation {
+            args,
+            kwargs,
+            details,
+            registration,
+        };
+        let (abort, aborted) = oneshot::channel::<()>();
+        self.invocations.insert(request, abort);
+        let cmd = self.cmd.clone();
+        runtime::spawn(&*self.runtime, async move {
+            let work = handler(invocation);
+            match future::select(work, aborted).await {
+                Either::Left((result, _)) => {
+                    let _ = cmd.unbounded_send(Cmd::Answer {
+                        invocation: request,
+                        result,
+                    });
+                }
+                Either::Right(_) => {}
+            }
+        });
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Call {
+                token,
+                procedure,
+                options,
+                payload,
+                reply,
+            } => match self.session.call(procedure, options, payload) {
+                Ok(request) => {
+                    self.calls.insert(request, PendingCall { token, reply });
+                    self.call_tokens.insert(token, request);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Cmd::DropCall { token } => {
+                if let Some(request) = self.call_tokens.remove(&token) {
+                    self.calls.remove(&request);
+                    if self
+                        .session
+                        .router_supports("dealer", nexus_core::features::CALL_CANCELING)
+                    {
+                        let _ = self.session.cancel(request, Some(CancelMode::KillNoWait));
+                    }
+                }
+            }
+            Cmd::Publish {
+                topic,
+                options,
+                payload,
+                reply,
+            } => {
+                let acknowledged = options.acknowledge == Some(true);
+                match self.session.publish(topic, options, payload) {
+                    Ok(request) if acknowledged => {
+                        self.publishes.insert(request, reply);
+                    }
+                    Ok(_) => {
+                        let _ = reply.send(Ok(None));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Cmd::Subscribe {
+                topic,
+                options,
+                token,
+                events,
+                reply,
+            } => match self.session.subscribe(topic, options) {
+                Ok(request) => {
+                    self.subscribes.insert(request, (token, events, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Cmd::Unsubscribe {
+                subscription,
+                token,
+                reply,
+            } => {
+                let Some(subscribers) = self.subscriptions.get_mut(&subscription) else {
+                    let _ = reply.send(Ok(()));
+                    return;
+                };
+                subscribers.retain(|(t, _)| *t != token);
+                if !subscribers.is_empty() {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                self.subscriptions.remove(&subscription);
+                match self.session.unsubscribe(subscription) {
+                    Ok(request) => {
+                        self.unsubscribes.insert(request, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Cmd::Register {
+                procedure,
+                options,
+                handler,
+                reply,
+            } => match self.session.register(procedure, options) {
+                Ok(request) => {
+                    self.registers.insert(request, (handler, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Cmd::Unregister {
+                registration,
+                reply,
+            } => match self.session.unregister(registration) {
+                Ok(request) => {
+                    self.unregisters.insert(request, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Cmd::Answer { invocation, result } => {
+                if self.invocations.remove(&invocation).is_none() {
+                    return;
+                }
+                let _ = match result {
+                    Ok(payload) => {
+                        self.session
+                            .yield_result(invocation, Default::default(), payload)
+                    }
+                    Err(e) => self.session.yield_error(
+                        invocation,
+                        e.error,
+                        e.details,
+                        Payload::new(e.args, e.kwargs),
+                    ),
+                };
+            }
+            Cmd::Leave { reply } => {
+                if self.session.is_closed() {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                match self.session.leave(nexus_core::uri::close::NORMAL, None) {
+                    Ok(()) => self.leaving = Some(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The session ended: every request still waiting fails with `end`.
+    fn fail_all(&mut self, end: Error) {
+        let message = end.to_string();
+        let err = || match &end {
+            Error::Aborted { reason, message } => Error::Aborted {
+                reason: reason.clone(),
+                message: message.clone(),
+            },
+            Error::Closed => Error::Closed,
+            _ => Error::Protocol(message.clone()),
+        };
+        for (_, call) in self.calls.drain() {
+            let _ = call.reply.send(Err(err()));
+        }
+        for (_, reply) in self.publishes.drain() {
+            let _ = reply.send(Err(err()));
+        }
+        for (_, (_, _, reply)) in self.subscribes.drain() {
+            let _ = reply.send(Err(err()));
+        }
+        for (_, reply) in self.unsubscribes.drain() {
+            let _ = reply.send(Err(err()));
+        }
+        for (_, (_, reply)) in self.registers.drain() {
+            let _ = reply.send(Err(err()));
+        }
+        for (_, reply) in self.unregisters.drain() {
+            let _ = reply.send(Err(err()));
+        }
+        if let Some(reply) = self.leaving.take() {
+            let _ = reply.send(Ok(()));
+        }
+        self.subscriptions.clear();
+        self.invocations.clear();
+        self.registrations.clear();
+    }
+}
+
+fn split(payload: Payload) -> (Vec<Value>, Dict) {
+    match payload {
+        Payload::Args { args, kwargs } => (args, kwargs),
+        Payload::Transparent(bytes) => (vec![Value::Bytes(bytes)], Dict::new()),
+    }
+}
+
+fn wamp_error(error: Uri, details: ErrorDetails, payload: Payload) -> Error {
+    let (args, kwargs) = split(payload);
+    Error::Wamp(Box::new(WampError {
+        error,
+        args,
+        kwargs,
+        details,
+    }))
+}

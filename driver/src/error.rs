@@ -1,0 +1,130 @@
+//! Errors of the async API.
+
+use std::fmt;
+use std::time::Duration;
+
+use nexus_core::message::ErrorDetails;
+use nexus_core::{Dict, Uri, Value};
+
+/// An error answered by a WAMP peer: an error URI with arguments, as the router or the callee
+/// sent it. Handlers return it to answer an invocation with ERROR.
+///
+/// ```
+/// use nexus_driver::WampError;
+/// let e = WampError::new("com.example.error.not_found").with_args(vec!["no such user".into()]);
+/// assert_eq!(e.to_string(), "com.example.error.not_found: [\"no such user\"]");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WampError {
+    /// The error URI.
+    pub error: Uri,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Dict,
+    /// The ERROR's details.
+    pub details: ErrorDetails,
+}
+
+impl WampError {
+    /// An error with URI `error` and no arguments.
+    pub fn new(error: impl Into<String>) -> Self {
+        WampError {
+            error: Uri::new_unchecked(error),
+            args: Vec::new(),
+            kwargs: Dict::new(),
+            details: ErrorDetails::default(),
+        }
+    }
+
+    /// Sets the positional arguments.
+    pub fn with_args(mut self, args: Vec<Value>) -> Self {
+        self.args = args;
+        self
+    }
+
+    /// Sets the keyword arguments.
+    pub fn with_kwargs(mut self, kwargs: Dict) -> Self {
+        self.kwargs = kwargs;
+        self
+    }
+}
+
+impl fmt::Display for WampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        if !self.args.is_empty() {
+            write!(f, ": {}", Value::List(self.args.clone()))?;
+        }
+        if !self.kwargs.is_empty() {
+            write!(f, " {}", Value::Dict(self.kwargs.clone()))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WampError {}
+
+/// What can go wrong with a client, a router host or a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The peer answered with a WAMP error (an application error from a callee, or a
+    /// router error such as `wamp.error.no_such_procedure`).
+    #[error("{0}")]
+    Wamp(Box<WampError>),
+    /// The URL is not one nexus can connect to or listen on.
+    #[error("invalid URL: {0}")]
+    Url(String),
+    /// A configuration problem.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Connecting failed.
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    /// Listening failed.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    /// The transport failed (I/O, TLS, WebSocket or RawSocket).
+    #[error("transport: {0}")]
+    Transport(#[from] nexus_transports::TransportError),
+    /// The router refused or ended the session with ABORT.
+    #[error("the router aborted the session: {reason}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Aborted {
+        /// The ABORT reason.
+        reason: Uri,
+        /// The ABORT's message, if any.
+        message: Option<String>,
+    },
+    /// The peer broke the WAMP protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The session is closed (or closed while the request was outstanding).
+    #[error("the session is closed")]
+    Closed,
+    /// A deadline passed.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The request is not allowed in the session's state (for example an unsupported
+    /// option).
+    #[error(transparent)]
+    Usage(#[from] nexus_core::session::UsageError),
+    /// A URI given to the API is invalid.
+    #[error(transparent)]
+    Uri(#[from] nexus_core::UriError),
+}
+
+impl Error {
+    /// The WAMP error, if the peer answered with one.
+    pub fn wamp(&self) -> Option<&WampError> {
+        match self {
+            Error::Wamp(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<WampError> for Error {
+    fn from(e: WampError) -> Self {
+        Error::Wamp(Box::new(e))
+    }
+}

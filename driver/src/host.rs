@@ -1,0 +1,831 @@
+//! The router host: one task owns the sans-IO [`Router`]; every connection has its own task
+//! that reads, decodes, encodes and writes, so serialization runs in parallel while the
+//! routing state has a single owner and needs no locks.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self, BoxFuture, Either};
+use futures::{FutureExt, SinkExt, StreamExt};
+use nexus_core::router::{
+    Action, AuthDecision, AuthRequest, AuthzRequest, ConnectionId, RealmConfig, Router,
+    RouterConfig,
+};
+use nexus_core::{DecodeError, Id, Limits, Message, Serializer, Uri};
+use nexus_transports::{Endpoint, Incoming, Outgoing, ServerConfig, Transport};
+
+use crate::error::Error;
+use crate::runtime::{self, BoxIo, Listener, Runtime};
+use crate::wire::{decode_frame, Out, Window};
+
+/// Decides how a client authenticates, for realms with external authentication.
+pub type Authenticator = Arc<dyn Fn(AuthRequest) -> BoxFuture<'static, AuthDecision> + Send + Sync>;
+
+/// Decides whether an action is allowed, for realms with external authorization.
+pub type Authorizer = Arc<dyn Fn(AuthzRequest) -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// Builds and starts a router.
+///
+/// ```no_run
+/// # async fn run(runtime: std::sync::Arc<dyn nexus_driver::Runtime>) -> Result<(), nexus_driver::Error> {
+/// use nexus_driver::RouterBuilder;
+///
+/// let router = RouterBuilder::new().realm("realm1").start(runtime);
+/// let url = router.listen("ws://127.0.0.1:0/ws", None).await?;
+/// println!("listening on {url}");
+/// # Ok(()) }
+/// ```
+pub struct RouterBuilder {
+    config: RouterConfig,
+    seed: Option<u64>,
+    limits: Limits,
+    serializers: Vec<Serializer>,
+    keepalive: Option<Duration>,
+    authenticator: Option<Authenticator>,
+    authorizer: Option<Authorizer>,
+}
+
+impl Default for RouterBuilder {
+    fn default() -> Self {
+        RouterBuilder::new()
+    }
+}
+
+impl RouterBuilder {
+    /// A router with no realm yet and the default configuration.
+    pub fn new() -> Self {
+        RouterBuilder::with_config(RouterConfig::default())
+    }
+
+    /// A router with `config`.
+    pub fn with_config(config: RouterConfig) -> Self {
+        RouterBuilder {
+            config,
+            seed: None,
+            limits: Limits::default(),
+            serializers: Serializer::ALL.to_vec(),
+            keepalive: Some(Duration::from_secs(30)),
+            authenticator: None,
+            authorizer: None,
+        }
+    }
+
+    /// Adds an open realm (anonymous, everything allowed). An invalid name is ignored with
+    /// a warning; use [`RouterBuilder::realm_config`] to handle it.
+    pub fn realm(mut self, name: &str) -> Self {
+        match Uri::parse(name) {
+            Ok(uri) => self.config.realms.push(RealmConfig::new(uri)),
+            Err(e) => tracing::warn!("ignoring realm {name:?}: {e}"),
+        }
+        self
+    }
+
+    /// Adds a realm.
+    pub fn realm_config(mut self, realm: RealmConfig) -> Self {
+        self.config.realms.push(realm);
+        self
+    }
+
+    /// Seeds the router's random IDs (default: from the clock and the process).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Decoding limits for every connection (the message size is also the transports'
+    /// maximum).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The serializers offered to clients, in preference order.
+    pub fn serializers(mut self, serializers: Vec<Serializer>) -> Self {
+        self.serializers = serializers;
+        self
+    }
+
+    /// Pings idle connections at this interval and drops those that stay silent for two
+    /// intervals (default 30 s; `None` disables it).
+    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.keepalive = interval;
+        self
+    }
+
+    /// The authenticator for realms with [`AuthMode::External`](nexus_core::router::AuthMode).
+    pub fn authenticator(mut self, authenticator: Authenticator) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The authorizer for realms with [`AuthzMode::External`](nexus_core::router::AuthzMode).
+    pub fn authorizer(mut self, authorizer: Authorizer) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// Starts the router task on `runtime`.
+    pub fn start(self, runtime: Arc<dyn Runtime>) -> RouterHandle {
+        let seed = self.seed.unwrap_or_else(entropy);
+        let (tx, rx) = mpsc::channel(1024);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let shared = Arc::new(HostShared {
+            tx,
+            runtime: runtime.clone(),
+            limits: self.limits,
+            server: ServerConfig {
+                serializers: self.serializers.clone(),
+                max_message_size: self.limits.max_message_size,
+                allow_batched: true,
+                ..ServerConfig::default()
+            },
+            handshake_timeout: self.config.handshake_timeout,
+            keepalive: self.keepalive,
+            stop: stop_rx.map(|_| ()).boxed().shared(),
+            stopping: AtomicBool::new(false),
+        });
+        let host = Host {
+            router: Router::new(self.config, seed),
+            links: HashMap::new(),
+            cache: HashMap::new(),
+            waiters: Vec::new(),
+            stop: Some(stop_tx),
+            authenticator: self.authenticator,
+            authorizer: self.authorizer,
+            shared: Arc::downgrade(&shared),
+            runtime: runtime.clone(),
+        };
+        runtime::spawn(&*runtime, host.run(rx));
+        RouterHandle { shared }
+    }
+}
+
+/// Seed material for IDs when none is given: the clock and the address of a local.
+fn entropy() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let local = 0u8;
+    nanos ^ ((&local as *const u8 as u64).rotate_left(32)) ^ u64::from(std::process::id())
+}
+
+/// What connection tasks and handles tell the router task.
+// Messages move through the channel once; boxing them would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+enum HostInput {
+    Attach {
+        serializer: Serializer,
+        tx: mpsc::UnboundedSender<Out>,
+        window: Arc<Window>,
+        local: bool,
+        reply: oneshot::Sender<ConnectionId>,
+    },
+    Message(ConnectionId, Message),
+    DecodeError(ConnectionId, DecodeError),
+    Writable(ConnectionId),
+    Detach(ConnectionId),
+    Auth(ConnectionId, AuthDecision),
+    Authz(u64, bool),
+    Shutdown(oneshot::Sender<()>),
+    Kill {
+        session: Id,
+        reason: String,
+        message: Option<String>,
+        reply: oneshot::Sender<bool>,
+    },
+    Stats(oneshot::Sender<RouterStats>),
+}
+
+/// Counters of a running router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouterStats {
+    /// Established sessions.
+    pub sessions: usize,
+    /// Attached connections.
+    pub connections: usize,
+}
+
+pub(crate) struct HostShared {
+    tx: mpsc::Sender<HostInput>,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) limits: Limits,
+    server: ServerConfig,
+    handshake_timeout: Duration,
+    keepalive: Option<Duration>,
+    stop: future::Shared<BoxFuture<'static, ()>>,
+    stopping: AtomicBool,
+}
+
+/// A handle to a running router: listen on more URLs, connect in-process clients, shut down.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct RouterHandle {
+    pub(crate) shared: Arc<HostShared>,
+}
+
+impl RouterHandle {
+    /// Listens on `url` (`ws://`, `wss://`, `tcp://`, `tcps://`, `unix://`) and returns the
+    /// URL actually bound (port 0 is replaced by the real port). TLS URLs need `tls`.
+    pub async fn listen(
+        &self,
+        url: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<String, Error> {
+        let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        if endpoint.is_tls() && tls.is_none() {
+            return Err(Error::Config(format!(
+                "{url} needs a TLS certificate and key"
+            )));
+        }
+        let rt = &self.shared.runtime;
+        let (listener, bound) = match &endpoint {
+            Endpoint::WebSocket { host, port, .. } | Endpoint::RawSocket { host, port, .. } => {
+                let listener = rt
+                    .listen_tcp(host.clone(), *port)
+                    .await
+                    .map_err(|e| Error::Listen(url.to_owned(), e))?;
+                let port = listener.local_addr().map_or(*port, |a| a.port());
+                (listener, endpoint.with_port(port))
+            }
+            Endpoint::Unix { path } => {
+                remove_stale_socket(path);
+                let listener = rt
+                    .listen_unix(path.clone())
+                    .await
+                    .map_err(|e| Error::Listen(url.to_owned(), e))?;
+                (listener, endpoint.clone())
+            }
+        };
+        let bound_url = bound.to_url();
+        tracing::info!("listening on {bound_url}");
+        runtime::spawn(
+            &**rt,
+            accept_loop(self.shared.clone(), listener, endpoint, tls),
+        );
+        Ok(bound_url)
+    }
+
+    /// Ends every session with GOODBYE `wamp.close.system_shutdown`, stops accepting
+    /// connections, and completes when every connection is closed (sessions that do not
+    /// answer are closed after the router's GOODBYE timeout).
+    pub async fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shared
+            .tx
+            .clone()
+            .send(HostInput::Shutdown(tx))
+            .await
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Ends a session with GOODBYE `reason` (for example `wamp.close.killed`).
+    pub async fn kill(&self, session: Id, reason: &str, message: Option<String>) -> bool {
+        let (reply, rx) = oneshot::channel();
+        let input = HostInput::Kill {
+            session,
+            reason: reason.to_owned(),
+            message,
+            reply,
+        };
+        if self.shared.tx.clone().send(input).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// The router's counters.
+    pub async fn stats(&self) -> RouterStats {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .shared
+            .tx
+            .clone()
+            .send(HostInput::Stats(reply))
+            .await
+            .is_err()
+        {
+            return RouterStats::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// The runtime the router runs on.
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        self.shared.runtime.clone()
+    }
+
+    /// Attaches an in-process peer: messages cross without a socket or serialization.
+    pub(crate) async fn attach_local(&self) -> Result<LocalLink, Error> {
+        let (tx, rx) = mpsc::unbounded();
+        let window = Arc::new(Window::default());
+        let (reply, conn) = oneshot::channel();
+        let mut host = self.shared.tx.clone();
+        host.send(HostInput::Attach {
+            // Nothing is encoded for a local link; the serializer only labels it.
+            serializer: Serializer::Cbor,
+            tx,
+            window: window.clone(),
+            local: true,
+            reply,
+        })
+        .await
+        .map_err(|_| Error::Closed)?;
+        let conn = conn.await.map_err(|_| Error::Closed)?;
+        Ok(LocalLink {
+            conn,
+            host,
+            rx,
+            window,
+            limits: self.shared.limits,
+        })
+    }
+}
+
+/// An in-process connection to a router task.
+pub(crate) struct LocalLink {
+    conn: ConnectionId,
+    host: mpsc::Sender<HostInput>,
+    pub(crate) rx: mpsc::UnboundedReceiver<Out>,
+    window: Arc<Window>,
+    limits: Limits,
+}
+
+impl LocalLink {
+    /// Sends a message to the router.
+    pub(crate) async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.host
+            .send(HostInput::Message(self.conn, message))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Turns a received item into a message, and releases its window slot.
+    pub(crate) async fn received(&mut self, out: Out) -> Result<Message, Error> {
+        let message = out
+            .into_message(Serializer::Cbor, &self.limits)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        if self.window.written() {
+            let _ = self.host.send(HostInput::Writable(self.conn)).await;
+        }
+        Ok(message)
+    }
+
+    /// Detaches from the router.
+    pub(crate) async fn close(&mut self) {
+        let _ = self.host.send(HostInput::Detach(self.conn)).await;
+    }
+}
+
+fn remove_stale_socket(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if meta.file_type().is_socket() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<HostShared>,
+    mut listener: Box<dyn Listener>,
+    endpoint: Endpoint,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let stop = shared.stop.clone();
+    futures::pin_mut!(stop);
+    loop {
+        let accepted = {
+            let accept = listener.accept();
+            match future::select(accept, &mut stop).await {
+                Either::Left((accepted, _)) => accepted,
+                Either::Right(((), _)) => break,
+            }
+        };
+        match accepted {
+            Ok((io, peer)) => {
+                if shared.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                tracing::debug!("connection from {peer} on {}", endpoint.to_url());
+                let task = serve(shared.clone(), io, peer, endpoint.clone(), tls.clone());
+                runtime::spawn(&*shared.runtime, task);
+            }
+            Err(e) => {
+                tracing::warn!("accept on {} failed: {e}", endpoint.to_url());
+                // Out of file descriptors and the like: back off instead of spinning.
+                shared.runtime.sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Serves one accepted connection: TLS, the transport handshake, then messages both ways.
+async fn serve(
+    shared: Arc<HostShared>,
+    io: BoxIo,
+    peer: String,
+    endpoint: Endpoint,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let rt = shared.runtime.clone();
+    let handshake = async {
+        let io: BoxIo = match (&tls, endpoint.is_tls()) {
+            (Some(config), true) => Box::new(
+                nexus_transports::tls::accept(io, config.clone())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => io,
+        };
+        match endpoint {
+            Endpoint::WebSocket { .. } => nexus_transports::accept_websocket(io, &shared.server)
+                .await
+                .map_err(|e| e.to_string()),
+            Endpoint::RawSocket { .. } | Endpoint::Unix { .. } => {
+                nexus_transports::accept_rawsocket(io, &shared.server)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
+    let transport = match runtime::timeout(&*rt, shared.handshake_timeout, handshake).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            tracing::debug!("handshake with {peer} failed: {e}");
+            return;
+        }
+        Err(e) => {
+            tracing::debug!("handshake with {peer}: {e}");
+            return;
+        }
+    };
+    let serializer = transport.serializer();
+    let (tx, rx) = mpsc::unbounded();
+    let window = Arc::new(Window::default());
+    let (reply, conn) = oneshot::channel();
+    let mut host = shared.tx.clone();
+    let attach = HostInput::Attach {
+        serializer,
+        tx,
+        window: window.clone(),
+        local: false,
+        reply,
+    };
+    if host.send(attach).await.is_err() {
+        return;
+    }
+    let Ok(conn) = conn.await else {
+        return;
+    };
+    tracing::debug!("{peer}: {serializer} session transport attached as {conn:?}");
+    let end = pump_connection(&shared, &mut host, conn, transport, rx, &window).await;
+    tracing::debug!("{peer}: connection ended: {end}");
+    let _ = host.send(HostInput::Detach(conn)).await;
+}
+
+/// Reads, decodes and forwards incoming messages; encodes and writes outgoing ones; pings
+/// when idle. Returns why the connection ended.
+async fn pump_connection(
+    shared: &HostShared,
+    host: &mut mpsc::Sender<HostInput>,
+    conn: ConnectionId,
+    mut transport: Transport,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    window: &Window,
+) -> String {
+    let serializer = transport.serializer();
+    let batched = transport.is_batched();
+    let rt = &shared.runtime;
+    let interval = shared.keepalive;
+    let mut last_heard = Instant::now();
+    let mut tick = interval.map(|i| rt.sleep(i));
+    loop {
+        enum Event {
+            Read(Option<Result<Incoming, nexus_transports::TransportError>>),
+            Write(Option<Out>),
+            Tick,
+        }
+        let event = {
+            let read = transport.next();
+            let write = rx.next();
+            let both = future::select(read, write);
+            match &mut tick {
+                Some(t) => match future::select(both, t).await {
+                    Either::Left((Either::Left((r, _)), _)) => Event::Read(r),
+                    Either::Left((Either::Right((w, _)), _)) => Event::Write(w),
+                    Either::Right(((), _)) => Event::Tick,
+                },
+                None => match both.await {
+                    Either::Left((r, _)) => Event::Read(r),
+                    Either::Right((w, _)) => Event::Write(w),
+                },
+            }
+        };
+        match event {
+            Event::Read(None) => return "closed by the peer".into(),
+            Event::Read(Some(Err(e))) => return format!("transport error: {e}"),
+            Event::Read(Some(Ok(Incoming::Pong(_)))) => last_heard = Instant::now(),
+            Event::Read(Some(Ok(Incoming::Message(frame)))) => {
+                last_heard = Instant::now();
+                match decode_frame(serializer, batched, &frame, &shared.limits) {
+                    Ok(messages) => {
+                        for m in messages {
+                            if host.send(HostInput::Message(conn, m)).await.is_err() {
+                                return "router stopped".into();
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // The router answers with ABORT and closes us.
+                        let _ = host.send(HostInput::DecodeError(conn, e)).await;
+                    }
+                }
+            }
+            Event::Write(Some(out)) => {
+                let frame = match out.into_frame(serializer, batched) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!("cannot encode a message for {conn:?}: {e}");
+                        continue;
+                    }
+                };
+                if let Err(e) = transport.send(Outgoing::Message(frame)).await {
+                    return format!("write failed: {e}");
+                }
+                if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
+                    return "router stopped".into();
+                }
+            }
+            Event::Write(None) => {
+                let _ = transport.close().await;
+                return "closed by the router".into();
+            }
+            Event::Tick => {
+                let interval = interval.unwrap_or(Duration::from_secs(30));
+                if last_heard.elapsed() > interval * 2 {
+                    let _ = transport.close().await;
+                    return format!("no traffic for {:?}: keep-alive failed", interval * 2);
+                }
+                if last_heard.elapsed() >= interval {
+                    if let Err(e) = transport
+                        .send(Outgoing::Ping(Bytes::from_static(b"nexus")))
+                        .await
+                    {
+                        return format!("ping failed: {e}");
+                    }
+                }
+                tick = Some(rt.sleep(interval));
+            }
+        }
+    }
+}
+
+/// The router task's state.
+struct Host {
+    router: Router,
+    links: HashMap<ConnectionId, Link>,
+    /// Fan-out EVENTs encoded once per serializer, for the current flush.
+    cache: HashMap<(usize, Serializer), Bytes>,
+    waiters: Vec<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    authenticator: Option<Authenticator>,
+    authorizer: Option<Authorizer>,
+    shared: std::sync::Weak<HostShared>,
+    runtime: Arc<dyn Runtime>,
+}
+
+struct Link {
+    tx: mpsc::UnboundedSender<Out>,
+    window: Arc<Window>,
+    serializer: Serializer,
+    local: bool,
+}
+
+impl Host {
+    async fn run(mut self, mut rx: mpsc::Receiver<HostInput>) {
+        loop {
+            let input = match self.router.poll_timeout() {
+                Some(at) => {
+                    let now = Instant::now();
+                    if at <= now {
+                        self.router.handle_timeout(now);
+                        self.flush();
+                        continue;
+                    }
+                    match future::select(rx.next(), self.runtime.sleep(at - now)).await {
+                        Either::Left((input, _)) => input,
+                        Either::Right(((), _)) => {
+                            self.router.handle_timeout(Instant::now());
+                            self.flush();
+                            continue;
+                        }
+                    }
+                }
+                None => rx.next().await,
+            };
+            let Some(input) = input else {
+                break;
+            };
+            self.handle(input);
+            // Take whatever else is waiting before flushing, so a burst shares one flush
+            // (and fan-out encodings).
+            for _ in 0..256 {
+                match rx.try_recv() {
+                    Ok(input) => self.handle(input),
+                    Err(_) => break,
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn handle(&mut self, input: HostInput) {
+        let now = Instant::now();
+        match input {
+            HostInput::Attach {
+                serializer,
+                tx,
+                window,
+                local,
+                reply,
+            } => {
+                let conn = self.router.attach(now, serializer);
+                self.links.insert(
+                    conn,
+                    Link {
+                        tx,
+                        window,
+                        serializer,
+                        local,
+                    },
+                );
+                if reply.send(conn).is_err() {
+                    self.router.detach(now, conn);
+                    self.links.remove(&conn);
+                }
+            }
+            HostInput::Message(c, m) => self.router.handle_message(now, c, m),
+            HostInput::DecodeError(c, e) => self.router.handle_decode_error(now, c, &e),
+            HostInput::Writable(c) => self.pump(c, false),
+            HostInput::Detach(c) => {
+                self.router.detach(now, c);
+                self.links.remove(&c);
+            }
+            HostInput::Auth(c, decision) => {
+                let _ = self.router.resolve_authentication(now, c, decision);
+            }
+            HostInput::Authz(token, allowed) => {
+                let _ = self.router.resolve_authorization(now, token, allowed);
+            }
+            HostInput::Shutdown(reply) => {
+                if let Some(stop) = self.stop.take() {
+                    let _ = stop.send(());
+                }
+                self.router.shutdown(now);
+                self.waiters.push(reply);
+            }
+            HostInput::Kill {
+                session,
+                reason,
+                message,
+                reply,
+            } => {
+                let _ = reply.send(self.router.kill(now, session, &reason, message));
+            }
+            HostInput::Stats(reply) => {
+                let _ = reply.send(RouterStats {
+                    sessions: self.router.session_count(),
+                    connections: self.router.connection_count(),
+                });
+            }
+        }
+    }
+
+    /// Carries out the router's actions.
+    fn flush(&mut self) {
+        while let Some(action) = self.router.poll_action() {
+            match action {
+                Action::Transmit(c) => self.pump(c, false),
+                Action::Close(c) => {
+                    // Everything queued goes out, then the writer sees its channel end.
+                    self.pump(c, true);
+                    self.links.remove(&c);
+                }
+                Action::Authenticate(request) => self.authenticate(request),
+                Action::Authorize(request) => self.authorize(request),
+            }
+        }
+        self.cache.clear();
+        if !self.waiters.is_empty() && self.router.connection_count() == 0 {
+            for waiter in self.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    /// Moves queued messages of connection `c` to its writer, within its window (or all of
+    /// them when `all`).
+    fn pump(&mut self, c: ConnectionId, all: bool) {
+        let Some(link) = self.links.get(&c) else {
+            while self.router.poll_transmit(c).is_some() {}
+            return;
+        };
+        loop {
+            if all {
+                link.window.force_take();
+            } else if !link.window.try_take() {
+                break;
+            }
+            let Some(message) = self.router.poll_transmit(c) else {
+                link.window.written();
+                break;
+            };
+            let out = if link.local {
+                Out::Message(message)
+            } else {
+                let key = (Arc::as_ptr(&message) as usize, link.serializer);
+                match self.cache.get(&key) {
+                    Some(bytes) => Out::Encoded(bytes.clone()),
+                    None if Arc::strong_count(&message) > 1 => {
+                        match link.serializer.encode(&message) {
+                            Ok(bytes) => {
+                                self.cache.insert(key, bytes.clone());
+                                Out::Encoded(bytes)
+                            }
+                            Err(e) => {
+                                tracing::error!("cannot encode {}: {e}", message.name());
+                                link.window.written();
+                                continue;
+                            }
+                        }
+                    }
+                    None => Out::Message(message),
+                }
+            };
+            if link.tx.unbounded_send(out).is_err() {
+                link.window.written();
+            }
+        }
+    }
+
+    fn authenticate(&mut self, request: AuthRequest) {
+        let conn = request.connection;
+        let Some(authenticator) = self.authenticator.clone() else {
+            tracing::warn!(
+                "realm {} uses external authentication but no authenticator is set",
+                request.realm
+            );
+            let decision = AuthDecision::Deny {
+                reason: nexus_core::uri::error::AUTHENTICATION_FAILED.into(),
+                message: "authentication failed".into(),
+            };
+            let _ = self
+                .router
+                .resolve_authentication(Instant::now(), conn, decision);
+            return;
+        };
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut tx = shared.tx.clone();
+        runtime::spawn(&*self.runtime, async move {
+            let decision = authenticator(request).await;
+            let _ = tx.send(HostInput::Auth(conn, decision)).await;
+        });
+    }
+
+    fn authorize(&mut self, request: AuthzRequest) {
+        let token = request.token;
+        let Some(authorizer) = self.authorizer.clone() else {
+            tracing::warn!(
+                "realm {} uses external authorization but no authorizer is set",
+                request.realm
+            );
+            let _ = self
+                .router
+                .resolve_authorization(Instant::now(), token, false);
+            return;
+        };
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut tx = shared.tx.clone();
+        runtime::spawn(&*self.runtime, async move {
+            let allowed = authorizer(request).await;
+            let _ = tx.send(HostInput::Authz(token, allowed)).await;
+        });
+    }
+}

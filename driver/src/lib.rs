@@ -1,0 +1,36 @@
+//! # nexus-driver
+//!
+//! The async layer of nexus, written once for every runtime: it drives the sans-IO
+//! [`Router`](nexus_core::router::Router) and client
+//! [`Session`](nexus_core::session::Session) of `nexus-core` over the WebSocket and RawSocket
+//! transports of `nexus-transports`. A runtime crate (`nexus-tokio`, `nexus-smol`,
+//! `nexus-async-std`) only implements the small [`Runtime`] trait and re-exports this API.
+//!
+//! - [`Client`]: connect by URL (`ws://`, `wss://`, `tcp://`, `tcps://`, `unix://`) or
+//!   in-process, then `call` (dropping the future cancels), `register` an async handler,
+//!   `subscribe` (a stream of events), `publish` (acknowledged or not), `close`.
+//! - [`RouterBuilder`] / [`RouterHandle`]: a router with realms, listening on any number of
+//!   URLs, embedded in your program.
+//!
+//! Errors are typed ([`Error`]): a WAMP error answered by a peer ([`WampError`], with its
+//! URI, args and kwargs) is distinct from transport and protocol failures.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+mod host;
+pub mod runtime;
+mod wire;
+
+pub use client::{
+    CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig, Event, HandlerResult,
+    Invocation, Registration, Subscription,
+};
+pub use error::{Error, WampError};
+pub use host::{Authenticator, Authorizer, RouterBuilder, RouterHandle, RouterStats};
+pub use runtime::{BoxIo, Listener, Runtime, TimedOut};
+
+pub use nexus_core;
+pub use nexus_transports;
