@@ -1,0 +1,307 @@
+//! The nexusd configuration: command line, TOML file, and their defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nexus_tokio::nexus_core::router::{
+    QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig, SlowSubscriberPolicy,
+};
+use nexus_tokio::nexus_core::{Limits, Uri, UriRules};
+use nexus_tokio::nexus_transports::Endpoint;
+use serde::Deserialize;
+
+/// The listeners of a first run: WebSocket and RawSocket on loopback.
+pub const DEFAULT_LISTENERS: &[&str] = &["ws://127.0.0.1:8080/ws", "tcp://127.0.0.1:8081"];
+/// The realm of a first run.
+pub const DEFAULT_REALM: &str = "realm1";
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for nexusd.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said (it names the line and the key).
+        message: String,
+    },
+    /// A listener URL is wrong.
+    #[error("invalid listener URL {url:?}: {message} (expected ws://, wss://, tcp://, tcps:// or unix://)")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A realm name is not a valid URI.
+    #[error("invalid realm name {name:?}: {message}")]
+    Realm {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A TLS listener has no certificate.
+    #[error("listener {url} uses TLS but no certificate is configured: set [tls] cert and key in the config file")]
+    NoCertificate {
+        /// The URL.
+        url: String,
+    },
+    /// A value is out of range.
+    #[error("invalid value for {key}: {message}")]
+    Value {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The config file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter).
+    pub log_level: Option<String>,
+    /// Listener URLs.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// Realms.
+    #[serde(default)]
+    pub realm: Vec<FileRealm>,
+    /// TLS certificate and key for wss:// and tcps:// listeners.
+    pub tls: Option<FileTls>,
+    /// Message limits.
+    #[serde(default)]
+    pub limits: FileLimits,
+    /// Slow-peer policy and queue sizes.
+    #[serde(default)]
+    pub queue: FileQueue,
+    /// Router behaviour.
+    #[serde(default)]
+    pub router: FileRouter,
+}
+
+/// A realm in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRealm {
+    /// Its name.
+    pub name: String,
+}
+
+/// TLS files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    /// Largest message in bytes.
+    pub max_message_size: Option<usize>,
+    /// Deepest nesting of lists and dicts.
+    pub max_depth: Option<usize>,
+    /// Most elements in one list or dict.
+    pub max_collection_len: Option<usize>,
+}
+
+/// `[queue]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileQueue {
+    /// Messages queued per connection before events are dropped.
+    pub capacity: Option<usize>,
+    /// Messages queued per connection before it is closed.
+    pub hard_limit: Option<usize>,
+    /// `drop` or `disconnect`.
+    pub slow_subscriber: Option<String>,
+}
+
+/// `[router]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRouter {
+    /// Create realms clients ask for.
+    pub auto_create_realms: Option<bool>,
+    /// Seconds a client has to send HELLO.
+    pub handshake_timeout_secs: Option<u64>,
+    /// `strict` or `lenient`.
+    pub request_ids: Option<String>,
+    /// `loose` or `strict`.
+    pub uri_rules: Option<String>,
+    /// Keep-alive ping interval in seconds (0 disables it).
+    pub keepalive_secs: Option<u64>,
+    /// Seconds sessions get to answer GOODBYE at shutdown.
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+/// Everything nexusd needs to run.
+#[derive(Debug)]
+pub struct Settings {
+    /// The log filter.
+    pub log_level: String,
+    /// Listener endpoints, as given.
+    pub listen: Vec<String>,
+    /// TLS files.
+    pub tls: Option<FileTls>,
+    /// The router configuration.
+    pub router: RouterConfig,
+    /// Decoding limits.
+    pub limits: Limits,
+    /// Keep-alive interval.
+    pub keepalive: Option<Duration>,
+}
+
+/// Builds the settings from the command line's values and the optional config file; the
+/// command line wins.
+pub fn settings(
+    config_file: Option<&Path>,
+    listen: &[String],
+    realms: &[String],
+    log_level: Option<&str>,
+) -> Result<Settings, ConfigError> {
+    let file = match config_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
+        }
+        None => FileConfig::default(),
+    };
+    let listen = if !listen.is_empty() {
+        listen.to_vec()
+    } else if !file.listen.is_empty() {
+        file.listen.clone()
+    } else {
+        DEFAULT_LISTENERS.iter().map(|s| s.to_string()).collect()
+    };
+    for url in &listen {
+        let endpoint = Endpoint::parse(url).map_err(|e| ConfigError::Url {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+        if endpoint.is_tls() && file.tls.is_none() {
+            return Err(ConfigError::NoCertificate { url: url.clone() });
+        }
+    }
+    let realm_names: Vec<String> = if !realms.is_empty() {
+        realms.to_vec()
+    } else if !file.realm.is_empty() {
+        file.realm.iter().map(|r| r.name.clone()).collect()
+    } else {
+        vec![DEFAULT_REALM.to_owned()]
+    };
+    let mut router = RouterConfig::default();
+    for name in realm_names {
+        let uri = Uri::parse(name.clone()).map_err(|e| ConfigError::Realm {
+            name,
+            message: e.to_string(),
+        })?;
+        router.realms.push(RealmConfig::new(uri));
+    }
+    let r = &file.router;
+    if let Some(v) = r.auto_create_realms {
+        router.auto_create_realms = v;
+    }
+    if let Some(v) = r.handshake_timeout_secs {
+        router.handshake_timeout = Duration::from_secs(v.max(1));
+    }
+    if let Some(v) = r.shutdown_timeout_secs {
+        router.goodbye_timeout = Duration::from_secs(v);
+    }
+    router.request_ids = match r.request_ids.as_deref() {
+        None | Some("strict") => RequestIdPolicy::Strict,
+        Some("lenient") => RequestIdPolicy::Lenient,
+        Some(other) => {
+            return Err(ConfigError::Value {
+                key: "router.request_ids",
+                message: format!("{other:?} (expected \"strict\" or \"lenient\")"),
+            })
+        }
+    };
+    router.uri_rules = match r.uri_rules.as_deref() {
+        None | Some("loose") => UriRules::Loose,
+        Some("strict") => UriRules::Strict,
+        Some(other) => {
+            return Err(ConfigError::Value {
+                key: "router.uri_rules",
+                message: format!("{other:?} (expected \"loose\" or \"strict\")"),
+            })
+        }
+    };
+    let q = &file.queue;
+    let mut queue = QueueConfig::default();
+    if let Some(v) = q.capacity {
+        queue.capacity = v;
+    }
+    if let Some(v) = q.hard_limit {
+        queue.hard_limit = v;
+    }
+    if queue.capacity == 0 || queue.hard_limit < queue.capacity {
+        return Err(ConfigError::Value {
+            key: "queue",
+            message: format!(
+                "capacity {} and hard_limit {}: capacity must be at least 1 and hard_limit at least capacity",
+                queue.capacity, queue.hard_limit
+            ),
+        });
+    }
+    queue.slow_subscriber = match q.slow_subscriber.as_deref() {
+        None | Some("drop") => SlowSubscriberPolicy::Drop,
+        Some("disconnect") => SlowSubscriberPolicy::Disconnect,
+        Some(other) => {
+            return Err(ConfigError::Value {
+                key: "queue.slow_subscriber",
+                message: format!("{other:?} (expected \"drop\" or \"disconnect\")"),
+            })
+        }
+    };
+    router.queue = queue;
+    let mut limits = Limits::default();
+    if let Some(v) = file.limits.max_message_size {
+        limits.max_message_size = v;
+    }
+    if let Some(v) = file.limits.max_depth {
+        limits.max_depth = v;
+    }
+    if let Some(v) = file.limits.max_collection_len {
+        limits.max_collection_len = v;
+    }
+    let keepalive = match r.keepalive_secs {
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => Some(Duration::from_secs(30)),
+    };
+    Ok(Settings {
+        log_level: log_level
+            .map(str::to_owned)
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".to_owned()),
+        listen,
+        tls: file.tls,
+        router,
+        limits,
+        keepalive,
+    })
+}
