@@ -305,3 +305,85 @@ pub fn settings(
         keepalive,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_serve_realm1_on_loopback() {
+        let s = settings(None, &[], &[], None).unwrap();
+        assert_eq!(s.listen, DEFAULT_LISTENERS);
+        assert_eq!(s.router.realms.len(), 1);
+        assert_eq!(s.router.realms[0].name.as_str(), "realm1");
+        assert_eq!(s.log_level, "info");
+        assert!(!s.router.auto_create_realms);
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let f = file(
+            r#"
+            log_level = "debug"
+            listen = ["tcp://127.0.0.1:9000"]
+            [[realm]]
+            name = "from.file"
+            [queue]
+            capacity = 10
+            hard_limit = 20
+            slow_subscriber = "disconnect"
+            [router]
+            request_ids = "lenient"
+            keepalive_secs = 0
+            [limits]
+            max_message_size = 1024
+            "#,
+        );
+        let s = settings(Some(f.path()), &[], &[], None).unwrap();
+        assert_eq!(s.listen, ["tcp://127.0.0.1:9000"]);
+        assert_eq!(s.router.realms[0].name.as_str(), "from.file");
+        assert_eq!(s.router.queue.capacity, 10);
+        assert_eq!(s.router.queue.slow_subscriber, SlowSubscriberPolicy::Disconnect);
+        assert_eq!(s.router.request_ids, RequestIdPolicy::Lenient);
+        assert_eq!(s.limits.max_message_size, 1024);
+        assert_eq!(s.keepalive, None);
+        assert_eq!(s.log_level, "debug");
+        let s = settings(
+            Some(f.path()),
+            &["ws://127.0.0.1:0/ws".into()],
+            &["a.b".into(), "c".into()],
+            Some("warn"),
+        )
+        .unwrap();
+        assert_eq!(s.listen, ["ws://127.0.0.1:0/ws"]);
+        assert_eq!(s.router.realms.len(), 2);
+        assert_eq!(s.log_level, "warn");
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = settings(None, &["http://127.0.0.1:80".into()], &[], None).unwrap_err();
+        assert!(e.to_string().contains("http://127.0.0.1:80"), "{e}");
+        let e = settings(None, &["wss://127.0.0.1:8443/ws".into()], &[], None).unwrap_err();
+        assert!(matches!(e, ConfigError::NoCertificate { .. }), "{e}");
+        let e = settings(None, &[], &["bad realm".into()], None).unwrap_err();
+        assert!(e.to_string().contains("bad realm"), "{e}");
+        let e = settings(Some(Path::new("/nonexistent/nexusd.toml")), &[], &[], None).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/nexusd.toml"), "{e}");
+        let f = file("listen = [\"ws://127.0.0.1:1/ws\"]\nunknown_key = 1\n");
+        let e = settings(Some(f.path()), &[], &[], None).unwrap_err();
+        assert!(e.to_string().contains("unknown_key"), "{e}");
+        let f = file("[queue]\nslow_subscriber = \"sometimes\"\n");
+        let e = settings(Some(f.path()), &[], &[], None).unwrap_err();
+        assert!(e.to_string().contains("queue.slow_subscriber"), "{e}");
+        let f = file("[queue]\ncapacity = 10\nhard_limit = 5\n");
+        assert!(settings(Some(f.path()), &[], &[], None).is_err());
+    }
+}
