@@ -255,6 +255,8 @@ struct Shared {
     tokens: AtomicU64,
     event_buffer: usize,
     closed: futures::future::Shared<oneshot::Receiver<()>>,
+    /// Dropped with the last `Client` handle, which tells the task to leave.
+    _alive: oneshot::Sender<()>,
 }
 
 /// A WAMP client session over a transport (or in-process). Cheap to clone; every clone is the
@@ -474,6 +476,7 @@ impl Client {
         };
         let (cmd, cmds) = mpsc::unbounded();
         let (closed_tx, closed_rx) = oneshot::channel();
+        let (alive, dropped) = oneshot::channel();
         let shared = Arc::new(Shared {
             cmd: cmd.clone(),
             session: id,
@@ -481,6 +484,7 @@ impl Client {
             tokens: AtomicU64::new(1),
             event_buffer: config.event_buffer.max(1),
             closed: closed_rx.shared(),
+            _alive: alive,
         });
         let task = Task {
             session,
@@ -499,7 +503,7 @@ impl Client {
             invocations: HashMap::new(),
             leaving: None,
         };
-        runtime::spawn(&*runtime, task.run(link, cmds, closed_tx));
+        runtime::spawn(&*runtime, task.run(link, cmds, dropped, closed_tx));
         Ok(Client { shared })
     }
 
@@ -847,8 +851,11 @@ impl Task {
         mut self,
         mut link: Link,
         mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        dropped: oneshot::Receiver<()>,
         closed: oneshot::Sender<()>,
     ) {
+        // Resolves once every Client handle is gone; then never again.
+        let mut dropped = Some(dropped);
         let interval = self.config.keepalive;
         let mut last_heard = Instant::now();
         let mut tick = interval.map(|i| self.runtime.sleep(i));
@@ -862,16 +869,19 @@ impl Task {
             }
             let input = {
                 let both = future::select(link.recv(), cmds.next());
-                match &mut tick {
-                    Some(t) => match future::select(both, t).await {
-                        Either::Left((Either::Left((r, _)), _)) => Input::Link(r),
-                        Either::Left((Either::Right((c, _)), _)) => Input::Cmd(c),
-                        Either::Right(((), _)) => Input::Tick,
-                    },
-                    None => match both.await {
-                        Either::Left((r, _)) => Input::Link(r),
-                        Either::Right((c, _)) => Input::Cmd(c),
-                    },
+                let tick = match &mut tick {
+                    Some(t) => Either::Left(t),
+                    None => Either::Right(future::pending::<()>()),
+                };
+                let gone = match &mut dropped {
+                    Some(d) => Either::Left(d.map(|_| ())),
+                    None => Either::Right(future::pending::<()>()),
+                };
+                match future::select(both, future::select(tick, gone)).await {
+                    Either::Left((Either::Left((r, _)), _)) => Input::Link(r),
+                    Either::Left((Either::Right((c, _)), _)) => Input::Cmd(c),
+                    Either::Right((Either::Left(((), _)), _)) => Input::Tick,
+                    Either::Right((Either::Right(((), _)), _)) => Input::Cmd(None),
                 }
             };
             match input {
@@ -889,6 +899,7 @@ impl Task {
                 }
                 // Every Client handle is gone: leave politely.
                 Input::Cmd(None) => {
+                    dropped = None;
                     if !self.session.is_closed() && self.leaving.is_none() {
                         let _ = self.session.leave(nexus_core::uri::close::NORMAL, None);
                     }
