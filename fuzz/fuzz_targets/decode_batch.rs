@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
         max_message_size: usize::MAX,
         ..limits
     };
-    let again = serializer.decode_batch(&bytes, &roomy).expect("our batch decodes");
+    let again = serializer
+        .decode_batch(&bytes, &roomy)
+        .expect("our batch decodes");
     assert_eq!(
         serializer.encode_batch(&again).expect("re-encode"),
         bytes,

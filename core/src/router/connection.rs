@@ -1,7 +1,7 @@
 //! The connection table: generational handles, per-connection state and the bounded
 //! outbound queues.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -107,12 +107,14 @@ pub(crate) struct SessionData {
     pub last_request: Option<Id>,
     /// INVOCATION request IDs, router to this callee.
     pub invocation_ids: RequestIdCounter,
-    pub subscriptions: HashSet<Id>,
-    pub registrations: HashSet<Id>,
+    // Ordered sets and maps: teardown walks them, and its output order must not depend on
+    // a hasher's random seed.
+    pub subscriptions: BTreeSet<Id>,
+    pub registrations: BTreeSet<Id>,
     /// This session's calls in flight (CALL request ID → the invocation's callee and ID).
-    pub calls: HashMap<Id, (ConnectionId, Id)>,
+    pub calls: BTreeMap<Id, (ConnectionId, Id)>,
     /// Invocations in flight to this session as callee (INVOCATION request IDs).
-    pub invocations: HashSet<Id>,
+    pub invocations: BTreeSet<Id>,
 }
 
 /// An action held until its authorization is decided.

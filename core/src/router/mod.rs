@@ -483,6 +483,10 @@ impl Router {
 
     /// The next message held behind an authorization, once none is pending.
     fn next_held(&mut self, conn: ConnectionId) -> Option<Message> {
+        // A connection doomed by one of the held messages reads nothing more.
+        if self.conns.doomed.contains(&conn) {
+            return None;
+        }
         let c = self.conns.get_mut(conn)?;
         if c.pending.is_some() || !matches!(c.state, State::Established) {
             return None;
@@ -664,7 +668,7 @@ impl Router {
             invocation_ids: RequestIdCounter::new(),
             subscriptions: Default::default(),
             registrations: Default::default(),
-            calls: HashMap::new(),
+            calls: Default::default(),
             invocations: Default::default(),
         });
         self.sessions.insert(session, conn);
@@ -1206,7 +1210,8 @@ impl Router {
         };
         let receive_progress = m.options.receive_progress == Some(true)
             && supports_progressive_results(&callee_session.roles.callee);
-        let invocation = callee_session.invocation_ids.next_id();
+        // The ID is taken only once the INVOCATION is queued: a refused one leaves no gap.
+        let invocation = callee_session.invocation_ids.peek();
         let details = InvocationDetails {
             receive_progress: receive_progress.then_some(true),
             procedure: pattern.then(|| m.procedure.clone()),
@@ -1232,6 +1237,7 @@ impl Router {
             );
         }
         if let Some(s) = self.conns.session_mut(callee) {
+            s.invocation_ids.next_id();
             s.invocations.insert(invocation);
         }
         if let Some(s) = self.conns.session_mut(conn) {

@@ -99,3 +99,22 @@ fn too_many_messages_behind_a_pending_decision() {
     net.expect_abort(&c, "wamp.error.protocol_violation");
     assert!(net.router.is_idle());
 }
+
+#[test]
+fn nothing_held_is_handled_after_a_held_message_aborts_the_session() {
+    // Found by the router fuzz target: a held HELLO aborts the session, and the held GOODBYE
+    // behind it must not be answered.
+    let mut net = authz_net();
+    let mut c = net.join();
+    let r = c.next();
+    net.send(&c, Subscribe::new(r, uri("com.t")));
+    net.send(&c, Net::hello("realm1", all_roles()));
+    net.send(&c, Goodbye::new("wamp.close.normal"));
+    let token = net.authz.remove(0).token;
+    net.router.resolve_authorization(net.now, token, true).unwrap();
+    net.pump();
+    let names: Vec<_> = net.recv(&c).iter().map(|m| m.name()).collect();
+    assert!(net.is_closed(&c));
+    assert_eq!(names, ["SUBSCRIBED", "ABORT"]);
+    assert!(net.authz.is_empty());
+}

@@ -138,3 +138,38 @@ fn a_peer_that_never_reads_is_closed_at_the_hard_limit() {
     assert!(net.is_closed(&c));
     assert!(net.router.is_idle());
 }
+
+#[test]
+fn a_refused_invocation_leaves_no_gap_in_invocation_ids() {
+    // Found by the router fuzz target: router-to-callee request IDs stay sequential.
+    let mut net = Net::new(RouterConfig {
+        queue: QueueConfig {
+            capacity: 2,
+            hard_limit: 16,
+            slow_subscriber: SlowSubscriberPolicy::Drop,
+        },
+        ..RouterConfig::with_realm(uri("realm1"))
+    });
+    let mut callee = net.join();
+    let mut caller = net.join();
+    net.register(&mut callee, "com.p");
+    for _ in 0..3 {
+        let r = caller.next();
+        net.router
+            .handle_message(net.now, caller.conn, Call::new(r, uri("com.p")).into());
+    }
+    net.pump();
+    let mut got = net.recv(&callee);
+    assert_eq!(error_of(&net.recv_one(&caller)).0, "wamp.error.no_available_callee");
+    let r = caller.next();
+    net.send(&caller, Call::new(r, uri("com.p")));
+    got.extend(net.recv(&callee));
+    let ids: Vec<u64> = got
+        .iter()
+        .map(|m| match m {
+            Message::Invocation(i) => i.request.get(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+}
