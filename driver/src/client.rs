@@ -16,9 +16,9 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{self, BoxFuture, Either};
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use nexus_core::message::{
-    AuthenticateExtra, CallOptions, CancelMode, Challenge, ErrorDetails, EventDetails,
-    InvocationDetails, Message, PublishOptions, RegisterOptions, ResultDetails, SubscribeOptions,
-    WelcomeDetails,
+    AuthenticateExtra, Call, CallOptions, CancelMode, Challenge, ErrorDetails, EventDetails,
+    InvocationDetails, Message, Publish, PublishOptions, RegisterOptions, ResultDetails,
+    SubscribeOptions, WelcomeDetails,
 };
 use nexus_core::session::{Session, SessionConfig, SessionEvent};
 use nexus_core::{Dict, Id, Limits, Payload, Serializer, Uri, Value};
@@ -295,6 +295,18 @@ enum Link {
     Local(LocalLink),
 }
 
+/// Why a message was not sent.
+enum Unsent {
+    /// It is larger than the router accepts; the link is fine.
+    TooLarge {
+        message: Box<Message>,
+        size: usize,
+        limit: usize,
+    },
+    /// The link failed.
+    Failed(Error),
+}
+
 enum Received {
     Messages(Vec<Message>),
     Nothing,
@@ -303,19 +315,41 @@ enum Received {
 
 impl Link {
     async fn send(&mut self, message: Message) -> Result<(), Error> {
+        match self.send_checked(message).await {
+            Ok(()) => Ok(()),
+            Err(Unsent::TooLarge { size, limit, .. }) => Err(Error::Transport(
+                nexus_transports::TransportError::TooLarge { size, limit },
+            )),
+            Err(Unsent::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Sends a message; one larger than the router accepts comes back unsent instead of
+    /// failing the link.
+    async fn send_checked(&mut self, message: Message) -> Result<(), Unsent> {
         match self {
             Link::Wire { transport, .. } => {
                 let serializer = transport.serializer();
                 let mut bytes = serializer
                     .encode(&message)
-                    .map_err(|e| Error::Protocol(e.to_string()))?;
+                    .map_err(|e| Unsent::Failed(Error::Protocol(e.to_string())))?;
                 if transport.is_batched() {
                     bytes = serializer.frame_for_batch(&bytes);
                 }
-                transport.send(Outgoing::Message(bytes)).await?;
-                Ok(())
+                let limit = transport.send_limit();
+                if bytes.len() > limit {
+                    return Err(Unsent::TooLarge {
+                        message: Box::new(message),
+                        size: bytes.len(),
+                        limit,
+                    });
+                }
+                transport
+                    .send(Outgoing::Message(bytes))
+                    .await
+                    .map_err(|e| Unsent::Failed(e.into()))
             }
-            Link::Local(local) => local.send(message).await,
+            Link::Local(local) => local.send(message).await.map_err(Unsent::Failed),
         }
     }
 
@@ -381,56 +415,16 @@ impl Client {
         url: &str,
         config: ClientConfig,
     ) -> Result<Client, Error> {
-        let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
-        let rt = runtime.clone();
-        let connect = async {
-            let io = match &endpoint {
-                Endpoint::WebSocket { host, port, .. } | Endpoint::RawSocket { host, port, .. } => {
-                    rt.connect_tcp(host.clone(), *port).await
-                }
-                Endpoint::Unix { path } => rt.connect_unix(path.clone()).await,
-            }
-            .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?;
-            let io: crate::runtime::BoxIo = match &endpoint {
-                Endpoint::WebSocket {
-                    tls: true, host, ..
-                }
-                | Endpoint::RawSocket {
-                    tls: true, host, ..
-                } => {
-                    let tls = match &config.tls {
-                        Some(tls) => tls.clone(),
-                        None => nexus_transports::tls::client_config(None)
-                            .map_err(|e| Error::Config(e.to_string()))?,
-                    };
-                    Box::new(
-                        nexus_transports::tls::connect(io, host, tls)
-                            .await
-                            .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?,
-                    )
-                }
-                _ => io,
-            };
-            let max = config.limits.max_message_size;
-            let transport = match &endpoint {
-                Endpoint::WebSocket { .. } => {
-                    nexus_transports::connect_websocket(io, &endpoint, &config.serializers, max)
-                        .await?
-                }
-                _ => {
-                    let serializer = *config
-                        .serializers
-                        .first()
-                        .ok_or_else(|| Error::Config("no serializer configured".into()))?;
-                    nexus_transports::connect_rawsocket(io, serializer, max).await?
-                }
-            };
-            Ok::<_, Error>(transport)
-        };
         let started = Instant::now();
-        let transport = runtime::timeout(&*runtime, config.connect_timeout, connect)
-            .await
-            .map_err(|_| Error::Timeout(config.connect_timeout))??;
+        let transport = connect_transport(
+            &*runtime,
+            url,
+            &config.serializers,
+            config.tls.clone(),
+            config.limits.max_message_size,
+            config.connect_timeout,
+        )
+        .await?;
         let link = Link::Wire {
             transport,
             limits: config.limits,
@@ -502,6 +496,13 @@ impl Client {
             unregisters: HashMap::new(),
             invocations: HashMap::new(),
             leaving: None,
+            pending_raw: Vec::new(),
+            send_limit: match &link {
+                Link::Wire { transport, .. } => {
+                    Some((transport.serializer(), transport.send_limit()))
+                }
+                Link::Local(_) => None,
+            },
         };
         runtime::spawn(&*runtime, task.run(link, cmds, dropped, closed_tx));
         Ok(Client { shared })
@@ -707,13 +708,77 @@ impl Client {
         if self.send(Cmd::Leave { reply }).is_err() {
             return Ok(());
         }
-        rx.await.unwrap_or(Ok(()))
+        let left = rx.await.unwrap_or(Ok(()));
+        // The GOODBYE reply came; return once the transport is closed too, so a program
+        // that exits right after close() does not cut the connection short.
+        self.closed().await;
+        left
     }
 
     /// Completes when the session has ended, whoever ended it.
     pub async fn closed(&self) {
         let _ = self.shared.closed.clone().await;
     }
+}
+
+/// Opens a negotiated WAMP transport to `url` (`ws://`, `wss://`, `tcp://`, `tcps://`,
+/// `unix://`) without joining a realm: for tools that speak WAMP messages themselves, such as
+/// a conformance suite. WebSocket offers `serializers` in order; RawSocket uses the first.
+/// TLS uses `tls`, or the webpki root certificates.
+pub async fn connect_transport(
+    runtime: &dyn Runtime,
+    url: &str,
+    serializers: &[Serializer],
+    tls: Option<Arc<rustls::ClientConfig>>,
+    max_message_size: usize,
+    timeout: Duration,
+) -> Result<Transport, Error> {
+    let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+    let connect = async {
+        let io = match &endpoint {
+            Endpoint::WebSocket { host, port, .. } | Endpoint::RawSocket { host, port, .. } => {
+                runtime.connect_tcp(host.clone(), *port).await
+            }
+            Endpoint::Unix { path } => runtime.connect_unix(path.clone()).await,
+        }
+        .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?;
+        let io: crate::runtime::BoxIo = match &endpoint {
+            Endpoint::WebSocket {
+                tls: true, host, ..
+            }
+            | Endpoint::RawSocket {
+                tls: true, host, ..
+            } => {
+                let tls = match tls {
+                    Some(tls) => tls,
+                    None => nexus_transports::tls::client_config(None)
+                        .map_err(|e| Error::Config(e.to_string()))?,
+                };
+                Box::new(
+                    nexus_transports::tls::connect(io, host, tls)
+                        .await
+                        .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?,
+                )
+            }
+            _ => io,
+        };
+        let transport = match &endpoint {
+            Endpoint::WebSocket { .. } => {
+                nexus_transports::connect_websocket(io, &endpoint, serializers, max_message_size)
+                    .await?
+            }
+            _ => {
+                let serializer = *serializers
+                    .first()
+                    .ok_or_else(|| Error::Config("no serializer configured".into()))?;
+                nexus_transports::connect_rawsocket(io, serializer, max_message_size).await?
+            }
+        };
+        Ok::<_, Error>(transport)
+    };
+    runtime::timeout(runtime, timeout, connect)
+        .await
+        .map_err(|_| Error::Timeout(timeout))?
 }
 
 /// A call in flight; dropping it before completion cancels the call.
@@ -844,6 +909,10 @@ struct Task {
     /// Invocations being handled: dropping the sender aborts the handler.
     invocations: HashMap<Id, oneshot::Sender<()>>,
     leaving: Option<oneshot::Sender<Result<(), Error>>>,
+    /// Messages to send that bypass the session (an ERROR replacing a too large YIELD).
+    pending_raw: Vec<Message>,
+    /// The link's serializer and the largest message the router accepts, for wire links.
+    send_limit: Option<(Serializer, usize)>,
 }
 
 impl Task {
@@ -918,9 +987,24 @@ impl Task {
             }
             let mut failed = None;
             while let Some(m) = self.session.poll_transmit() {
-                if let Err(e) = link.send(m).await {
-                    failed = Some(e);
-                    break;
+                match link.send_checked(m).await {
+                    Ok(()) => {}
+                    Err(Unsent::TooLarge {
+                        message,
+                        size,
+                        limit,
+                    }) => self.too_large(*message, size, limit),
+                    Err(Unsent::Failed(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            for m in std::mem::take(&mut self.pending_raw) {
+                if failed.is_none() {
+                    if let Err(e) = link.send(m).await {
+                        failed = Some(e);
+                    }
                 }
             }
             if let Some(e) = failed {
@@ -1133,6 +1217,71 @@ impl Task {
         None
     }
 
+    /// Whether a request with `payload` fits the router's limit; `build` makes the message
+    /// with a given request ID (the widest is used). Payloads far below the limit skip the
+    /// exact check.
+    fn fits(&self, build: impl FnOnce(Id) -> Message, payload: &Payload) -> Result<(), Error> {
+        let Some((serializer, limit)) = self.send_limit else {
+            return Ok(());
+        };
+        if payload_upper_bound(payload) + 1024 < limit {
+            return Ok(());
+        }
+        let size = serializer
+            .encode(&build(Id::MAX))
+            .map_err(|e| Error::Protocol(e.to_string()))?
+            .len();
+        if size + 4 > limit {
+            return Err(Error::from(
+                WampError::new(nexus_core::uri::error::PAYLOAD_SIZE_EXCEEDED).with_args(vec![
+                    Value::from(format!(
+                        "the message is {size} bytes; the router accepts at most {limit}"
+                    )),
+                ]),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A request too large for the router was not sent: fail it locally with
+    /// `wamp.error.payload_size_exceeded`; a too large result goes to the caller as that
+    /// error instead.
+    fn too_large(&mut self, message: Message, size: usize, limit: usize) {
+        let why = format!("the message is {size} bytes; the router accepts at most {limit}");
+        let error = || {
+            Error::from(
+                WampError::new(nexus_core::uri::error::PAYLOAD_SIZE_EXCEEDED)
+                    .with_args(vec![Value::from(why.clone())]),
+            )
+        };
+        match message {
+            // The session still counts the request as outstanding; nothing will answer it.
+            Message::Call(c) => {
+                if let Some(call) = self.calls.remove(&c.request) {
+                    self.call_tokens.remove(&call.token);
+                    let _ = call.reply.send(Err(error()));
+                }
+            }
+            Message::Publish(p) => match self.publishes.remove(&p.request) {
+                Some(reply) => {
+                    let _ = reply.send(Err(error()));
+                }
+                None => tracing::warn!("an unacknowledged PUBLISH was not sent: {why}"),
+            },
+            Message::Yield(y) => {
+                let error = nexus_core::message::Error::new(
+                    nexus_core::message::RequestType::Invocation,
+                    y.request,
+                    nexus_core::uri::error::PAYLOAD_SIZE_EXCEEDED,
+                )
+                .with_args(vec![Value::from(why)]);
+                // Sent right after; the session already counts the invocation as answered.
+                self.pending_raw.push(error.into());
+            }
+            other => tracing::warn!("a {} was not sent: {why}", other.name()),
+        }
+    }
+
     fn deliver(
         &mut self,
         subscription: Id,
@@ -1220,15 +1369,31 @@ impl Task {
                 options,
                 payload,
                 reply,
-            } => match self.session.call(procedure, options, payload) {
-                Ok(request) => {
-                    self.calls.insert(request, PendingCall { token, reply });
-                    self.call_tokens.insert(token, request);
+            } => {
+                // Refused before the session takes a request ID: an ID never sent would
+                // leave a gap the router must treat as a protocol violation.
+                if let Err(e) = self.fits(
+                    |id| {
+                        Call::new(id, procedure.clone())
+                            .with_options(options.clone())
+                            .with_payload(payload.clone())
+                            .into()
+                    },
+                    &payload,
+                ) {
+                    let _ = reply.send(Err(e));
+                    return;
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+                match self.session.call(procedure, options, payload) {
+                    Ok(request) => {
+                        self.calls.insert(request, PendingCall { token, reply });
+                        self.call_tokens.insert(token, request);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
                 }
-            },
+            }
             Cmd::DropCall { token } => {
                 if let Some(request) = self.call_tokens.remove(&token) {
                     self.calls.remove(&request);
@@ -1246,6 +1411,18 @@ impl Task {
                 payload,
                 reply,
             } => {
+                if let Err(e) = self.fits(
+                    |id| {
+                        Publish::new(id, topic.clone())
+                            .with_options(options.clone())
+                            .with_payload(payload.clone())
+                            .into()
+                    },
+                    &payload,
+                ) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 let acknowledged = options.acknowledge == Some(true);
                 match self.session.publish(topic, options, payload) {
                     Ok(request) if acknowledged => {
@@ -1388,6 +1565,36 @@ impl Task {
         self.subscriptions.clear();
         self.invocations.clear();
         self.registrations.clear();
+    }
+}
+
+/// An upper bound of a payload's encoded size in any serializer (escaped JSON strings and
+/// base64 binary included), cheap to compute.
+fn payload_upper_bound(payload: &Payload) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => 6 * s.len() + 8,
+            Value::Bytes(b) => 2 * b.len() + 8,
+            Value::List(l) => l.iter().map(value).sum::<usize>() + 8,
+            Value::Dict(d) => {
+                d.iter()
+                    .map(|(k, v)| 6 * k.len() + 8 + value(v))
+                    .sum::<usize>()
+                    + 8
+            }
+            _ => 32,
+        }
+    }
+    match payload {
+        Payload::Args { args, kwargs } => {
+            args.iter().map(value).sum::<usize>()
+                + kwargs
+                    .iter()
+                    .map(|(k, v)| 6 * k.len() + 8 + value(v))
+                    .sum::<usize>()
+                + 16
+        }
+        Payload::Transparent(b) => 2 * b.len() + 8,
     }
 }
 

@@ -555,6 +555,10 @@ async fn pump_connection(
                 }
             }
             Event::Write(Some(out)) => {
+                let message = match &out {
+                    Out::Message(m) => Some(m.clone()),
+                    Out::Encoded(_) => None,
+                };
                 let frame = match out.into_frame(serializer, batched) {
                     Ok(f) => f,
                     Err(e) => {
@@ -562,8 +566,34 @@ async fn pump_connection(
                         continue;
                     }
                 };
-                if let Err(e) = transport.send(Outgoing::Message(frame)).await {
-                    return format!("write failed: {e}");
+                let frame = if frame.len() > transport.send_limit() {
+                    match oversized(
+                        conn,
+                        message.as_deref(),
+                        frame.len(),
+                        transport.send_limit(),
+                    ) {
+                        Oversized::Send(m) => {
+                            match Out::Message(Arc::new(m)).into_frame(serializer, batched) {
+                                Ok(f) => Some(f),
+                                Err(_) => None,
+                            }
+                        }
+                        Oversized::Tell(m) => {
+                            if host.send(HostInput::Message(conn, m)).await.is_err() {
+                                return "router stopped".into();
+                            }
+                            None
+                        }
+                        Oversized::Drop => None,
+                    }
+                } else {
+                    Some(frame)
+                };
+                if let Some(frame) = frame {
+                    if let Err(e) = transport.send(Outgoing::Message(frame)).await {
+                        return format!("write failed: {e}");
+                    }
                 }
                 if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
                     return "router stopped".into();
@@ -593,12 +623,70 @@ async fn pump_connection(
     }
 }
 
+/// What to do instead of sending a message larger than the peer accepts.
+enum Oversized {
+    /// Send this instead.
+    Send(Message),
+    /// Hand this to the router as if the peer had sent it.
+    Tell(Message),
+    /// Send nothing.
+    Drop,
+}
+
+/// A message for `conn` is larger than its transport allows: the peer must not be
+/// disconnected for it (any caller could otherwise disconnect a callee), so each side of
+/// the request learns `wamp.error.payload_size_exceeded` instead.
+fn oversized(
+    conn: ConnectionId,
+    message: Option<&Message>,
+    size: usize,
+    limit: usize,
+) -> Oversized {
+    use nexus_core::message::{Error as ErrorMessage, RequestType};
+    use nexus_core::uri::error::PAYLOAD_SIZE_EXCEEDED;
+    let why = || {
+        vec![nexus_core::Value::from(format!(
+            "the message is {size} bytes; the receiving peer accepts at most {limit}"
+        ))]
+    };
+    match message {
+        // The callee cannot receive the call: answer the caller through the router, as if
+        // the callee had refused it.
+        Some(Message::Invocation(i)) => Oversized::Tell(
+            ErrorMessage::new(RequestType::Invocation, i.request, PAYLOAD_SIZE_EXCEEDED)
+                .with_args(why())
+                .into(),
+        ),
+        // The caller cannot receive its result (or error): tell it the call failed.
+        Some(Message::Result(r)) => Oversized::Send(
+            ErrorMessage::new(RequestType::Call, r.request, PAYLOAD_SIZE_EXCEEDED)
+                .with_args(why())
+                .into(),
+        ),
+        Some(Message::Error(e)) => Oversized::Send(
+            ErrorMessage::new(e.request_type, e.request, PAYLOAD_SIZE_EXCEEDED)
+                .with_args(why())
+                .into(),
+        ),
+        other => {
+            tracing::warn!(
+                "dropped a {} of {size} bytes for {conn:?}: its transport accepts at most {limit}",
+                other.map_or("EVENT", Message::name)
+            );
+            Oversized::Drop
+        }
+    }
+}
+
 /// The router task's state.
 struct Host {
     router: Router,
     links: HashMap<ConnectionId, Link>,
-    /// Fan-out EVENTs encoded once per serializer, for the current flush.
-    cache: HashMap<(usize, Serializer), Bytes>,
+    /// Fan-out EVENTs encoded once per serializer, until the end of the current flush. The
+    /// key is the message's address, so the entry keeps the message alive: a message freed
+    /// meanwhile (a `Writable` pump between two flushes can send its last copy) could
+    /// otherwise give its address to a newer one, which would go out with the old bytes.
+    cache: HashMap<(usize, Serializer), (Arc<Message>, Bytes)>,
     waiters: Vec<oneshot::Sender<()>>,
     stop: Option<oneshot::Sender<()>>,
     authenticator: Option<Authenticator>,
@@ -758,11 +846,11 @@ impl Host {
             } else {
                 let key = (Arc::as_ptr(&message) as usize, link.serializer);
                 match self.cache.get(&key) {
-                    Some(bytes) => Out::Encoded(bytes.clone()),
+                    Some((_, bytes)) => Out::Encoded(bytes.clone()),
                     None if Arc::strong_count(&message) > 1 => {
                         match link.serializer.encode(&message) {
                             Ok(bytes) => {
-                                self.cache.insert(key, bytes.clone());
+                                self.cache.insert(key, (message.clone(), bytes.clone()));
                                 Out::Encoded(bytes)
                             }
                             Err(e) => {

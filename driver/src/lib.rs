@@ -25,8 +25,8 @@ pub mod runtime;
 mod wire;
 
 pub use client::{
-    CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig, Event, HandlerResult,
-    Invocation, Registration, Subscription,
+    connect_transport, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig, Event,
+    HandlerResult, Invocation, Registration, Subscription,
 };
 pub use error::{Error, WampError};
 pub use host::{Authenticator, Authorizer, RouterBuilder, RouterHandle, RouterStats};

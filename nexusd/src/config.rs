@@ -350,7 +350,10 @@ mod tests {
         assert_eq!(s.listen, ["tcp://127.0.0.1:9000"]);
         assert_eq!(s.router.realms[0].name.as_str(), "from.file");
         assert_eq!(s.router.queue.capacity, 10);
-        assert_eq!(s.router.queue.slow_subscriber, SlowSubscriberPolicy::Disconnect);
+        assert_eq!(
+            s.router.queue.slow_subscriber,
+            SlowSubscriberPolicy::Disconnect
+        );
         assert_eq!(s.router.request_ids, RequestIdPolicy::Lenient);
         assert_eq!(s.limits.max_message_size, 1024);
         assert_eq!(s.keepalive, None);

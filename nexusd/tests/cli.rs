@@ -11,7 +11,10 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn nexusd(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexusd"));
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -28,7 +31,9 @@ fn listening(child: &mut Child, n: usize) -> Vec<String> {
     });
     (0..n)
         .map(|_| {
-            let line = rx.recv_timeout(WAIT).expect("a 'listening on' line in time");
+            let line = rx
+                .recv_timeout(WAIT)
+                .expect("a 'listening on' line in time");
             line.strip_prefix("listening on ")
                 .unwrap_or_else(|| panic!("unexpected line {line:?}"))
                 .to_owned()
@@ -42,21 +47,38 @@ fn wait_exit(mut child: Child) -> std::process::ExitStatus {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    rx.recv_timeout(WAIT).expect("nexusd exits in time").unwrap()
+    rx.recv_timeout(WAIT)
+        .expect("nexusd exits in time")
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_clients_and_shuts_down_gracefully_on_sigterm() {
     let socket = std::env::temp_dir().join(format!("nexusd-test-{}.sock", std::process::id()));
     let unix = format!("unix://{}", socket.display());
-    let mut child = nexusd(&["--listen", "ws://127.0.0.1:0/ws", "--listen", "tcp://127.0.0.1:0", "--listen", &unix])
-        .spawn()
-        .unwrap();
+    let mut child = nexusd(&[
+        "--listen",
+        "ws://127.0.0.1:0/ws",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--listen",
+        &unix,
+    ])
+    .spawn()
+    .unwrap();
     let urls = listening(&mut child, 3);
-    assert!(urls[0].starts_with("ws://127.0.0.1:") && !urls[0].contains(":0/"), "{urls:?}");
-    assert!(urls[1].starts_with("tcp://127.0.0.1:") && !urls[1].ends_with(":0"), "{urls:?}");
+    assert!(
+        urls[0].starts_with("ws://127.0.0.1:") && !urls[0].contains(":0/"),
+        "{urls:?}"
+    );
+    assert!(
+        urls[1].starts_with("tcp://127.0.0.1:") && !urls[1].ends_with(":0"),
+        "{urls:?}"
+    );
 
-    let callee = nexus_tokio::connect(&urls[2], ClientConfig::new("realm1")).await.unwrap();
+    let callee = nexus_tokio::connect(&urls[2], ClientConfig::new("realm1"))
+        .await
+        .unwrap();
     callee
         .register("com.test.double", |inv: Invocation| async move {
             let n = inv.args[0].as_i64().unwrap_or(0);
@@ -64,15 +86,28 @@ async fn serves_clients_and_shuts_down_gracefully_on_sigterm() {
         })
         .await
         .unwrap();
-    let caller = nexus_tokio::connect(&urls[0], ClientConfig::new("realm1")).await.unwrap();
-    let r = caller.call("com.test.double", args![21], Default::default()).await.unwrap();
+    let caller = nexus_tokio::connect(&urls[0], ClientConfig::new("realm1"))
+        .await
+        .unwrap();
+    let r = caller
+        .call("com.test.double", args![21], Default::default())
+        .await
+        .unwrap();
     assert_eq!(r.args, args![42]);
-    let raw = nexus_tokio::connect(&urls[1], ClientConfig::new("realm1")).await.unwrap();
+    let raw = nexus_tokio::connect(&urls[1], ClientConfig::new("realm1"))
+        .await
+        .unwrap();
 
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     for client in [&callee, &caller, &raw] {
-        tokio::time::timeout(WAIT, client.closed()).await.expect("GOODBYE reached the client");
+        tokio::time::timeout(WAIT, client.closed())
+            .await
+            .expect("GOODBYE reached the client");
     }
     let status = wait_exit(child);
     assert!(status.success(), "nexusd exited with {status}");
@@ -80,12 +115,19 @@ async fn serves_clients_and_shuts_down_gracefully_on_sigterm() {
 
 #[test]
 fn bad_configuration_is_a_clear_error() {
-    let out = nexusd(&["--config", "/nonexistent/nexusd.toml"]).output().unwrap();
+    let out = nexusd(&["--config", "/nonexistent/nexusd.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot read the config file /nonexistent/nexusd.toml"), "{err}");
+    assert!(
+        err.contains("cannot read the config file /nonexistent/nexusd.toml"),
+        "{err}"
+    );
 
-    let out = nexusd(&["--listen", "http://127.0.0.1:1"]).output().unwrap();
+    let out = nexusd(&["--listen", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("http://127.0.0.1:1"), "{err}");

@@ -111,7 +111,9 @@ fn nothing_held_is_handled_after_a_held_message_aborts_the_session() {
     net.send(&c, Net::hello("realm1", all_roles()));
     net.send(&c, Goodbye::new("wamp.close.normal"));
     let token = net.authz.remove(0).token;
-    net.router.resolve_authorization(net.now, token, true).unwrap();
+    net.router
+        .resolve_authorization(net.now, token, true)
+        .unwrap();
     net.pump();
     let names: Vec<_> = net.recv(&c).iter().map(|m| m.name()).collect();
     assert!(net.is_closed(&c));

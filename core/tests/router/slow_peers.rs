@@ -160,7 +160,10 @@ fn a_refused_invocation_leaves_no_gap_in_invocation_ids() {
     }
     net.pump();
     let mut got = net.recv(&callee);
-    assert_eq!(error_of(&net.recv_one(&caller)).0, "wamp.error.no_available_callee");
+    assert_eq!(
+        error_of(&net.recv_one(&caller)).0,
+        "wamp.error.no_available_callee"
+    );
     let r = caller.next();
     net.send(&caller, Call::new(r, uri("com.p")));
     got.extend(net.recv(&callee));

@@ -370,6 +370,102 @@ pub async fn shutdown_reaches_clients(rt: Arc<dyn Runtime>, router: RouterHandle
     assert_eq!(within(&*rt, "stats", router.stats()).await.connections, 0);
 }
 
+/// Messages larger than a peer accepts fail the request with
+/// `wamp.error.payload_size_exceeded` instead of disconnecting anyone.
+pub async fn payload_limits(rt: Arc<dyn Runtime>) {
+    let limits = nexus_driver::nexus_core::Limits {
+        max_message_size: 4096,
+        ..Default::default()
+    };
+    let router = RouterBuilder::new()
+        .realm("realm1")
+        .limits(limits)
+        .start(rt.clone());
+    let url = within(&*rt, "listen", router.listen("tcp://127.0.0.1:0", None))
+        .await
+        .unwrap();
+    let small = |serializer| {
+        let mut c = ClientConfig::new("realm1").serializer(serializer);
+        c.limits.max_message_size = 1024;
+        c
+    };
+    let callee = within(
+        &*rt,
+        "callee",
+        Client::connect(rt.clone(), &url, small(Serializer::Json)),
+    )
+    .await
+    .unwrap();
+    let caller = within(
+        &*rt,
+        "caller",
+        Client::connect(rt.clone(), &url, small(Serializer::MsgPack)),
+    )
+    .await
+    .unwrap();
+    within(
+        &*rt,
+        "register",
+        callee.register("com.suite.size", |inv: Invocation| async move {
+            let n = inv.args.first().and_then(Value::as_u64).unwrap_or(0) as usize;
+            Ok(Payload::new(args!["x".repeat(n)], Default::default()))
+        }),
+    )
+    .await
+    .unwrap();
+    let exceeded = |r: Result<nexus_driver::CallResponse, Error>| match r {
+        Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::PAYLOAD_SIZE_EXCEEDED),
+        other => panic!("expected payload_size_exceeded, got {other:?}"),
+    };
+    // The INVOCATION is too large for the callee (1 KiB): the caller is told.
+    exceeded(
+        within(
+            &*rt,
+            "big call",
+            caller.call(
+                "com.suite.size",
+                args![0, "y".repeat(2000)],
+                Default::default(),
+            ),
+        )
+        .await,
+    );
+    // The RESULT is too large for the caller.
+    exceeded(
+        within(
+            &*rt,
+            "big result",
+            caller.call("com.suite.size", args![2000], Default::default()),
+        )
+        .await,
+    );
+    // The CALL is too large for the router (4 KiB): refused before sending.
+    exceeded(
+        within(
+            &*rt,
+            "huge call",
+            caller.call(
+                "com.suite.size",
+                args![0, "z".repeat(8000)],
+                Default::default(),
+            ),
+        )
+        .await,
+    );
+    // Nobody was disconnected.
+    let ok = within(
+        &*rt,
+        "small call",
+        caller.call("com.suite.size", args![3], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.args, args!["xxx"]);
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+    within(&*rt, "shutdown", router.shutdown()).await;
+}
+
 /// The whole suite. Each part is boxed: the futures are large, and some executors poll the
 /// root future on a test thread's small stack.
 pub async fn run_all(rt: Arc<dyn Runtime>) {
@@ -385,5 +481,6 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     assert_eq!(runs, 15, "5 transports x 3 serializers");
     Box::pin(across_serializers(rt.clone(), &urls, &client_tls)).await;
     Box::pin(local_client_and_cancel(rt.clone(), &router)).await;
+    Box::pin(payload_limits(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
