@@ -573,12 +573,9 @@ async fn pump_connection(
                         frame.len(),
                         transport.send_limit(),
                     ) {
-                        Oversized::Send(m) => {
-                            match Out::Message(Arc::new(m)).into_frame(serializer, batched) {
-                                Ok(f) => Some(f),
-                                Err(_) => None,
-                            }
-                        }
+                        Oversized::Send(m) => Out::Message(Arc::new(m))
+                            .into_frame(serializer, batched)
+                            .ok(),
                         Oversized::Tell(m) => {
                             if host.send(HostInput::Message(conn, m)).await.is_err() {
                                 return "router stopped".into();
