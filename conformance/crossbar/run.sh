@@ -7,61 +7,16 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-version="${CROSSBAR_VERSION:-26.10.1}"
-venv="$root/target/crossbar-venv"
 out="$root/target/conformance"
 mkdir -p "$out"
-
-if [ ! -x "$venv/bin/crossbar" ]; then
-    echo "installing Crossbar $version into $venv (takes a few minutes)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "crossbar==$version"
-fi
+# shellcheck source=conformance/crossbar/lib.sh
+source conformance/crossbar/lib.sh
 cargo build --quiet -p nexus-conformance --bin wamp-conformance
-
-ports=$(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-PY
-)
-read -r ws_port rs_port <<<"$ports"
-cbdir=$(mktemp -d)
-mkdir -p "$cbdir/.crossbar"
-sed -e "s/@WS_PORT@/$ws_port/" -e "s/@RS_PORT@/$rs_port/" conformance/crossbar/config.json.in > "$cbdir/.crossbar/config.json"
-
-"$venv/bin/crossbar" start --cbdir "$cbdir/.crossbar" --loglevel warn > "$out/crossbar.log" 2>&1 &
-cb_pid=$!
-cleanup() {
-    "$venv/bin/crossbar" stop --cbdir "$cbdir/.crossbar" >/dev/null 2>&1 || kill "$cb_pid" 2>/dev/null || true
-    wait "$cb_pid" 2>/dev/null || true
-    rm -rf "$cbdir"
-}
-trap cleanup EXIT
-
-# Wait (at most 60 s) until both transports accept connections.
-python3 - "$ws_port" "$rs_port" <<'PY'
-import socket, sys, time
-deadline = time.time() + 60
-for port in map(int, sys.argv[1:]):
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                sys.exit(f"Crossbar did not open port {port} within 60 s")
-            time.sleep(0.2)
-PY
-
-agent=$("$venv/bin/crossbar" version 2>/dev/null | grep -m1 'Crossbar.io  ' | awk '{print $NF}')
-echo "Crossbar $agent on ws://127.0.0.1:$ws_port/ws and tcp://127.0.0.1:$rs_port"
+trap crossbar_stop EXIT
+crossbar_start
+echo "Crossbar $CB_VERSION on $CB_WS_URL and $CB_RS_URL"
 status=0
-for url in "ws://127.0.0.1:$ws_port/ws" "tcp://127.0.0.1:$rs_port"; do
+for url in "$CB_WS_URL" "$CB_RS_URL"; do
     kind=${url%%:*}
     for serializer in json msgpack cbor; do
         name="crossbar-$kind-$serializer"
