@@ -83,6 +83,8 @@ struct Slot {
     registrations: BTreeMap<usize, Id>,
     /// Outstanding calls: CALL ID → (callee slot, invocation ID).
     calls: BTreeMap<Id, (usize, Id)>,
+    /// Outstanding calls canceled with mode `kill` (waiting for the callee's answer).
+    killed: std::collections::BTreeSet<Id>,
     held: VecDeque<Held>,
 }
 
@@ -379,7 +381,11 @@ impl Model {
             }
             Op::Cancel(s, mode) => {
                 let Some(p) = self.peer(s) else { return };
-                let Some((&call, &(callee, invocation))) = self.slots[s].calls.iter().next() else {
+                // A call canceled with `kill` is still outstanding, but cannot be canceled again.
+                let slot = &self.slots[s];
+                let Some((&call, &(callee, invocation))) =
+                    slot.calls.iter().find(|(c, _)| !slot.killed.contains(c))
+                else {
                     return;
                 };
                 self.w.peers[p].session.cancel(call, Some(mode)).unwrap();
@@ -395,6 +401,9 @@ impl Model {
                 // Every session announces call_canceling as callee, so the mode is honoured.
                 assert_eq!(interrupted, mode != CancelMode::Skip, "{mode:?} {ev:?}");
                 assert_eq!(canceled, mode != CancelMode::Kill, "{mode:?} {ev:?}");
+                if !canceled {
+                    self.slots[s].killed.insert(call);
+                }
                 if canceled {
                     self.slots[s].calls.remove(&call);
                     for h in self.slots[callee].held.iter_mut() {
