@@ -546,6 +546,17 @@ impl Client {
 
     /// Calls `procedure` with options. Dropping the returned future before it completes
     /// cancels the call (CANCEL `killnowait` when the router supports call canceling).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::message::CallOptions;
+    /// use nexus_core::{args, Payload};
+    ///
+    /// // Caller identification: the callee sees this session in `Invocation::details.caller`.
+    /// let options = CallOptions { disclose_me: Some(true), ..Default::default() };
+    /// let r = client.call_with("com.example.whoami", options, Payload::new(args![], Default::default())).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn call_with(&self, procedure: &str, options: CallOptions, payload: Payload) -> CallFuture {
         let token = self.token();
         let (reply, rx) = oneshot::channel();

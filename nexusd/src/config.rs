@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nexus_tokio::nexus_core::router::{
-    QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig, SlowSubscriberPolicy,
+    Disclosure, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig, SlowSubscriberPolicy,
 };
 use nexus_tokio::nexus_core::{Limits, Uri, UriRules};
 use nexus_tokio::nexus_transports::Endpoint;
@@ -97,6 +97,8 @@ pub struct FileConfig {
 pub struct FileRealm {
     /// Its name.
     pub name: String,
+    /// Caller identification: `on_request` (default), `never` or `always`.
+    pub caller_disclosure: Option<String>,
 }
 
 /// TLS files.
@@ -205,20 +207,37 @@ pub fn settings(
             return Err(ConfigError::NoCertificate { url: url.clone() });
         }
     }
-    let realm_names: Vec<String> = if !realms.is_empty() {
-        realms.to_vec()
+    let realm_specs: Vec<(String, Option<String>)> = if !realms.is_empty() {
+        realms.iter().map(|r| (r.clone(), None)).collect()
     } else if !file.realm.is_empty() {
-        file.realm.iter().map(|r| r.name.clone()).collect()
+        file.realm
+            .iter()
+            .map(|r| (r.name.clone(), r.caller_disclosure.clone()))
+            .collect()
     } else {
-        vec![DEFAULT_REALM.to_owned()]
+        vec![(DEFAULT_REALM.to_owned(), None)]
     };
     let mut router = RouterConfig::default();
-    for name in realm_names {
+    for (name, disclosure) in realm_specs {
         let uri = Uri::parse(name.clone()).map_err(|e| ConfigError::Realm {
             name,
             message: e.to_string(),
         })?;
-        router.realms.push(RealmConfig::new(uri));
+        let mut realm = RealmConfig::new(uri);
+        realm.caller_disclosure = match disclosure.as_deref() {
+            None | Some("on_request") => Disclosure::OnRequest,
+            Some("never") => Disclosure::Never,
+            Some("always") => Disclosure::Always,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "realm.caller_disclosure",
+                    message: format!(
+                        "{other:?} (expected \"on_request\", \"never\" or \"always\")"
+                    ),
+                })
+            }
+        };
+        router.realms.push(realm);
     }
     let r = &file.router;
     if let Some(v) = r.auto_create_realms {
@@ -335,6 +354,7 @@ mod tests {
             listen = ["tcp://127.0.0.1:9000"]
             [[realm]]
             name = "from.file"
+            caller_disclosure = "never"
             [queue]
             capacity = 10
             hard_limit = 20
@@ -349,6 +369,7 @@ mod tests {
         let s = settings(Some(f.path()), &[], &[], None).unwrap();
         assert_eq!(s.listen, ["tcp://127.0.0.1:9000"]);
         assert_eq!(s.router.realms[0].name.as_str(), "from.file");
+        assert_eq!(s.router.realms[0].caller_disclosure, Disclosure::Never);
         assert_eq!(s.router.queue.capacity, 10);
         assert_eq!(
             s.router.queue.slow_subscriber,

@@ -32,6 +32,19 @@ pub enum AuthzMode {
     External,
 }
 
+/// Whether the dealer discloses callers to callees (caller identification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disclosure {
+    /// When the caller asks (`disclose_me`) or the callee does (`disclose_caller`).
+    #[default]
+    OnRequest,
+    /// Never: a CALL with `disclose_me` gets ERROR
+    /// `wamp.error.option_disallowed.disclose_me`.
+    Never,
+    /// Always, whoever asks.
+    Always,
+}
+
 /// One realm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealmConfig {
@@ -41,6 +54,8 @@ pub struct RealmConfig {
     pub auth: AuthMode,
     /// Authorization.
     pub authz: AuthzMode,
+    /// Caller disclosure policy.
+    pub caller_disclosure: Disclosure,
 }
 
 impl RealmConfig {
@@ -50,6 +65,7 @@ impl RealmConfig {
             name,
             auth: AuthMode::Anonymous,
             authz: AuthzMode::AllowAll,
+            caller_disclosure: Disclosure::OnRequest,
         }
     }
 }

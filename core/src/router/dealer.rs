@@ -16,6 +16,8 @@ pub(crate) struct Registration {
     pub policy: MatchPolicy,
     pub invoke: InvokePolicy,
     pub callees: Vec<ConnectionId>,
+    /// Callees that registered with `disclose_caller`: callers are disclosed to them.
+    pub disclose_caller: Vec<ConnectionId>,
     /// The next callee for `roundrobin`.
     next: usize,
 }
@@ -57,6 +59,7 @@ impl Dealer {
         uri: Uri,
         policy: MatchPolicy,
         invoke: InvokePolicy,
+        disclose_caller: bool,
     ) -> Result<Id, RegisterRefused> {
         let existing = match policy {
             MatchPolicy::Exact => self.exact.get(&uri),
@@ -74,6 +77,9 @@ impl Dealer {
                 return Err(RegisterRefused::AlreadyExists);
             }
             reg.callees.push(callee);
+            if disclose_caller {
+                reg.disclose_caller.push(callee);
+            }
             return Ok(*id);
         }
         let id = loop {
@@ -102,6 +108,11 @@ impl Dealer {
                 policy,
                 invoke,
                 callees: vec![callee],
+                disclose_caller: if disclose_caller {
+                    vec![callee]
+                } else {
+                    Vec::new()
+                },
                 next: 0,
             },
         );
@@ -118,6 +129,7 @@ impl Dealer {
             return false;
         };
         reg.callees.remove(pos);
+        reg.disclose_caller.retain(|c| *c != callee);
         if reg.next > pos {
             reg.next -= 1;
         }
@@ -250,6 +262,7 @@ mod tests {
                 uri("a.b"),
                 MatchPolicy::Prefix,
                 InvokePolicy::Single,
+                false,
             )
             .unwrap();
         let p2 = d
@@ -259,6 +272,7 @@ mod tests {
                 uri("a.b.c"),
                 MatchPolicy::Prefix,
                 InvokePolicy::Single,
+                false,
             )
             .unwrap();
         let w = d
@@ -268,6 +282,7 @@ mod tests {
                 uri("a..c.d"),
                 MatchPolicy::Wildcard,
                 InvokePolicy::Single,
+                false,
             )
             .unwrap();
         let e = d
@@ -277,6 +292,7 @@ mod tests {
                 uri("a.b.c.d"),
                 MatchPolicy::Exact,
                 InvokePolicy::Single,
+                false,
             )
             .unwrap();
         assert_eq!(d.lookup(&uri("a.b.c.d")), Some(e));
@@ -298,6 +314,7 @@ mod tests {
                 uri("p"),
                 MatchPolicy::Exact,
                 InvokePolicy::RoundRobin,
+                false,
             )
             .unwrap();
         assert_eq!(
@@ -306,7 +323,8 @@ mod tests {
                 b,
                 uri("p"),
                 MatchPolicy::Exact,
-                InvokePolicy::Random
+                InvokePolicy::Random,
+                false
             ),
             Err(RegisterRefused::AlreadyExists)
         );
@@ -316,7 +334,8 @@ mod tests {
                 b,
                 uri("p"),
                 MatchPolicy::Exact,
-                InvokePolicy::RoundRobin
+                InvokePolicy::RoundRobin,
+                false
             ),
             Ok(r)
         );

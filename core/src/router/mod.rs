@@ -61,7 +61,7 @@ use std::time::Instant;
 use indexmap::IndexMap;
 
 pub use config::{
-    AuthMode, AuthzMode, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
+    AuthMode, AuthzMode, Disclosure, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
     SlowSubscriberPolicy,
 };
 pub use connection::{ConnectionId, ConnectionStats};
@@ -1114,7 +1114,11 @@ impl Router {
         };
         let realm = &mut self.realms[s.realm];
         let procedure = m.procedure.clone();
-        match realm.dealer.register(&mut self.rng, conn, m.procedure, policy, invoke) {
+        let disclose_caller = m.options.disclose_caller == Some(true);
+        match realm
+            .dealer
+            .register(&mut self.rng, conn, m.procedure, policy, invoke, disclose_caller)
+        {
             Ok(registration) => {
                 s.registrations.insert(registration);
                 self.conns.reply(
@@ -1175,6 +1179,20 @@ impl Router {
             return;
         };
         let realm_index = s.realm;
+        let caller = (s.id, s.authid.clone(), s.authrole.clone());
+        let disclose_me = m.options.disclose_me == Some(true);
+        let policy = self.realms[realm_index].config.caller_disclosure;
+        if disclose_me && policy == Disclosure::Never {
+            return self.conns.reply(
+                conn,
+                Error::new(
+                    RequestType::Call,
+                    m.request,
+                    uri::error::OPTION_DISALLOWED_DISCLOSE_ME,
+                )
+                .with_args(vec![Value::from("this realm does not disclose callers")]),
+            );
+        }
         let dealer = &mut self.realms[realm_index].dealer;
         let Some(registration) = dealer.lookup(&m.procedure) else {
             return self.conns.reply(
@@ -1212,9 +1230,25 @@ impl Router {
             && supports_progressive_results(&callee_session.roles.callee);
         // The ID is taken only once the INVOCATION is queued: a refused one leaves no gap.
         let invocation = callee_session.invocation_ids.peek();
+        let disclose = match policy {
+            Disclosure::Never => false,
+            Disclosure::Always => true,
+            Disclosure::OnRequest => {
+                disclose_me
+                    || self.realms[realm_index]
+                        .dealer
+                        .registrations
+                        .get(&registration)
+                        .is_some_and(|r| r.disclose_caller.contains(&callee))
+            }
+        };
+        let (caller_id, caller_authid, caller_authrole) = caller;
         let details = InvocationDetails {
             receive_progress: receive_progress.then_some(true),
             procedure: pattern.then(|| m.procedure.clone()),
+            caller: disclose.then_some(caller_id),
+            caller_authid: disclose.then_some(caller_authid),
+            caller_authrole: disclose.then_some(caller_authrole),
             ..Default::default()
         };
         let message = Arc::new(Message::Invocation(Invocation {
@@ -1425,6 +1459,7 @@ fn router_roles() -> RouterRoles {
         ])),
         dealer: Some(Role::with_features([
             features::CALL_CANCELING,
+            features::CALLER_IDENTIFICATION,
             features::PROGRESSIVE_CALL_RESULTS,
             features::PATTERN_BASED_REGISTRATION,
             features::SHARED_REGISTRATION,

@@ -493,3 +493,84 @@ fn invocations_arrive_in_call_order() {
         .collect();
     assert_eq!(got, (0..10).collect::<Vec<_>>());
 }
+
+#[test]
+fn caller_identification_on_request() {
+    let mut net = Net::realm1();
+    let mut callee = net.join();
+    let mut caller = net.join();
+    net.register(&mut callee, "com.who");
+    // Not asked: nothing disclosed.
+    net.call(&mut caller, "com.who", vec![]);
+    let inv = invocation(net.recv_one(&callee));
+    assert_eq!(inv.details.caller, None);
+    assert_eq!(inv.details.caller_authid, None);
+    // The caller asks.
+    let options = CallOptions {
+        disclose_me: Some(true),
+        ..Default::default()
+    };
+    net.call_with(&mut caller, "com.who", options, vec![]);
+    let inv = invocation(net.recv_one(&callee));
+    assert_eq!(inv.details.caller, caller.session);
+    assert_eq!(inv.details.caller_authrole.as_deref(), Some("anonymous"));
+    assert!(inv.details.caller_authid.is_some());
+    // The callee asks, for every call.
+    let mut other = net.join();
+    net.register_with(
+        &mut other,
+        "com.who2",
+        RegisterOptions {
+            disclose_caller: Some(true),
+            ..Default::default()
+        },
+    );
+    net.call(&mut caller, "com.who2", vec![]);
+    assert_eq!(
+        invocation(net.recv_one(&other)).details.caller,
+        caller.session
+    );
+}
+
+#[test]
+fn caller_disclosure_policies() {
+    use nexus_core::router::{Disclosure, RealmConfig, RouterConfig};
+    for (policy, asked, disclosed) in [
+        (Disclosure::Never, false, false),
+        (Disclosure::Always, false, true),
+    ] {
+        let mut realm = RealmConfig::new(uri("realm1"));
+        realm.caller_disclosure = policy;
+        let mut net = Net::new(RouterConfig {
+            realms: vec![realm],
+            ..RouterConfig::default()
+        });
+        let mut callee = net.join();
+        let mut caller = net.join();
+        net.register(&mut callee, "com.who");
+        let options = CallOptions {
+            disclose_me: asked.then_some(true),
+            ..Default::default()
+        };
+        net.call_with(&mut caller, "com.who", options, vec![]);
+        let inv = invocation(net.recv_one(&callee));
+        assert_eq!(inv.details.caller.is_some(), disclosed, "{policy:?}");
+        if policy == Disclosure::Never {
+            // Asking is refused outright.
+            let options = CallOptions {
+                disclose_me: Some(true),
+                ..Default::default()
+            };
+            let call = net.call_with(&mut caller, "com.who", options, vec![]);
+            assert_eq!(
+                error_of(&net.recv_one(&caller)),
+                (
+                    "wamp.error.option_disallowed.disclose_me",
+                    call,
+                    RequestType::Call
+                )
+            );
+            assert!(net.recv(&callee).is_empty());
+        }
+    }
+}

@@ -466,6 +466,78 @@ pub async fn payload_limits(rt: Arc<dyn Runtime>) {
     within(&*rt, "shutdown", router.shutdown()).await;
 }
 
+/// Caller identification through the client API: the callee sees who calls when the
+/// caller asks (`disclose_me`) or the callee does (`disclose_caller`).
+pub async fn caller_identification(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::nexus_core::message::{CallOptions, RegisterOptions};
+    let callee = within(
+        &*rt,
+        "callee",
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap();
+    let caller = within(
+        &*rt,
+        "caller",
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap();
+    let who = |inv: Invocation| async move {
+        let caller = inv
+            .details
+            .caller
+            .map_or(Value::Null, |id| Value::from(id.get()));
+        Ok(Payload::new(vec![caller], Default::default()))
+    };
+    within(&*rt, "register", callee.register("com.suite.who", who))
+        .await
+        .unwrap();
+    let options = RegisterOptions {
+        disclose_caller: Some(true),
+        ..Default::default()
+    };
+    within(
+        &*rt,
+        "register",
+        callee.register_with("com.suite.who.always", options, who),
+    )
+    .await
+    .unwrap();
+    let me = Value::from(caller.session_id().get());
+    let r = within(
+        &*rt,
+        "anonymous",
+        caller.call("com.suite.who", vec![], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, vec![Value::Null]);
+    let options = CallOptions {
+        disclose_me: Some(true),
+        ..Default::default()
+    };
+    let r = within(
+        &*rt,
+        "disclosed",
+        caller.call_with("com.suite.who", options, Payload::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, vec![me.clone()]);
+    let r = within(
+        &*rt,
+        "callee asks",
+        caller.call("com.suite.who.always", vec![], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, vec![me]);
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+}
+
 /// The whole suite. Each part is boxed: the futures are large, and some executors poll the
 /// root future on a test thread's small stack.
 pub async fn run_all(rt: Arc<dyn Runtime>) {
@@ -481,6 +553,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     assert_eq!(runs, 15, "5 transports x 3 serializers");
     Box::pin(across_serializers(rt.clone(), &urls, &client_tls)).await;
     Box::pin(local_client_and_cancel(rt.clone(), &router)).await;
+    Box::pin(caller_identification(rt.clone(), &router)).await;
     Box::pin(payload_limits(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
