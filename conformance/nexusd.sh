@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out="$root/target/conformance"
 mkdir -p "$out"
-cargo build --quiet -p nexusd -p nexus-conformance --bin wamp-conformance
+cargo build --quiet -p nexusd -p nexus-conformance --bin nexusd --bin wamp-conformance
 
 log="$out/nexusd.log"
 fifo=$(mktemp -u)

@@ -45,7 +45,7 @@ async fn nexus_passes_everything_it_announces() {
         assert!(report
             .rows
             .iter()
-            .any(|r| matches!(&r.outcome, Outcome::NotAnnounced { feature } if feature == "dealer.call_timeout")));
+            .any(|r| matches!(&r.outcome, Outcome::NotAnnounced { feature } if feature == "dealer.registration_meta_api")));
         let markdown = report.to_markdown();
         let last = markdown.lines().last().unwrap();
         assert_eq!(

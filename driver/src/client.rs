@@ -552,8 +552,9 @@ impl Client {
     /// use nexus_core::message::CallOptions;
     /// use nexus_core::{args, Payload};
     ///
-    /// // Caller identification: the callee sees this session in `Invocation::details.caller`.
-    /// let options = CallOptions { disclose_me: Some(true), ..Default::default() };
+    /// // Caller identification: the callee sees this session in `Invocation::details.caller`;
+    /// // and a timeout the dealer enforces (an Error::Wamp with wamp.error.timeout after 5 s).
+    /// let options = CallOptions { disclose_me: Some(true), timeout: Some(5_000), ..Default::default() };
     /// let r = client.call_with("com.example.whoami", options, Payload::new(args![], Default::default())).await?;
     /// # Ok(()) }
     /// ```

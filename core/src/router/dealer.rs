@@ -1,7 +1,8 @@
 //! The dealer: registrations, the choice of callee, and the invocations in flight.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use super::connection::ConnectionId;
 use crate::id::{Id, IdGenerator};
@@ -29,6 +30,10 @@ pub(crate) struct InFlight {
     pub call: Id,
     /// The caller accepts progressive results.
     pub receive_progress: bool,
+    /// The call's timeout (CALL.Options.timeout), enforced by the dealer.
+    pub timeout: Option<Duration>,
+    /// When the timeout fires (restarted by each progressive result).
+    pub deadline: Option<Instant>,
 }
 
 /// Why a REGISTER is refused.
@@ -49,6 +54,8 @@ pub(crate) struct Dealer {
     prefixes: Vec<Id>,
     wildcards: Vec<Id>,
     pub in_flight: HashMap<(ConnectionId, Id), InFlight>,
+    /// Deadlines of calls with a timeout: (deadline, callee, invocation).
+    call_timers: BTreeSet<(Instant, ConnectionId, Id)>,
 }
 
 impl Dealer {
@@ -171,6 +178,55 @@ impl Dealer {
             .map(|(id, _)| *id)
     }
 
+    /// Records an invocation in flight (and its timeout).
+    pub fn insert_in_flight(&mut self, callee: ConnectionId, invocation: Id, call: InFlight) {
+        if let Some(d) = call.deadline {
+            self.call_timers.insert((d, callee, invocation));
+        }
+        self.in_flight.insert((callee, invocation), call);
+    }
+
+    /// Forgets an invocation in flight (and its timeout).
+    pub fn remove_in_flight(&mut self, callee: ConnectionId, invocation: Id) -> Option<InFlight> {
+        let call = self.in_flight.remove(&(callee, invocation))?;
+        if let Some(d) = call.deadline {
+            self.call_timers.remove(&(d, callee, invocation));
+        }
+        Some(call)
+    }
+
+    /// Restarts a call's timeout (a progressive result arrived): the timeout runs until the
+    /// first result and between results.
+    pub fn restart_timeout(&mut self, callee: ConnectionId, invocation: Id, now: Instant) {
+        let Some(call) = self.in_flight.get_mut(&(callee, invocation)) else {
+            return;
+        };
+        if let (Some(timeout), Some(old)) = (call.timeout, call.deadline) {
+            self.call_timers.remove(&(old, callee, invocation));
+            let deadline = now + timeout;
+            call.deadline = Some(deadline);
+            self.call_timers.insert((deadline, callee, invocation));
+        }
+    }
+
+    /// The earliest call timeout.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.call_timers.first().map(|(d, _, _)| *d)
+    }
+
+    /// Takes the calls whose timeout passed by `now`.
+    pub fn expired(&mut self, now: Instant) -> Vec<(ConnectionId, Id)> {
+        let mut out = Vec::new();
+        while let Some(&(d, callee, invocation)) = self.call_timers.first() {
+            if d > now {
+                break;
+            }
+            self.call_timers.pop_first();
+            out.push((callee, invocation));
+        }
+        out
+    }
+
     /// Picks the callee for one call under the registration's invocation policy.
     pub fn pick_callee(&mut self, registration: Id, rng: &mut IdGenerator) -> Option<ConnectionId> {
         let reg = self.registrations.get_mut(&registration)?;
@@ -198,6 +254,7 @@ impl Dealer {
             && self.prefixes.is_empty()
             && self.wildcards.is_empty()
             && self.in_flight.is_empty()
+            && self.call_timers.is_empty()
     }
 }
 

@@ -378,7 +378,16 @@ impl Router {
 
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(t, _)| *t)
+        let calls = self
+            .realms
+            .iter()
+            .filter_map(|r| r.dealer.next_deadline())
+            .min();
+        let conns = self.timers.first().map(|(t, _)| *t);
+        match (conns, calls) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Handles every deadline up to `now` (calling it early is harmless).
@@ -402,7 +411,53 @@ impl Router {
                 State::Established | State::Closed => {}
             }
         }
+        for realm in 0..self.realms.len() {
+            for (callee, invocation) in self.realms[realm].dealer.expired(now) {
+                self.call_timed_out(realm, callee, invocation);
+            }
+        }
         self.reap(now);
+    }
+
+    /// A call's timeout fired: the caller gets ERROR `wamp.error.timeout`; a callee that can
+    /// be canceled gets INTERRUPT `killnowait` (otherwise the call is skipped), and its late
+    /// answer is dropped.
+    fn call_timed_out(&mut self, realm: usize, callee: ConnectionId, invocation: Id) {
+        let Some(call) = self.realms[realm]
+            .dealer
+            .in_flight
+            .get(&(callee, invocation))
+            .cloned()
+        else {
+            return;
+        };
+        self.finish(realm, callee, invocation, &call);
+        self.conns.reply(
+            call.caller,
+            Error::new(RequestType::Call, call.call, uri::error::TIMEOUT).with_args(vec![
+                Value::from(format!(
+                    "no result within {} ms",
+                    call.timeout.map_or(0, |t| t.as_millis())
+                )),
+            ]),
+        );
+        let interruptible = self
+            .conns
+            .session(callee)
+            .is_some_and(|s| supports_canceling(&s.roles.callee));
+        if interruptible {
+            self.conns.reply(
+                callee,
+                Interrupt {
+                    request: invocation,
+                    options: InterruptOptions {
+                        mode: Some(CancelMode::KillNoWait),
+                        reason: Some(uri::error::TIMEOUT.into()),
+                        ..Default::default()
+                    },
+                },
+            );
+        }
     }
 
     /// Answers an [`Action::Authenticate`] request.
@@ -765,7 +820,7 @@ impl Router {
         }
         // Calls this session made: forget them; interrupt callees that can be interrupted.
         for (_, (callee, invocation)) in session.calls {
-            realm.dealer.in_flight.remove(&(callee, invocation));
+            realm.dealer.remove_in_flight(callee, invocation);
             let interruptible = match self.conns.session_mut(callee) {
                 Some(s) => {
                     s.invocations.remove(&invocation);
@@ -789,7 +844,7 @@ impl Router {
         }
         // Invocations this session was handling: their callers get wamp.error.canceled.
         for invocation in session.invocations {
-            if let Some(call) = realm.dealer.in_flight.remove(&(conn, invocation)) {
+            if let Some(call) = realm.dealer.remove_in_flight(conn, invocation) {
                 if let Some(s) = self.conns.session_mut(call.caller) {
                     s.calls.remove(&call.call);
                 }
@@ -825,22 +880,22 @@ impl Router {
             Message::Abort(_) => self.close(conn),
             Message::Publish(m) => {
                 if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(conn, Message::Publish(m), authorized);
+                    self.authorize_then(now, conn, Message::Publish(m), authorized);
                 }
             }
             Message::Subscribe(m) => {
                 if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(conn, Message::Subscribe(m), authorized);
+                    self.authorize_then(now, conn, Message::Subscribe(m), authorized);
                 }
             }
             Message::Register(m) => {
                 if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(conn, Message::Register(m), authorized);
+                    self.authorize_then(now, conn, Message::Register(m), authorized);
                 }
             }
             Message::Call(m) => {
                 if authorized || self.check_request(conn, m.request, true) {
-                    self.authorize_then(conn, Message::Call(m), authorized);
+                    self.authorize_then(now, conn, Message::Call(m), authorized);
                 }
             }
             Message::Unsubscribe(m) => {
@@ -853,7 +908,7 @@ impl Router {
                     self.on_unregister(conn, m.request, m.registration);
                 }
             }
-            Message::Yield(m) => self.on_yield(conn, m),
+            Message::Yield(m) => self.on_yield(now, conn, m),
             Message::Error(m) if m.request_type == RequestType::Invocation => {
                 self.on_callee_error(conn, m)
             }
@@ -913,7 +968,13 @@ impl Router {
     }
 
     /// Runs `message` now, or after the realm's authorizer allows it.
-    fn authorize_then(&mut self, conn: ConnectionId, message: Message, authorized: bool) {
+    fn authorize_then(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        message: Message,
+        authorized: bool,
+    ) {
         let Some(s) = self.conns.session(conn) else {
             return;
         };
@@ -949,7 +1010,7 @@ impl Router {
             Message::Publish(m) => self.on_publish(conn, m),
             Message::Subscribe(m) => self.on_subscribe(conn, m),
             Message::Register(m) => self.on_register(conn, m),
-            Message::Call(m) => self.on_call(conn, m),
+            Message::Call(m) => self.on_call(now, conn, m),
             _ => {}
         }
     }
@@ -1164,7 +1225,7 @@ impl Router {
         );
     }
 
-    fn on_call(&mut self, conn: ConnectionId, m: crate::message::Call) {
+    fn on_call(&mut self, now: Instant, conn: ConnectionId, m: crate::message::Call) {
         if !self.usable_uri(
             conn,
             RequestType::Call,
@@ -1277,12 +1338,20 @@ impl Router {
         if let Some(s) = self.conns.session_mut(conn) {
             s.calls.insert(m.request, (callee, invocation));
         }
-        self.realms[realm_index].dealer.in_flight.insert(
-            (callee, invocation),
+        let timeout = m
+            .options
+            .timeout
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis);
+        self.realms[realm_index].dealer.insert_in_flight(
+            callee,
+            invocation,
             InFlight {
                 caller: conn,
                 call: m.request,
                 receive_progress,
+                timeout,
+                deadline: timeout.map(|t| now + t),
             },
         );
     }
@@ -1323,8 +1392,7 @@ impl Router {
     fn finish(&mut self, realm: usize, callee: ConnectionId, invocation: Id, call: &InFlight) {
         self.realms[realm]
             .dealer
-            .in_flight
-            .remove(&(callee, invocation));
+            .remove_in_flight(callee, invocation);
         if let Some(s) = self.conns.session_mut(callee) {
             s.invocations.remove(&invocation);
         }
@@ -1333,7 +1401,7 @@ impl Router {
         }
     }
 
-    fn on_yield(&mut self, conn: ConnectionId, m: crate::message::Yield) {
+    fn on_yield(&mut self, now: Instant, conn: ConnectionId, m: crate::message::Yield) {
         let Some((realm, call)) = self.answered(conn, m.request, "YIELD") else {
             return;
         };
@@ -1342,7 +1410,11 @@ impl Router {
             // The caller did not ask for progressive results; the final YIELD follows.
             return;
         }
-        if !progress {
+        if progress {
+            self.realms[realm]
+                .dealer
+                .restart_timeout(conn, m.request, now);
+        } else {
             self.finish(realm, conn, m.request, &call);
         }
         let o = m.options;
@@ -1459,6 +1531,7 @@ fn router_roles() -> RouterRoles {
         ])),
         dealer: Some(Role::with_features([
             features::CALL_CANCELING,
+            features::CALL_TIMEOUT,
             features::CALLER_IDENTIFICATION,
             features::PROGRESSIVE_CALL_RESULTS,
             features::PATTERN_BASED_REGISTRATION,

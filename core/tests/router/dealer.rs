@@ -574,3 +574,130 @@ fn caller_disclosure_policies() {
         }
     }
 }
+
+fn timeout(ms: u64) -> CallOptions {
+    CallOptions {
+        timeout: Some(ms),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn call_timeout_is_enforced_by_the_dealer() {
+    for interruptible in [true, false] {
+        let mut net = Net::realm1();
+        let mut callee = if interruptible {
+            net.join()
+        } else {
+            net.join_with(basic_roles())
+        };
+        let mut caller = net.join();
+        net.register(&mut callee, "com.slow");
+        let call = net.call_with(&mut caller, "com.slow", timeout(100), vec![]);
+        let inv = invocation(net.recv_one(&callee));
+        assert_eq!(net.router.poll_timeout(), Some(net.now + duration(100)));
+        net.advance(duration(99));
+        assert!(net.recv(&caller).is_empty());
+        net.advance(duration(1));
+        assert_eq!(
+            error_of(&net.recv_one(&caller)),
+            ("wamp.error.timeout", call, RequestType::Call)
+        );
+        let to_callee = net.recv(&callee);
+        if interruptible {
+            assert!(
+                matches!(&to_callee[..], [Message::Interrupt(i)] if i.request == inv.request && i.options.mode == Some(CancelMode::KillNoWait)),
+                "{to_callee:?}"
+            );
+        } else {
+            assert!(
+                to_callee.is_empty(),
+                "skip: no INTERRUPT for a callee without call_canceling"
+            );
+        }
+        // The late answer goes nowhere, quietly.
+        net.send(&callee, Yield::new(inv.request));
+        assert!(net.recv(&caller).is_empty());
+        assert!(!net.is_closed(&callee));
+        assert_eq!(net.router.poll_timeout(), None);
+        net.leave(&caller);
+        net.leave(&callee);
+        assert!(net.router.is_idle());
+    }
+}
+
+#[test]
+fn answered_calls_and_zero_timeouts_do_not_time_out() {
+    let mut net = Net::realm1();
+    let mut callee = net.join();
+    let mut caller = net.join();
+    net.register(&mut callee, "com.p");
+    net.call_with(&mut caller, "com.p", timeout(0), vec![]);
+    assert_eq!(net.router.poll_timeout(), None, "0 means no timeout");
+    let inv = invocation(net.recv_one(&callee));
+    net.advance(duration(60_000));
+    net.send(&callee, Yield::new(inv.request));
+    assert!(matches!(net.recv_one(&caller), Message::Result(_)));
+    net.call_with(&mut caller, "com.p", timeout(100), vec![]);
+    let inv = invocation(net.recv_one(&callee));
+    net.send(&callee, Yield::new(inv.request));
+    assert!(matches!(net.recv_one(&caller), Message::Result(_)));
+    assert_eq!(
+        net.router.poll_timeout(),
+        None,
+        "the timer went with the answer"
+    );
+    net.advance(duration(1_000));
+    assert!(net.recv(&caller).is_empty());
+}
+
+#[test]
+fn progressive_results_restart_the_timeout() {
+    let mut net = Net::realm1();
+    let mut callee = net.join();
+    let mut caller = net.join();
+    net.register(&mut callee, "com.stream");
+    let options = CallOptions {
+        receive_progress: Some(true),
+        timeout: Some(100),
+        ..Default::default()
+    };
+    let call = net.call_with(&mut caller, "com.stream", options, vec![]);
+    let inv = invocation(net.recv_one(&callee));
+    for _ in 0..3 {
+        net.advance(duration(80));
+        let progress = Yield {
+            request: inv.request,
+            options: YieldOptions {
+                progress: Some(true),
+                ..Default::default()
+            },
+            payload: Payload::default(),
+        };
+        net.send(&callee, progress);
+        assert!(
+            matches!(net.recv_one(&caller), Message::Result(r) if r.details.progress == Some(true))
+        );
+    }
+    // 240 ms in total, but never 100 ms without a result.
+    net.advance(duration(100));
+    assert_eq!(
+        error_of(&net.recv_one(&caller)),
+        ("wamp.error.timeout", call, RequestType::Call)
+    );
+}
+
+#[test]
+fn a_caller_leaving_clears_its_call_timers() {
+    let mut net = Net::realm1();
+    let mut callee = net.join();
+    let mut caller = net.join();
+    net.register(&mut callee, "com.p");
+    net.call_with(&mut caller, "com.p", timeout(100), vec![]);
+    net.recv_one(&callee);
+    net.disconnect(&caller);
+    assert_eq!(net.router.poll_timeout(), None);
+    assert!(matches!(net.recv_one(&callee), Message::Interrupt(_)));
+    net.leave(&callee);
+    assert!(net.router.is_idle());
+}

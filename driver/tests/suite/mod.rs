@@ -538,6 +538,56 @@ pub async fn caller_identification(rt: Arc<dyn Runtime>, router: &RouterHandle) 
     within(&*rt, "close", callee.close()).await.unwrap();
 }
 
+/// Call timeout through the client API: the dealer answers `wamp.error.timeout`, and the
+/// callee's handler is interrupted.
+pub async fn call_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::nexus_core::message::CallOptions;
+    let callee = within(
+        &*rt,
+        "callee",
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap();
+    let caller = within(
+        &*rt,
+        "caller",
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap();
+    let rt2 = rt.clone();
+    within(
+        &*rt,
+        "register",
+        callee.register("com.suite.forever", move |_inv: Invocation| {
+            let rt = rt2.clone();
+            async move {
+                rt.sleep(Duration::from_secs(3600)).await;
+                Ok(Payload::default())
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let options = CallOptions {
+        timeout: Some(100),
+        ..Default::default()
+    };
+    match within(
+        &*rt,
+        "timed out call",
+        caller.call_with("com.suite.forever", options, Payload::default()),
+    )
+    .await
+    {
+        Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::TIMEOUT),
+        other => panic!("expected wamp.error.timeout, got {other:?}"),
+    }
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+}
+
 /// The whole suite. Each part is boxed: the futures are large, and some executors poll the
 /// root future on a test thread's small stack.
 pub async fn run_all(rt: Arc<dyn Runtime>) {
@@ -554,6 +604,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(across_serializers(rt.clone(), &urls, &client_tls)).await;
     Box::pin(local_client_and_cancel(rt.clone(), &router)).await;
     Box::pin(caller_identification(rt.clone(), &router)).await;
+    Box::pin(call_timeout(rt.clone(), &router)).await;
     Box::pin(payload_limits(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
