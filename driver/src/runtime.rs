@@ -62,6 +62,14 @@ pub async fn timeout<T>(
     }
 }
 
+/// The error a runtime returns for Unix sockets on a system without them.
+pub fn unix_unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Unix sockets need a Unix system",
+    )
+}
+
 /// A deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("timed out after {0:?}")]

@@ -115,10 +115,7 @@ impl Runtime for AsyncStd {
             #[cfg(not(unix))]
             {
                 let _ = path;
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix sockets need a Unix system",
-                ))
+                Err(nexus_driver::runtime::unix_unsupported())
             }
         }
         .boxed()
@@ -146,10 +143,7 @@ impl Runtime for AsyncStd {
             #[cfg(not(unix))]
             {
                 let _ = path;
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix sockets need a Unix system",
-                ))
+                Err(nexus_driver::runtime::unix_unsupported())
             }
         }
         .boxed()

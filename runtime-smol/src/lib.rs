@@ -113,10 +113,7 @@ impl Runtime for Smol {
             #[cfg(not(unix))]
             {
                 let _ = path;
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix sockets need a Unix system",
-                ))
+                Err(nexus_driver::runtime::unix_unsupported())
             }
         }
         .boxed()
@@ -144,10 +141,7 @@ impl Runtime for Smol {
             #[cfg(not(unix))]
             {
                 let _ = path;
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix sockets need a Unix system",
-                ))
+                Err(nexus_driver::runtime::unix_unsupported())
             }
         }
         .boxed()

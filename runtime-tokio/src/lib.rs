@@ -141,10 +141,7 @@ impl Runtime for Tokio {
             #[cfg(not(unix))]
             {
                 let _ = path;
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix sockets need a Unix system",
-                ))
+                Err(nexus_driver::runtime::unix_unsupported())
             }
         }
         .boxed()
@@ -172,10 +169,7 @@ impl Runtime for Tokio {
             #[cfg(not(unix))]
             {
                 let _ = path;
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix sockets need a Unix system",
-                ))
+                Err(nexus_driver::runtime::unix_unsupported())
             }
         }
         .boxed()

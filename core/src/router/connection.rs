@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::config::{QueueConfig, SlowSubscriberPolicy};
 use super::Action;
 use crate::id::{Id, RequestIdCounter};
-use crate::message::{ClientRoles, Hello, Message};
+use crate::message::{CancelMode, ClientRoles, Hello, Interrupt, InterruptOptions, Message};
 use crate::serializer::Serializer;
 
 /// A handle to one attached connection.
@@ -286,6 +286,36 @@ impl Connections {
     /// Queues a reply or control message (see [`Class::Reply`]).
     pub fn reply(&mut self, id: ConnectionId, message: impl Into<Message>) {
         self.push(id, Arc::new(message.into()), Class::Reply);
+    }
+
+    /// Sends INTERRUPT (`mode`, `reason`) for `invocation` to `callee` if it announced call
+    /// canceling (a callee that cannot be interrupted is simply not told); returns whether
+    /// it was sent.
+    pub fn interrupt(
+        &mut self,
+        callee: ConnectionId,
+        invocation: Id,
+        mode: CancelMode,
+        reason: &str,
+    ) -> bool {
+        let interruptible = self
+            .session(callee)
+            .is_some_and(|s| super::supports_canceling(&s.roles.callee));
+        if interruptible {
+            let options = InterruptOptions {
+                mode: Some(mode),
+                reason: Some(reason.to_owned()),
+                ..Default::default()
+            };
+            self.reply(
+                callee,
+                Interrupt {
+                    request: invocation,
+                    options,
+                },
+            );
+        }
+        interruptible
     }
 
     /// Marks a connection to be closed and torn down after the current input.

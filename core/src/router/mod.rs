@@ -74,9 +74,9 @@ use crate::features;
 use crate::id::{Id, IdGenerator, RequestIdCounter};
 use crate::message::{
     Abort, Authenticate, CallResult, CancelMode, Challenge, ChallengeExtra, Error, ErrorDetails,
-    Goodbye, GoodbyeDetails, Hello, Interrupt, InterruptOptions, Invocation, InvocationDetails,
-    Message, Publish, Published, RequestType, ResultDetails, Role, RouterRoles, Subscribed,
-    Unregistered, Unsubscribed, Welcome, WelcomeDetails,
+    Goodbye, GoodbyeDetails, Hello, Invocation, InvocationDetails, Message, Publish, Published,
+    RequestType, ResultDetails, Role, RouterRoles, Subscribed, Unregistered, Unsubscribed, Welcome,
+    WelcomeDetails,
 };
 use crate::serializer::{DecodeError, Serializer};
 use crate::uri::{self, MatchPolicy, Uri};
@@ -441,23 +441,12 @@ impl Router {
                 )),
             ]),
         );
-        let interruptible = self
-            .conns
-            .session(callee)
-            .is_some_and(|s| supports_canceling(&s.roles.callee));
-        if interruptible {
-            self.conns.reply(
-                callee,
-                Interrupt {
-                    request: invocation,
-                    options: InterruptOptions {
-                        mode: Some(CancelMode::KillNoWait),
-                        reason: Some(uri::error::TIMEOUT.into()),
-                        ..Default::default()
-                    },
-                },
-            );
-        }
+        self.conns.interrupt(
+            callee,
+            invocation,
+            CancelMode::KillNoWait,
+            uri::error::TIMEOUT,
+        );
     }
 
     /// Answers an [`Action::Authenticate`] request.
@@ -821,26 +810,15 @@ impl Router {
         // Calls this session made: forget them; interrupt callees that can be interrupted.
         for (_, (callee, invocation)) in session.calls {
             realm.dealer.remove_in_flight(callee, invocation);
-            let interruptible = match self.conns.session_mut(callee) {
-                Some(s) => {
-                    s.invocations.remove(&invocation);
-                    supports_canceling(&s.roles.callee)
-                }
-                None => false,
-            };
-            if interruptible {
-                self.conns.reply(
-                    callee,
-                    Interrupt {
-                        request: invocation,
-                        options: InterruptOptions {
-                            mode: Some(CancelMode::KillNoWait),
-                            reason: Some(uri::error::CANCELED.into()),
-                            ..Default::default()
-                        },
-                    },
-                );
+            if let Some(s) = self.conns.session_mut(callee) {
+                s.invocations.remove(&invocation);
             }
+            self.conns.interrupt(
+                callee,
+                invocation,
+                CancelMode::KillNoWait,
+                uri::error::CANCELED,
+            );
         }
         // Invocations this session was handling: their callers get wamp.error.canceled.
         for invocation in session.invocations {
@@ -1492,22 +1470,13 @@ impl Router {
             );
         }
         if mode != CancelMode::Skip {
-            self.conns.reply(
-                callee,
-                Interrupt {
-                    request: invocation,
-                    options: InterruptOptions {
-                        mode: Some(mode),
-                        reason: Some(uri::error::CANCELED.into()),
-                        ..Default::default()
-                    },
-                },
-            );
+            self.conns
+                .interrupt(callee, invocation, mode, uri::error::CANCELED);
         }
     }
 }
 
-fn supports_canceling(role: &Option<Role>) -> bool {
+pub(crate) fn supports_canceling(role: &Option<Role>) -> bool {
     role.as_ref().is_some_and(|r| {
         r.supports(features::CALL_CANCELING) || r.supports(features::CALL_CANCELLING)
     })
