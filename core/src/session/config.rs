@@ -31,8 +31,8 @@ pub struct SessionConfig {
     /// [`UsageError`](super::UsageError)) actions whose role, or whose advanced feature, is
     /// not announced here. Announcing a feature the session does not implement (see
     /// [`default_roles`](SessionConfig::default_roles)) is a promise only the application
-    /// can keep; `progressive_call_invocations` in particular makes the router send
-    /// invocations the session treats as protocol violations.
+    /// can keep; removing one the application does not handle (for example `call_timeout`
+    /// when nothing enforces `InvocationDetails::timeout`) is up to the application.
     pub roles: ClientRoles,
     /// `HELLO.Details.agent`; [`DEFAULT_AGENT`] by default, `None` to send none.
     pub agent: Option<String>,
@@ -61,19 +61,30 @@ impl SessionConfig {
         }
     }
 
-    /// The four client roles, each announcing exactly the advanced features whose messages
-    /// the session itself handles:
+    /// The four client roles, each announcing exactly the advanced features the session
+    /// handles, or passes through untouched for the application:
     ///
     /// | role | features |
     /// |---|---|
     /// | publisher | none (basic profile) |
     /// | subscriber | `subscription_revocation` (UNSUBSCRIBED with request 0 becomes [`SessionEvent::SubscriptionRevoked`](super::SessionEvent::SubscriptionRevoked)) |
-    /// | caller | `call_canceling` ([`Session::cancel`](super::Session::cancel)), `progressive_call_results` (progressive RESULTs keep the call outstanding; the application opts in per call with `CallOptions::receive_progress`) |
-    /// | callee | `call_canceling` (INTERRUPT becomes [`SessionEvent::Interrupt`](super::SessionEvent::Interrupt)), `progressive_call_results` (progressive YIELDs, allowed only when the invocation asked for them), `registration_revocation` |
+    /// | caller | `call_canceling` ([`Session::cancel`](super::Session::cancel)), `progressive_call_results` (progressive RESULTs keep the call outstanding; opt in per call with `CallOptions::receive_progress`), `progressive_call_invocations` ([`Session::continue_call`](super::Session::continue_call)), `caller_identification` (`CallOptions::disclose_me`), `sharded_registration` (`CallOptions::runmode` and `rkey`; `partition` without `rkey` is refused), `payload_passthru_mode` (`ppt_*` options pass through; the payload must be one binary argument) |
+    /// | callee | `call_canceling` and its spelling `call_cancelling` (INTERRUPT becomes [`SessionEvent::Interrupt`](super::SessionEvent::Interrupt)), `progressive_call_results` (progressive YIELDs, allowed only when the invocation asked for them), `progressive_call_invocations` ([`SessionEvent::InvocationChunk`](super::SessionEvent::InvocationChunk)), `registration_revocation` ([`SessionEvent::RegistrationRevoked`](super::SessionEvent::RegistrationRevoked)), `call_timeout` (a forwarded `InvocationDetails::timeout` reaches the application, which must answer `wamp.error.timeout` when it expires: nexus-driver's `Client` does), `caller_identification`, `call_trustlevels` (`InvocationDetails::caller`, `trustlevel`), `pattern_based_registration`, `shared_registration` (`RegisterOptions::match_policy`, `invoke`), `sharded_registration`, `payload_passthru_mode` (`ppt_*` details reach the application; YIELD and ERROR may carry `ppt_*` options) |
     ///
-    /// Features that only change what the application puts in options (pattern-based
-    /// subscription, publisher exclusion, caller identification...) are not announced:
+    /// Features that only change what the application puts in publish and subscribe
+    /// options (pattern-based subscription, publisher exclusion...) are not announced:
     /// add them with [`with_roles`](SessionConfig::with_roles) if the application uses them.
+    ///
+    /// ```
+    /// use nexus_core::features;
+    /// use nexus_core::session::SessionConfig;
+    ///
+    /// let roles = SessionConfig::default_roles();
+    /// let callee = roles.callee.as_ref().unwrap();
+    /// assert!(callee.supports(features::PROGRESSIVE_CALL_INVOCATIONS));
+    /// assert!(callee.supports(features::CALL_TIMEOUT));
+    /// assert!(!roles.publisher.as_ref().unwrap().supports(features::PUBLISHER_EXCLUSION));
+    /// ```
     pub fn default_roles() -> ClientRoles {
         ClientRoles {
             publisher: Some(Role::default()),
@@ -81,11 +92,24 @@ impl SessionConfig {
             caller: Some(Role::with_features([
                 features::CALL_CANCELING,
                 features::PROGRESSIVE_CALL_RESULTS,
+                features::PROGRESSIVE_CALL_INVOCATIONS,
+                features::CALLER_IDENTIFICATION,
+                features::SHARDED_REGISTRATION,
+                features::PAYLOAD_PASSTHRU_MODE,
             ])),
             callee: Some(Role::with_features([
                 features::CALL_CANCELING,
+                features::CALL_CANCELLING,
                 features::PROGRESSIVE_CALL_RESULTS,
+                features::PROGRESSIVE_CALL_INVOCATIONS,
                 features::REGISTRATION_REVOCATION,
+                features::CALL_TIMEOUT,
+                features::CALLER_IDENTIFICATION,
+                features::CALL_TRUSTLEVELS,
+                features::PATTERN_BASED_REGISTRATION,
+                features::SHARED_REGISTRATION,
+                features::SHARDED_REGISTRATION,
+                features::PAYLOAD_PASSTHRU_MODE,
             ])),
             extra: Dict::new(),
         }

@@ -106,12 +106,23 @@ pub enum ProtocolError {
         /// The request ID.
         request: Id,
     },
-    /// A progressive INVOCATION (`Details.progress`): the session does not implement
-    /// progressive call invocations.
-    #[error("the router sent a progressive INVOCATION (request {request}), but the session does not implement progressive call invocations")]
+    /// A progressive INVOCATION (`Details.progress`) although the callee role did not
+    /// announce `progressive_call_invocations`.
+    #[error("the router sent a progressive INVOCATION (request {request}), but the callee role did not announce progressive_call_invocations")]
     ProgressiveInvocation {
         /// The request ID.
         request: Id,
+    },
+    /// A continuation chunk of a progressive invocation that names another registration
+    /// than the invocation's first chunk.
+    #[error("the router sent a continuation of invocation {request} for registration {registration}, but the invocation's first chunk was for registration {expected}")]
+    ContinuationRegistrationMismatch {
+        /// The INVOCATION request ID.
+        request: Id,
+        /// The registration the continuation named.
+        registration: Id,
+        /// The registration of the first chunk.
+        expected: Id,
     },
     /// The revocation form of UNSUBSCRIBED or UNREGISTERED (request 0) without the ID of
     /// what it revokes.
@@ -186,10 +197,53 @@ pub enum UsageError {
         /// The feature, e.g. `call_canceling`.
         feature: &'static str,
     },
-    /// [`Session::call`](super::Session::call) with `CallOptions::progress`: progressive call
-    /// invocations are not implemented.
-    #[error("cannot call with CallOptions::progress set: the session does not implement progressive call invocations")]
-    ProgressiveCallUnsupported,
+    /// The action needs a feature the router did not announce for its role in WELCOME
+    /// (using it anyway would be a protocol violation).
+    #[error("cannot {action}: the router did not announce the {feature} feature for its {role} role in WELCOME; this router cannot do it")]
+    RouterFeatureMissing {
+        /// What was attempted.
+        action: &'static str,
+        /// The router role, `dealer` or `broker`.
+        role: &'static str,
+        /// The feature, e.g. `progressive_call_invocations`.
+        feature: &'static str,
+    },
+    /// [`Session::call`](super::Session::call) with `CallOptions::runmode` `partition`
+    /// (sharded registration) but no `rkey`.
+    #[error("cannot call with CallOptions::runmode \"partition\" but no rkey: a partitioned call needs CallOptions::rkey, the key that picks the shard")]
+    PartitionWithoutRkey,
+    /// A payload passthru message (`ppt_scheme` set) whose payload is not exactly one
+    /// binary argument.
+    #[error("cannot {action} with ppt_scheme set: a payload passthru payload must be exactly one binary argument (Value::Bytes) and no keyword arguments; serialize {{args, kwargs}} with ppt_serializer (and encrypt it) first")]
+    PassthruPayloadShape {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// [`Session::continue_call`](super::Session::continue_call) or
+    /// [`Session::finish_call`](super::Session::finish_call) for a call that is not
+    /// outstanding.
+    #[error("cannot send a chunk of call {request}: no such call is outstanding (it was never made, or its final RESULT or ERROR arrived: the callee may answer before the last chunk)")]
+    CallNotOutstanding {
+        /// The CALL request.
+        request: Id,
+    },
+    /// [`Session::continue_call`](super::Session::continue_call) or
+    /// [`Session::finish_call`](super::Session::finish_call) for a call whose last chunk
+    /// was already sent, or that was not started with `CallOptions::progress`.
+    #[error("cannot send a chunk of call {request}: its last chunk was already sent (or it was not started with CallOptions::progress); start a new call")]
+    CallInputFinished {
+        /// The CALL request.
+        request: Id,
+    },
+    /// [`Session::continue_call`](super::Session::continue_call) or
+    /// [`Session::finish_call`](super::Session::finish_call) for a call that was canceled.
+    #[error(
+        "cannot send a chunk of call {request}: it was canceled; wait for its RESULT or ERROR"
+    )]
+    CallCanceled {
+        /// The CALL request.
+        request: Id,
+    },
     /// [`Session::cancel`](super::Session::cancel) of a call that is not outstanding.
     #[error("cannot cancel call {request}: no such call is outstanding (it was never made, or its final RESULT or ERROR arrived)")]
     UnknownCall {

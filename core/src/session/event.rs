@@ -256,6 +256,9 @@ pub enum SessionEvent {
     /// [`Session::yield_result`](super::Session::yield_result) (any number of progressive
     /// results first, if `details.receive_progress`) or
     /// [`Session::yield_error`](super::Session::yield_error).
+    ///
+    /// With `details.progress == Some(true)` this is the first chunk of a progressive
+    /// invocation: [`SessionEvent::InvocationChunk`]s with the same `request` follow.
     Invocation {
         /// The INVOCATION request, to answer.
         request: Id,
@@ -264,6 +267,25 @@ pub enum SessionEvent {
         /// Details (caller, concrete procedure, `receive_progress`...).
         details: InvocationDetails,
         /// The call's arguments.
+        payload: Payload,
+    },
+    /// A continuation chunk of a progressive invocation (progressive call invocations): the
+    /// caller sent more input to an invocation that is still open. `details.progress ==
+    /// Some(true)` means more chunks follow; the last chunk has no `progress`. Only
+    /// `progress` is meaningful in a continuation's details: every other option was frozen
+    /// by the first chunk ([`SessionEvent::Invocation`] with `details.progress ==
+    /// Some(true)`).
+    ///
+    /// The invocation may be answered at any time, before or after the last chunk;
+    /// chunks that arrive after the answer are discarded by the session.
+    InvocationChunk {
+        /// The INVOCATION request, the same for every chunk.
+        request: Id,
+        /// The registration invoked.
+        registration: Id,
+        /// Details (`progress`).
+        details: InvocationDetails,
+        /// This chunk's arguments.
         payload: Payload,
     },
     /// The caller canceled an invocation we have not answered yet. The invocation stays

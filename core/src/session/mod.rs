@@ -5,7 +5,9 @@
 //! outputs are polled: after any input, drain [`Session::poll_transmit`] (messages to send to
 //! the router, in order) and [`Session::poll_event`] (events for the application) until both
 //! return `None`. The session does no I/O, reads no clock and draws no random numbers; it
-//! needs no timers (call timeouts are the dealer's, see `CallOptions::timeout`).
+//! needs no timers. Call timeouts are the dealer's (`CallOptions::timeout`), or the
+//! application's when the dealer forwards one in `InvocationDetails::timeout` (the default
+//! callee role announces `call_timeout`: see [`SessionConfig::default_roles`]).
 //!
 //! # What the session enforces
 //!
@@ -23,6 +25,15 @@
 //!   or [`yield_error`](Session::yield_error); INTERRUPTs for invocations already answered
 //!   (or never seen) are dropped quietly, since the dealer can send one while our answer is
 //!   in flight.
+//! * **Progressive call invocations** (both ways): a caller's chunks share the first CALL's
+//!   request ID ([`continue_call`](Session::continue_call),
+//!   [`finish_call`](Session::finish_call)); a callee's continuation INVOCATIONs must
+//!   continue an open progressive invocation, and those that arrive after it was answered
+//!   are discarded quietly.
+//! * **Options that need an announcement**: progressive call invocations and payload
+//!   passthru are refused ([`UsageError`]) unless both our role and the router announced
+//!   them, since using them otherwise is a protocol violation; a partitioned call
+//!   (`runmode: "partition"`) needs an `rkey`.
 //!
 //! Anything else the router does wrong is a protocol violation ([`ProtocolError`]): the
 //! session queues ABORT `wamp.error.protocol_violation` with the error's text as `message`,
@@ -42,7 +53,7 @@ pub use config::{SessionConfig, DEFAULT_AGENT};
 pub use error::{ProtocolError, UsageError};
 pub use event::{SessionEvent, SessionState};
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::features;
 use crate::id::{Id, RequestIdCounter};
@@ -104,7 +115,15 @@ fn request_type_name(request_type: RequestType) -> &'static str {
 struct OpenInvocation {
     /// `INVOCATION.Details.receive_progress`: progressive YIELDs are allowed.
     receive_progress: bool,
+    /// The registration invoked.
+    registration: Id,
+    /// A progressive invocation whose last chunk has not arrived: continuations may follow.
+    input_open: bool,
 }
+
+/// How many answered progressive invocations, whose last chunk had not arrived, the session
+/// remembers in order to discard their late continuations.
+const STALE_INPUTS_KEPT: usize = 1024;
 
 /// A WAMP client session, sans IO.
 ///
@@ -162,6 +181,12 @@ pub struct Session {
     registrations: BTreeMap<Id, Option<Id>>,
     /// Invocations not answered yet, by INVOCATION request ID.
     invocations: BTreeMap<Id, OpenInvocation>,
+    /// Progressive invocations answered before their last chunk: continuations that still
+    /// arrive for them are discarded. Bounded by `STALE_INPUTS_KEPT` (oldest IDs first).
+    stale_inputs: BTreeSet<Id>,
+    /// Progressive calls (CALL with `progress`) whose last chunk is not sent yet, with
+    /// their procedure.
+    open_inputs: BTreeMap<Id, Uri>,
     transmit: VecDeque<Message>,
     events: VecDeque<SessionEvent>,
 }
@@ -180,6 +205,8 @@ impl Session {
             subscriptions: BTreeMap::new(),
             registrations: BTreeMap::new(),
             invocations: BTreeMap::new(),
+            stale_inputs: BTreeSet::new(),
+            open_inputs: BTreeMap::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -343,7 +370,39 @@ impl Session {
     ///
     /// With `options.receive_progress`, progressive results arrive as
     /// [`SessionEvent::Result`] with `details.progress == Some(true)` before the final one.
-    /// `options.progress` (progressive call invocations) is not supported.
+    ///
+    /// With `options.progress == Some(true)` this CALL is the first chunk of a progressive
+    /// call invocation: send the next chunks with [`continue_call`](Session::continue_call)
+    /// and the last one with [`finish_call`](Session::finish_call). That needs
+    /// `progressive_call_invocations` in the announced caller role and in the router's
+    /// dealer role. The options of the first chunk hold for the whole call.
+    ///
+    /// Also refused: `runmode: "partition"` without `rkey` (sharded registration), and
+    /// `ppt_scheme` (payload passthru) unless the caller role and the dealer announced
+    /// `payload_passthru_mode` and the payload is one binary argument.
+    ///
+    /// ```
+    /// # use nexus_core::message::{CallOptions, Message, RouterRoles, Role, Welcome};
+    /// # use nexus_core::session::{Session, SessionConfig};
+    /// # use nexus_core::{args, features, Id, Payload, Uri};
+    /// # let mut session = Session::new(SessionConfig::new(Uri::parse("realm1")?));
+    /// # session.join()?;
+    /// # let dealer = Role::with_features([features::PROGRESSIVE_CALL_INVOCATIONS, features::CALL_CANCELING]);
+    /// # let roles = RouterRoles { dealer: Some(dealer), ..Default::default() };
+    /// # session.handle_message(Welcome::new(Id::new(1).unwrap(), roles).into())?;
+    /// # while session.poll_transmit().is_some() || session.poll_event().is_some() {}
+    /// // A progressive call invocation: three chunks, one request ID.
+    /// let options = CallOptions { progress: Some(true), ..Default::default() };
+    /// let chunk = |n: i64| Payload::new(args![n], Default::default());
+    /// let request = session.call(Uri::parse("com.example.upload")?, options, chunk(1))?;
+    /// session.continue_call(request, chunk(2))?;
+    /// session.finish_call(request, chunk(3))?;
+    /// let ids: Vec<Id> = std::iter::from_fn(|| session.poll_transmit())
+    ///     .map(|m| match m { Message::Call(c) => c.request, other => panic!("{other:?}") })
+    ///     .collect();
+    /// assert_eq!(ids, [request; 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn call(
         &mut self,
         procedure: Uri,
@@ -353,8 +412,16 @@ impl Session {
         const ACTION: &str = "call";
         self.require_established(ACTION)?;
         let caller = self.require_role(ACTION, "caller")?;
-        if options.progress == Some(true) {
-            return Err(UsageError::ProgressiveCallUnsupported);
+        let progressive_input = options.progress == Some(true);
+        if progressive_input {
+            const ACTION: &str = "call with CallOptions::progress";
+            require_feature(
+                caller,
+                ACTION,
+                "caller",
+                features::PROGRESSIVE_CALL_INVOCATIONS,
+            )?;
+            self.require_router_feature(ACTION, "dealer", features::PROGRESSIVE_CALL_INVOCATIONS)?;
         }
         let receive_progress = options.receive_progress == Some(true);
         if receive_progress {
@@ -365,7 +432,20 @@ impl Session {
                 features::PROGRESSIVE_CALL_RESULTS,
             )?;
         }
+        if options.runmode.as_deref() == Some("partition") && options.rkey.is_none() {
+            return Err(UsageError::PartitionWithoutRkey);
+        }
+        self.check_passthru(
+            "call with ppt_scheme",
+            caller,
+            "caller",
+            options.ppt_scheme.as_deref(),
+            &payload,
+        )?;
         let request = self.request_ids.next_id();
+        if progressive_input {
+            self.open_inputs.insert(request, procedure.clone());
+        }
         self.pending.insert(
             request,
             Pending::Call {
@@ -383,6 +463,55 @@ impl Session {
             .into(),
         );
         Ok(request)
+    }
+
+    /// Sends the next chunk of a progressive call invocation started with
+    /// [`call`](Session::call) and `CallOptions::progress`: queues a CALL with the same
+    /// request ID and `progress: true` (and no other option). More chunks must follow; end
+    /// with [`finish_call`](Session::finish_call).
+    ///
+    /// The callee may answer before the last chunk: once the final RESULT or ERROR has
+    /// arrived this fails with [`UsageError::CallNotOutstanding`].
+    pub fn continue_call(&mut self, call_request: Id, payload: Payload) -> Result<(), UsageError> {
+        self.send_chunk(call_request, payload, true)
+    }
+
+    /// Sends the last chunk of a progressive call invocation started with
+    /// [`call`](Session::call) and `CallOptions::progress`: queues a CALL with the same
+    /// request ID and no options. The call stays outstanding until its final RESULT or
+    /// ERROR.
+    pub fn finish_call(&mut self, call_request: Id, payload: Payload) -> Result<(), UsageError> {
+        self.send_chunk(call_request, payload, false)
+    }
+
+    fn send_chunk(&mut self, request: Id, payload: Payload, more: bool) -> Result<(), UsageError> {
+        self.require_established("send a call chunk")?;
+        match self.pending.get(&request) {
+            Some(Pending::Call { canceled: true, .. }) => {
+                return Err(UsageError::CallCanceled { request })
+            }
+            Some(Pending::Call { .. }) => {}
+            _ => return Err(UsageError::CallNotOutstanding { request }),
+        }
+        let procedure = if more {
+            self.open_inputs.get(&request).cloned()
+        } else {
+            self.open_inputs.remove(&request)
+        };
+        let procedure = procedure.ok_or(UsageError::CallInputFinished { request })?;
+        self.transmit.push_back(
+            Call {
+                request,
+                options: CallOptions {
+                    progress: more.then_some(true),
+                    ..CallOptions::default()
+                },
+                procedure,
+                payload,
+            }
+            .into(),
+        );
+        Ok(())
     }
 
     /// Cancels an outstanding call: queues CANCEL with `mode` (`None`: the dealer's
@@ -560,14 +689,21 @@ impl Session {
     ///
     /// With `options.progress == Some(true)` this is a progressive result and the
     /// invocation stays open for more; that is allowed only when the invocation's
-    /// `details.receive_progress` was true. Otherwise this is the final answer.
+    /// `details.receive_progress` was true. Otherwise this is the final answer; it may come
+    /// before the last chunk of a progressive invocation, whose later chunks the session
+    /// then discards.
+    ///
+    /// With `options.ppt_scheme` (payload passthru) the payload must be one binary
+    /// argument, and the callee role and the dealer must have announced
+    /// `payload_passthru_mode`.
     pub fn yield_result(
         &mut self,
         invocation: Id,
         options: YieldOptions,
         payload: Payload,
     ) -> Result<(), UsageError> {
-        self.require_established("yield a result")?;
+        const ACTION: &str = "yield a result";
+        self.require_established(ACTION)?;
         let open = self.open_invocation(invocation)?;
         let progress = options.progress == Some(true);
         if progress && !open.receive_progress {
@@ -575,8 +711,16 @@ impl Session {
                 request: invocation,
             });
         }
+        let callee = self.require_role(ACTION, "callee")?;
+        self.check_passthru(
+            "yield a result with ppt_scheme",
+            callee,
+            "callee",
+            options.ppt_scheme.as_deref(),
+            &payload,
+        )?;
         if !progress {
-            self.invocations.remove(&invocation);
+            self.answered(invocation);
         }
         self.transmit.push_back(
             message::Yield {
@@ -599,9 +743,18 @@ impl Session {
         details: ErrorDetails,
         payload: Payload,
     ) -> Result<(), UsageError> {
-        self.require_established("yield an error")?;
+        const ACTION: &str = "yield an error";
+        self.require_established(ACTION)?;
         self.open_invocation(invocation)?;
-        self.invocations.remove(&invocation);
+        let callee = self.require_role(ACTION, "callee")?;
+        self.check_passthru(
+            "yield an error with ppt_scheme",
+            callee,
+            "callee",
+            details.ppt_scheme.as_deref(),
+            &payload,
+        )?;
+        self.answered(invocation);
         self.transmit.push_back(
             message::Error {
                 request_type: RequestType::Invocation,
@@ -886,12 +1039,15 @@ impl Session {
                     payload,
                 }
             }
-            Pending::Call { .. } => SessionEvent::CallError {
-                request,
-                error,
-                details,
-                payload,
-            },
+            Pending::Call { .. } => {
+                self.open_inputs.remove(&request);
+                SessionEvent::CallError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                }
+            }
             Pending::Register => SessionEvent::RegisterError {
                 request,
                 error,
@@ -933,6 +1089,7 @@ impl Session {
             }
         } else {
             self.pending.remove(&result.request);
+            self.open_inputs.remove(&result.request);
         }
         self.events.push_back(SessionEvent::Result {
             request: result.request,
@@ -1013,19 +1170,54 @@ impl Session {
             details,
             payload,
         } = invocation;
+        let more = details.progress == Some(true);
+        if let Some(open) = self.invocations.get_mut(&request) {
+            if !open.input_open {
+                return Err(ProtocolError::DuplicateInvocation { request });
+            }
+            if open.registration != registration {
+                return Err(ProtocolError::ContinuationRegistrationMismatch {
+                    request,
+                    registration,
+                    expected: open.registration,
+                });
+            }
+            open.input_open = more;
+            self.events.push_back(SessionEvent::InvocationChunk {
+                request,
+                registration,
+                details,
+                payload,
+            });
+            return Ok(());
+        }
+        if self.stale_inputs.contains(&request) {
+            // A continuation of a progressive invocation we already answered: it crossed
+            // our answer on the wire. The last chunk ends the need to remember it.
+            if !more {
+                self.stale_inputs.remove(&request);
+            }
+            return Ok(());
+        }
         if !self.registrations.contains_key(&registration) {
             return Err(ProtocolError::UnknownRegistration { registration });
         }
-        if details.progress == Some(true) {
+        if more
+            && !self
+                .config
+                .roles
+                .callee
+                .as_ref()
+                .is_some_and(|r| r.supports(features::PROGRESSIVE_CALL_INVOCATIONS))
+        {
             return Err(ProtocolError::ProgressiveInvocation { request });
-        }
-        if self.invocations.contains_key(&request) {
-            return Err(ProtocolError::DuplicateInvocation { request });
         }
         self.invocations.insert(
             request,
             OpenInvocation {
                 receive_progress: details.receive_progress == Some(true),
+                registration,
+                input_open: more,
             },
         );
         self.events.push_back(SessionEvent::Invocation {
@@ -1069,6 +1261,8 @@ impl Session {
         self.subscriptions.clear();
         self.registrations.clear();
         self.invocations.clear();
+        self.stale_inputs.clear();
+        self.open_inputs.clear();
     }
 
     fn require_established(&self, action: &'static str) -> Result<(), UsageError> {
@@ -1091,6 +1285,60 @@ impl Session {
             _ => roles.callee.as_ref(),
         };
         announced.ok_or(UsageError::RoleNotAnnounced { action, role })
+    }
+
+    /// The final answer to `invocation` is queued: forget it, remembering it if more of its
+    /// input may still arrive.
+    fn answered(&mut self, invocation: Id) {
+        if let Some(open) = self.invocations.remove(&invocation) {
+            if open.input_open {
+                self.stale_inputs.insert(invocation);
+                while self.stale_inputs.len() > STALE_INPUTS_KEPT {
+                    self.stale_inputs.pop_first();
+                }
+            }
+        }
+    }
+
+    fn require_router_feature(
+        &self,
+        action: &'static str,
+        role: &'static str,
+        feature: &'static str,
+    ) -> Result<(), UsageError> {
+        if self.router_supports(role, feature) {
+            Ok(())
+        } else {
+            Err(UsageError::RouterFeatureMissing {
+                action,
+                role,
+                feature,
+            })
+        }
+    }
+
+    /// With `ppt_scheme` set (payload passthru): the feature must be announced by `role`
+    /// and the dealer, and `payload` must be one binary argument.
+    fn check_passthru(
+        &self,
+        action: &'static str,
+        role: &Role,
+        role_name: &'static str,
+        ppt_scheme: Option<&str>,
+        payload: &Payload,
+    ) -> Result<(), UsageError> {
+        if ppt_scheme.is_none_or(str::is_empty) {
+            return Ok(());
+        }
+        require_feature(role, action, role_name, features::PAYLOAD_PASSTHRU_MODE)?;
+        self.require_router_feature(action, "dealer", features::PAYLOAD_PASSTHRU_MODE)?;
+        match payload {
+            Payload::Args { args, kwargs } if kwargs.is_empty() => match args.as_slice() {
+                [crate::Value::Bytes(_)] => Ok(()),
+                _ => Err(UsageError::PassthruPayloadShape { action }),
+            },
+            _ => Err(UsageError::PassthruPayloadShape { action }),
+        }
     }
 
     fn open_invocation(&self, invocation: Id) -> Result<OpenInvocation, UsageError> {

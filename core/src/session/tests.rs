@@ -36,15 +36,39 @@ fn only<T: std::fmt::Debug>(mut items: Vec<T>) -> T {
 }
 
 fn welcome(session: u64) -> Message {
+    welcome_with_dealer(
+        session,
+        &[features::CALL_CANCELING, features::PROGRESSIVE_CALL_RESULTS],
+    )
+}
+
+fn welcome_with_dealer(session: u64, dealer: &[&str]) -> Message {
     let roles = RouterRoles {
         broker: Some(Role::with_features([features::SUBSCRIPTION_REVOCATION])),
-        dealer: Some(Role::with_features([
-            features::CALL_CANCELING,
-            features::PROGRESSIVE_CALL_RESULTS,
-        ])),
+        dealer: Some(Role::with_features(dealer.iter().copied())),
         ..Default::default()
     };
     Welcome::new(id(session), roles).into()
+}
+
+/// A session with the default roles, joined to a router whose dealer announces every
+/// feature the session can use.
+fn joined_advanced() -> Session {
+    let mut s = Session::new(config());
+    s.join().unwrap();
+    s.handle_message(welcome_with_dealer(
+        77,
+        &[
+            features::CALL_CANCELING,
+            features::PROGRESSIVE_CALL_RESULTS,
+            features::PROGRESSIVE_CALL_INVOCATIONS,
+            features::PAYLOAD_PASSTHRU_MODE,
+        ],
+    ))
+    .unwrap();
+    transmitted(&mut s);
+    events(&mut s);
+    s
 }
 
 /// A session joined with `config`, with its outputs drained.
@@ -182,6 +206,62 @@ fn error(request_type: RequestType, request: Id, uri: &str) -> Message {
 }
 
 // ---- establishing ----------------------------------------------------------------------
+
+#[test]
+fn default_roles_announce_the_advanced_rpc_features_the_session_handles() {
+    let roles = SessionConfig::default_roles();
+    let announced = |role: &Option<Role>| {
+        let mut features: Vec<String> = role
+            .as_ref()
+            .unwrap()
+            .features
+            .iter()
+            .flatten()
+            .filter(|(_, on)| on.as_bool() == Some(true))
+            .map(|(name, _)| name.clone())
+            .collect();
+        features.sort();
+        features
+    };
+    let sorted = |features: &[&str]| {
+        let mut v: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        announced(&roles.caller),
+        sorted(&[
+            features::CALL_CANCELING,
+            features::PROGRESSIVE_CALL_RESULTS,
+            features::PROGRESSIVE_CALL_INVOCATIONS,
+            features::CALLER_IDENTIFICATION,
+            features::SHARDED_REGISTRATION,
+            features::PAYLOAD_PASSTHRU_MODE,
+        ])
+    );
+    assert_eq!(
+        announced(&roles.callee),
+        sorted(&[
+            features::CALL_CANCELING,
+            features::CALL_CANCELLING,
+            features::PROGRESSIVE_CALL_RESULTS,
+            features::PROGRESSIVE_CALL_INVOCATIONS,
+            features::REGISTRATION_REVOCATION,
+            features::CALL_TIMEOUT,
+            features::CALLER_IDENTIFICATION,
+            features::CALL_TRUSTLEVELS,
+            features::PATTERN_BASED_REGISTRATION,
+            features::SHARED_REGISTRATION,
+            features::SHARDED_REGISTRATION,
+            features::PAYLOAD_PASSTHRU_MODE,
+        ])
+    );
+    assert_eq!(
+        announced(&roles.subscriber),
+        sorted(&[features::SUBSCRIPTION_REVOCATION])
+    );
+    assert!(announced(&roles.publisher).is_empty());
+}
 
 #[test]
 fn a_new_session_is_closed_and_queues_nothing() {
@@ -939,18 +1019,317 @@ fn progressive_results_must_be_requested() {
     );
 }
 
+fn chunk(n: i64) -> Payload {
+    Payload::new(args![n], Dict::new())
+}
+
+fn progressive_options() -> CallOptions {
+    CallOptions {
+        progress: Some(true),
+        ..Default::default()
+    }
+}
+
 #[test]
-fn progressive_call_invocations_are_not_supported() {
-    let mut s = joined();
+fn progressive_call_invocation_chunks_share_the_request_id() {
+    let mut s = joined_advanced();
     let options = CallOptions {
         progress: Some(true),
+        receive_progress: Some(true),
+        timeout: Some(5000),
+        disclose_me: Some(true),
+        ..Default::default()
+    };
+    let procedure = uri("com.example.upload");
+    let request = s
+        .call(procedure.clone(), options.clone(), chunk(1))
+        .unwrap();
+    s.continue_call(request, chunk(2)).unwrap();
+    s.finish_call(request, chunk(3)).unwrap();
+    let continuation = |more: bool| CallOptions {
+        progress: more.then_some(true),
         ..Default::default()
     };
     assert_eq!(
-        s.call(uri("com.example.proc"), options, Payload::default()),
-        Err(UsageError::ProgressiveCallUnsupported)
+        transmitted(&mut s),
+        [
+            // The first chunk carries every option; the others only `progress`.
+            Message::Call(Call {
+                request,
+                options,
+                procedure: procedure.clone(),
+                payload: chunk(1)
+            }),
+            Message::Call(Call {
+                request,
+                options: continuation(true),
+                procedure: procedure.clone(),
+                payload: chunk(2)
+            }),
+            Message::Call(Call {
+                request,
+                options: continuation(false),
+                procedure,
+                payload: chunk(3)
+            }),
+        ]
+    );
+    // After the last chunk: no more chunks, but the call is outstanding.
+    assert_eq!(
+        s.continue_call(request, chunk(4)),
+        Err(UsageError::CallInputFinished { request })
+    );
+    assert_eq!(
+        s.finish_call(request, chunk(4)),
+        Err(UsageError::CallInputFinished { request })
     );
     assert!(s.poll_transmit().is_none());
+    s.handle_message(progress_result(request)).unwrap();
+    s.handle_message(CallResult::new(request).into()).unwrap();
+    assert_eq!(events(&mut s).len(), 2);
+    // The chunks did not consume request IDs.
+    let next = s
+        .call(uri("com.example.p"), CallOptions::default(), chunk(0))
+        .unwrap();
+    assert_eq!(next.get(), request.get() + 1);
+}
+
+#[test]
+fn progressive_call_invocations_need_the_feature_on_both_sides() {
+    // The router did not announce it: using it would be a protocol violation.
+    let mut s = joined();
+    assert_eq!(
+        s.call(uri("com.example.p"), progressive_options(), chunk(1)),
+        Err(UsageError::RouterFeatureMissing {
+            action: "call with CallOptions::progress",
+            role: "dealer",
+            feature: features::PROGRESSIVE_CALL_INVOCATIONS
+        })
+    );
+    // Our caller role did not announce it.
+    let mut roles = SessionConfig::default_roles();
+    roles.caller = Some(Role::with_features([features::CALL_CANCELING]));
+    let mut s = Session::new(config().with_roles(roles));
+    s.join().unwrap();
+    s.handle_message(welcome_with_dealer(
+        1,
+        &[features::PROGRESSIVE_CALL_INVOCATIONS],
+    ))
+    .unwrap();
+    transmitted(&mut s);
+    assert!(matches!(
+        s.call(uri("com.example.p"), progressive_options(), chunk(1)),
+        Err(UsageError::FeatureNotAnnounced {
+            role: "caller",
+            feature: features::PROGRESSIVE_CALL_INVOCATIONS,
+            ..
+        })
+    ));
+    assert!(s.poll_transmit().is_none());
+    // No request ID was used.
+    let request = s
+        .call(uri("com.example.p"), CallOptions::default(), chunk(1))
+        .unwrap();
+    assert_eq!(request.get(), 1);
+}
+
+#[test]
+fn chunks_need_an_open_progressive_call() {
+    let mut s = joined_advanced();
+    // Never made.
+    assert_eq!(
+        s.continue_call(id(9), chunk(1)),
+        Err(UsageError::CallNotOutstanding { request: id(9) })
+    );
+    // Not a progressive call.
+    let plain = call(&mut s, false);
+    assert_eq!(
+        s.continue_call(plain, chunk(1)),
+        Err(UsageError::CallInputFinished { request: plain })
+    );
+    // The callee answered before the last chunk.
+    let early = s
+        .call(uri("com.example.p"), progressive_options(), chunk(1))
+        .unwrap();
+    s.handle_message(CallResult::new(early).into()).unwrap();
+    assert_eq!(
+        s.finish_call(early, chunk(2)),
+        Err(UsageError::CallNotOutstanding { request: early })
+    );
+    // An ERROR ends it too.
+    let failed = s
+        .call(uri("com.example.p"), progressive_options(), chunk(1))
+        .unwrap();
+    s.handle_message(error(RequestType::Call, failed, uri::error::CANCELED))
+        .unwrap();
+    assert_eq!(
+        s.continue_call(failed, chunk(2)),
+        Err(UsageError::CallNotOutstanding { request: failed })
+    );
+    // Canceled.
+    let canceled = s
+        .call(uri("com.example.p"), progressive_options(), chunk(1))
+        .unwrap();
+    s.cancel(canceled, Some(CancelMode::Kill)).unwrap();
+    transmitted(&mut s);
+    assert_eq!(
+        s.continue_call(canceled, chunk(2)),
+        Err(UsageError::CallCanceled { request: canceled })
+    );
+    assert!(s.poll_transmit().is_none());
+}
+
+#[test]
+fn a_partitioned_call_needs_an_rkey() {
+    let mut s = joined();
+    let partition = CallOptions {
+        runmode: Some("partition".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.call(uri("com.example.p"), partition.clone(), chunk(1)),
+        Err(UsageError::PartitionWithoutRkey)
+    );
+    assert!(s.poll_transmit().is_none());
+    let keyed = CallOptions {
+        rkey: Some("customer-7".into()),
+        ..partition
+    };
+    let request = s
+        .call(uri("com.example.p"), keyed.clone(), chunk(1))
+        .unwrap();
+    match only(transmitted(&mut s)) {
+        Message::Call(c) => {
+            assert_eq!(c.request, request);
+            assert_eq!(c.options, keyed);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn passthru(bytes: &'static [u8]) -> Payload {
+    Payload::new(
+        vec![crate::Value::Bytes(bytes::Bytes::from_static(bytes))],
+        Dict::new(),
+    )
+}
+
+#[test]
+fn payload_passthru_calls() {
+    let options = CallOptions {
+        ppt_scheme: Some("x_custom".into()),
+        ppt_serializer: Some("cbor".into()),
+        ppt_cipher: Some("xsalsa20poly1305".into()),
+        ppt_keyid: Some("k1".into()),
+        ..Default::default()
+    };
+    // The router did not announce it.
+    let mut s = joined();
+    assert!(matches!(
+        s.call(uri("com.example.p"), options.clone(), passthru(b"\x01")),
+        Err(UsageError::RouterFeatureMissing {
+            feature: features::PAYLOAD_PASSTHRU_MODE,
+            ..
+        })
+    ));
+    let mut s = joined_advanced();
+    // Anything but one binary argument is refused.
+    for payload in [
+        chunk(1),
+        Payload::default(),
+        Payload::new(passthru(b"\x01").args().to_vec(), kwargs! { "k" => 1 }),
+    ] {
+        assert_eq!(
+            s.call(uri("com.example.p"), options.clone(), payload),
+            Err(UsageError::PassthruPayloadShape {
+                action: "call with ppt_scheme"
+            })
+        );
+    }
+    assert!(s.poll_transmit().is_none());
+    // The options and the payload pass through untouched.
+    let request = s
+        .call(uri("com.example.p"), options.clone(), passthru(b"\x01\x02"))
+        .unwrap();
+    assert_eq!(
+        only(transmitted(&mut s)),
+        Message::Call(Call {
+            request,
+            options,
+            procedure: uri("com.example.p"),
+            payload: passthru(b"\x01\x02")
+        })
+    );
+}
+
+#[test]
+fn payload_passthru_answers() {
+    let mut s = joined_advanced();
+    register(&mut s, 40);
+    let mut inv = Invocation::new(id(1), id(40)).with_args(passthru(b"in").args().to_vec());
+    inv.details.ppt_scheme = Some("x_custom".into());
+    inv.details.ppt_serializer = Some("cbor".into());
+    s.handle_message(inv.clone().into()).unwrap();
+    s.handle_message(inv_with_id(&inv, 2)).unwrap();
+    // The invocation's ppt details reach the application untouched.
+    match &events(&mut s)[0] {
+        SessionEvent::Invocation {
+            details, payload, ..
+        } => {
+            assert_eq!(details, &inv.details);
+            assert_eq!(payload, &inv.payload);
+        }
+        other => panic!("{other:?}"),
+    }
+    let options = YieldOptions {
+        ppt_scheme: Some("x_custom".into()),
+        ppt_serializer: Some("cbor".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.yield_result(id(1), options.clone(), chunk(1)),
+        Err(UsageError::PassthruPayloadShape {
+            action: "yield a result with ppt_scheme"
+        })
+    );
+    s.yield_result(id(1), options.clone(), passthru(b"out"))
+        .unwrap();
+    let details = ErrorDetails {
+        ppt_scheme: Some("x_custom".into()),
+        ..Default::default()
+    };
+    s.yield_error(
+        id(2),
+        uri("com.example.error"),
+        details.clone(),
+        passthru(b"why"),
+    )
+    .unwrap();
+    assert_eq!(
+        transmitted(&mut s),
+        [
+            Message::Yield(message::Yield {
+                request: id(1),
+                options,
+                payload: passthru(b"out")
+            }),
+            Message::Error(message::Error {
+                request_type: RequestType::Invocation,
+                request: id(2),
+                details,
+                error: uri("com.example.error"),
+                payload: passthru(b"why")
+            }),
+        ]
+    );
+}
+
+fn inv_with_id(inv: &Invocation, request: u64) -> Message {
+    Invocation {
+        request: id(request),
+        ..inv.clone()
+    }
+    .into()
 }
 
 #[test]
@@ -1615,15 +1994,110 @@ fn invocation_ids_must_not_repeat_while_open() {
     );
 }
 
+/// An INVOCATION chunk: `more` sets `details.progress`.
+fn invocation_chunk(request: u64, registration: u64, n: i64, more: bool) -> Message {
+    let mut inv = Invocation::new(id(request), id(registration)).with_args(args![n]);
+    inv.details.progress = more.then_some(true);
+    inv.into()
+}
+
 #[test]
-fn progressive_invocations_are_a_violation() {
+fn progressive_invocations_need_the_callee_feature() {
+    let mut roles = SessionConfig::default_roles();
+    roles.callee = Some(Role::with_features([features::CALL_CANCELING]));
+    let mut s = joined_with(config().with_roles(roles));
+    register(&mut s, 40);
+    assert_eq!(
+        violation(&mut s, invocation_chunk(1, 40, 1, true)),
+        ProtocolError::ProgressiveInvocation { request: id(1) }
+    );
+}
+
+#[test]
+fn progressive_invocation_continuations() {
     let mut s = joined();
     register(&mut s, 40);
-    let mut inv = Invocation::new(id(1), id(40));
-    inv.details.progress = Some(true);
+    s.handle_message(invocation_chunk(1, 40, 1, true)).unwrap();
+    s.handle_message(invocation(2, 40, false)).unwrap();
+    s.handle_message(invocation_chunk(1, 40, 2, true)).unwrap();
+    s.handle_message(invocation_chunk(1, 40, 3, false)).unwrap();
+    let evs = events(&mut s);
+    assert_eq!(evs.len(), 4, "{evs:?}");
+    assert!(matches!(
+        &evs[0],
+        SessionEvent::Invocation { request, details, payload, .. }
+            if *request == id(1) && details.progress == Some(true) && payload.args() == args![1]
+    ));
+    assert!(matches!(&evs[1], SessionEvent::Invocation { request, .. } if *request == id(2)));
+    let chunks: Vec<(Option<bool>, Vec<crate::Value>)> = evs[2..]
+        .iter()
+        .map(|e| match e {
+            SessionEvent::InvocationChunk {
+                request,
+                registration,
+                details,
+                payload,
+            } => {
+                assert_eq!((*request, *registration), (id(1), id(40)));
+                (details.progress, payload.args().to_vec())
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(chunks, [(Some(true), args![2]), (None, args![3])]);
+    // Its input is complete: another INVOCATION with that ID while it is open is a
+    // violation again.
     assert_eq!(
-        violation(&mut s, inv.into()),
-        ProtocolError::ProgressiveInvocation { request: id(1) }
+        violation(&mut s, invocation_chunk(1, 40, 4, false)),
+        ProtocolError::DuplicateInvocation { request: id(1) }
+    );
+}
+
+#[test]
+fn late_continuations_are_discarded() {
+    let mut s = joined();
+    register(&mut s, 40);
+    s.handle_message(invocation_chunk(1, 40, 1, true)).unwrap();
+    events(&mut s);
+    // Answered before the last chunk.
+    s.yield_result(id(1), YieldOptions::default(), chunk(0))
+        .unwrap();
+    transmitted(&mut s);
+    s.handle_message(invocation_chunk(1, 40, 2, true)).unwrap();
+    s.handle_message(invocation_chunk(1, 40, 3, false)).unwrap();
+    assert!(events(&mut s).is_empty());
+    assert!(s.poll_transmit().is_none());
+    assert_eq!(s.state(), SessionState::Established);
+    // The same after an error answer, even once the registration is gone.
+    s.handle_message(invocation_chunk(2, 40, 1, true)).unwrap();
+    events(&mut s);
+    s.yield_error(
+        id(2),
+        uri(uri::error::CANCELED),
+        ErrorDetails::default(),
+        Payload::default(),
+    )
+    .unwrap();
+    s.handle_message(revoke_registration(Some(40))).unwrap();
+    events(&mut s);
+    s.handle_message(invocation_chunk(2, 40, 2, false)).unwrap();
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.state(), SessionState::Established);
+}
+
+#[test]
+fn a_continuation_must_name_the_registration_of_its_first_chunk() {
+    let mut s = joined();
+    register(&mut s, 40);
+    register(&mut s, 41);
+    s.handle_message(invocation_chunk(1, 40, 1, true)).unwrap();
+    assert_eq!(
+        violation(&mut s, invocation_chunk(1, 41, 2, false)),
+        ProtocolError::ContinuationRegistrationMismatch {
+            request: id(1),
+            registration: id(41),
+            expected: id(40)
+        }
     );
 }
 
