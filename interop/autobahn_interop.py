@@ -7,6 +7,13 @@ with every serializer (JSON, MessagePack, CBOR). Prints `PASS name` or `FAIL nam
 per scenario and finally `N passed, N failed`; exits 1 if anything failed. The last scenario
 stops nexusd with SIGTERM and checks that it says GOODBYE and exits with status 0.
 
+The advanced RPC scenarios (rpc.progress, rpc.cancel.<mode>, rpc.timeout,
+rpc.caller-identification, rpc.pattern, rpc.shared) are between autobahn sessions only. Each
+autobahn session records the WAMP messages it sends and receives, so they also check the wire
+(INTERRUPT modes, answers autobahn ignores, late answers that must reach nobody). Where
+autobahn 26.10.2 has no API for what nexus implements (CANCEL modes, CALL.Options.disclose_me,
+REGISTER.Options.disclose_caller), the scenario sends it itself on the session's transport.
+
 Usage: autobahn_interop.py [--nexusd PATH] [--peer PATH] [-k SUBSTRING] [--log FILE]
   (defaults: $NEXUSD or target/debug/nexusd, $INTEROP_PEER or
   target/debug/examples/interop_peer, under $CARGO_TARGET_DIR when set; nexusd's log goes
@@ -14,7 +21,7 @@ Usage: autobahn_interop.py [--nexusd PATH] [--peer PATH] [-k SUBSTRING] [--log F
 
 Conventions shared with the Rust peer: its arguments and output are JSON, binary values
 written {"$bytes": "<hex>"}. No sleeps: every wait is a future/queue/line awaited with a
-timeout.
+timeout; "nothing (else) arrived" is checked after a round trip on the connection concerned.
 """
 
 import argparse
@@ -41,7 +48,9 @@ txaio.use_asyncio()
 from autobahn.asyncio.rawsocket import WampRawSocketClientFactory  # noqa: E402
 from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
 from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
+from autobahn.wamp import message  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
+from autobahn.wamp.role import DEFAULT_CLIENT_ROLES, RoleCalleeFeatures  # noqa: E402
 from autobahn.wamp.serializer import (  # noqa: E402
     CBORSerializer,
     JsonSerializer,
@@ -52,6 +61,7 @@ from autobahn.wamp.types import (  # noqa: E402
     CallResult,
     ComponentConfig,
     PublishOptions,
+    RegisterOptions,
     SubscribeOptions,
 )
 
@@ -64,6 +74,21 @@ SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBO
 BATCHED = {f"{name}.batched": functools.partial(cls, batched=True) for name, cls in SERIALIZERS.items()}
 TRANSPORTS = ("ws", "rs")  # WebSocket, RawSocket (nexusd's tcp:// listener)
 ID_MAX = 2**53
+# CALL.Options.timeout (ms) of the call-timeout scenarios: the callees never answer in time.
+CALL_TIMEOUT_MS = 150
+# The advanced RPC scenarios run over both transports with these serializers.
+ADVANCED_SERIALIZERS = ("json", "msgpack", "cbor")
+# A callee that does not announce call_canceling (nor progressive_call_results, which nexus
+# only honours together with it): the dealer must never send it INTERRUPT.
+UNINTERRUPTIBLE_ROLES = {
+    **DEFAULT_CLIENT_ROLES,
+    "callee": RoleCalleeFeatures(
+        caller_identification=True,
+        pattern_based_registration=True,
+        shared_registration=True,
+        registration_revocation=True,
+    ),
+}
 
 # Payloads every echo scenario sends: (label, args, kwargs). Avoid kwargs named "options",
 # "details", "callee*", "enc_algo" or "forward_for": autobahn's API takes those for itself.
@@ -109,8 +134,9 @@ PAYLOADS = [
 
 
 class _ExpectedNoise(logging.Filter):
-    """Drops two autobahn warnings this test causes on purpose: the `error` procedure's
-    ApplicationError, and "session closed with reason ..." for any GOODBYE reason but
+    """Drops autobahn warnings this test causes on purpose: the `error` procedure's
+    ApplicationError, the `wamp.error.canceled` an interrupted callee answers with, and
+    "session closed with reason ..." for any GOODBYE reason but
     autobahn's own `wamp.close.normal` (nexus answers GOODBYE with the spec's
     `wamp.close.goodbye_and_out`, and says `wamp.close.system_shutdown` when stopping)."""
 
@@ -118,6 +144,7 @@ class _ExpectedNoise(logging.Filter):
         msg = record.getMessage()
         return not (
             msg.startswith('Peer.onUserError(): "com.interop.error')
+            or msg.startswith('Peer.onUserError(): "wamp.error.canceled')
             or msg.startswith("session closed with reason wamp.close.goodbye_and_out")
             or msg.startswith("session closed with reason wamp.close.system_shutdown")
         )
@@ -212,17 +239,94 @@ def from_peer_json(v):
 # ---- autobahn sessions ---------------------------------------------------------------------
 
 
-class Peer(ApplicationSession):
-    """An autobahn session whose lifecycle is visible as futures."""
+@functools.lru_cache(maxsize=None)
+def with_options(cls, extra):
+    """A subclass of autobahn's message class `cls` (CALL, REGISTER) whose Options also carry
+    `extra` (a tuple of items). It adds no slots, so a message's __class__ can be switched to
+    it: autobahn 26.10.2 has no API for some options nexus implements (disclose_me,
+    disclose_caller)."""
 
-    def __init__(self, config, joined):
+    class WithOptions(cls):
+        __slots__ = ()
+
+        def marshal_options(self):
+            return {**super().marshal_options(), **dict(extra)}
+
+    WithOptions.__name__ = WithOptions.__qualname__ = cls.__name__
+    return WithOptions
+
+
+class Peer(ApplicationSession):
+    """An autobahn session whose lifecycle is visible as futures, and whose WAMP messages
+    (sent and received) are recorded so that scenarios can check the wire, e.g. an INTERRUPT
+    the callee got or the ERROR of a call whose future was canceled."""
+
+    def __init__(self, config, joined, roles=None):
         super().__init__(config)
+        if roles is not None:
+            self._session_roles = roles  # what HELLO announces
         loop = asyncio.get_running_loop()
         self.joined = joined  # set to the session on WELCOME
         self.left = loop.create_future()  # CloseDetails of the GOODBYE/ABORT
         self.gone = loop.create_future()  # transport closed
+        self.details = None  # SessionDetails of the WELCOME
+        self.messages = {"in": [], "out": []}  # every WAMP message received / sent
+        self._expected = []  # (direction, predicate, future) of expect()
+        self._extra_options = {}  # message class -> Options added to the next one sent
+
+    def onOpen(self, transport):
+        send = transport.send
+
+        def send_recorded(msg):
+            extra = self._extra_options.pop(type(msg), None)
+            if extra:
+                msg.__class__ = with_options(type(msg), tuple(extra.items()))
+            self._record("out", msg)
+            return send(msg)
+
+        transport.send = send_recorded
+        super().onOpen(transport)
+
+    def onMessage(self, msg):
+        self._record("in", msg)
+        super().onMessage(msg)
+
+    def _record(self, direction, msg):
+        self.messages[direction].append(msg)
+        for e in list(self._expected):
+            d, pred, fut = e
+            if d == direction and (fut.done() or pred(msg)):
+                self._expected.remove(e)
+                if not fut.done():
+                    fut.set_result(msg)
+
+    def expect(self, direction, pred):
+        """A future of the first message received ("in") or sent ("out") that matches `pred`,
+        earlier ones included."""
+        fut = asyncio.get_running_loop().create_future()
+        found = [m for m in self.messages[direction] if pred(m)]
+        if found:
+            fut.set_result(found[0])
+        else:
+            self._expected.append((direction, pred, fut))
+        return fut
+
+    def find(self, direction, pred):
+        return [m for m in self.messages[direction] if pred(m)]
+
+    def add_options(self, cls, **extra):
+        """The next message of class `cls` this session sends carries `extra` in its Options."""
+        self._extra_options[cls] = extra
+
+    def request_of(self, call):
+        """The request ID of the CALL behind a pending `session.call` future."""
+        for request, r in self._call_reqs.items():
+            if r.on_reply is call:
+                return request
+        raise Failure("the call is not pending")
 
     def onJoin(self, details):
+        self.details = details
         if not self.joined.done():
             self.joined.set_result(self)
 
@@ -274,12 +378,13 @@ class Scenario:
         except asyncio.TimeoutError:
             raise Failure(f"timed out after {timeout:g} s waiting for {what}") from None
 
-    async def session(self, transport, ser):
-        """An autobahn session joined to REALM over `transport` with serializer `ser`."""
+    async def session(self, transport, ser, roles=None):
+        """An autobahn session joined to REALM over `transport` with serializer `ser`
+        (announcing `roles` instead of autobahn's defaults if given)."""
         loop = asyncio.get_running_loop()
         url = self.h.urls[transport]
         joined = loop.create_future()
-        make = lambda: Peer(ComponentConfig(REALM, {}), joined)  # noqa: E731
+        make = lambda: Peer(ComponentConfig(REALM, {}), joined, roles)  # noqa: E731
         if transport == "ws":
             factory = WampWebSocketClientFactory(
                 make, url=url, serializers=[{**SERIALIZERS, **BATCHED}[ser]()]
@@ -308,6 +413,11 @@ class Scenario:
     async def callee(self, s, prefix):
         for name, fn in (("echo", echo), ("add", add), ("error", error)):
             await self.wait(s.register(fn, f"{prefix}.{name}"), f"REGISTERED {prefix}.{name}")
+
+    async def barrier(self, s, what):
+        """One round trip on `s`'s connection: when it returns, the router has handled what
+        `s` sent before, and `s` has received what the router sent it before."""
+        await self.wait(s.subscribe(lambda *a, **kw: None, unique("barrier")), f"SUBSCRIBED ({what})")
 
     async def subscribe(self, s, topic):
         q = Queue()
@@ -571,6 +681,395 @@ async def rust_subscriber(sc, t, s):
     await peer.finish()
 
 
+# ---- advanced RPC: progressive results, canceling, timeouts, caller identification, ------
+# ---- pattern-based and shared registrations ----------------------------------------------
+
+
+class Held:
+    """A procedure whose invocations wait until the test releases them, or until the router
+    interrupts them (autobahn then cancels the handler's coroutine: it answers ERROR
+    wamp.error.canceled, as the spec asks of an interrupted callee)."""
+
+    class Invocation:
+        def __init__(self, details):
+            loop = asyncio.get_running_loop()
+            self.details = details
+            self.started = loop.create_future()  # the handler's coroutine runs
+            self.release = loop.create_future()  # the test lets the handler return
+            self.outcome = loop.create_future()  # "finished" or "interrupted"
+
+        def interrupted(self):
+            if not self.outcome.done():
+                self.outcome.set_result("interrupted")
+
+    def __init__(self):
+        self.invocations = asyncio.Queue()
+
+    def handler(self, *args, details=None):
+        # The task is made here, not by autobahn, so that an INTERRUPT processed before the
+        # coroutine's first step (canceling it before it starts) is seen too.
+        inv = Held.Invocation(details)
+        self.invocations.put_nowait(inv)
+        task = asyncio.ensure_future(self.hold(inv))
+        task.add_done_callback(lambda t: t.cancelled() and inv.interrupted())
+        return task
+
+    async def hold(self, inv):
+        inv.started.set_result(None)
+        try:
+            await inv.release
+        except asyncio.CancelledError:
+            inv.interrupted()
+            raise ApplicationError(ApplicationError.CANCELED, "interrupted by the callee") from None
+        inv.outcome.set_result("finished")
+        return "late result"
+
+    async def register(self, sc, s, proc):
+        return await sc.wait(
+            s.register(self.handler, proc, options=RegisterOptions(details=True)), f"REGISTERED {proc}"
+        )
+
+    async def next(self, sc, what, started=True):
+        inv = await sc.wait(self.invocations.get(), f"the INVOCATION of {what}")
+        if started:
+            await sc.wait(inv.started, f"the handler of {what} to start")
+        return inv
+
+
+def invocation_of(callee, registration):
+    """The request ID of the last INVOCATION `callee` received for `registration`."""
+    got = callee.find("in", lambda m: isinstance(m, message.Invocation) and m.registration == registration.id)
+    if not got:
+        raise Failure(f"no INVOCATION recorded for registration {registration.id}")
+    return got[-1].request
+
+
+def answers_to(request):
+    """Matches the RESULTs and ERRORs of CALL `request` (at the caller)."""
+    return lambda m: (
+        isinstance(m, message.Result)
+        or (isinstance(m, message.Error) and m.request_type == message.Call.MESSAGE_TYPE)
+    ) and m.request == request
+
+
+def answer_of(invocation):
+    """Matches the YIELD or ERROR a callee sends for `invocation`."""
+    return lambda m: (
+        isinstance(m, message.Yield)
+        or (isinstance(m, message.Error) and m.request_type == message.Invocation.MESSAGE_TYPE)
+    ) and m.request == invocation
+
+
+def interrupt_of(invocation):
+    return lambda m: isinstance(m, message.Interrupt) and m.request == invocation
+
+
+async def expect_error(sc, aw, uri, what):
+    """Awaits `aw`, which must fail with ApplicationError `uri`; returns the error."""
+    try:
+        r = await sc.wait(aw, what)
+    except ApplicationError as e:
+        if e.error != uri:
+            raise Failure(f"{what}: expected ERROR {uri}, got {e.error} {list(e.args)}") from None
+        return e
+    raise Failure(f"{what}: expected ERROR {uri}, got the result {r!r}")
+
+
+async def late_answer_dropped(sc, callee, invocation, caller, call):
+    """The callee's answer to an invocation that already ended reaches nobody: after round
+    trips on both connections, the caller has exactly one answer for its call."""
+    await sc.wait(callee.expect("out", answer_of(invocation)), "the callee's late answer")
+    await sc.barrier(callee, "callee")
+    await sc.barrier(caller, "caller")
+    got = caller.find("in", answers_to(call))
+    if len(got) != 1:
+        raise Failure(f"the caller got {len(got)} answers for its call: {got}")
+
+
+async def rpc_progress(sc, at):
+    """Progressive call results: the callee sends every payload as a progressive result, the
+    caller (receive_progress, via on_progress) gets them all in order, then the final result;
+    a caller that did not ask gets only the final result, and the callee sees no progress."""
+    callee = await sc.session(*at)
+    caller = await sc.session(*at)
+    proc = unique("progress")
+    offered = []  # details.progress of each invocation
+
+    def progressive(*args, details=None):
+        offered.append(details.progress)
+        if details.progress:
+            for _, pargs, pkwargs in PAYLOADS:
+                details.progress(*pargs, **pkwargs)
+        return CallResult("done", *args, count=len(PAYLOADS))
+
+    await sc.wait(
+        callee.register(progressive, proc, options=RegisterOptions(details=True)), f"REGISTERED {proc}"
+    )
+    got = []
+    options = CallOptions(on_progress=lambda *args, **kwargs: got.append((list(args), kwargs)))
+    r = await sc.wait(caller.call(proc, "with progress", options=options), "the final RESULT")
+    if not isinstance(r, CallResult):
+        raise Failure(f"final result: unexpected result object {r!r}")
+    check_payload("final result", ["done", "with progress"], {"count": len(PAYLOADS)}, r.results, r.kwresults)
+    if len(offered) != 1 or not callable(offered[0]):
+        raise Failure(f"the callee was not offered progressive results (details.progress={offered})")
+    if len(got) != len(PAYLOADS):
+        raise Failure(f"{len(got)} progressive results before the final one, expected {len(PAYLOADS)}")
+    for (label, args, kwargs), (pargs, pkwargs) in zip(PAYLOADS, got):
+        check_payload(f"progressive result {label!r}", args, kwargs, pargs, pkwargs)
+    # Without receive_progress: no progressive results offered, only the final one.
+    r = await sc.wait(caller.call(proc, "without"), "RESULT without progress")
+    if not isinstance(r, CallResult):
+        raise Failure(f"final result: unexpected result object {r!r}")
+    expected = ["done", "without"], {"count": len(PAYLOADS)}
+    check_payload("result without progress", *expected, r.results, r.kwresults)
+    if offered[1:] != [None]:
+        raise Failure(f"a call without receive_progress offered details.progress={offered[1]!r}")
+    if len(got) != len(PAYLOADS):
+        raise Failure("progressive results arrived for a call that did not ask for them")
+
+
+async def rpc_cancel(sc, at, mode):
+    """Call canceling. `mode` "autobahn": the caller cancels the future session.call returned
+    (autobahn sends CANCEL without a mode, which nexus treats as killnowait); autobahn then
+    ignores the ERROR, so it is checked on the wire. Otherwise the caller sends CANCEL with
+    that mode (autobahn has no API for modes) and its call fails with wamp.error.canceled.
+    skip: the callee is not told and runs on; kill: the callee is interrupted and its ERROR is
+    what the caller gets; killnowait: the caller gets the ERROR at once, the callee is
+    interrupted. A late answer of the callee reaches nobody."""
+    callee = await sc.session(*at)
+    caller = await sc.session(*at)
+    proc = unique("cancel")
+    held = Held()
+    registration = await held.register(sc, callee, proc)
+    call = caller.call(proc, "to be canceled")
+    inv = await held.next(sc, proc)
+    request = caller.request_of(call)
+    invocation = invocation_of(callee, registration)
+    if mode == "autobahn":
+        call.cancel()
+        err = await sc.wait(caller.expect("in", answers_to(request)), "the ERROR of the canceled call")
+        if not isinstance(err, message.Error) or err.error != ApplicationError.CANCELED:
+            raise Failure(f"canceled call: expected ERROR {ApplicationError.CANCELED}, got {err}")
+    else:
+        caller._transport.send(message.Cancel(request, mode=mode))
+        e = await expect_error(sc, call, ApplicationError.CANCELED, "the canceled call")
+        if mode == "kill":
+            # The dealer waited for the callee: its ERROR is the one the caller got.
+            if not inv.outcome.done():
+                raise Failure("kill: the caller got its ERROR before the callee was interrupted")
+            if list(e.args) != ["interrupted by the callee"]:
+                raise Failure(f"kill: the caller got {list(e.args)}, not the callee's ERROR")
+    if mode == "skip":
+        # No INTERRUPT: had one been sent, it would have arrived before this round trip ends.
+        await sc.barrier(callee, "callee")
+        if inv.outcome.done() or callee.find("in", interrupt_of(invocation)):
+            raise Failure("skip: the callee was interrupted")
+        inv.release.set_result(None)
+        outcome = await sc.wait(inv.outcome, "the callee's handler to return")
+    else:
+        outcome = await sc.wait(inv.outcome, "the callee's handler to be interrupted")
+        m = await sc.wait(callee.expect("in", interrupt_of(invocation)), "INTERRUPT")
+        want = "killnowait" if mode == "autobahn" else mode
+        if m.mode != want:
+            raise Failure(f"INTERRUPT mode {m.mode!r}, expected {want!r}")
+        if m.reason is not None and m.reason != ApplicationError.CANCELED:
+            raise Failure(f"INTERRUPT reason {m.reason!r}, expected {ApplicationError.CANCELED!r}")
+    want = "finished" if mode == "skip" else "interrupted"
+    if outcome != want:
+        raise Failure(f"the callee's handler {outcome}, expected {want}")
+    await late_answer_dropped(sc, callee, invocation, caller, request)
+    if mode == "autobahn" and not call.cancelled():
+        raise Failure(f"the canceled call's future ended with {call!r}")
+
+
+async def rpc_timeout(sc, at):
+    """Call timeouts, enforced by the dealer: a call answered in time is unaffected; calls
+    whose callees do not answer within CALL.Options.timeout fail with wamp.error.timeout no
+    earlier than that. A callee that announced call_canceling gets INTERRUPT killnowait and
+    its handler is canceled; one that did not is not told and runs on. Late answers reach
+    nobody."""
+    callee = await sc.session(*at)
+    deaf = await sc.session(*at, roles=UNINTERRUPTIBLE_ROLES)
+    caller = await sc.session(*at)
+    quick, proc, proc_deaf = unique("timeout"), unique("timeout"), unique("timeout")
+    await sc.wait(callee.register(echo, quick), f"REGISTERED {quick}")
+    held, held_deaf = Held(), Held()
+    registration = await held.register(sc, callee, proc)
+    registration_deaf = await held_deaf.register(sc, deaf, proc_deaf)
+    r = await sc.wait(caller.call(quick, "in time", options=CallOptions(timeout=10_000)), "RESULT in time")
+    if r != "in time":
+        raise Failure(f"a call answered in time returned {r!r}")
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    options = CallOptions(timeout=CALL_TIMEOUT_MS)
+    call, call_deaf = caller.call(proc, options=options), caller.call(proc_deaf, options=options)
+    requests = caller.request_of(call), caller.request_of(call_deaf)
+    inv, inv_deaf = await held.next(sc, proc, False), await held_deaf.next(sc, proc_deaf, False)
+    for c, what in ((call, "the interruptible callee"), (call_deaf, "the uninterruptible callee")):
+        await expect_error(sc, c, ApplicationError.TIMEOUT, f"the call to {what}")
+        elapsed = (loop.time() - start) * 1000
+        if elapsed < CALL_TIMEOUT_MS - 1:
+            raise Failure(f"the call to {what} timed out after {elapsed:.0f} ms < {CALL_TIMEOUT_MS} ms")
+
+    invocation = invocation_of(callee, registration)
+    outcome = await sc.wait(inv.outcome, "the callee's handler to be interrupted")
+    if outcome != "interrupted":
+        raise Failure(f"the interruptible callee's handler {outcome}")
+    m = await sc.wait(callee.expect("in", interrupt_of(invocation)), "INTERRUPT")
+    if m.mode != "killnowait":
+        raise Failure(f"INTERRUPT mode {m.mode!r}, expected 'killnowait'")
+    if m.reason is not None and m.reason != ApplicationError.TIMEOUT:
+        raise Failure(f"INTERRUPT reason {m.reason!r}, expected {ApplicationError.TIMEOUT!r}")
+
+    invocation_deaf = invocation_of(deaf, registration_deaf)
+    await sc.barrier(deaf, "uninterruptible callee")
+    if inv_deaf.outcome.done() or deaf.find("in", lambda m: isinstance(m, message.Interrupt)):
+        raise Failure("the callee without call_canceling was interrupted")
+    inv_deaf.release.set_result(None)
+    if await sc.wait(inv_deaf.outcome, "the uninterruptible handler to return") != "finished":
+        raise Failure("the uninterruptible callee's handler did not finish")
+
+    await late_answer_dropped(sc, callee, invocation, caller, requests[0])
+    await late_answer_dropped(sc, deaf, invocation_deaf, caller, requests[1])
+
+
+async def rpc_caller_identification(sc, at):
+    """Caller identification with the realm's default policy (disclose on request): the callee
+    learns nothing by default; CALL.Options.disclose_me or REGISTER.Options.disclose_caller
+    (sent on the wire: autobahn 26.10.2 has no API for either) disclose the caller's session
+    ID, authid and authrole in the invocation details."""
+    callee = await sc.session(*at)
+    caller = await sc.session(*at)
+    seen = []
+
+    def who(*args, details=None):
+        seen.append((details.caller, details.caller_authid, details.caller_authrole))
+
+    plain, disclosing = unique("identify"), unique("identify")
+    await sc.wait(callee.register(who, plain, options=RegisterOptions(details=True)), f"REGISTERED {plain}")
+    callee.add_options(message.Register, disclose_caller=True)
+    await sc.wait(
+        callee.register(who, disclosing, options=RegisterOptions(details=True)), f"REGISTERED {disclosing}"
+    )
+    me = (caller._session_id, caller.details.authid, caller.details.authrole)
+    check_id("caller session", me[0])
+    if not all(isinstance(x, str) and x for x in me[1:]):
+        raise Failure(f"the caller's WELCOME has authid {me[1]!r}, authrole {me[2]!r}")
+    nobody = (None, None, None)
+    for proc, disclose_me, expected, what in (
+        (plain, False, nobody, "a plain call"),
+        (plain, True, me, "a call with disclose_me"),
+        (disclosing, False, me, "a call to a disclose_caller registration"),
+        (disclosing, True, me, "a call with disclose_me to a disclose_caller registration"),
+    ):
+        if disclose_me:
+            caller.add_options(message.Call, disclose_me=True)
+        await sc.wait(caller.call(proc), f"RESULT of {what}")
+        got = seen.pop() if seen else None
+        if got != expected:
+            raise Failure(f"{what}: the callee saw (caller, authid, authrole) = {got}, expected {expected}")
+
+
+async def rpc_pattern(sc, at):
+    """Pattern-based registrations: calls route to prefix and wildcard registrations with the
+    concrete procedure in the invocation details; exact beats prefix beats wildcard, the
+    longest prefix wins, and among wildcards the longest leading run of literal components."""
+    callee = await sc.session(*at)
+    caller = await sc.session(*at)
+    base = unique("pattern")
+
+    def named(name, *args, details=None):
+        return CallResult(name, details.procedure)
+
+    registrations = [
+        ("exact a.b", f"{base}.a.b", None),
+        ("prefix a", f"{base}.a", "prefix"),
+        ("prefix a.x", f"{base}.a.x", "prefix"),
+        ("prefix z", f"{base}.z", "prefix"),
+        ("wildcard ..b", f"{base}..b", "wildcard"),
+        ("wildcard c.", f"{base}.c.", "wildcard"),
+    ]
+    for name, uri, match in registrations:
+        options = RegisterOptions(match=match, details=True)
+        await sc.wait(
+            callee.register(functools.partial(named, name), uri, options=options), f"REGISTERED {uri}"
+        )
+    problems = []
+    for suffix, expected in (
+        (".a.b", "exact a.b"),  # also matches prefix a and wildcard ..b
+        (".a.y", "prefix a"),
+        (".a", "prefix a"),
+        (".ax", "prefix a"),  # a prefix of the string, not of components (as the spec says)
+        (".a.x.y", "prefix a.x"),  # the longest prefix
+        (".a.x", "prefix a.x"),
+        (".z.b", "prefix z"),  # beats wildcard ..b
+        (".y.b", "wildcard ..b"),
+        (".c.y", "wildcard c."),
+        (".c.b", "wildcard c."),  # a longer first run of literal components than ..b
+    ):
+        proc = base + suffix
+        r = await sc.call(caller, proc, [], {})
+        if r[0] != "result" or r[1] != [expected, proc]:
+            problems.append(f"{proc}: expected [{expected!r}, {proc!r}], got {r}")
+    r = await sc.call(caller, f"{base}.y.y", [], {})
+    if r[0] != "error" or r[1] != "wamp.error.no_such_procedure":
+        problems.append(f"{base}.y.y: expected ERROR wamp.error.no_such_procedure, got {r}")
+    if problems:
+        raise Failure("; ".join(problems))
+
+
+async def rpc_shared(sc, at):
+    """Shared registrations: roundrobin alternates between two callees; first/last pick the
+    oldest/newest registration (and the next one when it unregisters); a registration with
+    another invocation policy (or "single") is refused with procedure_already_exists."""
+    a = await sc.session(*at)
+    b = await sc.session(*at)
+    caller = await sc.session(*at)
+
+    async def register(s, name, proc, invoke):
+        return await sc.wait(
+            s.register(lambda *args: name, proc, options=RegisterOptions(invoke=invoke)),
+            f"REGISTERED {proc} ({name}, {invoke})",
+        )
+
+    async def picks(proc, n):
+        return [await sc.wait(caller.call(proc), f"RESULT of {proc}") for _ in range(n)]
+
+    rr = unique("shared")
+    await register(a, "A", rr, "roundrobin")
+    await register(b, "B", rr, "roundrobin")
+    got = await picks(rr, 4)
+    if sorted(got[:2]) != ["A", "B"] or got[2:] != got[:2]:
+        raise Failure(f"roundrobin picked {got}")
+
+    for invoke, older, newer in (("first", "A", "B"), ("last", "B", "A")):
+        proc = unique("shared")
+        reg_a = await register(a, "A", proc, invoke)
+        reg_b = await register(b, "B", proc, invoke)
+        got = await picks(proc, 2)
+        if got != [older] * 2:
+            raise Failure(f"{invoke} picked {got}, expected {[older] * 2}")
+        await sc.wait((reg_a if older == "A" else reg_b).unregister(), "UNREGISTERED")
+        got = await picks(proc, 1)
+        if got != [newer]:
+            raise Failure(f"{invoke}, after {older} unregistered, picked {got}, expected {[newer]}")
+
+    for existing, others in (("roundrobin", ("first", "last", "random", None)), (None, ("roundrobin", None))):
+        proc = unique("shared")
+        await register(a, "A", proc, existing)
+        for invoke in others:
+            await expect_error(
+                sc,
+                b.register(lambda: "B", proc, options=RegisterOptions(invoke=invoke)),
+                "wamp.error.procedure_already_exists",
+                f"registering {invoke or 'single'} where {existing or 'single'} is registered",
+            )
+        if await picks(proc, 2) != ["A", "A"]:
+            raise Failure(f"after refused registrations, calls to {proc} did not all go to A")
+
+
 async def shutdown(sc):
     """SIGTERM: connected sessions get GOODBYE wamp.close.system_shutdown, then nexusd exits 0."""
     try:
@@ -619,6 +1118,18 @@ def scenarios():
             out.append((f"rust.caller@{t}/{s}", lambda sc, t=t, s=s: rust_caller(sc, t, s)))
             out.append((f"rust.publisher@{t}/{s}", lambda sc, t=t, s=s: rust_publisher(sc, t, s)))
             out.append((f"rust.subscriber@{t}/{s}", lambda sc, t=t, s=s: rust_subscriber(sc, t, s)))
+    for t in TRANSPORTS:
+        for s in ADVANCED_SERIALIZERS:
+            at = (t, s)
+            out.append((f"rpc.progress@{t}/{s}", lambda sc, at=at: rpc_progress(sc, at)))
+            for mode in ("autobahn", "skip", "kill", "killnowait"):
+                out.append((f"rpc.cancel.{mode}@{t}/{s}", lambda sc, at=at, m=mode: rpc_cancel(sc, at, m)))
+            out.append((f"rpc.timeout@{t}/{s}", lambda sc, at=at: rpc_timeout(sc, at)))
+            out.append(
+                (f"rpc.caller-identification@{t}/{s}", lambda sc, at=at: rpc_caller_identification(sc, at))
+            )
+            out.append((f"rpc.pattern@{t}/{s}", lambda sc, at=at: rpc_pattern(sc, at)))
+            out.append((f"rpc.shared@{t}/{s}", lambda sc, at=at: rpc_shared(sc, at)))
     return out
 
 

@@ -148,8 +148,10 @@ impl RouterBuilder {
             stop: stop_rx.map(|_| ()).boxed().shared(),
             stopping: AtomicBool::new(false),
         });
+        let mut router = Router::new(self.config, seed);
+        router.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let host = Host {
-            router: Router::new(self.config, seed),
+            router,
             links: HashMap::new(),
             cache: HashMap::new(),
             waiters: Vec::new(),
@@ -183,6 +185,9 @@ enum HostInput {
         tx: mpsc::UnboundedSender<Out>,
         window: Arc<Window>,
         local: bool,
+        /// The transport's label for trust levels (`ws`, `wss`, `tcp`, `tcps`, `unix`,
+        /// `local`).
+        transport: &'static str,
         reply: oneshot::Sender<ConnectionId>,
     },
     Message(ConnectionId, Message),
@@ -336,6 +341,7 @@ impl RouterHandle {
             tx,
             window: window.clone(),
             local: true,
+            transport: "local",
             reply,
         })
         .await
@@ -482,6 +488,13 @@ async fn serve(
         tx,
         window: window.clone(),
         local: false,
+        transport: match &endpoint {
+            Endpoint::WebSocket { tls: false, .. } => "ws",
+            Endpoint::WebSocket { tls: true, .. } => "wss",
+            Endpoint::RawSocket { tls: false, .. } => "tcp",
+            Endpoint::RawSocket { tls: true, .. } => "tcps",
+            Endpoint::Unix { .. } => "unix",
+        },
         reply,
     };
     if host.send(attach).await.is_err() {
@@ -745,9 +758,11 @@ impl Host {
                 tx,
                 window,
                 local,
+                transport,
                 reply,
             } => {
                 let conn = self.router.attach(now, serializer);
+                self.router.set_transport(conn, transport);
                 self.links.insert(
                     conn,
                     Link {

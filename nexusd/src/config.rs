@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use nexus_tokio::nexus_core::router::{
     Disclosure, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig, SlowSubscriberPolicy,
+    TrustLevels,
 };
 use nexus_tokio::nexus_core::{Limits, Uri, UriRules};
 use nexus_tokio::nexus_transports::Endpoint;
@@ -99,6 +100,23 @@ pub struct FileRealm {
     pub name: String,
     /// Caller identification: `on_request` (default), `never` or `always`.
     pub caller_disclosure: Option<String>,
+    /// Trust levels given to sessions (`trustlevel` in INVOCATION and EVENT details).
+    #[serde(default)]
+    pub trust: FileTrust,
+}
+
+/// A realm's trust levels: `[realm.trust]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTrust {
+    /// The level of sessions no rule matches (0 when absent).
+    pub default: Option<u64>,
+    /// Levels by authrole, e.g. `authrole = { backend = 5 }` (they win over transports).
+    #[serde(default)]
+    pub authrole: std::collections::BTreeMap<String, u64>,
+    /// Levels by transport: `ws`, `wss`, `tcp`, `tcps`, `unix`.
+    #[serde(default)]
+    pub transport: std::collections::BTreeMap<String, u64>,
 }
 
 /// TLS files.
@@ -207,18 +225,21 @@ pub fn settings(
             return Err(ConfigError::NoCertificate { url: url.clone() });
         }
     }
-    let realm_specs: Vec<(String, Option<String>)> = if !realms.is_empty() {
-        realms.iter().map(|r| (r.clone(), None)).collect()
+    let realm_specs: Vec<(String, Option<String>, FileTrust)> = if !realms.is_empty() {
+        realms
+            .iter()
+            .map(|r| (r.clone(), None, FileTrust::default()))
+            .collect()
     } else if !file.realm.is_empty() {
         file.realm
             .iter()
-            .map(|r| (r.name.clone(), r.caller_disclosure.clone()))
+            .map(|r| (r.name.clone(), r.caller_disclosure.clone(), r.trust.clone()))
             .collect()
     } else {
-        vec![(DEFAULT_REALM.to_owned(), None)]
+        vec![(DEFAULT_REALM.to_owned(), None, FileTrust::default())]
     };
     let mut router = RouterConfig::default();
-    for (name, disclosure) in realm_specs {
+    for (name, disclosure, trust) in realm_specs {
         let uri = Uri::parse(name.clone()).map_err(|e| ConfigError::Realm {
             name,
             message: e.to_string(),
@@ -236,6 +257,19 @@ pub fn settings(
                     ),
                 })
             }
+        };
+        for t in trust.transport.keys() {
+            if !["ws", "wss", "tcp", "tcps", "unix"].contains(&t.as_str()) {
+                return Err(ConfigError::Value {
+                    key: "realm.trust.transport",
+                    message: format!("{t:?} (expected ws, wss, tcp, tcps or unix)"),
+                });
+            }
+        }
+        realm.trust = TrustLevels {
+            default: trust.default.unwrap_or(0),
+            by_authrole: trust.authrole,
+            by_transport: trust.transport,
         };
         router.realms.push(realm);
     }
@@ -355,6 +389,10 @@ mod tests {
             [[realm]]
             name = "from.file"
             caller_disclosure = "never"
+            [realm.trust]
+            default = 1
+            authrole = { backend = 5 }
+            transport = { unix = 3 }
             [queue]
             capacity = 10
             hard_limit = 20
@@ -370,6 +408,10 @@ mod tests {
         assert_eq!(s.listen, ["tcp://127.0.0.1:9000"]);
         assert_eq!(s.router.realms[0].name.as_str(), "from.file");
         assert_eq!(s.router.realms[0].caller_disclosure, Disclosure::Never);
+        let trust = &s.router.realms[0].trust;
+        assert_eq!(trust.level("backend", Some("ws")), 5);
+        assert_eq!(trust.level("anonymous", Some("unix")), 3);
+        assert_eq!(trust.level("anonymous", Some("tcp")), 1);
         assert_eq!(s.router.queue.capacity, 10);
         assert_eq!(
             s.router.queue.slow_subscriber,

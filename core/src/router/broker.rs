@@ -120,9 +120,10 @@ impl Broker {
     pub fn publish(
         &self,
         conns: &mut Connections,
-        publisher: ConnectionId,
+        publisher: Option<ConnectionId>,
         publication: Id,
         publish: Publish,
+        trustlevel: Option<u64>,
     ) -> usize {
         let Publish {
             options,
@@ -149,12 +150,17 @@ impl Broker {
                 publication,
                 details: EventDetails {
                     topic: (sub.policy != MatchPolicy::Exact).then(|| topic.clone()),
+                    trustlevel,
+                    ppt_scheme: options.ppt_scheme.clone(),
+                    ppt_serializer: options.ppt_serializer.clone(),
+                    ppt_cipher: options.ppt_cipher.clone(),
+                    ppt_keyid: options.ppt_keyid.clone(),
                     ..Default::default()
                 },
                 payload,
             }));
             for &subscriber in &sub.subscribers {
-                if exclude_me && subscriber == publisher {
+                if exclude_me && Some(subscriber) == publisher {
                     continue;
                 }
                 if conns.push(subscriber, event.clone(), Class::Event) == Pushed::Queued {

@@ -1,5 +1,6 @@
 //! Router configuration: realms, limits and policies.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::uri::{Uri, UriRules};
@@ -45,6 +46,45 @@ pub enum Disclosure {
     Always,
 }
 
+/// How a realm assigns trust levels to its sessions (call and publication trust levels:
+/// `trustlevel` in INVOCATION and EVENT details; 0 is the lowest, the meaning of higher
+/// levels is the application's).
+///
+/// A session's level is its authrole's, if listed; else its transport's, if listed (the
+/// driver labels each connection with [`Router::set_transport`](super::Router::set_transport):
+/// `ws`, `wss`, `tcp`, `tcps`, `unix` or `local`); else `default`.
+///
+/// ```
+/// use nexus_core::router::TrustLevels;
+///
+/// let mut trust = TrustLevels::default();
+/// trust.by_authrole.insert("backend".into(), 5);
+/// trust.by_transport.insert("unix".into(), 3);
+/// assert_eq!(trust.level("backend", Some("ws")), 5);
+/// assert_eq!(trust.level("anonymous", Some("unix")), 3);
+/// assert_eq!(trust.level("anonymous", Some("ws")), 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrustLevels {
+    /// The level of sessions no rule matches.
+    pub default: u64,
+    /// Levels by authrole (they win over transport levels).
+    pub by_authrole: BTreeMap<String, u64>,
+    /// Levels by transport label.
+    pub by_transport: BTreeMap<String, u64>,
+}
+
+impl TrustLevels {
+    /// The level of a session with `authrole` over `transport`.
+    pub fn level(&self, authrole: &str, transport: Option<&str>) -> u64 {
+        self.by_authrole
+            .get(authrole)
+            .or_else(|| transport.and_then(|t| self.by_transport.get(t)))
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
 /// One realm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealmConfig {
@@ -56,6 +96,8 @@ pub struct RealmConfig {
     pub authz: AuthzMode,
     /// Caller disclosure policy.
     pub caller_disclosure: Disclosure,
+    /// Trust levels of the realm's sessions.
+    pub trust: TrustLevels,
 }
 
 impl RealmConfig {
@@ -66,6 +108,7 @@ impl RealmConfig {
             auth: AuthMode::Anonymous,
             authz: AuthzMode::AllowAll,
             caller_disclosure: Disclosure::OnRequest,
+            trust: TrustLevels::default(),
         }
     }
 }

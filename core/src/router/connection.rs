@@ -102,6 +102,8 @@ pub(crate) struct SessionData {
     pub realm: usize,
     pub authid: String,
     pub authrole: String,
+    /// The trust level given to the session's calls and publications.
+    pub trust_level: u64,
     pub roles: ClientRoles,
     /// The last new-request ID received (the watermark of strict checking).
     pub last_request: Option<Id>,
@@ -115,6 +117,23 @@ pub(crate) struct SessionData {
     pub calls: BTreeMap<Id, (ConnectionId, Id)>,
     /// Invocations in flight to this session as callee (INVOCATION request IDs).
     pub invocations: BTreeSet<Id>,
+    /// Progressive calls (invocations) that ended while the caller was still sending
+    /// chunks, newest last: their late continuations are discarded, not violations.
+    pub ended_streams: VecDeque<Id>,
+}
+
+impl SessionData {
+    /// How many ended progressive calls are remembered (the grace table of the spec's
+    /// request-ID check); older continuations are violations.
+    pub const ENDED_STREAMS: usize = 64;
+
+    /// Remembers a progressive call that ended before its caller's last chunk.
+    pub fn stream_ended(&mut self, call: Id) {
+        if self.ended_streams.len() == Self::ENDED_STREAMS {
+            self.ended_streams.pop_front();
+        }
+        self.ended_streams.push_back(call);
+    }
 }
 
 /// An action held until its authorization is decided.
@@ -128,6 +147,8 @@ pub(crate) struct PendingAuthz {
 pub(crate) struct Connection {
     pub id: ConnectionId,
     pub serializer: Option<Serializer>,
+    /// The transport's label (see `Router::set_transport`).
+    pub transport: Option<String>,
     pub state: State,
     pub queue: VecDeque<Arc<Message>>,
     pub stats: ConnectionStats,
@@ -190,6 +211,7 @@ impl Connections {
         slot.conn = Some(Connection {
             id,
             serializer,
+            transport: None,
             state: State::AwaitingHello,
             queue: VecDeque::new(),
             stats: ConnectionStats::default(),
@@ -316,6 +338,17 @@ impl Connections {
             );
         }
         interruptible
+    }
+
+    /// Forgets a finished call on its caller's side (remembering a progressive call whose
+    /// caller may still send chunks).
+    pub fn forget_call(&mut self, call: &super::dealer::InFlight) {
+        if let Some(s) = self.session_mut(call.caller) {
+            s.calls.remove(&call.call);
+            if call.stream.is_some() {
+                s.stream_ended(call.call);
+            }
+        }
     }
 
     /// Marks a connection to be closed and torn down after the current input.

@@ -19,8 +19,23 @@ pub(crate) struct Registration {
     pub callees: Vec<ConnectionId>,
     /// Callees that registered with `disclose_caller`: callers are disclosed to them.
     pub disclose_caller: Vec<ConnectionId>,
+    /// Callees that registered with `forward_timeout`: they enforce call timeouts.
+    pub forward_timeout: Vec<ConnectionId>,
+    /// When the registration was created (for the meta API).
+    pub created: Instant,
     /// The next callee for `roundrobin`.
     next: usize,
+}
+
+impl Registration {
+    fn set_flags(&mut self, callee: ConnectionId, flags: CalleeFlags) {
+        if flags.disclose_caller {
+            self.disclose_caller.push(callee);
+        }
+        if flags.forward_timeout {
+            self.forward_timeout.push(callee);
+        }
+    }
 }
 
 /// An invocation in flight, keyed by (callee, INVOCATION request ID).
@@ -28,12 +43,26 @@ pub(crate) struct Registration {
 pub(crate) struct InFlight {
     pub caller: ConnectionId,
     pub call: Id,
+    /// The registration invoked (continuation INVOCATIONs name it again).
+    pub registration: Id,
+    /// While the caller is still sending chunks of a progressive invocation: the procedure
+    /// its continuations must name.
+    pub stream: Option<Uri>,
     /// The caller accepts progressive results.
     pub receive_progress: bool,
     /// The call's timeout (CALL.Options.timeout), enforced by the dealer.
     pub timeout: Option<Duration>,
     /// When the timeout fires (restarted by each progressive result).
     pub deadline: Option<Instant>,
+}
+
+/// What one callee asked for when registering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CalleeFlags {
+    /// `disclose_caller`.
+    pub disclose_caller: bool,
+    /// `forward_timeout`.
+    pub forward_timeout: bool,
 }
 
 /// Why a REGISTER is refused.
@@ -59,6 +88,8 @@ pub(crate) struct Dealer {
 }
 
 impl Dealer {
+    // One argument per REGISTER field the dealer keeps; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn register(
         &mut self,
         ids: &mut IdGenerator,
@@ -66,7 +97,8 @@ impl Dealer {
         uri: Uri,
         policy: MatchPolicy,
         invoke: InvokePolicy,
-        disclose_caller: bool,
+        flags: CalleeFlags,
+        now: Instant,
     ) -> Result<Id, RegisterRefused> {
         let existing = match policy {
             MatchPolicy::Exact => self.exact.get(&uri),
@@ -84,9 +116,7 @@ impl Dealer {
                 return Err(RegisterRefused::AlreadyExists);
             }
             reg.callees.push(callee);
-            if disclose_caller {
-                reg.disclose_caller.push(callee);
-            }
+            reg.set_flags(callee, flags);
             return Ok(*id);
         }
         let id = loop {
@@ -108,50 +138,53 @@ impl Dealer {
                 self.wildcards.push(id);
             }
         }
-        self.registrations.insert(
-            id,
-            Registration {
-                uri,
-                policy,
-                invoke,
-                callees: vec![callee],
-                disclose_caller: if disclose_caller {
-                    vec![callee]
-                } else {
-                    Vec::new()
-                },
-                next: 0,
-            },
-        );
+        let mut reg = Registration {
+            uri,
+            policy,
+            invoke,
+            callees: vec![callee],
+            disclose_caller: Vec::new(),
+            forward_timeout: Vec::new(),
+            created: now,
+            next: 0,
+        };
+        reg.set_flags(callee, flags);
+        self.registrations.insert(id, reg);
         Ok(id)
     }
 
     /// Removes `callee` from `registration`, deleting it with its last callee. Returns
-    /// whether the callee held it.
-    pub fn unregister(&mut self, callee: ConnectionId, registration: Id) -> bool {
-        let Some(reg) = self.registrations.get_mut(&registration) else {
-            return false;
-        };
-        let Some(pos) = reg.callees.iter().position(|c| *c == callee) else {
-            return false;
-        };
+    /// `None` when the callee did not hold it, else whether the registration was deleted.
+    pub fn unregister(&mut self, callee: ConnectionId, registration: Id) -> Option<bool> {
+        let reg = self.registrations.get_mut(&registration)?;
+        let pos = reg.callees.iter().position(|c| *c == callee)?;
         reg.callees.remove(pos);
         reg.disclose_caller.retain(|c| *c != callee);
+        reg.forward_timeout.retain(|c| *c != callee);
         if reg.next > pos {
             reg.next -= 1;
         }
-        if reg.callees.is_empty() {
-            if let Some(reg) = self.registrations.remove(&registration) {
-                if reg.policy == MatchPolicy::Exact {
-                    self.exact.remove(&reg.uri);
-                } else {
-                    self.by_pattern.remove(&(reg.policy, reg.uri));
-                }
-                self.prefixes.retain(|r| *r != registration);
-                self.wildcards.retain(|r| *r != registration);
-            }
+        if !reg.callees.is_empty() {
+            return Some(false);
         }
-        true
+        if let Some(reg) = self.registrations.remove(&registration) {
+            if reg.policy == MatchPolicy::Exact {
+                self.exact.remove(&reg.uri);
+            } else {
+                self.by_pattern.remove(&(reg.policy, reg.uri));
+            }
+            self.prefixes.retain(|r| *r != registration);
+            self.wildcards.retain(|r| *r != registration);
+        }
+        Some(true)
+    }
+
+    /// The registration of exactly `uri` under `policy` (not the best match for a call).
+    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
+        match policy {
+            MatchPolicy::Exact => self.exact.get(uri.as_str()).copied(),
+            _ => self.by_pattern.get(&(policy, uri.clone())).copied(),
+        }
     }
 
     /// The registration a call to `procedure` goes to: the exact one; else the prefix
@@ -247,6 +280,24 @@ impl Dealer {
         Some(reg.callees[index])
     }
 
+    /// Picks the callee owning the shard of `rkey` (sharded registration, `runmode:
+    /// "partition"`), by rendezvous hashing over the callees' session IDs: the callee with
+    /// the highest [`shard_score`] wins. A key stays with its callee for as long as that
+    /// callee is registered; when callees come or go, only the keys they win or held move.
+    pub fn pick_shard(
+        &self,
+        registration: Id,
+        rkey: &str,
+        session_of: impl Fn(ConnectionId) -> Option<Id>,
+    ) -> Option<ConnectionId> {
+        let reg = self.registrations.get(&registration)?;
+        reg.callees
+            .iter()
+            .filter_map(|c| session_of(*c).map(|s| (shard_score(rkey, s), *c)))
+            .max_by_key(|(score, _)| *score)
+            .map(|(_, c)| c)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.registrations.is_empty()
             && self.exact.is_empty()
@@ -256,6 +307,21 @@ impl Dealer {
             && self.in_flight.is_empty()
             && self.call_timers.is_empty()
     }
+}
+
+/// The rendezvous-hashing score of a shard key for a callee session: the SplitMix64
+/// finalizer of (FNV-1a 64 of the key's UTF-8 bytes XOR the session ID). Stable across
+/// routers and versions, so anyone can compute where a key goes.
+pub fn shard_score(rkey: &str, session: Id) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in rkey.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut z = h ^ session.get();
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The lengths of the runs of literal (non-empty) components of a wildcard pattern.
@@ -319,7 +385,8 @@ mod tests {
                 uri("a.b"),
                 MatchPolicy::Prefix,
                 InvokePolicy::Single,
-                false,
+                CalleeFlags::default(),
+                Instant::now(),
             )
             .unwrap();
         let p2 = d
@@ -329,7 +396,8 @@ mod tests {
                 uri("a.b.c"),
                 MatchPolicy::Prefix,
                 InvokePolicy::Single,
-                false,
+                CalleeFlags::default(),
+                Instant::now(),
             )
             .unwrap();
         let w = d
@@ -339,7 +407,8 @@ mod tests {
                 uri("a..c.d"),
                 MatchPolicy::Wildcard,
                 InvokePolicy::Single,
-                false,
+                CalleeFlags::default(),
+                Instant::now(),
             )
             .unwrap();
         let e = d
@@ -349,7 +418,8 @@ mod tests {
                 uri("a.b.c.d"),
                 MatchPolicy::Exact,
                 InvokePolicy::Single,
-                false,
+                CalleeFlags::default(),
+                Instant::now(),
             )
             .unwrap();
         assert_eq!(d.lookup(&uri("a.b.c.d")), Some(e));
@@ -371,7 +441,8 @@ mod tests {
                 uri("p"),
                 MatchPolicy::Exact,
                 InvokePolicy::RoundRobin,
-                false,
+                CalleeFlags::default(),
+                Instant::now(),
             )
             .unwrap();
         assert_eq!(
@@ -381,7 +452,8 @@ mod tests {
                 uri("p"),
                 MatchPolicy::Exact,
                 InvokePolicy::Random,
-                false
+                CalleeFlags::default(),
+                Instant::now()
             ),
             Err(RegisterRefused::AlreadyExists)
         );
@@ -392,7 +464,8 @@ mod tests {
                 uri("p"),
                 MatchPolicy::Exact,
                 InvokePolicy::RoundRobin,
-                false
+                CalleeFlags::default(),
+                Instant::now()
             ),
             Ok(r)
         );
@@ -400,9 +473,9 @@ mod tests {
             .map(|_| d.pick_callee(r, &mut ids).unwrap())
             .collect();
         assert_eq!(picks, [a, b, a, b]);
-        assert!(d.unregister(a, r));
+        assert_eq!(d.unregister(a, r), Some(false));
         assert_eq!(d.pick_callee(r, &mut ids), Some(b));
-        assert!(d.unregister(b, r));
+        assert_eq!(d.unregister(b, r), Some(true));
         assert!(d.is_empty());
     }
 }

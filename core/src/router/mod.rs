@@ -53,6 +53,8 @@ mod broker;
 mod config;
 mod connection;
 mod dealer;
+mod meta;
+mod rpc;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -62,9 +64,10 @@ use indexmap::IndexMap;
 
 pub use config::{
     AuthMode, AuthzMode, Disclosure, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
-    SlowSubscriberPolicy,
+    SlowSubscriberPolicy, TrustLevels,
 };
 pub use connection::{ConnectionId, ConnectionStats};
+pub use dealer::shard_score;
 
 use broker::Broker;
 use connection::{Class, Connections, PendingAuthz, Pushed, SessionData, State};
@@ -230,6 +233,8 @@ pub struct Router {
     authz: HashMap<u64, ConnectionId>,
     next_token: u64,
     roles: RouterRoles,
+    /// A moment and its wall-clock time, for the meta API's timestamps.
+    wall_clock: Option<(Instant, std::time::SystemTime)>,
 }
 
 impl Router {
@@ -245,6 +250,7 @@ impl Router {
             authz: HashMap::new(),
             next_token: 1,
             roles: router_roles(),
+            wall_clock: None,
             config,
         };
         for realm in router.config.realms.clone() {
@@ -294,6 +300,15 @@ impl Router {
         }
         self.conns.doomed.retain(|d| *d != conn);
         self.reap(now);
+    }
+
+    /// Labels a connection's transport (`ws`, `wss`, `tcp`, `tcps`, `unix`, `local`, or
+    /// anything the application uses in [`TrustLevels::by_transport`]). Call it right after
+    /// [`attach`](Self::attach); it decides the trust level of the session that joins.
+    pub fn set_transport(&mut self, conn: ConnectionId, label: impl Into<String>) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.transport = Some(label.into());
+        }
     }
 
     /// The serializer a connection negotiated.
@@ -417,36 +432,6 @@ impl Router {
             }
         }
         self.reap(now);
-    }
-
-    /// A call's timeout fired: the caller gets ERROR `wamp.error.timeout`; a callee that can
-    /// be canceled gets INTERRUPT `killnowait` (otherwise the call is skipped), and its late
-    /// answer is dropped.
-    fn call_timed_out(&mut self, realm: usize, callee: ConnectionId, invocation: Id) {
-        let Some(call) = self.realms[realm]
-            .dealer
-            .in_flight
-            .get(&(callee, invocation))
-            .cloned()
-        else {
-            return;
-        };
-        self.finish(realm, callee, invocation, &call);
-        self.conns.reply(
-            call.caller,
-            Error::new(RequestType::Call, call.call, uri::error::TIMEOUT).with_args(vec![
-                Value::from(format!(
-                    "no result within {} ms",
-                    call.timeout.map_or(0, |t| t.as_millis())
-                )),
-            ]),
-        );
-        self.conns.interrupt(
-            callee,
-            invocation,
-            CancelMode::KillNoWait,
-            uri::error::TIMEOUT,
-        );
     }
 
     /// Answers an [`Action::Authenticate`] request.
@@ -702,11 +687,16 @@ impl Router {
             self.timers.remove(&(d, conn));
         }
         c.state = State::Established;
+        let trust_level = self.realms[realm]
+            .config
+            .trust
+            .level(&identity.authrole, c.transport.as_deref());
         c.session = Some(SessionData {
             id: session,
             realm,
             authid: identity.authid.clone(),
             authrole: identity.authrole.clone(),
+            trust_level,
             roles: hello.details.roles.clone().unwrap_or_default(),
             last_request: None,
             invocation_ids: RequestIdCounter::new(),
@@ -714,6 +704,7 @@ impl Router {
             registrations: Default::default(),
             calls: Default::default(),
             invocations: Default::default(),
+            ended_streams: Default::default(),
         });
         self.sessions.insert(session, conn);
         self.realms[realm].sessions.insert(session, conn);
@@ -800,12 +791,14 @@ impl Router {
         let Some(session) = c.session.take() else {
             return;
         };
-        let realm = &mut self.realms[session.realm];
+        let realm_index = session.realm;
+        let mut removed = Vec::new();
+        let realm = &mut self.realms[realm_index];
         for sub in &session.subscriptions {
             realm.broker.unsubscribe(conn, *sub);
         }
         for reg in &session.registrations {
-            realm.dealer.unregister(conn, *reg);
+            removed.push((*reg, realm.dealer.unregister(conn, *reg) == Some(true)));
         }
         // Calls this session made: forget them; interrupt callees that can be interrupted.
         for (_, (callee, invocation)) in session.calls {
@@ -823,9 +816,7 @@ impl Router {
         // Invocations this session was handling: their callers get wamp.error.canceled.
         for invocation in session.invocations {
             if let Some(call) = realm.dealer.remove_in_flight(conn, invocation) {
-                if let Some(s) = self.conns.session_mut(call.caller) {
-                    s.calls.remove(&call.call);
-                }
+                self.conns.forget_call(&call);
                 self.conns.reply(
                     call.caller,
                     Error::new(RequestType::Call, call.call, uri::error::CANCELED)
@@ -835,6 +826,9 @@ impl Router {
         }
         realm.sessions.shift_remove(&session.id);
         self.sessions.remove(&session.id);
+        for (registration, deleted) in removed {
+            self.registration_removed(realm_index, session.id, registration, deleted);
+        }
     }
 
     // ---- established sessions ------------------------------------------------------------
@@ -872,8 +866,15 @@ impl Router {
                 }
             }
             Message::Call(m) => {
-                if authorized || self.check_request(conn, m.request, true) {
-                    self.authorize_then(now, conn, Message::Call(m), authorized);
+                if authorized {
+                    return self.authorize_then(now, conn, Message::Call(m), true);
+                }
+                // A chunk of a progressive call invocation already under way?
+                let Some(m) = self.call_continuation(conn, m) else {
+                    return;
+                };
+                if self.check_request(conn, m.request, true) {
+                    self.authorize_then(now, conn, Message::Call(m), false);
                 }
             }
             Message::Unsubscribe(m) => {
@@ -987,7 +988,7 @@ impl Router {
         match message {
             Message::Publish(m) => self.on_publish(conn, m),
             Message::Subscribe(m) => self.on_subscribe(conn, m),
-            Message::Register(m) => self.on_register(conn, m),
+            Message::Register(m) => self.on_register(now, conn, m),
             Message::Call(m) => self.on_call(now, conn, m),
             _ => {}
         }
@@ -1001,7 +1002,14 @@ impl Router {
             }
             Message::Subscribe(m) => (RequestType::Subscribe, m.request),
             Message::Register(m) => (RequestType::Register, m.request),
-            Message::Call(m) => (RequestType::Call, m.request),
+            Message::Call(m) => {
+                if m.options.progress == Some(true) {
+                    if let Some(s) = self.conns.session_mut(conn) {
+                        s.stream_ended(m.request);
+                    }
+                }
+                (RequestType::Call, m.request)
+            }
             _ => return,
         };
         self.conns
@@ -1113,12 +1121,25 @@ impl Router {
         let Some(s) = self.conns.session(conn) else {
             return;
         };
-        let realm = s.realm;
+        if m.options.ppt_scheme.is_some()
+            && !supports(&s.roles.publisher, features::PAYLOAD_PASSTHRU_MODE)
+        {
+            return self.violation(
+                conn,
+                "PUBLISH with ppt_scheme: the publisher did not announce payload_passthru_mode"
+                    .into(),
+            );
+        }
+        let (realm, trust_level) = (s.realm, s.trust_level);
         let request = m.request;
         let publication = self.rng.next_id();
-        self.realms[realm]
-            .broker
-            .publish(&mut self.conns, conn, publication, m);
+        self.realms[realm].broker.publish(
+            &mut self.conns,
+            Some(conn),
+            publication,
+            m,
+            Some(trust_level),
+        );
         if ack {
             self.conns.reply(
                 conn,
@@ -1129,351 +1150,11 @@ impl Router {
             );
         }
     }
+}
 
-    // ---- dealer ------------------------------------------------------------------------------
-
-    fn on_register(&mut self, conn: ConnectionId, m: crate::message::Register) {
-        let policy = m.options.match_policy.unwrap_or_default();
-        if !self.usable_uri(
-            conn,
-            RequestType::Register,
-            m.request,
-            &m.procedure,
-            policy,
-            true,
-        ) {
-            return;
-        }
-        let invoke = m
-            .options
-            .invoke
-            .unwrap_or(crate::message::InvokePolicy::Single);
-        let Some(s) = self.conns.session_mut(conn) else {
-            return;
-        };
-        let realm = &mut self.realms[s.realm];
-        let procedure = m.procedure.clone();
-        let disclose_caller = m.options.disclose_caller == Some(true);
-        match realm
-            .dealer
-            .register(&mut self.rng, conn, m.procedure, policy, invoke, disclose_caller)
-        {
-            Ok(registration) => {
-                s.registrations.insert(registration);
-                self.conns.reply(
-                    conn,
-                    crate::message::Registered {
-                        request: m.request,
-                        registration,
-                    },
-                );
-            }
-            Err(dealer::RegisterRefused::AlreadyExists) => self.conns.reply(
-                conn,
-                Error::new(RequestType::Register, m.request, uri::error::PROCEDURE_ALREADY_EXISTS).with_args(
-                    vec![Value::from(format!(
-                        "{procedure} is already registered (with another invocation policy, with \"single\", or by this session)"
-                    ))],
-                ),
-            ),
-        }
-    }
-
-    fn on_unregister(&mut self, conn: ConnectionId, request: Id, registration: Id) {
-        let Some(s) = self.conns.session_mut(conn) else {
-            return;
-        };
-        if !s.registrations.remove(&registration) {
-            return self.conns.reply(
-                conn,
-                Error::new(
-                    RequestType::Unregister,
-                    request,
-                    uri::error::NO_SUCH_REGISTRATION,
-                ),
-            );
-        }
-        self.realms[s.realm].dealer.unregister(conn, registration);
-        self.conns.reply(
-            conn,
-            Unregistered {
-                request: Some(request),
-                details: Default::default(),
-            },
-        );
-    }
-
-    fn on_call(&mut self, now: Instant, conn: ConnectionId, m: crate::message::Call) {
-        if !self.usable_uri(
-            conn,
-            RequestType::Call,
-            m.request,
-            &m.procedure,
-            MatchPolicy::Exact,
-            true,
-        ) {
-            return;
-        }
-        let Some(s) = self.conns.session(conn) else {
-            return;
-        };
-        let realm_index = s.realm;
-        let caller = (s.id, s.authid.clone(), s.authrole.clone());
-        let disclose_me = m.options.disclose_me == Some(true);
-        let policy = self.realms[realm_index].config.caller_disclosure;
-        if disclose_me && policy == Disclosure::Never {
-            return self.conns.reply(
-                conn,
-                Error::new(
-                    RequestType::Call,
-                    m.request,
-                    uri::error::OPTION_DISALLOWED_DISCLOSE_ME,
-                )
-                .with_args(vec![Value::from("this realm does not disclose callers")]),
-            );
-        }
-        let dealer = &mut self.realms[realm_index].dealer;
-        let Some(registration) = dealer.lookup(&m.procedure) else {
-            return self.conns.reply(
-                conn,
-                Error::new(RequestType::Call, m.request, uri::error::NO_SUCH_PROCEDURE).with_args(
-                    vec![Value::from(format!(
-                        "no callee registered procedure {}",
-                        m.procedure
-                    ))],
-                ),
-            );
-        };
-        let pattern = dealer.registrations[&registration].policy != MatchPolicy::Exact;
-        let Some(callee) = dealer.pick_callee(registration, &mut self.rng) else {
-            return self.conns.reply(
-                conn,
-                Error::new(
-                    RequestType::Call,
-                    m.request,
-                    uri::error::NO_AVAILABLE_CALLEE,
-                ),
-            );
-        };
-        let Some(callee_session) = self.conns.session_mut(callee) else {
-            return self.conns.reply(
-                conn,
-                Error::new(
-                    RequestType::Call,
-                    m.request,
-                    uri::error::NO_AVAILABLE_CALLEE,
-                ),
-            );
-        };
-        let receive_progress = m.options.receive_progress == Some(true)
-            && supports_progressive_results(&callee_session.roles.callee);
-        // The ID is taken only once the INVOCATION is queued: a refused one leaves no gap.
-        let invocation = callee_session.invocation_ids.peek();
-        let disclose = match policy {
-            Disclosure::Never => false,
-            Disclosure::Always => true,
-            Disclosure::OnRequest => {
-                disclose_me
-                    || self.realms[realm_index]
-                        .dealer
-                        .registrations
-                        .get(&registration)
-                        .is_some_and(|r| r.disclose_caller.contains(&callee))
-            }
-        };
-        let (caller_id, caller_authid, caller_authrole) = caller;
-        let details = InvocationDetails {
-            receive_progress: receive_progress.then_some(true),
-            procedure: pattern.then(|| m.procedure.clone()),
-            caller: disclose.then_some(caller_id),
-            caller_authid: disclose.then_some(caller_authid),
-            caller_authrole: disclose.then_some(caller_authrole),
-            ..Default::default()
-        };
-        let message = Arc::new(Message::Invocation(Invocation {
-            request: invocation,
-            registration,
-            details,
-            payload: m.payload,
-        }));
-        if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
-            return self.conns.reply(
-                conn,
-                Error::new(
-                    RequestType::Call,
-                    m.request,
-                    uri::error::NO_AVAILABLE_CALLEE,
-                )
-                .with_args(vec![Value::from(
-                    "the callee is not keeping up: its outbound queue is full",
-                )]),
-            );
-        }
-        if let Some(s) = self.conns.session_mut(callee) {
-            s.invocation_ids.next_id();
-            s.invocations.insert(invocation);
-        }
-        if let Some(s) = self.conns.session_mut(conn) {
-            s.calls.insert(m.request, (callee, invocation));
-        }
-        let timeout = m
-            .options
-            .timeout
-            .filter(|ms| *ms > 0)
-            .map(std::time::Duration::from_millis);
-        self.realms[realm_index].dealer.insert_in_flight(
-            callee,
-            invocation,
-            InFlight {
-                caller: conn,
-                call: m.request,
-                receive_progress,
-                timeout,
-                deadline: timeout.map(|t| now + t),
-            },
-        );
-    }
-
-    /// Looks up an invocation answered by `callee`. `None` with no violation when the answer
-    /// is late (the call was canceled or its caller left): it is dropped quietly.
-    fn answered(
-        &mut self,
-        callee: ConnectionId,
-        invocation: Id,
-        what: &str,
-    ) -> Option<(usize, InFlight)> {
-        let s = self.conns.session(callee)?;
-        let realm = s.realm;
-        match self.realms[realm]
-            .dealer
-            .in_flight
-            .get(&(callee, invocation))
-        {
-            Some(call) => Some((realm, call.clone())),
-            None => {
-                let issued = s
-                    .invocation_ids
-                    .last()
-                    .is_some_and(|last| invocation <= last);
-                if !issued {
-                    self.violation(
-                        callee,
-                        format!("{what} for INVOCATION {invocation}, which the router never sent"),
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    /// Forgets a finished invocation on both sides.
-    fn finish(&mut self, realm: usize, callee: ConnectionId, invocation: Id, call: &InFlight) {
-        self.realms[realm]
-            .dealer
-            .remove_in_flight(callee, invocation);
-        if let Some(s) = self.conns.session_mut(callee) {
-            s.invocations.remove(&invocation);
-        }
-        if let Some(s) = self.conns.session_mut(call.caller) {
-            s.calls.remove(&call.call);
-        }
-    }
-
-    fn on_yield(&mut self, now: Instant, conn: ConnectionId, m: crate::message::Yield) {
-        let Some((realm, call)) = self.answered(conn, m.request, "YIELD") else {
-            return;
-        };
-        let progress = m.options.progress == Some(true);
-        if progress && !call.receive_progress {
-            // The caller did not ask for progressive results; the final YIELD follows.
-            return;
-        }
-        if progress {
-            self.realms[realm]
-                .dealer
-                .restart_timeout(conn, m.request, now);
-        } else {
-            self.finish(realm, conn, m.request, &call);
-        }
-        let o = m.options;
-        let details = ResultDetails {
-            progress: progress.then_some(true),
-            ppt_scheme: o.ppt_scheme,
-            ppt_serializer: o.ppt_serializer,
-            ppt_cipher: o.ppt_cipher,
-            ppt_keyid: o.ppt_keyid,
-            enc_algo: o.enc_algo,
-            enc_serializer: o.enc_serializer,
-            enc_key: o.enc_key,
-            ..Default::default()
-        };
-        self.conns.reply(
-            call.caller,
-            CallResult {
-                request: call.call,
-                details,
-                payload: m.payload,
-            },
-        );
-    }
-
-    fn on_callee_error(&mut self, conn: ConnectionId, m: Error) {
-        let Some((realm, call)) = self.answered(conn, m.request, "ERROR") else {
-            return;
-        };
-        self.finish(realm, conn, m.request, &call);
-        self.conns.reply(
-            call.caller,
-            Error {
-                request_type: RequestType::Call,
-                request: call.call,
-                details: ErrorDetails {
-                    forward_for: None,
-                    ..m.details
-                },
-                error: m.error,
-                payload: m.payload,
-            },
-        );
-    }
-
-    fn on_cancel(&mut self, conn: ConnectionId, request: Id, mode: Option<CancelMode>) {
-        let Some(s) = self.conns.session(conn) else {
-            return;
-        };
-        // A CANCEL for a call that already finished crossed its answer: nothing to do.
-        let Some(&(callee, invocation)) = s.calls.get(&request) else {
-            return;
-        };
-        let realm = s.realm;
-        let Some(call) = self.realms[realm]
-            .dealer
-            .in_flight
-            .get(&(callee, invocation))
-            .cloned()
-        else {
-            return;
-        };
-        let interruptible = self
-            .conns
-            .session(callee)
-            .is_some_and(|s| supports_canceling(&s.roles.callee));
-        let mode = match mode.unwrap_or(CancelMode::KillNoWait) {
-            _ if !interruptible => CancelMode::Skip,
-            m => m,
-        };
-        if mode != CancelMode::Kill {
-            self.finish(realm, callee, invocation, &call);
-            self.conns.reply(
-                conn,
-                Error::new(RequestType::Call, request, uri::error::CANCELED),
-            );
-        }
-        if mode != CancelMode::Skip {
-            self.conns
-                .interrupt(callee, invocation, mode, uri::error::CANCELED);
-        }
-    }
+/// Whether a peer's role announced `feature`.
+pub(crate) fn supports(role: &Option<Role>, feature: &str) -> bool {
+    role.as_ref().is_some_and(|r| r.supports(feature))
 }
 
 pub(crate) fn supports_canceling(role: &Option<Role>) -> bool {
@@ -1497,14 +1178,22 @@ fn router_roles() -> RouterRoles {
         broker: Some(Role::with_features([
             features::PUBLISHER_EXCLUSION,
             features::PATTERN_BASED_SUBSCRIPTION,
+            features::PUBLICATION_TRUSTLEVELS,
+            features::PAYLOAD_PASSTHRU_MODE,
         ])),
         dealer: Some(Role::with_features([
             features::CALL_CANCELING,
             features::CALL_TIMEOUT,
             features::CALLER_IDENTIFICATION,
             features::PROGRESSIVE_CALL_RESULTS,
+            features::PROGRESSIVE_CALL_INVOCATIONS,
             features::PATTERN_BASED_REGISTRATION,
             features::SHARED_REGISTRATION,
+            features::SHARDED_REGISTRATION,
+            features::REGISTRATION_REVOCATION,
+            features::REGISTRATION_META_API,
+            features::CALL_TRUSTLEVELS,
+            features::PAYLOAD_PASSTHRU_MODE,
         ])),
         extra: Dict::new(),
     }
