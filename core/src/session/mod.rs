@@ -261,6 +261,12 @@ impl Session {
         self.transmit.pop_front()
     }
 
+    /// Whether a message is waiting for [`poll_transmit`](Session::poll_transmit): handling
+    /// an event (answering an invocation, say) can queue one after the last poll.
+    pub fn has_transmit(&self) -> bool {
+        !self.transmit.is_empty()
+    }
+
     /// The next event for the application, in order.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
@@ -1327,7 +1333,7 @@ impl Session {
         ppt_scheme: Option<&str>,
         payload: &Payload,
     ) -> Result<(), UsageError> {
-        if ppt_scheme.is_none_or(str::is_empty) {
+        if ppt_scheme.is_none() {
             return Ok(());
         }
         require_feature(role, action, role_name, features::PAYLOAD_PASSTHRU_MODE)?;
