@@ -18,14 +18,18 @@ use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use nexus_core::message::{
     AuthenticateExtra, Call, CallOptions, CancelMode, Challenge, ErrorDetails, EventDetails,
     InvocationDetails, Message, Publish, PublishOptions, RegisterOptions, ResultDetails,
-    SubscribeOptions, WelcomeDetails,
+    SubscribeOptions, WelcomeDetails, YieldOptions,
 };
-use nexus_core::session::{Session, SessionConfig, SessionEvent};
+use nexus_core::session::{Session, SessionConfig, SessionEvent, UsageError};
 use nexus_core::{Dict, Id, Limits, Payload, Serializer, Uri, Value};
 use nexus_transports::{Endpoint, Incoming, Outgoing, Transport};
 
 use crate::error::{Error, WampError};
 use crate::host::{LocalLink, RouterHandle};
+use crate::rpc::{
+    CallReply, CallSender, InvocationShared, InvocationStream, Progress, ProgressiveCall,
+    Revocations, Revoked,
+};
 use crate::runtime::{self, Runtime};
 use crate::wire::decode_frame;
 
@@ -125,6 +129,17 @@ pub struct CallResponse {
 }
 
 /// An invocation of a registered procedure, as a handler sees it.
+///
+/// Besides the arguments and details, it is the handler's way to answer in more than one
+/// message: [`progress`](Invocation::progress) sends progressive results while the handler
+/// runs (when the caller asked for them), and
+/// [`set_yield_options`](Invocation::set_yield_options) sets options for the final YIELD.
+/// The final result is the handler's return value.
+///
+/// `details` carries what the router disclosed: the concrete `procedure` for pattern-based
+/// registrations, the `caller` (caller identification), the `trustlevel` (call trust
+/// levels), a `timeout` the client enforces (see [`Client::register_with`]), `ppt_*` keys
+/// (payload passthru: the payload is then one binary argument, passed through untouched).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
     /// Positional arguments.
@@ -136,6 +151,61 @@ pub struct Invocation {
     pub details: InvocationDetails,
     /// The registration invoked.
     pub registration: Id,
+    progress: Progress,
+}
+
+impl Invocation {
+    /// The INVOCATION request ID, which the router chose.
+    pub fn request_id(&self) -> Id {
+        self.progress.request_id()
+    }
+
+    /// Sends a progressive result to the caller now (YIELD with `progress: true`); the
+    /// handler's return value stays the final result. Allowed only when the caller asked
+    /// for progressive results (`details.receive_progress`).
+    ///
+    /// Fails with [`Error::Usage`]`(`[`UsageError::ProgressNotRequested`](nexus_core::session::UsageError::ProgressNotRequested)`)`
+    /// when the caller did not ask, and [`Error::InvocationFinished`] once the invocation is
+    /// answered, interrupted or timed out. To send from another task, clone a
+    /// [`progress_sender`](Invocation::progress_sender).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::{args, Payload};
+    /// use nexus_driver::Invocation;
+    ///
+    /// client
+    ///     .register("com.example.lines", |inv: Invocation| async move {
+    ///         let mut count = 0;
+    ///         for line in ["a", "b", "c"] {
+    ///             count += 1;
+    ///             if inv.details.receive_progress == Some(true) {
+    ///                 inv.progress(Payload::new(args![line], Default::default()))?;
+    ///             }
+    ///         }
+    ///         Ok(Payload::new(args![count], Default::default()))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(&self, payload: Payload) -> Result<(), Error> {
+        self.progress.send(payload)
+    }
+
+    /// A cheap, cloneable handle that sends progressive results for this invocation, for
+    /// other tasks or for `'static` closures.
+    pub fn progress_sender(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    /// Sets the options of the final YIELD sent with the handler's `Ok` result, for
+    /// example `ppt_scheme` and `ppt_serializer` when the result is a payload passthru
+    /// payload (one binary argument). `progress` is ignored. An `Err` result carries its
+    /// own [`WampError::details`] instead.
+    pub fn set_yield_options(&self, mut options: YieldOptions) {
+        options.progress = None;
+        self.progress.shared.lock().yield_options = options;
+    }
 }
 
 /// An event received on a subscription.
@@ -156,7 +226,18 @@ pub struct Event {
 /// A procedure handler's answer: the result payload, or a WAMP error.
 pub type HandlerResult = Result<Payload, WampError>;
 
-type Handler = Arc<dyn Fn(Invocation) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+/// A registered procedure's handler.
+#[derive(Clone)]
+pub(crate) enum Handler {
+    /// From `register`: one invocation, one answer.
+    Plain(Arc<dyn Fn(Invocation) -> BoxFuture<'static, HandlerResult> + Send + Sync>),
+    /// From `register_streaming`: the first chunk and a stream of the others.
+    Streaming(
+        Arc<
+            dyn Fn(Invocation, InvocationStream) -> BoxFuture<'static, HandlerResult> + Send + Sync,
+        >,
+    ),
+}
 
 /// A subscription: a stream of events. Dropping it (or [`Client::unsubscribe`]) ends it.
 pub struct Subscription {
@@ -200,15 +281,27 @@ impl Registration {
     }
 }
 
-enum Cmd {
+/// What the API asks of the client task.
+pub(crate) enum Cmd {
     Call {
         token: u64,
         procedure: Uri,
         options: CallOptions,
         payload: Payload,
-        reply: oneshot::Sender<Result<CallResponse, Error>>,
+        reply: CallReply,
     },
     DropCall {
+        token: u64,
+    },
+    /// The next chunk of a progressive call invocation.
+    Chunk {
+        token: u64,
+        payload: Payload,
+        last: bool,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// A `CallSender` was dropped before its last chunk.
+    AbandonInput {
         token: u64,
     },
     Publish {
@@ -242,6 +335,16 @@ enum Cmd {
     Answer {
         invocation: Id,
         result: HandlerResult,
+        options: YieldOptions,
+    },
+    /// A progressive YIELD.
+    Progress {
+        invocation: Id,
+        options: YieldOptions,
+        payload: Payload,
+    },
+    WatchRevocations {
+        tx: mpsc::UnboundedSender<Revoked>,
     },
     Leave {
         reply: oneshot::Sender<Result<(), Error>>,
@@ -495,6 +598,8 @@ impl Client {
             registrations: HashMap::new(),
             unregisters: HashMap::new(),
             invocations: HashMap::new(),
+            inputs: HashMap::new(),
+            revocation_watchers: Vec::new(),
             leaving: None,
             pending_raw: Vec::new(),
             send_limit: match &link {
@@ -547,6 +652,11 @@ impl Client {
     /// Calls `procedure` with options. Dropping the returned future before it completes
     /// cancels the call (CANCEL `killnowait` when the router supports call canceling).
     ///
+    /// The future completes with the final result: progressive results (when
+    /// `options.receive_progress` is set) are skipped; use
+    /// [`call_progressive`](Client::call_progressive) to see them. `options.progress` is
+    /// ignored: use [`call_streaming`](Client::call_streaming) to send input in chunks.
+    ///
     /// ```no_run
     /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
     /// use nexus_core::message::CallOptions;
@@ -558,9 +668,169 @@ impl Client {
     /// let r = client.call_with("com.example.whoami", options, Payload::new(args![], Default::default())).await?;
     /// # Ok(()) }
     /// ```
-    pub fn call_with(&self, procedure: &str, options: CallOptions, payload: Payload) -> CallFuture {
-        let token = self.token();
+    pub fn call_with(
+        &self,
+        procedure: &str,
+        mut options: CallOptions,
+        payload: Payload,
+    ) -> CallFuture {
+        options.progress = None;
         let (reply, rx) = oneshot::channel();
+        let (token, sent) = self.start_call(procedure, options, payload, CallReply::Once(reply));
+        CallFuture {
+            rx: sent.map(|()| rx),
+            token,
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        }
+    }
+
+    /// Calls `procedure` asking for progressive results (sets `receive_progress`, ignores
+    /// `progress`): a
+    /// [`ProgressiveCall`] stream yields each progressive result (`details.progress ==
+    /// Some(true)`) as the callee sends it, then the final result (or the error), then
+    /// ends. A callee that sends no progressive results gives a stream of one item.
+    ///
+    /// Dropping the stream before its end cancels the call, like dropping a
+    /// [`CallFuture`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use futures::StreamExt;
+    /// use nexus_core::{args, Payload};
+    ///
+    /// let mut call = client.call_progressive(
+    ///     "com.example.search",
+    ///     Default::default(),
+    ///     Payload::new(args!["needle"], Default::default()),
+    /// );
+    /// while let Some(hit) = call.next().await {
+    ///     println!("{:?}", hit?.args);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn call_progressive(
+        &self,
+        procedure: &str,
+        mut options: CallOptions,
+        payload: Payload,
+    ) -> ProgressiveCall {
+        options.receive_progress = Some(true);
+        options.progress = None;
+        let (tx, rx) = mpsc::unbounded();
+        let (token, sent) = self.start_call(procedure, options, payload, CallReply::Stream(tx));
+        ProgressiveCall {
+            rx: sent.map(|()| rx).map_err(Some),
+            token,
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        }
+    }
+
+    /// Calls `procedure` with its input in chunks (progressive call invocations): the
+    /// first chunk is sent now with `options`, which hold for the whole call; send the
+    /// next ones with [`CallSender::send`] and the last with [`CallSender::finish`]. The
+    /// [`CallFuture`] completes with the callee's final result, which may come before the
+    /// input is finished.
+    ///
+    /// Needs a router whose dealer announces `progressive_call_invocations`; otherwise the
+    /// call fails with [`Error::Usage`]. Dropping the [`CallSender`] without `finish`
+    /// cancels the call; dropping the future cancels it too.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::{args, Payload};
+    ///
+    /// let chunk = |s: &str| Payload::new(args![s], Default::default());
+    /// let (mut input, result) = client.call_streaming("com.example.upload", Default::default(), chunk("first"));
+    /// input.send(chunk("second")).await?;
+    /// input.finish(chunk("last")).await?;
+    /// println!("stored {:?}", result.await?.args);
+    /// # Ok(()) }
+    /// ```
+    pub fn call_streaming(
+        &self,
+        procedure: &str,
+        options: CallOptions,
+        first: Payload,
+    ) -> (CallSender, CallFuture) {
+        let (reply, rx) = oneshot::channel();
+        let (sender, token, sent) =
+            self.streaming_call(procedure, options, first, CallReply::Once(reply));
+        let future = CallFuture {
+            rx: sent.map(|()| rx),
+            token,
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        };
+        (sender, future)
+    }
+
+    /// A full-duplex call: input in chunks, as with [`call_streaming`](Client::call_streaming),
+    /// and progressive results, as with [`call_progressive`](Client::call_progressive)
+    /// (`receive_progress` is set). Results and chunks need not pair up.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use futures::StreamExt;
+    /// use nexus_core::{args, Payload};
+    ///
+    /// let line = |s: &str| Payload::new(args![s], Default::default());
+    /// let (mut input, mut output) = client.call_duplex("com.example.echo_lines", Default::default(), line("hello"));
+    /// println!("{:?}", output.next().await);
+    /// input.finish(line("bye")).await?;
+    /// while let Some(result) = output.next().await {
+    ///     println!("{:?}", result?.args);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn call_duplex(
+        &self,
+        procedure: &str,
+        mut options: CallOptions,
+        first: Payload,
+    ) -> (CallSender, ProgressiveCall) {
+        options.receive_progress = Some(true);
+        options.progress = Some(true);
+        let (tx, rx) = mpsc::unbounded();
+        let (sender, token, sent) =
+            self.streaming_call(procedure, options, first, CallReply::Stream(tx));
+        let call = ProgressiveCall {
+            rx: sent.map(|()| rx).map_err(Some),
+            token,
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        };
+        (sender, call)
+    }
+
+    fn streaming_call(
+        &self,
+        procedure: &str,
+        mut options: CallOptions,
+        first: Payload,
+        reply: CallReply,
+    ) -> (CallSender, u64, Result<(), Error>) {
+        options.progress = Some(true);
+        let (token, sent) = self.start_call(procedure, options, first, reply);
+        let sender = CallSender {
+            token,
+            cmd: self.shared.cmd.clone(),
+            // A call that never started has nothing to cancel.
+            finished: sent.is_err(),
+        };
+        (sender, token, sent)
+    }
+
+    /// Hands a CALL to the task; returns its token and whether it got there.
+    fn start_call(
+        &self,
+        procedure: &str,
+        options: CallOptions,
+        payload: Payload,
+        reply: CallReply,
+    ) -> (u64, Result<(), Error>) {
+        let token = self.token();
         let sent = Uri::parse(procedure)
             .map_err(Error::from)
             .and_then(|procedure| {
@@ -572,12 +842,7 @@ impl Client {
                     reply,
                 })
             });
-        CallFuture {
-            rx: sent.err().map_or(Ok(rx), Err),
-            token,
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        }
+        (token, sent)
     }
 
     /// Publishes an event, without acknowledgement: completes once the event is sent.
@@ -681,7 +946,43 @@ impl Client {
             .await
     }
 
-    /// Registers with options (pattern matching, shared registration...).
+    /// Registers with options: pattern-based (`match_policy`), shared (`invoke`),
+    /// `disclose_caller`, `forward_timeout`...
+    ///
+    /// **Timeouts.** When an invocation carries `details.timeout` (milliseconds, set by a
+    /// dealer that forwards call timeouts, for example to a registration made with
+    /// `forward_timeout`), the client enforces it: if the handler has not answered by then
+    /// it is stopped (dropped) and the caller gets ERROR `wamp.error.timeout`. Each
+    /// progressive result restarts the timer, as the spec measures the timeout between
+    /// results.
+    ///
+    /// A plain handler cannot take a progressive call invocation (input in chunks): such
+    /// calls are answered with `wamp.error.feature_not_supported`; use
+    /// [`register_streaming`](Client::register_streaming).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::message::{InvokePolicy, RegisterOptions};
+    /// use nexus_core::uri::MatchPolicy;
+    /// use nexus_core::{args, Payload};
+    /// use nexus_driver::Invocation;
+    ///
+    /// // Every procedure under com.example.users., shared round-robin with other callees,
+    /// // with call timeouts forwarded to this client.
+    /// let options = RegisterOptions {
+    ///     match_policy: Some(MatchPolicy::Prefix),
+    ///     invoke: Some(InvokePolicy::RoundRobin),
+    ///     forward_timeout: Some(true),
+    ///     ..Default::default()
+    /// };
+    /// client
+    ///     .register_with("com.example.users.", options, |inv: Invocation| async move {
+    ///         let procedure = inv.details.procedure.map(|p| p.to_string()).unwrap_or_default();
+    ///         Ok(Payload::new(args![procedure], Default::default()))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn register_with<F, Fut>(
         &self,
         procedure: &str,
@@ -692,7 +993,55 @@ impl Client {
         F: Fn(Invocation) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |inv| Box::pin(handler(inv)));
+        let handler = Handler::Plain(Arc::new(move |inv| Box::pin(handler(inv))));
+        self.register_handler(procedure, options, handler).await
+    }
+
+    /// Registers a procedure that takes its input in chunks (progressive call
+    /// invocations): the handler gets the first chunk as the [`Invocation`] and the
+    /// following chunks' payloads as an [`InvocationStream`], which ends after the caller's
+    /// last chunk (at once for an ordinary call). The handler may answer before reading
+    /// every chunk; later chunks are then discarded. Progressive results, timeouts and the
+    /// final answer work as for [`register_with`](Client::register_with).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use futures::StreamExt;
+    /// use nexus_core::{args, Payload};
+    /// use nexus_driver::{Invocation, InvocationStream};
+    ///
+    /// client
+    ///     .register_streaming("com.example.upload", Default::default(), |inv: Invocation, mut rest: InvocationStream| async move {
+    ///         let mut chunks = 1;
+    ///         while let Some(_payload) = rest.next().await {
+    ///             chunks += 1;
+    ///         }
+    ///         Ok(Payload::new(args![chunks], Default::default()))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_streaming<F, Fut>(
+        &self,
+        procedure: &str,
+        options: RegisterOptions,
+        handler: F,
+    ) -> Result<Registration, Error>
+    where
+        F: Fn(Invocation, InvocationStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler =
+            Handler::Streaming(Arc::new(move |inv, chunks| Box::pin(handler(inv, chunks))));
+        self.register_handler(procedure, options, handler).await
+    }
+
+    async fn register_handler(
+        &self,
+        procedure: &str,
+        options: RegisterOptions,
+        handler: Handler,
+    ) -> Result<Registration, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Register {
             procedure: Uri::new_unchecked(procedure),
@@ -712,6 +1061,34 @@ impl Client {
             reply,
         })?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The registrations and subscriptions the router revokes from now on (registration
+    /// and subscription revocation), as a stream of [`Revoked`]. A revoked registration
+    /// gets no more invocations; a revoked subscription's [`Subscription`] streams end.
+    /// Each call returns a new stream that sees every later revocation; the stream ends
+    /// when the session ends.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) {
+    /// use futures::StreamExt;
+    /// use nexus_driver::Revoked;
+    ///
+    /// let mut revocations = client.revocations();
+    /// while let Some(revoked) = revocations.next().await {
+    ///     match revoked {
+    ///         Revoked::Registration { id, reason } => eprintln!("registration {id} revoked: {reason:?}"),
+    ///         Revoked::Subscription { id, reason } => eprintln!("subscription {id} revoked: {reason:?}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn revocations(&self) -> Revocations {
+        let (tx, rx) = mpsc::unbounded();
+        // A closed session: the stream ends at once.
+        let _ = self.send(Cmd::WatchRevocations { tx });
+        Revocations { rx }
     }
 
     /// Leaves the realm (GOODBYE) and closes the transport.
@@ -900,7 +1277,23 @@ type PendingSubscribe = (u64, mpsc::Sender<Event>, oneshot::Sender<Result<Id, Er
 
 struct PendingCall {
     token: u64,
-    reply: oneshot::Sender<Result<CallResponse, Error>>,
+    reply: CallReply,
+}
+
+/// An invocation whose handler runs.
+struct RunningInvocation {
+    /// Dropping it stops the handler.
+    _abort: oneshot::Sender<()>,
+    /// The handler's stream of input chunks, while more may come.
+    chunks: Option<mpsc::UnboundedSender<Payload>>,
+    shared: Arc<InvocationShared>,
+}
+
+impl RunningInvocation {
+    /// Refuses further progressive results; dropping `self` then stops the handler.
+    fn finish(self) {
+        self.shared.lock().finished = true;
+    }
 }
 
 /// The client task: owns the session and the link.
@@ -918,8 +1311,13 @@ struct Task {
     registers: HashMap<Id, (Handler, oneshot::Sender<Result<Id, Error>>)>,
     registrations: HashMap<Id, Handler>,
     unregisters: HashMap<Id, oneshot::Sender<Result<(), Error>>>,
-    /// Invocations being handled: dropping the sender aborts the handler.
-    invocations: HashMap<Id, oneshot::Sender<()>>,
+    /// Invocations being handled.
+    invocations: HashMap<Id, RunningInvocation>,
+    /// Progressive call invocations whose last chunk is not sent: CallSender token to
+    /// CALL request.
+    inputs: HashMap<u64, (Id, Uri)>,
+    /// Streams from `Client::revocations`.
+    revocation_watchers: Vec<mpsc::UnboundedSender<Revoked>>,
     leaving: Option<oneshot::Sender<Result<(), Error>>>,
     /// Messages to send that bypass the session (an ERROR replacing a too large YIELD).
     pending_raw: Vec<Message>,
@@ -997,34 +1395,47 @@ impl Task {
                     tick = Some(self.runtime.sleep(interval));
                 }
             }
-            let mut failed = None;
-            while let Some(m) = self.session.poll_transmit() {
-                match link.send_checked(m).await {
-                    Ok(()) => {}
-                    Err(Unsent::TooLarge {
-                        message,
-                        size,
-                        limit,
-                    }) => self.too_large(*message, size, limit),
-                    Err(Unsent::Failed(e)) => {
-                        failed = Some(e);
-                        break;
+            // Handling events can queue more messages (an answer to an INTERRUPT, an
+            // invocation refused at once...): send those too before waiting again.
+            let mut end = None;
+            loop {
+                let mut failed = None;
+                while let Some(m) = self.session.poll_transmit() {
+                    match link.send_checked(m).await {
+                        Ok(()) => {}
+                        Err(Unsent::TooLarge {
+                            message,
+                            size,
+                            limit,
+                        }) => self.too_large(*message, size, limit),
+                        Err(Unsent::Failed(e)) => {
+                            failed = Some(e);
+                            break;
+                        }
                     }
                 }
-            }
-            for m in std::mem::take(&mut self.pending_raw) {
-                if failed.is_none() {
-                    if let Err(e) = link.send(m).await {
-                        failed = Some(e);
+                for m in std::mem::take(&mut self.pending_raw) {
+                    if failed.is_none() {
+                        if let Err(e) = link.send(m).await {
+                            failed = Some(e);
+                        }
                     }
                 }
+                if let Some(e) = failed {
+                    self.session.handle_transport_closed();
+                    self.drain_events();
+                    end = Some(e);
+                    break;
+                }
+                if let Some(e) = self.drain_events() {
+                    end = Some(e);
+                    break;
+                }
+                if !self.session.has_transmit() && self.pending_raw.is_empty() {
+                    break;
+                }
             }
-            if let Some(e) = failed {
-                self.session.handle_transport_closed();
-                self.drain_events();
-                break e;
-            }
-            if let Some(end) = self.drain_events() {
+            if let Some(end) = end {
                 break end;
             }
         };
@@ -1042,17 +1453,18 @@ impl Task {
                     details,
                     payload,
                 } => {
-                    if details.progress == Some(true) {
-                        continue;
-                    }
-                    if let Some(call) = self.calls.remove(&request) {
-                        self.call_tokens.remove(&call.token);
-                        let (args, kwargs) = split(payload);
-                        let _ = call.reply.send(Ok(CallResponse {
-                            args,
-                            kwargs,
-                            details,
-                        }));
+                    let (args, kwargs) = split(payload);
+                    let response = CallResponse {
+                        args,
+                        kwargs,
+                        details,
+                    };
+                    if response.details.progress == Some(true) {
+                        if let Some(call) = self.calls.get(&request) {
+                            call.reply.progress(response);
+                        }
+                    } else if let Some(call) = self.end_call(request) {
+                        call.reply.finish(Ok(response));
                     }
                 }
                 SessionEvent::CallError {
@@ -1061,9 +1473,8 @@ impl Task {
                     details,
                     payload,
                 } => {
-                    if let Some(call) = self.calls.remove(&request) {
-                        self.call_tokens.remove(&call.token);
-                        let _ = call.reply.send(Err(wamp_error(error, details, payload)));
+                    if let Some(call) = self.end_call(request) {
+                        call.reply.finish(Err(wamp_error(error, details, payload)));
                     }
                 }
                 SessionEvent::Published {
@@ -1127,7 +1538,12 @@ impl Task {
                     reason,
                 } => {
                     tracing::info!("subscription {subscription} revoked by the router: {reason:?}");
+                    // Dropping the senders ends the Subscription streams.
                     self.subscriptions.remove(&subscription);
+                    self.revoked(Revoked::Subscription {
+                        id: subscription,
+                        reason,
+                    });
                 }
                 SessionEvent::Registered {
                     request,
@@ -1174,6 +1590,10 @@ impl Task {
                 } => {
                     tracing::info!("registration {registration} revoked by the router: {reason:?}");
                     self.registrations.remove(&registration);
+                    self.revoked(Revoked::Registration {
+                        id: registration,
+                        reason,
+                    });
                 }
                 SessionEvent::Event {
                     subscription,
@@ -1191,12 +1611,29 @@ impl Task {
                 } => {
                     self.invoke(request, registration, details, payload);
                 }
+                SessionEvent::InvocationChunk {
+                    request,
+                    details,
+                    payload,
+                    ..
+                } => {
+                    // Chunks for a handler that already finished are dropped.
+                    if let Some(running) = self.invocations.get_mut(&request) {
+                        if let Some(chunks) = &running.chunks {
+                            let _ = chunks.unbounded_send(payload);
+                        }
+                        if details.progress != Some(true) {
+                            running.chunks = None;
+                        }
+                    }
+                }
                 SessionEvent::Interrupt { request, options } => {
-                    // Dropping the sender aborts the handler; for `kill` the caller waits
-                    // for our answer, so give it one.
-                    if self.invocations.remove(&request).is_some()
-                        && options.mode != Some(CancelMode::KillNoWait)
-                    {
+                    // Finishing stops the handler; for `kill` the caller waits for our
+                    // answer, so give it one.
+                    let running = self.invocations.remove(&request);
+                    let was_running = running.is_some();
+                    running.map(RunningInvocation::finish);
+                    if was_running && options.mode != Some(CancelMode::KillNoWait) {
                         let _ = self.session.yield_error(
                             request,
                             Uri::new_unchecked(nexus_core::uri::error::CANCELED),
@@ -1269,9 +1706,8 @@ impl Task {
         match message {
             // The session still counts the request as outstanding; nothing will answer it.
             Message::Call(c) => {
-                if let Some(call) = self.calls.remove(&c.request) {
-                    self.call_tokens.remove(&call.token);
-                    let _ = call.reply.send(Err(error()));
+                if let Some(call) = self.end_call(c.request) {
+                    call.reply.finish(Err(error()));
                 }
             }
             Message::Publish(p) => match self.publishes.remove(&p.request) {
@@ -1280,6 +1716,19 @@ impl Task {
                 }
                 None => tracing::warn!("an unacknowledged PUBLISH was not sent: {why}"),
             },
+            // A progressive result: the invocation is still open in the session; end it
+            // with the error and stop the handler.
+            Message::Yield(y) if y.options.progress == Some(true) => {
+                if let Some(running) = self.invocations.remove(&y.request) {
+                    running.finish();
+                }
+                let _ = self.session.yield_error(
+                    y.request,
+                    Uri::new_unchecked(nexus_core::uri::error::PAYLOAD_SIZE_EXCEEDED),
+                    ErrorDetails::default(),
+                    Payload::new(vec![Value::from(why)], Dict::new()),
+                );
+            }
             Message::Yield(y) => {
                 let error = nexus_core::message::Error::new(
                     nexus_core::message::RequestType::Invocation,
@@ -1349,28 +1798,100 @@ impl Task {
             );
             return;
         };
+        let chunked = details.progress == Some(true);
+        if chunked && matches!(handler, Handler::Plain(_)) {
+            // Later chunks are discarded by the session once this is answered.
+            let _ = self.session.yield_error(
+                request,
+                Uri::new_unchecked(nexus_core::uri::error::FEATURE_NOT_SUPPORTED),
+                ErrorDetails::default(),
+                Payload::new(
+                    vec![Value::from(format!(
+                        "registration {registration} takes no input in chunks (progressive call invocations): its callee registered it with register, not register_streaming"
+                    ))],
+                    Dict::new(),
+                ),
+            );
+            return;
+        }
+        let timeout = details
+            .timeout
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis);
+        let (activity, activity_rx) = match timeout {
+            Some(_) => {
+                let (tx, rx) = mpsc::unbounded();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        let shared = InvocationShared::new(
+            request,
+            details.receive_progress == Some(true),
+            self.cmd.clone(),
+            activity,
+        );
         let (args, kwargs) = split(payload);
         let invocation = Invocation {
             args,
             kwargs,
             details,
             registration,
+            progress: Progress {
+                shared: shared.clone(),
+            },
+        };
+        let (chunks, chunks_rx) = mpsc::unbounded();
+        let work = match handler {
+            Handler::Plain(handler) => handler(invocation),
+            Handler::Streaming(handler) => handler(invocation, InvocationStream { rx: chunks_rx }),
         };
         let (abort, aborted) = oneshot::channel::<()>();
-        self.invocations.insert(request, abort);
-        let cmd = self.cmd.clone();
+        self.invocations.insert(
+            request,
+            RunningInvocation {
+                _abort: abort,
+                // Not chunked: the stream ends at once.
+                chunks: chunked.then_some(chunks),
+                shared: shared.clone(),
+            },
+        );
+        let runtime = self.runtime.clone();
         runtime::spawn(&*self.runtime, async move {
-            let work = handler(invocation);
-            match future::select(work, aborted).await {
-                Either::Left((result, _)) => {
-                    let _ = cmd.unbounded_send(Cmd::Answer {
-                        invocation: request,
-                        result,
-                    });
-                }
-                Either::Right(_) => {}
-            }
+            let work = std::pin::pin!(with_timeout(runtime, timeout, activity_rx, work));
+            let result = match future::select(work, aborted).await {
+                Either::Left((Some(result), _)) => result,
+                Either::Left((None, _)) => Err(WampError::new(nexus_core::uri::error::TIMEOUT)
+                    .with_args(vec![Value::from(format!(
+                        "the callee did not answer within the invocation's timeout of {} ms",
+                        timeout.unwrap_or_default().as_millis()
+                    ))])),
+                // Interrupted, or the session ended: nothing to answer.
+                Either::Right(_) => return,
+            };
+            // Under the lock: no progressive result can be queued after the answer.
+            let mut state = shared.lock();
+            state.finished = true;
+            let options = std::mem::take(&mut state.yield_options);
+            let _ = shared.cmd.unbounded_send(Cmd::Answer {
+                invocation: request,
+                result,
+                options,
+            });
         });
+    }
+
+    /// Ends a call locally: forgets its token and any open input.
+    fn end_call(&mut self, request: Id) -> Option<PendingCall> {
+        let call = self.calls.remove(&request)?;
+        self.call_tokens.remove(&call.token);
+        self.inputs.remove(&call.token);
+        Some(call)
+    }
+
+    fn revoked(&mut self, revoked: Revoked) {
+        self.revocation_watchers
+            .retain(|tx| tx.unbounded_send(revoked.clone()).is_ok());
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -1393,27 +1914,76 @@ impl Task {
                     },
                     &payload,
                 ) {
-                    let _ = reply.send(Err(e));
+                    reply.finish(Err(e));
                     return;
                 }
+                let chunked = (options.progress == Some(true)).then(|| procedure.clone());
                 match self.session.call(procedure, options, payload) {
                     Ok(request) => {
                         self.calls.insert(request, PendingCall { token, reply });
                         self.call_tokens.insert(token, request);
+                        if let Some(procedure) = chunked {
+                            self.inputs.insert(token, (request, procedure));
+                        }
                     }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.into()));
-                    }
+                    Err(e) => reply.finish(Err(e.into())),
                 }
             }
             Cmd::DropCall { token } => {
-                if let Some(request) = self.call_tokens.remove(&token) {
-                    self.calls.remove(&request);
-                    if self
-                        .session
-                        .router_supports("dealer", nexus_core::features::CALL_CANCELING)
-                    {
-                        let _ = self.session.cancel(request, Some(CancelMode::KillNoWait));
+                if let Some(request) = self.call_tokens.get(&token).copied() {
+                    self.end_call(request);
+                    self.cancel(request);
+                }
+            }
+            Cmd::Chunk {
+                token,
+                payload,
+                last,
+                reply,
+            } => {
+                let Some((request, procedure)) = self.inputs.get(&token).cloned() else {
+                    let _ = reply.send(Err(Error::CallEnded));
+                    return;
+                };
+                if let Err(e) = self.fits(
+                    |id| {
+                        Call::new(id, procedure.clone())
+                            .with_options(CallOptions {
+                                progress: Some(true),
+                                ..Default::default()
+                            })
+                            .with_payload(payload.clone())
+                            .into()
+                    },
+                    &payload,
+                ) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let sent = if last {
+                    self.inputs.remove(&token);
+                    self.session.finish_call(request, payload)
+                } else {
+                    self.session.continue_call(request, payload)
+                };
+                let _ = reply.send(sent.map_err(|e| match e {
+                    UsageError::CallNotOutstanding { .. } => Error::CallEnded,
+                    e => Error::Usage(e),
+                }));
+            }
+            Cmd::AbandonInput { token } => {
+                // The input was cut short: cancel rather than pass it off as complete.
+                if let Some((request, _)) = self.inputs.remove(&token) {
+                    if !self.cancel(request) {
+                        if let Some(call) = self.end_call(request) {
+                            call.reply.finish(Err(Error::from(
+                                WampError::new(nexus_core::uri::error::CANCELED).with_args(vec![
+                                    Value::from(
+                                        "the CallSender was dropped before finish(), and the router cannot cancel calls",
+                                    ),
+                                ]),
+                            )));
+                        }
                     }
                 }
             }
@@ -1510,15 +2080,16 @@ impl Task {
                     let _ = reply.send(Err(e.into()));
                 }
             },
-            Cmd::Answer { invocation, result } => {
+            Cmd::Answer {
+                invocation,
+                result,
+                options,
+            } => {
                 if self.invocations.remove(&invocation).is_none() {
                     return;
                 }
-                let _ = match result {
-                    Ok(payload) => {
-                        self.session
-                            .yield_result(invocation, Default::default(), payload)
-                    }
+                let answered = match result {
+                    Ok(payload) => self.session.yield_result(invocation, options, payload),
                     Err(e) => self.session.yield_error(
                         invocation,
                         e.error,
@@ -1526,7 +2097,62 @@ impl Task {
                         Payload::new(e.args, e.kwargs),
                     ),
                 };
+                if let Err(e) = answered {
+                    // For example passthru options with a payload of the wrong shape: the
+                    // caller must not wait forever.
+                    tracing::warn!(
+                        "invocation {invocation}: the handler's answer was refused: {e}"
+                    );
+                    let _ = self.session.yield_error(
+                        invocation,
+                        Uri::new_unchecked(nexus_core::uri::error::INVALID_ARGUMENT),
+                        ErrorDetails::default(),
+                        Payload::new(
+                            vec![Value::from(format!("the callee's answer was refused: {e}"))],
+                            Dict::new(),
+                        ),
+                    );
+                }
             }
+            Cmd::Progress {
+                invocation,
+                options,
+                payload,
+            } => {
+                if !self.invocations.contains_key(&invocation) {
+                    return;
+                }
+                let procedure_free = |id| {
+                    nexus_core::message::Yield {
+                        request: id,
+                        options: options.clone(),
+                        payload: payload.clone(),
+                    }
+                    .into()
+                };
+                if let Err(e) = self.fits(procedure_free, &payload) {
+                    // Too large for the router: end the invocation with the error.
+                    if let Some(running) = self.invocations.remove(&invocation) {
+                        running.finish();
+                    }
+                    if let Error::Wamp(e) = e {
+                        let e = *e;
+                        let _ = self.session.yield_error(
+                            invocation,
+                            e.error,
+                            e.details,
+                            Payload::new(e.args, e.kwargs),
+                        );
+                    }
+                    return;
+                }
+                if let Err(e) = self.session.yield_result(invocation, options, payload) {
+                    tracing::warn!(
+                        "invocation {invocation}: a progressive result was refused: {e}"
+                    );
+                }
+            }
+            Cmd::WatchRevocations { tx } => self.revocation_watchers.push(tx),
             Cmd::Leave { reply } => {
                 if self.session.is_closed() {
                     let _ = reply.send(Ok(()));
@@ -1542,6 +2168,17 @@ impl Task {
         }
     }
 
+    /// Cancels an outstanding call with `killnowait`, if the router supports canceling;
+    /// returns whether it did.
+    fn cancel(&mut self, request: Id) -> bool {
+        self.session
+            .router_supports("dealer", nexus_core::features::CALL_CANCELING)
+            && self
+                .session
+                .cancel(request, Some(CancelMode::KillNoWait))
+                .is_ok()
+    }
+
     /// The session ended: every request still waiting fails with `end`.
     fn fail_all(&mut self, end: Error) {
         let message = end.to_string();
@@ -1554,8 +2191,11 @@ impl Task {
             _ => Error::Protocol(message.clone()),
         };
         for (_, call) in self.calls.drain() {
-            let _ = call.reply.send(Err(err()));
+            call.reply.finish(Err(err()));
         }
+        self.call_tokens.clear();
+        self.inputs.clear();
+        self.revocation_watchers.clear();
         for (_, reply) in self.publishes.drain() {
             let _ = reply.send(Err(err()));
         }
@@ -1575,8 +2215,41 @@ impl Task {
             let _ = reply.send(Ok(()));
         }
         self.subscriptions.clear();
-        self.invocations.clear();
+        for (_, running) in self.invocations.drain() {
+            running.finish();
+        }
         self.registrations.clear();
+    }
+}
+
+/// Runs a handler's `work`; with a `timeout`, gives up (returns `None`, dropping the work)
+/// when it passes without an answer. Each message on `activity` (a progressive result)
+/// restarts the timer.
+async fn with_timeout(
+    runtime: Arc<dyn Runtime>,
+    timeout: Option<Duration>,
+    mut activity: Option<mpsc::UnboundedReceiver<()>>,
+    mut work: BoxFuture<'static, HandlerResult>,
+) -> Option<HandlerResult> {
+    let Some(timeout) = timeout else {
+        return Some(work.await);
+    };
+    loop {
+        let kicked = match &mut activity {
+            Some(rx) => Either::Left(rx.next()),
+            None => Either::Right(future::pending()),
+        };
+        match future::select(work, future::select(runtime.sleep(timeout), kicked)).await {
+            Either::Left((result, _)) => return Some(result),
+            Either::Right((Either::Left(((), _)), _)) => return None,
+            Either::Right((Either::Right((kick, _)), rest)) => {
+                if kick.is_none() {
+                    // Every progress handle is gone: only the timer is left.
+                    activity = None;
+                }
+                work = rest;
+            }
+        }
     }
 }
 

@@ -104,6 +104,16 @@ pub enum Error {
     /// A deadline passed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// A [`CallSender`](crate::CallSender) could not send a chunk: the call has ended.
+    #[error("cannot send a chunk: the call has ended (the callee answered, it was canceled, or it never started); await the call's future or stream for its outcome")]
+    CallEnded,
+    /// A [`Progress`](crate::Progress) handle could not send a progressive result: the
+    /// invocation is over.
+    #[error("cannot send a progressive result for invocation {request}: it is finished (its handler returned, was interrupted or timed out, or the session ended)")]
+    InvocationFinished {
+        /// The INVOCATION request ID.
+        request: nexus_core::Id,
+    },
     /// The request is not allowed in the session's state (for example an unsupported
     /// option).
     #[error(transparent)]
@@ -120,6 +130,28 @@ impl Error {
             Error::Wamp(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// Lets a handler use `?` on the client's own errors (for example on
+/// [`Invocation::progress`](crate::Invocation::progress)): a WAMP error stays itself; an
+/// invocation that is over becomes `wamp.error.canceled`; anything else becomes
+/// `wamp.error.runtime_error` (the URI Autobahn uses for a failing handler) with the error's
+/// text as its argument.
+///
+/// ```
+/// use nexus_driver::{Error, WampError};
+/// let e = WampError::from(Error::Closed);
+/// assert_eq!(e.error.as_str(), "wamp.error.canceled");
+/// ```
+impl From<Error> for WampError {
+    fn from(e: Error) -> WampError {
+        let uri = match e {
+            Error::Wamp(e) => return *e,
+            Error::InvocationFinished { .. } | Error::Closed => nexus_core::uri::error::CANCELED,
+            _ => "wamp.error.runtime_error",
+        };
+        WampError::new(uri).with_args(vec![Value::from(e.to_string())])
     }
 }
 

@@ -9,6 +9,10 @@
 //! - [`Client`]: connect by URL (`ws://`, `wss://`, `tcp://`, `tcps://`, `unix://`) or
 //!   in-process, then `call` (dropping the future cancels), `register` an async handler,
 //!   `subscribe` (a stream of events), `publish` (acknowledged or not), `close`.
+//! - Advanced RPC: progressive results ([`Client::call_progressive`], [`Invocation::progress`]),
+//!   input in chunks ([`Client::call_streaming`], [`Client::call_duplex`],
+//!   [`Client::register_streaming`]), revocations ([`Client::revocations`]), and
+//!   callee-enforced call timeouts (see [`Client::register_with`]).
 //! - [`RouterBuilder`] / [`RouterHandle`]: a router with realms, listening on any number of
 //!   URLs, embedded in your program.
 //!
@@ -21,6 +25,7 @@
 mod client;
 mod error;
 mod host;
+mod rpc;
 pub mod runtime;
 mod wire;
 
@@ -30,6 +35,7 @@ pub use client::{
 };
 pub use error::{Error, WampError};
 pub use host::{Authenticator, Authorizer, RouterBuilder, RouterHandle, RouterStats};
+pub use rpc::{CallSender, InvocationStream, Progress, ProgressiveCall, Revocations, Revoked};
 pub use runtime::{BoxIo, Listener, Runtime, TimedOut};
 
 pub use nexus_core;
