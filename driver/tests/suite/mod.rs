@@ -588,6 +588,614 @@ pub async fn call_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     within(&*rt, "close", callee.close()).await.unwrap();
 }
 
+async fn local(rt: &dyn Runtime, router: &RouterHandle, what: &str) -> Client {
+    within(
+        rt,
+        what,
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+fn one(value: impl Into<Value>) -> Payload {
+    Payload::new(vec![value.into()], Default::default())
+}
+
+/// Signals when dropped: tells a test that a handler was stopped.
+struct DropSignal(Option<futures::channel::oneshot::Sender<()>>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Progressive call results through the client API: the caller's stream yields each
+/// progressive result, then the final one, then ends; the callee's progress handle refuses
+/// when the caller did not ask and once the invocation is answered; dropping the stream
+/// cancels the call.
+pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::Progress;
+    let callee = local(&*rt, router, "callee").await;
+    let caller = local(&*rt, router, "caller").await;
+    let kept: Arc<std::sync::Mutex<Option<Progress>>> = Default::default();
+    let kept2 = kept.clone();
+    within(
+        &*rt,
+        "register countdown",
+        callee.register("com.suite.countdown", move |inv: Invocation| {
+            let kept = kept2.clone();
+            async move {
+                let progress = inv.progress_sender();
+                *kept.lock().unwrap() = Some(progress.clone());
+                if !progress.is_requested() {
+                    // The caller did not ask: the handle refuses.
+                    let refused = match inv.progress(one(0)) {
+                        Err(Error::Usage(
+                            nexus_driver::nexus_core::session::UsageError::ProgressNotRequested {
+                                ..
+                            },
+                        )) => "refused",
+                        _ => "not refused",
+                    };
+                    return Ok(one(refused));
+                }
+                for n in (1..=3).rev() {
+                    progress.send(one(n)).map_err(|e| {
+                        WampError::new("com.suite.error").with_args(args![e.to_string()])
+                    })?;
+                }
+                Ok(one("liftoff"))
+            }
+        }),
+    )
+    .await
+    .unwrap();
+
+    let call = caller.call_progressive(
+        "com.suite.countdown",
+        Default::default(),
+        Payload::default(),
+    );
+    let results: Vec<_> = within(&*rt, "progressive call", call.collect::<Vec<_>>()).await;
+    let seen: Vec<(Vec<Value>, Option<bool>)> = results
+        .into_iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.args, r.details.progress)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (args![3], Some(true)),
+            (args![2], Some(true)),
+            (args![1], Some(true)),
+            (args!["liftoff"], None),
+        ]
+    );
+    // The invocation is answered: its handle refuses now.
+    let handle = kept.lock().unwrap().take().unwrap();
+    assert!(handle.is_finished());
+    assert!(matches!(
+        handle.send(one(9)),
+        Err(Error::InvocationFinished { request }) if request == handle.request_id()
+    ));
+    // A plain call: only the final result, and the handler could not send progress.
+    let plain = within(
+        &*rt,
+        "plain call",
+        caller.call("com.suite.countdown", vec![], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plain.args, args!["refused"]);
+    // A callee that sends none: a stream of one final result.
+    within(
+        &*rt,
+        "register quiet",
+        callee.register("com.suite.quiet", |_inv: Invocation| async {
+            Ok(one("only"))
+        }),
+    )
+    .await
+    .unwrap();
+    let mut quiet =
+        caller.call_progressive("com.suite.quiet", Default::default(), Payload::default());
+    let only = within(&*rt, "quiet", quiet.next()).await.unwrap().unwrap();
+    assert_eq!((only.args, only.details.progress), (args!["only"], None));
+    assert!(within(&*rt, "quiet end", quiet.next()).await.is_none());
+
+    // Dropping the stream cancels the call: the callee's handler is stopped.
+    let (stopped_tx, stopped) = futures::channel::oneshot::channel::<()>();
+    let stopped_tx = std::sync::Mutex::new(Some(stopped_tx));
+    let rt2 = rt.clone();
+    within(
+        &*rt,
+        "register endless",
+        callee.register("com.suite.endless", move |inv: Invocation| {
+            let guard = DropSignal(stopped_tx.lock().unwrap().take());
+            let rt = rt2.clone();
+            async move {
+                let _guard = guard;
+                inv.progress(one("first"))?;
+                rt.sleep(Duration::from_secs(3600)).await;
+                Ok(Payload::default())
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let mut endless =
+        caller.call_progressive("com.suite.endless", Default::default(), Payload::default());
+    let first = within(&*rt, "first progress", endless.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.args, args!["first"]);
+    drop(endless);
+    within(&*rt, "handler stopped", stopped).await.unwrap();
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+}
+
+/// Progressive call invocations through the client API: input in chunks, full duplex,
+/// early answers, a plain handler, and a sender dropped before `finish`.
+pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::InvocationStream;
+    let callee = local(&*rt, router, "callee").await;
+    let caller = local(&*rt, router, "caller").await;
+    // Sums the first chunk and the following ones; counts them.
+    within(
+        &*rt,
+        "register sum",
+        callee.register_streaming(
+            "com.suite.sum",
+            Default::default(),
+            |inv: Invocation, mut rest: InvocationStream| async move {
+                let mut sum = inv.args.first().and_then(Value::as_i64).unwrap_or(0);
+                let mut chunks = 1;
+                while let Some(chunk) = rest.next().await {
+                    sum += chunk.args().first().and_then(Value::as_i64).unwrap_or(0);
+                    chunks += 1;
+                }
+                Ok(Payload::new(args![sum, chunks], Default::default()))
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let (mut input, result) = caller.call_streaming("com.suite.sum", Default::default(), one(1));
+    within(&*rt, "chunk 2", input.send(one(2))).await.unwrap();
+    within(&*rt, "chunk 3", input.send(one(3))).await.unwrap();
+    within(&*rt, "last chunk", input.finish(one(4)))
+        .await
+        .unwrap();
+    let r = within(&*rt, "sum", result).await.unwrap();
+    assert_eq!(r.args, args![10, 4]);
+    // An ordinary call to a streaming handler: its stream is empty.
+    let r = within(
+        &*rt,
+        "plain sum",
+        caller.call("com.suite.sum", args![5], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args![5, 1]);
+
+    // Full duplex: each chunk is echoed as a progressive result before the next is sent.
+    within(
+        &*rt,
+        "register echo",
+        callee.register_streaming(
+            "com.suite.echo_chunks",
+            Default::default(),
+            |inv: Invocation, mut rest: InvocationStream| async move {
+                inv.progress(Payload::new(inv.args.clone(), Default::default()))?;
+                let mut n = 1;
+                while let Some(chunk) = rest.next().await {
+                    inv.progress(chunk)?;
+                    n += 1;
+                }
+                Ok(one(format!("{n} chunks")))
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let (mut input, mut output) =
+        caller.call_duplex("com.suite.echo_chunks", Default::default(), one("a"));
+    let echo = |r: Option<Result<nexus_driver::CallResponse, Error>>| {
+        let r = r.expect("a result").unwrap();
+        assert_eq!(r.details.progress, Some(true));
+        r.args
+    };
+    assert_eq!(
+        echo(within(&*rt, "echo a", output.next()).await),
+        args!["a"]
+    );
+    within(&*rt, "send b", input.send(one("b"))).await.unwrap();
+    assert_eq!(
+        echo(within(&*rt, "echo b", output.next()).await),
+        args!["b"]
+    );
+    within(&*rt, "finish c", input.finish(one("c")))
+        .await
+        .unwrap();
+    assert_eq!(
+        echo(within(&*rt, "echo c", output.next()).await),
+        args!["c"]
+    );
+    let last = within(&*rt, "final", output.next()).await.unwrap().unwrap();
+    assert_eq!(
+        (last.args, last.details.progress),
+        (args!["3 chunks"], None)
+    );
+    assert!(within(&*rt, "end", output.next()).await.is_none());
+
+    // The callee answers after the first chunk; the caller's later chunks are refused
+    // locally (or discarded on the way) and the callee's session is unharmed.
+    within(
+        &*rt,
+        "register early",
+        callee.register_streaming(
+            "com.suite.early",
+            Default::default(),
+            |_inv: Invocation, _rest: InvocationStream| async move { Ok(one("enough")) },
+        ),
+    )
+    .await
+    .unwrap();
+    let (mut input, result) = caller.call_streaming("com.suite.early", Default::default(), one(1));
+    // Sent at once, racing the answer: they reach the callee after its answer, or not at all.
+    let _ = input.send(one(2)).await;
+    let r = within(&*rt, "early answer", result).await.unwrap();
+    assert_eq!(r.args, args!["enough"]);
+    assert!(matches!(
+        within(&*rt, "chunk after the answer", input.send(one(3))).await,
+        Err(Error::CallEnded)
+    ));
+    assert!(matches!(
+        within(&*rt, "finish after the answer", input.finish(one(4))).await,
+        Err(Error::CallEnded)
+    ));
+
+    // A plain handler refuses input in chunks.
+    within(
+        &*rt,
+        "register plain",
+        callee.register("com.suite.plain", |_inv: Invocation| async {
+            Ok(one("plain"))
+        }),
+    )
+    .await
+    .unwrap();
+    let (mut input, result) = caller.call_streaming("com.suite.plain", Default::default(), one(1));
+    match within(&*rt, "plain refuses", result).await {
+        Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::FEATURE_NOT_SUPPORTED),
+        other => panic!("expected feature_not_supported, got {other:?}"),
+    }
+    assert!(matches!(
+        within(&*rt, "chunk after the error", input.send(one(2))).await,
+        Err(Error::CallEnded)
+    ));
+
+    // Dropping the sender before finish cancels the call and stops the handler.
+    let (stopped_tx, stopped) = futures::channel::oneshot::channel::<()>();
+    let stopped_tx = std::sync::Mutex::new(Some(stopped_tx));
+    let (started_tx, started) = futures::channel::oneshot::channel::<()>();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
+    within(
+        &*rt,
+        "register reader",
+        callee.register_streaming(
+            "com.suite.reader",
+            Default::default(),
+            move |_inv: Invocation, mut rest: InvocationStream| {
+                let guard = DropSignal(stopped_tx.lock().unwrap().take());
+                if let Some(tx) = started_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                async move {
+                    let _guard = guard;
+                    while rest.next().await.is_some() {}
+                    Ok(one("complete"))
+                }
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let (input, result) = caller.call_streaming("com.suite.reader", Default::default(), one(1));
+    within(&*rt, "reader started", started).await.unwrap();
+    drop(input);
+    match within(&*rt, "abandoned input", result).await {
+        Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::CANCELED),
+        other => panic!("expected wamp.error.canceled, got {other:?}"),
+    }
+    within(&*rt, "reader stopped", stopped).await.unwrap();
+
+    // Both sessions still work.
+    let r = within(
+        &*rt,
+        "after",
+        caller.call("com.suite.sum", args![1], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args![1, 1]);
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+}
+
+/// Registration revocation through the client API: the router's meta procedure
+/// `wamp.registration.remove_callee` revokes a registration; the callee learns it from
+/// `Client::revocations`, and calls no longer reach it.
+pub async fn registration_revocation(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::Revoked;
+    let callee = local(&*rt, router, "callee").await;
+    let admin = local(&*rt, router, "admin").await;
+    let mut revocations = callee.revocations();
+    let registration = within(
+        &*rt,
+        "register",
+        callee.register("com.suite.revocable", |_inv: Invocation| async {
+            Ok(one("here"))
+        }),
+    )
+    .await
+    .unwrap();
+    let r = within(
+        &*rt,
+        "call",
+        admin.call("com.suite.revocable", vec![], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args!["here"]);
+    within(
+        &*rt,
+        "remove_callee",
+        admin.call(
+            "wamp.registration.remove_callee",
+            args![registration.id().get(), callee.session_id().get()],
+            kwargs! { "reason" => "maintenance" },
+        ),
+    )
+    .await
+    .unwrap();
+    let revoked = within(&*rt, "revocation", revocations.next()).await;
+    assert_eq!(
+        revoked,
+        Some(Revoked::Registration {
+            id: registration.id(),
+            reason: Some("maintenance".into())
+        })
+    );
+    match within(
+        &*rt,
+        "call after revocation",
+        admin.call("com.suite.revocable", vec![], Default::default()),
+    )
+    .await
+    {
+        Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::NO_SUCH_PROCEDURE),
+        other => panic!("expected no_such_procedure, got {other:?}"),
+    }
+    within(&*rt, "close", admin.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+    // The session is over: the stream ends.
+    assert_eq!(
+        within(&*rt, "revocations end", revocations.next()).await,
+        None
+    );
+}
+
+/// A call timeout the callee enforces: the dealer forwards it to a registration made with
+/// `forward_timeout`; the client stops the handler and answers `wamp.error.timeout`, and a
+/// progressive result restarts the timer.
+pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::nexus_core::message::{CallOptions, RegisterOptions};
+    let callee = local(&*rt, router, "callee").await;
+    let caller = local(&*rt, router, "caller").await;
+    let forward = || RegisterOptions {
+        forward_timeout: Some(true),
+        ..Default::default()
+    };
+    let (seen_tx, mut seen) = futures::channel::mpsc::unbounded::<Option<u64>>();
+    let (stopped_tx, stopped) = futures::channel::oneshot::channel::<()>();
+    let stopped_tx = std::sync::Mutex::new(Some(stopped_tx));
+    let rt2 = rt.clone();
+    within(
+        &*rt,
+        "register stuck",
+        callee.register_with("com.suite.stuck", forward(), move |inv: Invocation| {
+            let _ = seen_tx.unbounded_send(inv.details.timeout);
+            let guard = DropSignal(stopped_tx.lock().unwrap().take());
+            let rt = rt2.clone();
+            async move {
+                let _guard = guard;
+                rt.sleep(Duration::from_secs(3600)).await;
+                Ok(Payload::default())
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let options = CallOptions {
+        timeout: Some(200),
+        ..Default::default()
+    };
+    match within(
+        &*rt,
+        "timed out call",
+        caller.call_with("com.suite.stuck", options, Payload::default()),
+    )
+    .await
+    {
+        Err(Error::Wamp(e)) => {
+            assert_eq!(e.error.as_str(), uri::error::TIMEOUT);
+            // The callee's error, not the dealer's.
+            let why = e.args.first().and_then(Value::as_str).unwrap_or_default();
+            assert!(why.contains("callee"), "{why}");
+        }
+        other => panic!("expected wamp.error.timeout, got {other:?}"),
+    }
+    // The dealer forwarded the timeout, and the handler was stopped.
+    assert_eq!(within(&*rt, "seen", seen.next()).await, Some(Some(200)));
+    within(&*rt, "handler stopped", stopped).await.unwrap();
+
+    // Progressive results restart the timer: 8 steps of 100 ms outlast a 500 ms timeout.
+    let rt3 = rt.clone();
+    within(
+        &*rt,
+        "register ticking",
+        callee.register_with("com.suite.ticking", forward(), move |inv: Invocation| {
+            let rt = rt3.clone();
+            async move {
+                for n in 0..8 {
+                    rt.sleep(Duration::from_millis(100)).await;
+                    inv.progress(one(n))?;
+                }
+                Ok(one("done"))
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    let options = CallOptions {
+        timeout: Some(500),
+        ..Default::default()
+    };
+    let call = caller.call_progressive("com.suite.ticking", options, Payload::default());
+    let results = within(&*rt, "ticking", call.collect::<Vec<_>>()).await;
+    assert_eq!(results.len(), 9, "{results:?}");
+    assert_eq!(results[8].as_ref().unwrap().args, args!["done"]);
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+}
+
+/// What the default roles announce, through the client API: trust levels and caller
+/// identification reach the callee, payload passthru passes options and one binary
+/// argument through both ways, and a partitioned call needs an rkey and sticks to a shard.
+pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::nexus_core::message::{
+        CallOptions, InvokePolicy, RegisterOptions, YieldOptions,
+    };
+    use nexus_driver::nexus_core::session::UsageError;
+    let callee = local(&*rt, router, "callee").await;
+    let other = local(&*rt, router, "other callee").await;
+    let caller = local(&*rt, router, "caller").await;
+    let blob = |b: &'static [u8]| one(Value::Bytes(bytes::Bytes::from_static(b)));
+    within(
+        &*rt,
+        "register passthru",
+        callee.register("com.suite.ppt", |inv: Invocation| async move {
+            assert_eq!(inv.details.ppt_scheme.as_deref(), Some("x_suite"));
+            assert_eq!(inv.details.ppt_serializer.as_deref(), Some("cbor"));
+            assert_eq!(
+                inv.args,
+                vec![Value::Bytes(bytes::Bytes::from_static(b"in"))]
+            );
+            // Trust levels: the dealer assigns one (0 unless configured).
+            assert_eq!(inv.details.trustlevel, Some(0));
+            inv.set_yield_options(YieldOptions {
+                ppt_scheme: Some("x_suite".into()),
+                ppt_serializer: Some("cbor".into()),
+                ..Default::default()
+            });
+            Ok(Payload::new(
+                vec![Value::Bytes(bytes::Bytes::from_static(b"out"))],
+                Default::default(),
+            ))
+        }),
+    )
+    .await
+    .unwrap();
+    let ppt = CallOptions {
+        ppt_scheme: Some("x_suite".into()),
+        ppt_serializer: Some("cbor".into()),
+        ..Default::default()
+    };
+    let r = within(
+        &*rt,
+        "passthru call",
+        caller.call_with("com.suite.ppt", ppt.clone(), blob(b"in")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.args,
+        vec![Value::Bytes(bytes::Bytes::from_static(b"out"))]
+    );
+    assert_eq!(r.details.ppt_scheme.as_deref(), Some("x_suite"));
+    assert!(matches!(
+        within(
+            &*rt,
+            "passthru shape",
+            caller.call_with("com.suite.ppt", ppt, one("not binary")),
+        )
+        .await,
+        Err(Error::Usage(UsageError::PassthruPayloadShape { .. }))
+    ));
+
+    // Sharded registration: the rkey picks the same callee every time.
+    let shared = || RegisterOptions {
+        invoke: Some(InvokePolicy::RoundRobin),
+        ..Default::default()
+    };
+    for c in [&callee, &other] {
+        let me = c.session_id().get();
+        within(
+            &*rt,
+            "register shard",
+            c.register_with(
+                "com.suite.shard",
+                shared(),
+                move |_inv: Invocation| async move { Ok(one(me)) },
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let partition = |rkey: Option<&str>| CallOptions {
+        runmode: Some("partition".into()),
+        rkey: rkey.map(str::to_owned),
+        ..Default::default()
+    };
+    assert!(matches!(
+        within(
+            &*rt,
+            "no rkey",
+            caller.call_with("com.suite.shard", partition(None), Payload::default()),
+        )
+        .await,
+        Err(Error::Usage(UsageError::PartitionWithoutRkey))
+    ));
+    let mut shards = Vec::new();
+    for _ in 0..4 {
+        let r = within(
+            &*rt,
+            "sharded call",
+            caller.call_with(
+                "com.suite.shard",
+                partition(Some("customer-7")),
+                Payload::default(),
+            ),
+        )
+        .await
+        .unwrap();
+        shards.push(r.args);
+    }
+    assert!(shards.windows(2).all(|w| w[0] == w[1]), "{shards:?}");
+    for c in [caller, other, callee] {
+        within(&*rt, "close", c.close()).await.unwrap();
+    }
+}
+
 /// The whole suite. Each part is boxed: the futures are large, and some executors poll the
 /// root future on a test thread's small stack.
 pub async fn run_all(rt: Arc<dyn Runtime>) {
@@ -605,6 +1213,11 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(local_client_and_cancel(rt.clone(), &router)).await;
     Box::pin(caller_identification(rt.clone(), &router)).await;
     Box::pin(call_timeout(rt.clone(), &router)).await;
+    Box::pin(progressive_results(rt.clone(), &router)).await;
+    Box::pin(progressive_invocations(rt.clone(), &router)).await;
+    Box::pin(registration_revocation(rt.clone(), &router)).await;
+    Box::pin(callee_timeout(rt.clone(), &router)).await;
+    Box::pin(advanced_options(rt.clone(), &router)).await;
     Box::pin(payload_limits(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
