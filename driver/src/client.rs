@@ -1630,10 +1630,11 @@ impl Task {
                 SessionEvent::Interrupt { request, options } => {
                     // Finishing stops the handler; for `kill` the caller waits for our
                     // answer, so give it one.
-                    let running = self.invocations.remove(&request);
-                    let was_running = running.is_some();
-                    running.map(RunningInvocation::finish);
-                    if was_running && options.mode != Some(CancelMode::KillNoWait) {
+                    let Some(running) = self.invocations.remove(&request) else {
+                        continue;
+                    };
+                    running.finish();
+                    if options.mode != Some(CancelMode::KillNoWait) {
                         let _ = self.session.yield_error(
                             request,
                             Uri::new_unchecked(nexus_core::uri::error::CANCELED),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use nexus_driver::nexus_core::message::PublishOptions;
+use nexus_driver::nexus_core::message::{Message, PublishOptions};
 use nexus_driver::nexus_core::{args, kwargs, uri, Payload, Serializer, Value};
 use nexus_driver::{
     Client, ClientConfig, Error, Invocation, RouterBuilder, RouterHandle, Runtime, WampError,
@@ -1196,6 +1196,297 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     }
 }
 
+/// The router's side of one RawSocket connection, played message by message by a test.
+struct Scripted {
+    transport: nexus_driver::nexus_transports::Transport,
+}
+
+impl Scripted {
+    async fn send(&mut self, rt: &dyn Runtime, message: impl Into<Message>) {
+        use futures::SinkExt;
+        let bytes = self.transport.serializer().encode(&message.into()).unwrap();
+        within(
+            rt,
+            "scripted send",
+            self.transport
+                .send(nexus_driver::nexus_transports::Outgoing::Message(bytes)),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn recv(&mut self, rt: &dyn Runtime, what: &str) -> Message {
+        loop {
+            match within(rt, what, self.transport.next()).await {
+                Some(Ok(nexus_driver::nexus_transports::Incoming::Message(frame))) => {
+                    return self
+                        .transport
+                        .serializer()
+                        .decode(&frame, &Default::default())
+                        .unwrap()
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("{what}: the client sent {other:?}"),
+            }
+        }
+    }
+}
+
+/// A client connected to a scripted router that announces `dealer` and `broker` features.
+async fn scripted(rt: Arc<dyn Runtime>, dealer: &[&str], broker: &[&str]) -> (Client, Scripted) {
+    use nexus_driver::nexus_core::message::{Role, RouterRoles, Welcome};
+    use nexus_driver::nexus_core::Id;
+    let mut listener = within(&*rt, "listen", rt.listen_tcp("127.0.0.1".into(), 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let roles = RouterRoles {
+        dealer: Some(Role::with_features(dealer.iter().copied())),
+        broker: Some(Role::with_features(broker.iter().copied())),
+        ..Default::default()
+    };
+    let router = async {
+        let (io, _) = listener.accept().await.unwrap();
+        let transport = nexus_driver::nexus_transports::accept_rawsocket(io, &Default::default())
+            .await
+            .unwrap();
+        let mut router = Scripted { transport };
+        assert!(matches!(
+            router.recv(&*rt, "HELLO").await,
+            Message::Hello(_)
+        ));
+        router
+            .send(&*rt, Welcome::new(Id::new(4242).unwrap(), roles))
+            .await;
+        router
+    };
+    let config = ClientConfig::new("realm1").serializer(Serializer::Cbor);
+    let (client, router) = within(
+        &*rt,
+        "scripted join",
+        futures::future::join(Client::connect(rt.clone(), &url, config), router),
+    )
+    .await;
+    (client.unwrap(), router)
+}
+
+/// Against a scripted router, what a real one rarely shows on cue: a subscription
+/// revocation ends the subscription's stream and is reported; a forwarded
+/// `details.timeout` is enforced by the client; continuations that arrive after an early
+/// answer are discarded without harm; a registration revocation is reported.
+pub async fn scripted_router(rt: Arc<dyn Runtime>) {
+    use nexus_driver::nexus_core::features;
+    use nexus_driver::nexus_core::message::{
+        Invocation as InvocationMessage, Registered, Subscribed, Unregistered, UnregisteredDetails,
+        Unsubscribed, UnsubscribedDetails,
+    };
+    use nexus_driver::nexus_core::Id;
+    use nexus_driver::{InvocationStream, Revoked};
+    let id = |n: u64| Id::new(n).unwrap();
+    let (client, mut router) = scripted(
+        rt.clone(),
+        &[
+            features::CALL_CANCELING,
+            features::PROGRESSIVE_CALL_INVOCATIONS,
+            features::CALL_TIMEOUT,
+        ],
+        &[features::SUBSCRIPTION_REVOCATION],
+    )
+    .await;
+    let mut revocations = client.revocations();
+
+    // Subscribe (subscription 5).
+    let subscribing = client.subscribe("com.suite.topic");
+    let answer = async {
+        let Message::Subscribe(sub) = router.recv(&*rt, "SUBSCRIBE").await else {
+            panic!("expected SUBSCRIBE")
+        };
+        router
+            .send(
+                &*rt,
+                Subscribed {
+                    request: sub.request,
+                    subscription: id(5),
+                },
+            )
+            .await;
+    };
+    let (events, ()) = within(
+        &*rt,
+        "subscribe",
+        futures::future::join(subscribing, answer),
+    )
+    .await;
+    let mut events = events.unwrap();
+
+    // Register a streaming procedure (6) and a stuck one (7).
+    async fn registered(rt: &dyn Runtime, router: &mut Scripted, registration: u64) {
+        let Message::Register(reg) = router.recv(rt, "REGISTER").await else {
+            panic!("expected REGISTER")
+        };
+        let registration = Id::new(registration).unwrap();
+        router
+            .send(
+                rt,
+                Registered {
+                    request: reg.request,
+                    registration,
+                },
+            )
+            .await;
+    }
+    let registering = client.register_streaming(
+        "com.suite.first_only",
+        Default::default(),
+        |inv: Invocation, _rest: InvocationStream| async move {
+            Ok(Payload::new(inv.args, Default::default()))
+        },
+    );
+    let (streaming, ()) = within(
+        &*rt,
+        "register streaming",
+        futures::future::join(registering, registered(&*rt, &mut router, 6)),
+    )
+    .await;
+    let streaming = streaming.unwrap();
+    let (stopped_tx, stopped) = futures::channel::oneshot::channel::<()>();
+    let stopped_tx = std::sync::Mutex::new(Some(stopped_tx));
+    let rt2 = rt.clone();
+    let registering = client.register("com.suite.stuck", move |_inv: Invocation| {
+        let guard = DropSignal(stopped_tx.lock().unwrap().take());
+        let rt = rt2.clone();
+        async move {
+            let _guard = guard;
+            rt.sleep(Duration::from_secs(3600)).await;
+            Ok(Payload::default())
+        }
+    });
+    let (stuck, ()) = within(
+        &*rt,
+        "register stuck",
+        futures::future::join(registering, registered(&*rt, &mut router, 7)),
+    )
+    .await;
+    stuck.unwrap();
+
+    // The router revokes the subscription: its stream ends, and the client is told.
+    router
+        .send(
+            &*rt,
+            Unsubscribed {
+                request: None,
+                details: UnsubscribedDetails {
+                    subscription: Some(id(5)),
+                    reason: Some("topic closed".into()),
+                    ..Default::default()
+                },
+            },
+        )
+        .await;
+    assert_eq!(
+        within(&*rt, "subscription revoked", revocations.next()).await,
+        Some(Revoked::Subscription {
+            id: id(5),
+            reason: Some("topic closed".into())
+        })
+    );
+    assert!(within(&*rt, "events end", events.next()).await.is_none());
+
+    // A forwarded timeout: the client answers wamp.error.timeout by itself.
+    let mut stuck = InvocationMessage::new(id(1), id(7));
+    stuck.details.timeout = Some(100);
+    router.send(&*rt, stuck).await;
+    match router.recv(&*rt, "timeout ERROR").await {
+        Message::Error(e) => {
+            assert_eq!(e.request, id(1));
+            assert_eq!(e.error.as_str(), uri::error::TIMEOUT);
+        }
+        other => panic!("expected ERROR wamp.error.timeout, got {other:?}"),
+    }
+    within(&*rt, "stuck handler stopped", stopped)
+        .await
+        .unwrap();
+
+    // A progressive invocation answered after its first chunk; its late continuations are
+    // discarded, and the next invocation is answered as usual.
+    let mut first = InvocationMessage::new(id(2), id(6)).with_args(args!["first"]);
+    first.details.progress = Some(true);
+    router.send(&*rt, first).await;
+    match router.recv(&*rt, "early YIELD").await {
+        Message::Yield(y) => {
+            assert_eq!(y.request, id(2));
+            assert_eq!(y.payload.args(), args!["first"]);
+        }
+        other => panic!("expected YIELD, got {other:?}"),
+    }
+    let mut late = InvocationMessage::new(id(2), id(6)).with_args(args!["late"]);
+    late.details.progress = Some(true);
+    router.send(&*rt, late).await;
+    router
+        .send(
+            &*rt,
+            InvocationMessage::new(id(2), id(6)).with_args(args!["last"]),
+        )
+        .await;
+    router
+        .send(
+            &*rt,
+            InvocationMessage::new(id(3), id(6)).with_args(args!["next"]),
+        )
+        .await;
+    match router.recv(&*rt, "next YIELD").await {
+        Message::Yield(y) => {
+            assert_eq!(y.request, id(3));
+            assert_eq!(y.payload.args(), args!["next"]);
+        }
+        other => panic!("expected YIELD for the next invocation, got {other:?}"),
+    }
+
+    // The router revokes a registration.
+    router
+        .send(
+            &*rt,
+            Unregistered {
+                request: None,
+                details: UnregisteredDetails {
+                    registration: Some(id(6)),
+                    reason: Some("maintenance".into()),
+                    ..Default::default()
+                },
+            },
+        )
+        .await;
+    assert_eq!(
+        within(&*rt, "registration revoked", revocations.next()).await,
+        Some(Revoked::Registration {
+            id: streaming.id(),
+            reason: Some("maintenance".into())
+        })
+    );
+
+    // Leave.
+    let closing = client.close();
+    let answer = async {
+        assert!(matches!(
+            router.recv(&*rt, "GOODBYE").await,
+            Message::Goodbye(_)
+        ));
+        router
+            .send(
+                &*rt,
+                nexus_driver::nexus_core::message::Goodbye::new(uri::close::GOODBYE_AND_OUT),
+            )
+            .await;
+    };
+    let (closed, ()) = within(&*rt, "close", futures::future::join(closing, answer)).await;
+    closed.unwrap();
+    assert_eq!(
+        within(&*rt, "revocations end", revocations.next()).await,
+        None
+    );
+}
+
 /// The whole suite. Each part is boxed: the futures are large, and some executors poll the
 /// root future on a test thread's small stack.
 pub async fn run_all(rt: Arc<dyn Runtime>) {
@@ -1218,6 +1509,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(registration_revocation(rt.clone(), &router)).await;
     Box::pin(callee_timeout(rt.clone(), &router)).await;
     Box::pin(advanced_options(rt.clone(), &router)).await;
+    Box::pin(scripted_router(rt.clone())).await;
     Box::pin(payload_limits(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
