@@ -307,7 +307,7 @@ impl Dealer {
         match reg.invoke {
             InvokePolicy::Single => None,
             InvokePolicy::First => candidates.next(),
-            InvokePolicy::Last => candidates.last(),
+            InvokePolicy::Last => candidates.next_back(),
             InvokePolicy::Random => {
                 let candidates: Vec<_> = candidates.collect();
                 let n = candidates.len() as u64;
