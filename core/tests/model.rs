@@ -1,6 +1,9 @@
 //! Model-based property test: random operations from several client sessions (join, leave,
-//! disconnect, subscribe, unsubscribe, publish, register, unregister, call, yield, error,
-//! cancel) against the router, each checked against a reference model.
+//! disconnect, subscribe, unsubscribe, publish, register, unregister, call, sharded call,
+//! yield, error, cancel, registration revocation) against the router, each checked against a
+//! reference model. Procedure 0 is registered with `single`, the others are shared
+//! (`roundrobin`), and sharded calls (`runmode: "partition"`) must reach the callee the
+//! documented shard mapping names.
 //!
 //! Invariants checked after every operation: every peer receives exactly the events the
 //! model predicts (so no EVENT reaches a session that is not subscribed, and every
@@ -13,7 +16,8 @@ mod world;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use nexus_core::message::{CancelMode, PublishOptions};
+use nexus_core::message::{CallOptions, CancelMode, InvokePolicy, PublishOptions, RegisterOptions};
+use nexus_core::router::shard_score;
 use nexus_core::session::SessionEvent;
 use nexus_core::{args, uri, Id, Payload, Serializer, Uri};
 use proptest::prelude::*;
@@ -33,8 +37,11 @@ enum Op {
     Publish(usize, usize, bool),
     Register(usize, usize),
     Unregister(usize, usize),
-    Call(usize, usize),
+    /// A call, sharded by the given key when there is one.
+    Call(usize, usize, Option<u8>),
     Yield(usize),
+    /// The router revokes a slot's registration.
+    Revoke(usize, usize),
     Fail(usize),
     Cancel(usize, CancelMode),
 }
@@ -50,7 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (s.clone(), 0..TOPICS, any::<bool>()).prop_map(|(a, b, c)| Op::Publish(a, b, c)),
         3 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Register(a, b)),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Unregister(a, b)),
-        4 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Call(a, b)),
+        4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8)).prop_map(|(a, b, k)| Op::Call(a, b, k)),
+        1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Revoke(a, b)),
         3 => s.clone().prop_map(Op::Yield),
         1 => s.clone().prop_map(Op::Fail),
         1 => (s, prop_oneof![Just(CancelMode::Skip), Just(CancelMode::Kill), Just(CancelMode::KillNoWait)])
@@ -60,6 +68,11 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn topic(t: usize) -> Uri {
     Uri::parse(format!("com.model.topic{t}")).unwrap()
+}
+
+/// Procedure 0 is registered with `single`, the others with `roundrobin`.
+fn shared(p: usize) -> bool {
+    p != 0
 }
 
 fn procedure(p: usize) -> Uri {
@@ -91,7 +104,8 @@ struct Slot {
 struct Model {
     w: World,
     slots: Vec<Slot>,
-    owner: BTreeMap<usize, usize>,
+    /// The callees of each procedure (slots), in registration order.
+    callees: BTreeMap<usize, Vec<usize>>,
     serializers: [Serializer; 3],
 }
 
@@ -100,7 +114,7 @@ impl Model {
         Model {
             w: World::realm1(seed),
             slots: (0..SLOTS).map(|_| Slot::default()).collect(),
-            owner: BTreeMap::new(),
+            callees: BTreeMap::new(),
             serializers: [Serializer::Json, Serializer::MsgPack, Serializer::Cbor],
         }
     }
@@ -258,22 +272,33 @@ impl Model {
                 if self.slots[s].registrations.contains_key(&pr) {
                     return;
                 }
+                let options = RegisterOptions {
+                    invoke: shared(pr).then_some(InvokePolicy::RoundRobin),
+                    ..Default::default()
+                };
                 self.w.peers[p]
                     .session
-                    .register(procedure(pr), Default::default())
+                    .register(procedure(pr), options)
                     .unwrap();
                 self.w.pump();
                 let ev = self.events();
                 Self::quiet(&ev, &[s]);
-                match (self.owner.get(&pr), ev[s].as_slice()) {
-                    (None, [SessionEvent::Registered { registration, .. }]) => {
+                let holders = self.callees.entry(pr).or_default();
+                match ev[s].as_slice() {
+                    [SessionEvent::Registered { registration, .. }]
+                        if holders.is_empty() || shared(pr) =>
+                    {
+                        // A shared registration has one ID for all its callees.
+                        if let Some(other) = holders.first() {
+                            assert_eq!(self.slots[*other].registrations[&pr], *registration);
+                        }
+                        holders.push(s);
                         self.slots[s].registrations.insert(pr, *registration);
-                        self.owner.insert(pr, s);
                     }
-                    (Some(_), [SessionEvent::RegisterError { error, .. }]) => {
+                    [SessionEvent::RegisterError { error, .. }] if !holders.is_empty() => {
                         assert_eq!(error.as_str(), uri::error::PROCEDURE_ALREADY_EXISTS)
                     }
-                    (o, g) => panic!("owner {o:?}, got {g:?}"),
+                    g => panic!("callees {holders:?}, got {g:?}"),
                 }
             }
             Op::Unregister(s, pr) => {
@@ -281,7 +306,7 @@ impl Model {
                 let Some(reg) = self.slots[s].registrations.remove(&pr) else {
                     return;
                 };
-                self.owner.remove(&pr);
+                self.forget_callee(s, pr);
                 self.w.peers[p].session.unregister(reg).unwrap();
                 self.w.pump();
                 let ev = self.events();
@@ -291,48 +316,95 @@ impl Model {
                     [SessionEvent::Unregistered { .. }]
                 ));
             }
-            Op::Call(s, pr) => {
+            Op::Revoke(s, pr) => {
                 let Some(p) = self.peer(s) else { return };
+                let Some(reg) = self.slots[s].registrations.remove(&pr) else {
+                    return;
+                };
+                self.forget_callee(s, pr);
+                let session = self.w.peers[p].session.session_id().unwrap();
+                let now = self.w.now;
+                assert!(self.w.router.revoke_registration(
+                    now,
+                    session,
+                    reg,
+                    Some("com.model.revoked")
+                ));
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                // The client announces registration_revocation, so it is told.
+                assert!(
+                    matches!(
+                        ev[s].as_slice(),
+                        [SessionEvent::RegistrationRevoked { registration, .. }] if *registration == reg
+                    ),
+                    "{:?}",
+                    ev[s]
+                );
+            }
+            Op::Call(s, pr, key) => {
+                let Some(p) = self.peer(s) else { return };
+                let key = key.map(|k| format!("key{k}"));
+                let options = CallOptions {
+                    runmode: key.as_ref().map(|_| "partition".to_owned()),
+                    rkey: key.clone(),
+                    ..Default::default()
+                };
                 let call = self.w.peers[p]
                     .session
-                    .call(procedure(pr), Default::default(), Payload::default())
+                    .call(procedure(pr), options, Payload::default())
                     .unwrap();
                 self.w.pump();
                 let ev = self.events();
-                match self.owner.get(&pr).copied() {
-                    None => {
-                        Self::quiet(&ev, &[s]);
-                        assert!(matches!(
-                            ev[s].as_slice(),
-                            [SessionEvent::CallError { request, error, .. }]
-                                if *request == call && error.as_str() == uri::error::NO_SUCH_PROCEDURE
-                        ));
-                    }
-                    Some(callee) => {
-                        Self::quiet(&ev, &[callee]);
-                        let invocation = match ev[callee].as_slice() {
-                            [SessionEvent::Invocation {
-                                request,
-                                registration,
-                                ..
-                            }] => {
-                                assert_eq!(
-                                    Some(registration),
-                                    self.slots[callee].registrations.get(&pr)
-                                );
-                                *request
-                            }
-                            other => panic!("{other:?}"),
-                        };
-                        self.slots[s].calls.insert(call, (callee, invocation));
-                        self.slots[callee].held.push_back(Held {
-                            invocation,
-                            caller: s,
-                            call,
-                            live: true,
-                        });
-                    }
+                let holders = self.callees.get(&pr).cloned().unwrap_or_default();
+                if holders.is_empty() {
+                    Self::quiet(&ev, &[s]);
+                    assert!(matches!(
+                        ev[s].as_slice(),
+                        [SessionEvent::CallError { request, error, .. }]
+                            if *request == call && error.as_str() == uri::error::NO_SUCH_PROCEDURE
+                    ));
+                    return;
                 }
+                let invoked: Vec<usize> = (0..SLOTS).filter(|j| !ev[*j].is_empty()).collect();
+                let [callee] = invoked[..] else {
+                    panic!("one callee must be invoked, not {invoked:?}: {ev:?}");
+                };
+                assert!(
+                    holders.contains(&callee),
+                    "{callee} is not a callee of {pr}"
+                );
+                if let Some(key) = &key {
+                    let owner = holders
+                        .iter()
+                        .max_by_key(|c| shard_score(key, self.session_of(**c)))
+                        .copied();
+                    assert_eq!(Some(callee), owner, "shard {key} of {holders:?}");
+                }
+                let invocation = match ev[callee].as_slice() {
+                    [SessionEvent::Invocation {
+                        request,
+                        registration,
+                        details,
+                        ..
+                    }] => {
+                        assert_eq!(
+                            Some(registration),
+                            self.slots[callee].registrations.get(&pr)
+                        );
+                        assert_eq!(details.trustlevel, Some(0));
+                        *request
+                    }
+                    other => panic!("{other:?}"),
+                };
+                self.slots[s].calls.insert(call, (callee, invocation));
+                self.slots[callee].held.push_back(Held {
+                    invocation,
+                    caller: s,
+                    call,
+                    live: true,
+                });
             }
             Op::Yield(s) | Op::Fail(s) => {
                 let Some(p) = self.peer(s) else { return };
@@ -416,12 +488,31 @@ impl Model {
         }
     }
 
+    fn forget_callee(&mut self, s: usize, pr: usize) {
+        if let Some(holders) = self.callees.get_mut(&pr) {
+            holders.retain(|c| *c != s);
+        }
+    }
+
+    fn session_of(&self, s: usize) -> Id {
+        let p = self.slots[s].peer.expect("a callee is joined");
+        self.w.peers[p]
+            .session
+            .session_id()
+            .expect("a callee has a session")
+    }
+
     /// Updates the model for slot `s` leaving; checks what the others got.
     fn depart(&mut self, s: usize, ev: Vec<Vec<SessionEvent>>) {
-        let slot = std::mem::take(&mut self.slots[s]);
-        for pr in slot.registrations.keys() {
-            self.owner.remove(pr);
+        for pr in self.slots[s]
+            .registrations
+            .keys()
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            self.forget_callee(s, pr);
         }
+        let slot = std::mem::take(&mut self.slots[s]);
         let mut expected: Vec<Vec<String>> = vec![Vec::new(); SLOTS];
         // Calls the leaver was handling end with wamp.error.canceled at their callers.
         for held in slot.held.iter().filter(|h| h.live) {

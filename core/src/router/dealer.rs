@@ -4,9 +4,11 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use super::connection::ConnectionId;
 use crate::id::{Id, IdGenerator};
-use crate::message::InvokePolicy;
+use crate::message::{InvokePolicy, Message};
 use crate::uri::{MatchPolicy, Uri};
 
 /// One registration: a procedure (or pattern), its match and invocation policies, and its
@@ -54,6 +56,16 @@ pub(crate) struct InFlight {
     pub timeout: Option<Duration>,
     /// When the timeout fires (restarted by each progressive result).
     pub deadline: Option<Instant>,
+    /// Call re-routing: what to send to another callee if this one answers
+    /// `wamp.error.unavailable` (only for callees that announced `call_reroute`).
+    pub reroute: Option<Box<Reroute>>,
+}
+
+/// A call that can be re-routed: the INVOCATION sent, and the callees that refused it.
+#[derive(Debug, Clone)]
+pub(crate) struct Reroute {
+    pub invocation: Arc<Message>,
+    pub tried: Vec<ConnectionId>,
 }
 
 /// What one callee asked for when registering.
@@ -278,6 +290,38 @@ impl Dealer {
             InvokePolicy::Random => (rng.next_u64() % n as u64) as usize,
         };
         Some(reg.callees[index])
+    }
+
+    /// Picks the next callee for a call the callees in `tried` refused as unavailable (call
+    /// re-routing, digest §4.5): none for `single`; the next in turn for `roundrobin`;
+    /// another at random for `random`; the registration made after the refused one for
+    /// `first`, the one made before it for `last`.
+    pub fn pick_reroute(
+        &mut self,
+        registration: Id,
+        tried: &[ConnectionId],
+        rng: &mut IdGenerator,
+    ) -> Option<ConnectionId> {
+        let reg = self.registrations.get_mut(&registration)?;
+        let mut candidates = reg.callees.iter().copied().filter(|c| !tried.contains(c));
+        match reg.invoke {
+            InvokePolicy::Single => None,
+            InvokePolicy::First => candidates.next(),
+            InvokePolicy::Last => candidates.next_back(),
+            InvokePolicy::Random => {
+                let candidates: Vec<_> = candidates.collect();
+                let n = candidates.len() as u64;
+                (n > 0).then(|| candidates[(rng.next_u64() % n) as usize])
+            }
+            InvokePolicy::RoundRobin => {
+                let n = reg.callees.len();
+                (0..n).find_map(|_| {
+                    let i = reg.next % n;
+                    reg.next = (i + 1) % n;
+                    Some(reg.callees[i]).filter(|c| !tried.contains(c))
+                })
+            }
+        }
     }
 
     /// Picks the callee owning the shard of `rkey` (sharded registration, `runmode:

@@ -1194,6 +1194,7 @@ fn router_roles() -> RouterRoles {
             features::REGISTRATION_META_API,
             features::CALL_TRUSTLEVELS,
             features::PAYLOAD_PASSTHRU_MODE,
+            features::CALL_REROUTE,
         ])),
         extra: Dict::new(),
     }

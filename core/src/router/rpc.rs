@@ -368,6 +368,14 @@ impl Router {
             details,
             payload: m.payload,
         }));
+        let reroute =
+            (supports(callee_role, features::CALL_REROUTE) && partition.is_none() && !streaming)
+                .then(|| {
+                    Box::new(dealer::Reroute {
+                        invocation: message.clone(),
+                        tried: Vec::new(),
+                    })
+                });
         if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
             return self.call_error(
                 conn,
@@ -398,6 +406,77 @@ impl Router {
                 receive_progress,
                 timeout,
                 deadline: timeout.map(|t| now + t),
+                reroute,
+            },
+        );
+    }
+
+    /// Call re-routing: the callee answered `wamp.error.unavailable`; the call goes to the
+    /// next callee its registration's invocation policy allows, keeping its timeout, or ends
+    /// with ERROR `wamp.error.no_available_callee` when there is none.
+    fn reroute(&mut self, realm: usize, refused_by: ConnectionId, call: InFlight) {
+        let Some(mut reroute) = call.reroute.clone() else {
+            return;
+        };
+        reroute.tried.push(refused_by);
+        let Message::Invocation(sent) = &*reroute.invocation else {
+            return;
+        };
+        let registration = sent.registration;
+        let next =
+            self.realms[realm]
+                .dealer
+                .pick_reroute(registration, &reroute.tried, &mut self.rng);
+        let Some((callee, session)) = next.and_then(|c| self.conns.session(c).map(|s| (c, s)))
+        else {
+            return self.call_error(
+                call.caller,
+                call.call,
+                uri::error::NO_AVAILABLE_CALLEE,
+                "every callee of the procedure is unavailable".into(),
+            );
+        };
+        let invocation = session.invocation_ids.peek();
+        let role = &session.roles.callee;
+        let receive_progress = call.receive_progress && supports_progressive_results(role);
+        let can_reroute = supports(role, features::CALL_REROUTE);
+        let message = Arc::new(Message::Invocation(Invocation {
+            request: invocation,
+            registration,
+            details: InvocationDetails {
+                receive_progress: receive_progress.then_some(true),
+                ..sent.details.clone()
+            },
+            payload: sent.payload.clone(),
+        }));
+        let kept = can_reroute.then(|| {
+            Box::new(dealer::Reroute {
+                invocation: message.clone(),
+                tried: std::mem::take(&mut reroute.tried),
+            })
+        });
+        if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
+            return self.call_error(
+                call.caller,
+                call.call,
+                uri::error::NO_AVAILABLE_CALLEE,
+                "the callee is not keeping up: its outbound queue is full".into(),
+            );
+        }
+        if let Some(s) = self.conns.session_mut(callee) {
+            s.invocation_ids.next_id();
+            s.invocations.insert(invocation);
+        }
+        if let Some(s) = self.conns.session_mut(call.caller) {
+            s.calls.insert(call.call, (callee, invocation));
+        }
+        self.realms[realm].dealer.insert_in_flight(
+            callee,
+            invocation,
+            InFlight {
+                receive_progress,
+                reroute: kept,
+                ..call
             },
         );
     }
@@ -500,6 +579,9 @@ impl Router {
             return;
         }
         self.finish(realm, conn, m.request, &call);
+        if call.reroute.is_some() && m.error.as_str() == uri::error::UNAVAILABLE {
+            return self.reroute(realm, conn, call);
+        }
         self.conns.reply(
             call.caller,
             Error {

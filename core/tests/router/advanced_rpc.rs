@@ -632,3 +632,106 @@ fn passthru_needs_every_party_to_announce_it() {
     net.call_with(&mut plain_caller, "com.ppt", ppt(), opaque());
     net.expect_abort(&plain_caller, "wamp.error.protocol_violation");
 }
+
+// ---- call re-routing ------------------------------------------------------------------------
+
+fn unavailable(net: &mut Net, callee: &Client, inv: &Invocation) {
+    net.send(
+        callee,
+        Error::new(
+            RequestType::Invocation,
+            inv.request,
+            "wamp.error.unavailable",
+        ),
+    );
+}
+
+fn shared_callees(net: &mut Net, n: usize, invoke: InvokePolicy) -> Vec<Client> {
+    let options = RegisterOptions {
+        invoke: Some(invoke),
+        ..Default::default()
+    };
+    (0..n)
+        .map(|_| {
+            let mut c = net.join_with(roles_with(&[features::CALL_REROUTE]));
+            net.register_with(&mut c, "com.busy", options.clone());
+            c
+        })
+        .collect()
+}
+
+/// Which callee got an INVOCATION.
+fn invoked(net: &mut Net, callees: &[Client]) -> (usize, Invocation) {
+    let mut got = Vec::new();
+    for (i, c) in callees.iter().enumerate() {
+        for m in net.recv(c) {
+            got.push((i, invocation(m)));
+        }
+    }
+    assert_eq!(got.len(), 1, "one INVOCATION: {got:?}");
+    got.remove(0)
+}
+
+#[test]
+fn unavailable_callees_are_skipped_per_invocation_policy() {
+    for (invoke, first, then) in [
+        (InvokePolicy::RoundRobin, 0, Some(1)),
+        (InvokePolicy::First, 0, Some(1)),
+        (InvokePolicy::Last, 2, Some(1)),
+        (InvokePolicy::Single, 0, None),
+    ] {
+        let mut net = Net::realm1();
+        let n = if invoke == InvokePolicy::Single { 1 } else { 3 };
+        let callees = shared_callees(&mut net, n, invoke);
+        let mut caller = net.join();
+        let call = net.call(&mut caller, "com.busy", args!["payload"]);
+        let (i, inv) = invoked(&mut net, &callees);
+        assert_eq!(i, first, "{invoke:?}");
+        unavailable(&mut net, &callees[i], &inv);
+        match then {
+            Some(next) => {
+                let (j, inv) = invoked(&mut net, &callees);
+                assert_eq!(j, next, "{invoke:?}");
+                assert_eq!(inv.payload.args(), &args!["payload"][..]);
+                net.send(&callees[j], Yield::new(inv.request).with_args(args!["ok"]));
+                match net.recv_one(&caller) {
+                    Message::Result(r) => assert_eq!(r.payload.args(), &args!["ok"][..]),
+                    other => panic!("expected RESULT, got {other:?}"),
+                }
+            }
+            None => assert_eq!(
+                error_of(&net.recv_one(&caller)),
+                ("wamp.error.no_available_callee", call, RequestType::Call)
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_call_every_callee_refuses_gets_no_available_callee() {
+    let mut net = Net::realm1();
+    let callees = shared_callees(&mut net, 3, InvokePolicy::Random);
+    let mut caller = net.join();
+    let call = net.call(&mut caller, "com.busy", args![]);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let (i, inv) = invoked(&mut net, &callees);
+        assert!(!seen.contains(&i), "callee {i} asked twice");
+        seen.push(i);
+        unavailable(&mut net, &callees[i], &inv);
+    }
+    assert_eq!(
+        error_of(&net.recv_one(&caller)),
+        ("wamp.error.no_available_callee", call, RequestType::Call)
+    );
+    // A callee that did not announce call_reroute: its error is relayed as is.
+    let mut plain = net.join();
+    net.register(&mut plain, "com.plain");
+    let call = net.call(&mut caller, "com.plain", args![]);
+    let inv = invocation(net.recv_one(&plain));
+    unavailable(&mut net, &plain, &inv);
+    assert_eq!(
+        error_of(&net.recv_one(&caller)),
+        ("wamp.error.unavailable", call, RequestType::Call)
+    );
+}
