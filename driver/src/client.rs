@@ -239,7 +239,9 @@ pub(crate) enum Handler {
     ),
 }
 
-/// A subscription: a stream of events. Dropping it (or [`Client::unsubscribe`]) ends it.
+/// A subscription: a stream of events. Dropping it (or [`Client::unsubscribe`]) ends it;
+/// the stream also ends when the router revokes the subscription (reported by
+/// [`Client::revocations`]) or the session ends.
 pub struct Subscription {
     id: Id,
     token: u64,
@@ -268,7 +270,8 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
-/// A registration. It stays until [`Client::unregister`] or the session ends.
+/// A registration. It stays until [`Client::unregister`], a revocation by the router
+/// (reported by [`Client::revocations`]) or the end of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Registration {
     id: Id,
@@ -1627,21 +1630,21 @@ impl Task {
                         }
                     }
                 }
-                SessionEvent::Interrupt { request, options } => {
-                    // Finishing stops the handler; for `kill` the caller waits for our
-                    // answer, so give it one.
+                SessionEvent::Interrupt { request, .. } => {
+                    // Finishing stops the handler. For `kill` the caller waits for our
+                    // answer; for `killnowait` the dealer discards it (the spec lets a
+                    // callee answer late), but it closes the invocation in the session,
+                    // which would otherwise keep it open for good.
                     let Some(running) = self.invocations.remove(&request) else {
                         continue;
                     };
                     running.finish();
-                    if options.mode != Some(CancelMode::KillNoWait) {
-                        let _ = self.session.yield_error(
-                            request,
-                            Uri::new_unchecked(nexus_core::uri::error::CANCELED),
-                            ErrorDetails::default(),
-                            Payload::default(),
-                        );
-                    }
+                    let _ = self.session.yield_error(
+                        request,
+                        Uri::new_unchecked(nexus_core::uri::error::CANCELED),
+                        ErrorDetails::default(),
+                        Payload::default(),
+                    );
                 }
                 SessionEvent::Left { .. } => {
                     if let Some(reply) = self.leaving.take() {
