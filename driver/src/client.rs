@@ -155,6 +155,46 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// An invocation made by hand, for testing a handler without a router: request ID 1;
+    /// progressive results are allowed when `details.receive_progress` is set, and sending
+    /// one fails with [`Error::Closed`] since no session is behind it.
+    ///
+    /// ```
+    /// use nexus_core::message::InvocationDetails;
+    /// use nexus_core::{args, Id, Payload};
+    /// use nexus_driver::{HandlerResult, Invocation};
+    ///
+    /// async fn double(inv: Invocation) -> HandlerResult {
+    ///     let n = inv.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
+    ///     Ok(Payload::new(args![2 * n], Default::default()))
+    /// }
+    ///
+    /// let inv = Invocation::new(Id::new(7).unwrap(), args![21], Default::default(), InvocationDetails::default());
+    /// let answer = futures::executor::block_on(double(inv)).unwrap();
+    /// assert_eq!(answer.args(), args![42]);
+    /// ```
+    pub fn new(
+        registration: Id,
+        args: Vec<Value>,
+        kwargs: Dict,
+        details: InvocationDetails,
+    ) -> Self {
+        let (cmd, _) = mpsc::unbounded();
+        let shared = InvocationShared::new(
+            Id::new(1).expect("1 is an ID"),
+            details.receive_progress == Some(true),
+            cmd,
+            None,
+        );
+        Invocation {
+            args,
+            kwargs,
+            details,
+            registration,
+            progress: Progress { shared },
+        }
+    }
+
     /// The INVOCATION request ID, which the router chose.
     pub fn request_id(&self) -> Id {
         self.progress.request_id()
