@@ -13,7 +13,7 @@ cargo build --quiet -p nexusd -p nexus-conformance --bin nexusd --bin wamp-confo
 log="$out/nexusd.log"
 fifo=$(mktemp -u)
 mkfifo "$fifo"
-target/debug/nexusd --listen ws://127.0.0.1:0/ws --listen tcp://127.0.0.1:0 >"$fifo" 2>"$log" &
+target/debug/nexusd --config conformance/nexusd.toml --listen ws://127.0.0.1:0/ws --listen tcp://127.0.0.1:0 >"$fifo" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$fifo"' EXIT
 exec 3<"$fifo"

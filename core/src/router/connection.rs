@@ -104,6 +104,8 @@ pub(crate) struct SessionData {
     pub authrole: String,
     /// The trust level given to the session's calls and publications.
     pub trust_level: u64,
+    /// The realm's slow-subscriber policy, when it overrides the router's.
+    pub slow_subscriber: Option<SlowSubscriberPolicy>,
     pub roles: ClientRoles,
     /// The last new-request ID received (the watermark of strict checking).
     pub last_request: Option<Id>,
@@ -158,6 +160,8 @@ pub(crate) struct Connection {
     pub pending: Option<PendingAuthz>,
     /// Messages that arrived while an authorization was pending, in order.
     pub inbox: VecDeque<Message>,
+    /// EVENTs dropped in a row (since the last one queued): reported in meta events.
+    pub burst_drops: u64,
 }
 
 struct Slot {
@@ -219,6 +223,7 @@ impl Connections {
             session: None,
             pending: None,
             inbox: VecDeque::new(),
+            burst_drops: 0,
         });
         self.live += 1;
         id
@@ -285,7 +290,18 @@ impl Connections {
             match class {
                 Class::Event => {
                     conn.stats.dropped_events += 1;
-                    if cfg.slow_subscriber == SlowSubscriberPolicy::Disconnect {
+                    conn.burst_drops += 1;
+                    let policy = conn
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.slow_subscriber)
+                        .unwrap_or(cfg.slow_subscriber);
+                    let disconnect = match policy {
+                        SlowSubscriberPolicy::Drop => false,
+                        SlowSubscriberPolicy::Disconnect => true,
+                        SlowSubscriberPolicy::DisconnectAfter(n) => conn.stats.dropped_events >= n,
+                    };
+                    if disconnect {
                         self.doom(id);
                     }
                     return Pushed::Dropped;
@@ -296,6 +312,9 @@ impl Connections {
                 }
                 Class::Reply => {}
             }
+        }
+        if class == Class::Event {
+            conn.burst_drops = 0;
         }
         conn.queue.push_back(message);
         conn.stats.messages_out += 1;

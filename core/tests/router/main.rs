@@ -1,6 +1,7 @@
 //! Sans-IO scenario tests of the router: raw clients and a router wired together in memory,
 //! with virtual time.
 
+mod advanced_pubsub;
 mod advanced_rpc;
 mod authz;
 mod broker;
