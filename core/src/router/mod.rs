@@ -55,6 +55,7 @@ mod connection;
 mod dealer;
 mod meta;
 mod rpc;
+mod session_meta;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -532,6 +533,7 @@ impl Router {
                 Some(State::Established)
             );
             if established {
+                self.leave_quietly(conn);
                 self.goodbye(now, conn, uri::close::SYSTEM_SHUTDOWN, None);
             } else {
                 self.close(conn);
@@ -696,6 +698,8 @@ impl Router {
             realm,
             authid: identity.authid.clone(),
             authrole: identity.authrole.clone(),
+            authmethod: identity.authmethod.clone(),
+            authprovider: identity.authprovider.clone(),
             trust_level,
             roles: hello.details.roles.clone().unwrap_or_default(),
             last_request: None,
@@ -705,6 +709,8 @@ impl Router {
             calls: Default::default(),
             invocations: Default::default(),
             ended_streams: Default::default(),
+            testaments: Default::default(),
+            quiet: false,
         });
         self.sessions.insert(session, conn);
         self.realms[realm].sessions.insert(session, conn);
@@ -720,6 +726,7 @@ impl Router {
             ..Default::default()
         };
         self.conns.reply(conn, Welcome { session, details });
+        self.session_joined(conn);
     }
 
     /// Sends GOODBYE and waits (up to the goodbye timeout) for the reply; the session is torn
@@ -801,7 +808,7 @@ impl Router {
             removed.push((*reg, realm.dealer.unregister(conn, *reg) == Some(true)));
         }
         // Calls this session made: forget them; interrupt callees that can be interrupted.
-        for (_, (callee, invocation)) in session.calls {
+        for &(callee, invocation) in session.calls.values() {
             realm.dealer.remove_in_flight(callee, invocation);
             if let Some(s) = self.conns.session_mut(callee) {
                 s.invocations.remove(&invocation);
@@ -814,7 +821,7 @@ impl Router {
             );
         }
         // Invocations this session was handling: their callers get wamp.error.canceled.
-        for invocation in session.invocations {
+        for &invocation in &session.invocations {
             if let Some(call) = realm.dealer.remove_in_flight(conn, invocation) {
                 self.conns.forget_call(&call);
                 self.conns.reply(
@@ -829,6 +836,8 @@ impl Router {
         for (registration, deleted) in removed {
             self.registration_removed(realm_index, session.id, registration, deleted);
         }
+        // Last, once the session holds no subscription, so it gets none of them.
+        self.session_left(conn, session);
     }
 
     // ---- established sessions ------------------------------------------------------------
@@ -1180,6 +1189,7 @@ fn router_roles() -> RouterRoles {
             features::PATTERN_BASED_SUBSCRIPTION,
             features::PUBLICATION_TRUSTLEVELS,
             features::PAYLOAD_PASSTHRU_MODE,
+            features::SESSION_META_API,
         ])),
         dealer: Some(Role::with_features([
             features::CALL_CANCELING,
@@ -1195,6 +1205,8 @@ fn router_roles() -> RouterRoles {
             features::CALL_TRUSTLEVELS,
             features::PAYLOAD_PASSTHRU_MODE,
             features::CALL_REROUTE,
+            features::SESSION_META_API,
+            features::TESTAMENT_META_API,
         ])),
         extra: Dict::new(),
     }
