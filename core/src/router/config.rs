@@ -216,6 +216,11 @@ pub struct RouterConfig {
     pub queue: QueueConfig,
     /// The most messages a session may send while one of its actions awaits authorization.
     pub max_pending_messages: usize,
+    /// The most testaments (`wamp.session.add_testament`) a session may hold, both scopes
+    /// together; past it, adding one gets ERROR `wamp.error.invalid_argument`. Each is at
+    /// most one message's worth of payload, so this bounds what a session can make the
+    /// router keep for it.
+    pub max_testaments: usize,
     /// The `agent` announced in WELCOME.
     pub agent: String,
 }
@@ -231,6 +236,7 @@ impl Default for RouterConfig {
             uri_rules: UriRules::Loose,
             queue: QueueConfig::default(),
             max_pending_messages: 1024,
+            max_testaments: 64,
             agent: concat!("nexus-", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::{QueueConfig, SlowSubscriberPolicy};
+use super::session_meta::Testaments;
 use super::Action;
 use crate::id::{Id, RequestIdCounter};
 use crate::message::{CancelMode, ClientRoles, Hello, Interrupt, InterruptOptions, Message};
@@ -102,6 +103,10 @@ pub(crate) struct SessionData {
     pub realm: usize,
     pub authid: String,
     pub authrole: String,
+    /// How the session authenticated (as its WELCOME said).
+    pub authmethod: String,
+    /// Who authenticated it (as its WELCOME said).
+    pub authprovider: String,
     /// The trust level given to the session's calls and publications.
     pub trust_level: u64,
     /// The realm's slow-subscriber policy, when it overrides the router's.
@@ -122,6 +127,11 @@ pub(crate) struct SessionData {
     /// Progressive calls (invocations) that ended while the caller was still sending
     /// chunks, newest last: their late continuations are discarded, not violations.
     pub ended_streams: VecDeque<Id>,
+    /// Publications to make when the session ends (testament meta API).
+    pub testaments: Testaments,
+    /// End without `wamp.session.on_leave` or testaments (`wamp.session.kill_all` and
+    /// router shutdown, which end every other session at once).
+    pub quiet: bool,
 }
 
 impl SessionData {

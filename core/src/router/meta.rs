@@ -12,39 +12,40 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::broker::Origin;
+use super::session_meta::Kill;
 use super::*;
 use crate::message::{Call, EventDetails, Payload, PublishOptions, UnregisteredDetails};
 
 /// A meta procedure's failure: the ERROR URI and a message for the caller.
-struct MetaError {
+pub(super) struct MetaError {
     error: &'static str,
     message: String,
 }
 
 impl MetaError {
-    fn new(error: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(error: &'static str, message: impl Into<String>) -> Self {
         MetaError {
             error,
             message: message.into(),
         }
     }
 
-    fn argument(message: impl Into<String>) -> Self {
+    pub(super) fn argument(message: impl Into<String>) -> Self {
         MetaError::new(uri::error::INVALID_ARGUMENT, message)
     }
 }
 
-type MetaResult = Result<Payload, MetaError>;
+pub(super) type MetaResult = Result<Payload, MetaError>;
 
 /// The call's arguments, read with errors naming what was expected.
-struct MetaArgs<'a> {
-    procedure: &'a str,
-    args: &'a [Value],
-    kwargs: &'a Dict,
+pub(super) struct MetaArgs<'a> {
+    pub(super) procedure: &'a str,
+    pub(super) args: &'a [Value],
+    pub(super) kwargs: &'a Dict,
 }
 
 impl MetaArgs<'_> {
-    fn id(&self, index: usize, what: &str) -> Result<Id, MetaError> {
+    pub(super) fn id(&self, index: usize, what: &str) -> Result<Id, MetaError> {
         self.args
             .get(index)
             .and_then(Value::as_u64)
@@ -58,7 +59,7 @@ impl MetaArgs<'_> {
             })
     }
 
-    fn uri(&self, index: usize, what: &str) -> Result<Uri, MetaError> {
+    pub(super) fn uri(&self, index: usize, what: &str) -> Result<Uri, MetaError> {
         self.args
             .get(index)
             .and_then(Value::as_str)
@@ -101,7 +102,7 @@ impl MetaArgs<'_> {
     }
 }
 
-fn result(value: impl Into<Value>) -> MetaResult {
+pub(super) fn result(value: impl Into<Value>) -> MetaResult {
     Ok(Payload::new(vec![value.into()], Dict::new()))
 }
 
@@ -176,6 +177,19 @@ impl Router {
                 self.subscription_remove_subscriber(now, realm, &a)
             }
             "wamp.subscription.get_events" => self.subscription_get_events(conn, realm, &a),
+            "wamp.session.count" => self.session_list_or_count(realm, &a, false),
+            "wamp.session.list" => self.session_list_or_count(realm, &a, true),
+            "wamp.session.get" => self.session_get(realm, &a),
+            "wamp.session.kill" => self.session_kill(now, conn, realm, &a),
+            "wamp.session.kill_by_authid" => {
+                self.session_kill_many(now, conn, realm, &a, Kill::Authid)
+            }
+            "wamp.session.kill_by_authrole" => {
+                self.session_kill_many(now, conn, realm, &a, Kill::Authrole)
+            }
+            "wamp.session.kill_all" => self.session_kill_many(now, conn, realm, &a, Kill::All),
+            "wamp.session.add_testament" => self.add_testament(conn, &a),
+            "wamp.session.flush_testaments" => self.flush_testaments(conn, &a),
             other => Err(MetaError::new(
                 uri::error::NO_SUCH_PROCEDURE,
                 format!("the router offers no procedure {other}"),

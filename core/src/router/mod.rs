@@ -56,6 +56,7 @@ mod dealer;
 mod meta;
 mod pubsub;
 mod rpc;
+mod session_meta;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -301,7 +302,7 @@ impl Router {
         if self.conns.get(conn).is_none() {
             return;
         }
-        self.teardown(conn);
+        self.teardown(now, conn);
         if let Some(c) = self.conns.remove(conn) {
             if let Some(d) = c.deadline {
                 self.timers.remove(&(d, conn));
@@ -541,6 +542,7 @@ impl Router {
                 Some(State::Established)
             );
             if established {
+                self.leave_quietly(conn);
                 self.goodbye(now, conn, uri::close::SYSTEM_SHUTDOWN, None);
             } else {
                 self.close(conn);
@@ -705,6 +707,8 @@ impl Router {
             realm,
             authid: identity.authid.clone(),
             authrole: identity.authrole.clone(),
+            authmethod: identity.authmethod.clone(),
+            authprovider: identity.authprovider.clone(),
             trust_level,
             slow_subscriber: self.realms[realm].config.slow_subscriber,
             roles: hello.details.roles.clone().unwrap_or_default(),
@@ -715,6 +719,8 @@ impl Router {
             calls: Default::default(),
             invocations: Default::default(),
             ended_streams: Default::default(),
+            testaments: Default::default(),
+            quiet: false,
         });
         self.sessions.insert(session, conn);
         self.realms[realm].sessions.insert(session, conn);
@@ -730,6 +736,7 @@ impl Router {
             ..Default::default()
         };
         self.conns.reply(conn, Welcome { session, details });
+        self.session_joined(conn);
     }
 
     /// Sends GOODBYE and waits (up to the goodbye timeout) for the reply; the session is torn
@@ -745,7 +752,7 @@ impl Router {
                 reason: Uri::new_unchecked(reason),
             },
         );
-        self.teardown(conn);
+        self.teardown(now, conn);
         let deadline = now + self.config.goodbye_timeout;
         if let Some(c) = self.conns.get_mut(conn) {
             c.state = State::ShuttingDown;
@@ -773,9 +780,9 @@ impl Router {
     }
 
     /// Closes the doomed connections: tears their sessions down and asks the driver to close.
-    fn reap(&mut self, _now: Instant) {
+    fn reap(&mut self, now: Instant) {
         while let Some(conn) = self.conns.doomed.pop() {
-            self.teardown(conn);
+            self.teardown(now, conn);
             if let Some(c) = self.conns.get_mut(conn) {
                 if !matches!(c.state, State::Closed) {
                     c.state = State::Closed;
@@ -790,7 +797,7 @@ impl Router {
     }
 
     /// Removes everything a session holds.
-    fn teardown(&mut self, conn: ConnectionId) {
+    fn teardown(&mut self, now: Instant, conn: ConnectionId) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -813,7 +820,7 @@ impl Router {
             removed.push((*reg, realm.dealer.unregister(conn, *reg) == Some(true)));
         }
         // Calls this session made: forget them; interrupt callees that can be interrupted.
-        for (_, (callee, invocation)) in session.calls {
+        for &(callee, invocation) in session.calls.values() {
             realm.dealer.remove_in_flight(callee, invocation);
             if let Some(s) = self.conns.session_mut(callee) {
                 s.invocations.remove(&invocation);
@@ -826,7 +833,7 @@ impl Router {
             );
         }
         // Invocations this session was handling: their callers get wamp.error.canceled.
-        for invocation in session.invocations {
+        for &invocation in &session.invocations {
             if let Some(call) = realm.dealer.remove_in_flight(conn, invocation) {
                 self.conns.forget_call(&call);
                 self.conns.reply(
@@ -844,6 +851,8 @@ impl Router {
         for (registration, deleted) in removed {
             self.registration_removed(realm_index, session.id, registration, deleted);
         }
+        // Last, once the session holds no subscription, so it gets none of them.
+        self.session_left(now, conn, session);
     }
 
     // ---- established sessions ------------------------------------------------------------
@@ -855,7 +864,7 @@ impl Router {
             Message::Goodbye(_) => {
                 self.conns
                     .reply(conn, Goodbye::new(uri::close::GOODBYE_AND_OUT));
-                self.teardown(conn);
+                self.teardown(now, conn);
                 // The transport may carry a new session; it has the handshake timeout to.
                 let deadline = now + self.config.handshake_timeout;
                 if let Some(c) = self.conns.get_mut(conn) {
@@ -1104,6 +1113,7 @@ fn router_roles() -> RouterRoles {
             features::SUBSCRIPTION_META_API,
             features::EVENT_HISTORY,
             features::EVENT_RETENTION,
+            features::SESSION_META_API,
         ])),
         dealer: Some(Role::with_features([
             features::CALL_CANCELING,
@@ -1119,6 +1129,8 @@ fn router_roles() -> RouterRoles {
             features::CALL_TRUSTLEVELS,
             features::PAYLOAD_PASSTHRU_MODE,
             features::CALL_REROUTE,
+            features::SESSION_META_API,
+            features::TESTAMENT_META_API,
         ])),
         extra: Dict::new(),
     }

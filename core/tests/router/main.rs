@@ -7,6 +7,7 @@ mod authz;
 mod broker;
 mod dealer;
 mod harness;
+mod session_meta;
 mod sessions;
 mod slow_peers;
 mod violations;
