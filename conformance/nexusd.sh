@@ -8,12 +8,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out="$root/target/conformance"
 mkdir -p "$out"
+# The binaries are wherever cargo builds them (CARGO_TARGET_DIR, if set).
+bin="${CARGO_TARGET_DIR:-target}/debug"
 cargo build --quiet -p nexusd -p nexus-conformance --bin nexusd --bin wamp-conformance
 
 log="$out/nexusd.log"
 fifo=$(mktemp -u)
 mkfifo "$fifo"
-target/debug/nexusd --listen ws://127.0.0.1:0/ws --listen tcp://127.0.0.1:0 >"$fifo" 2>"$log" &
+"$bin/nexusd" --config conformance/nexusd.toml --listen ws://127.0.0.1:0/ws --listen tcp://127.0.0.1:0 >"$fifo" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$fifo"' EXIT
 exec 3<"$fifo"
@@ -31,7 +33,7 @@ for url in "${urls[@]}"; do
     kind=${url%%:*}
     for serializer in json msgpack cbor; do
         name="nexusd-$kind-$serializer"
-        if target/debug/wamp-conformance --url "$url" --realm realm1 --serializer "$serializer" \
+        if "$bin/wamp-conformance" --url "$url" --realm realm1 --serializer "$serializer" \
             --json "$out/$name.json" > "$out/$name.md"; then
             echo "$name: $(tail -n 1 "$out/$name.md")"
         else

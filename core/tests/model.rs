@@ -1,7 +1,8 @@
 //! Model-based property test: random operations from several client sessions (join, leave,
 //! disconnect, subscribe, unsubscribe, publish, register, unregister, call, sharded call,
-//! yield, error, cancel, registration revocation) against the router, each checked against a
-//! reference model. Procedure 0 is registered with `single`, the others are shared
+//! yield, error, cancel, registration and subscription revocation) against the router, each
+//! checked against a reference model. Publications carry random black- and whitelists,
+//! disclosure and retention, and subscribers may ask for retained events. Procedure 0 is registered with `single`, the others are shared
 //! (`roundrobin`), and sharded calls (`runmode: "partition"`) must reach the callee the
 //! documented shard mapping names.
 //!
@@ -16,7 +17,9 @@ mod world;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use nexus_core::message::{CallOptions, CancelMode, InvokePolicy, PublishOptions, RegisterOptions};
+use nexus_core::message::{
+    CallOptions, CancelMode, InvokePolicy, PublishOptions, RegisterOptions, SubscribeOptions,
+};
 use nexus_core::router::shard_score;
 use nexus_core::session::SessionEvent;
 use nexus_core::{args, uri, Id, Payload, Serializer, Uri};
@@ -27,14 +30,55 @@ const SLOTS: usize = 4;
 const TOPICS: usize = 3;
 const PROCS: usize = 3;
 
+/// A publication's options: `exclude_me`, a slot whose session is excluded, the slots whose
+/// sessions are eligible (a bit mask), disclosure and retention.
+#[derive(Debug, Clone, Copy)]
+struct Pub {
+    exclude_me: bool,
+    exclude: Option<usize>,
+    eligible: Option<u8>,
+    disclose: bool,
+    retain: bool,
+}
+
+fn publication() -> impl Strategy<Value = Pub> {
+    (
+        any::<bool>(),
+        proptest::option::weighted(0.2, 0..SLOTS),
+        proptest::option::weighted(0.2, 0..16u8),
+        any::<bool>(),
+        proptest::bool::weighted(0.3),
+    )
+        .prop_map(|(exclude_me, exclude, eligible, disclose, retain)| Pub {
+            exclude_me,
+            exclude,
+            eligible,
+            disclose,
+            retain,
+        })
+}
+
+/// A retained event in the model: its payload marker, publisher session and options.
+#[derive(Debug, Clone)]
+struct Kept {
+    n: u64,
+    publisher: Id,
+    exclude_me: bool,
+    exclude: Option<Id>,
+    eligible: Option<Vec<Id>>,
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Join(usize),
     Leave(usize),
     Disconnect(usize),
-    Subscribe(usize, usize),
+    /// Subscribe, asking for the retained event or not.
+    Subscribe(usize, usize, bool),
+    /// The router revokes a slot's subscription.
+    RevokeSubscription(usize, usize),
     Unsubscribe(usize, usize),
-    Publish(usize, usize, bool),
+    Publish(usize, usize, Pub),
     Register(usize, usize),
     Unregister(usize, usize),
     /// A call, sharded by the given key when there is one.
@@ -52,9 +96,10 @@ fn op() -> impl Strategy<Value = Op> {
         3 => s.clone().prop_map(Op::Join),
         1 => s.clone().prop_map(Op::Leave),
         1 => s.clone().prop_map(Op::Disconnect),
-        3 => (s.clone(), 0..TOPICS).prop_map(|(a, b)| Op::Subscribe(a, b)),
+        3 => (s.clone(), 0..TOPICS, any::<bool>()).prop_map(|(a, b, r)| Op::Subscribe(a, b, r)),
+        1 => (s.clone(), 0..TOPICS).prop_map(|(a, b)| Op::RevokeSubscription(a, b)),
         1 => (s.clone(), 0..TOPICS).prop_map(|(a, b)| Op::Unsubscribe(a, b)),
-        4 => (s.clone(), 0..TOPICS, any::<bool>()).prop_map(|(a, b, c)| Op::Publish(a, b, c)),
+        4 => (s.clone(), 0..TOPICS, publication()).prop_map(|(a, b, c)| Op::Publish(a, b, c)),
         3 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Register(a, b)),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Unregister(a, b)),
         4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8)).prop_map(|(a, b, k)| Op::Call(a, b, k)),
@@ -77,6 +122,15 @@ fn shared(p: usize) -> bool {
 
 fn procedure(p: usize) -> Uri {
     Uri::parse(format!("com.model.proc{p}")).unwrap()
+}
+
+impl Kept {
+    /// Whether a session would receive this publication (digest §4.13, §4.14).
+    fn admits(&self, session: Id) -> bool {
+        !(self.exclude_me && session == self.publisher)
+            && self.exclude != Some(session)
+            && self.eligible.as_ref().is_none_or(|e| e.contains(&session))
+    }
 }
 
 /// An invocation a callee holds: its request ID, the caller's slot and CALL ID. `live` is
@@ -106,6 +160,10 @@ struct Model {
     slots: Vec<Slot>,
     /// The callees of each procedure (slots), in registration order.
     callees: BTreeMap<usize, Vec<usize>>,
+    /// The retained event of each topic.
+    retained: BTreeMap<usize, Kept>,
+    /// Publications so far (each payload carries its number).
+    published: u64,
     serializers: [Serializer; 3],
 }
 
@@ -115,6 +173,8 @@ impl Model {
             w: World::realm1(seed),
             slots: (0..SLOTS).map(|_| Slot::default()).collect(),
             callees: BTreeMap::new(),
+            retained: BTreeMap::new(),
+            published: 0,
             serializers: [Serializer::Json, Serializer::MsgPack, Serializer::Cbor],
         }
     }
@@ -190,21 +250,45 @@ impl Model {
                 }
                 self.depart(s, ev);
             }
-            Op::Subscribe(s, t) => {
+            Op::Subscribe(s, t, get_retained) => {
                 let Some(p) = self.peer(s) else { return };
                 if self.slots[s].subscriptions.contains_key(&t) {
                     return;
                 }
+                let options = SubscribeOptions {
+                    get_retained: Some(get_retained),
+                    ..Default::default()
+                };
                 self.w.peers[p]
                     .session
-                    .subscribe(topic(t), Default::default())
+                    .subscribe(topic(t), options)
                     .unwrap();
                 self.w.pump();
                 let ev = self.events();
                 Self::quiet(&ev, &[s]);
-                let sub = match ev[s].as_slice() {
-                    [SessionEvent::Subscribed { subscription, .. }] => *subscription,
-                    other => panic!("{other:?}"),
+                let me = self.session_of(s);
+                let retained = self
+                    .retained
+                    .get(&t)
+                    .filter(|k| get_retained && k.admits(me))
+                    .map(|k| k.n);
+                let sub = match (ev[s].as_slice(), retained) {
+                    ([SessionEvent::Subscribed { subscription, .. }], None) => *subscription,
+                    (
+                        [SessionEvent::Subscribed { subscription, .. }, SessionEvent::Event {
+                            subscription: on,
+                            details,
+                            payload,
+                            ..
+                        }],
+                        Some(n),
+                    ) => {
+                        assert_eq!(on, subscription);
+                        assert_eq!(details.retained, Some(true));
+                        assert_eq!(payload.args(), &args![t, n][..]);
+                        *subscription
+                    }
+                    (other, r) => panic!("retained {r:?}: {other:?}"),
                 };
                 // One subscription ID per topic, shared by its subscribers.
                 for other in &self.slots {
@@ -214,25 +298,53 @@ impl Model {
                 }
                 self.slots[s].subscriptions.insert(t, sub);
             }
-            Op::Unsubscribe(s, t) => {
+            Op::Unsubscribe(s, t) | Op::RevokeSubscription(s, t) => {
                 let Some(p) = self.peer(s) else { return };
                 let Some(sub) = self.slots[s].subscriptions.remove(&t) else {
                     return;
                 };
-                self.w.peers[p].session.unsubscribe(sub).unwrap();
+                let revoke = matches!(op, Op::RevokeSubscription(..));
+                if revoke {
+                    let session = self.session_of(s);
+                    let now = self.w.now;
+                    assert!(self.w.router.revoke_subscription(now, session, sub, None));
+                } else {
+                    self.w.peers[p].session.unsubscribe(sub).unwrap();
+                }
                 self.w.pump();
                 let ev = self.events();
                 Self::quiet(&ev, &[s]);
-                assert!(
-                    matches!(ev[s].as_slice(), [SessionEvent::Unsubscribed { .. }]),
-                    "{:?}",
-                    ev[s]
-                );
+                let ok = match ev[s].as_slice() {
+                    [SessionEvent::Unsubscribed { .. }] => !revoke,
+                    [SessionEvent::SubscriptionRevoked { subscription, .. }] => {
+                        revoke && *subscription == sub
+                    }
+                    _ => false,
+                };
+                assert!(ok, "{op:?}: {:?}", ev[s]);
             }
-            Op::Publish(s, t, exclude_me) => {
+            Op::Publish(s, t, o) => {
                 let Some(p) = self.peer(s) else { return };
+                let me = self.session_of(s);
+                // A slot that is not joined stands for a session that does not exist.
+                let absent = Id::new(1).unwrap();
+                let session_or_absent =
+                    |m: &Model, j: usize| m.slots[j].peer.map_or(absent, |_| m.session_of(j));
+                let exclude = o.exclude.map(|j| session_or_absent(self, j));
+                let eligible = o.eligible.map(|mask| {
+                    (0..SLOTS)
+                        .filter(|j| mask & (1 << j) != 0)
+                        .map(|j| session_or_absent(self, j))
+                        .collect::<Vec<_>>()
+                });
+                self.published += 1;
+                let n = self.published;
                 let options = PublishOptions {
-                    exclude_me: Some(exclude_me),
+                    exclude_me: Some(o.exclude_me),
+                    exclude: exclude.map(|x| vec![x]),
+                    eligible: eligible.clone(),
+                    disclose_me: Some(o.disclose),
+                    retain: Some(o.retain),
                     ..Default::default()
                 };
                 self.w.peers[p]
@@ -240,14 +352,21 @@ impl Model {
                     .publish(
                         topic(t),
                         options,
-                        Payload::new(args![t], Default::default()),
+                        Payload::new(args![t, n], Default::default()),
                     )
                     .unwrap();
                 self.w.pump();
                 let ev = self.events();
+                let kept = Kept {
+                    n,
+                    publisher: me,
+                    exclude_me: o.exclude_me,
+                    exclude,
+                    eligible,
+                };
                 for (j, got) in ev.iter().enumerate() {
                     let expected = match self.slots[j].subscriptions.get(&t) {
-                        Some(sub) if j != s || !exclude_me => Some(*sub),
+                        Some(sub) if kept.admits(self.session_of(j)) => Some(*sub),
                         _ => None,
                     };
                     match (expected, got.as_slice()) {
@@ -257,14 +376,21 @@ impl Model {
                             [SessionEvent::Event {
                                 subscription,
                                 payload,
+                                details,
                                 ..
                             }],
                         ) => {
                             assert_eq!(*subscription, sub);
-                            assert_eq!(payload.args(), &args![t][..]);
+                            assert_eq!(payload.args(), &args![t, n][..]);
+                            assert_eq!(details.publisher, o.disclose.then_some(me));
+                            assert_eq!(details.trustlevel, Some(0));
+                            assert_eq!(details.retained, None);
                         }
                         (e, g) => panic!("slot {j}: expected event {e:?}, got {g:?}"),
                     }
+                }
+                if o.retain {
+                    self.retained.insert(t, kept);
                 }
             }
             Op::Register(s, pr) => {

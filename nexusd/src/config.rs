@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nexus_tokio::nexus_core::router::{
-    Disclosure, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig, SlowSubscriberPolicy,
-    TrustLevels,
+    Disclosure, HistoryRule, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
+    SlowSubscriberPolicy, TrustLevels,
 };
-use nexus_tokio::nexus_core::{Limits, Uri, UriRules};
+use nexus_tokio::nexus_core::{Limits, MatchPolicy, Uri, UriRules};
 use nexus_tokio::nexus_transports::Endpoint;
 use serde::Deserialize;
 
@@ -93,16 +93,149 @@ pub struct FileConfig {
 }
 
 /// A realm in the config file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRealm {
     /// Its name.
     pub name: String,
     /// Caller identification: `on_request` (default), `never` or `always`.
     pub caller_disclosure: Option<String>,
+    /// Publisher identification: `on_request` (default), `never` or `always`.
+    pub publisher_disclosure: Option<String>,
     /// Trust levels given to sessions (`trustlevel` in INVOCATION and EVENT details).
     #[serde(default)]
     pub trust: FileTrust,
+    /// Topics whose events are kept for `wamp.subscription.get_events`.
+    #[serde(default)]
+    pub history: Vec<FileHistory>,
+    /// The most topics with a retained event.
+    pub max_retained: Option<usize>,
+    /// `drop` or `disconnect`: overrides `[queue] slow_subscriber` for this realm.
+    pub slow_subscriber: Option<String>,
+    /// With `slow_subscriber = "disconnect"`: close a session after this many dropped events
+    /// instead of at the first.
+    pub disconnect_after: Option<u64>,
+}
+
+impl FileRealm {
+    fn named(name: &str) -> Self {
+        FileRealm {
+            name: name.to_owned(),
+            ..Default::default()
+        }
+    }
+}
+
+/// One `[[realm.history]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHistory {
+    /// The topic, or the pattern with `match`.
+    pub uri: String,
+    /// `exact` (default), `prefix` or `wildcard`.
+    #[serde(rename = "match")]
+    pub match_policy: Option<String>,
+    /// The most events kept.
+    pub limit: usize,
+}
+
+/// Parses a disclosure policy.
+fn disclosure(value: Option<&str>, key: &'static str) -> Result<Disclosure, ConfigError> {
+    match value {
+        None | Some("on_request") => Ok(Disclosure::OnRequest),
+        Some("never") => Ok(Disclosure::Never),
+        Some("always") => Ok(Disclosure::Always),
+        Some(other) => Err(ConfigError::Value {
+            key,
+            message: format!("{other:?} (expected \"on_request\", \"never\" or \"always\")"),
+        }),
+    }
+}
+
+/// Parses a slow-subscriber policy.
+fn slow_subscriber(
+    value: Option<&str>,
+    after: Option<u64>,
+    key: &'static str,
+) -> Result<Option<SlowSubscriberPolicy>, ConfigError> {
+    Ok(match (value, after) {
+        (None, None) => None,
+        (Some("drop"), None) => Some(SlowSubscriberPolicy::Drop),
+        (Some("disconnect"), None) => Some(SlowSubscriberPolicy::Disconnect),
+        (Some("disconnect"), Some(n)) => Some(SlowSubscriberPolicy::DisconnectAfter(n.max(1))),
+        (Some("drop") | None, Some(_)) => {
+            return Err(ConfigError::Value {
+                key,
+                message: "disconnect_after needs slow_subscriber = \"disconnect\"".into(),
+            })
+        }
+        (Some(other), _) => {
+            return Err(ConfigError::Value {
+                key,
+                message: format!("{other:?} (expected \"drop\" or \"disconnect\")"),
+            })
+        }
+    })
+}
+
+/// One realm's configuration.
+fn realm_config(spec: FileRealm) -> Result<RealmConfig, ConfigError> {
+    let uri = Uri::parse(spec.name.clone()).map_err(|e| ConfigError::Realm {
+        name: spec.name.clone(),
+        message: e.to_string(),
+    })?;
+    let mut realm = RealmConfig::new(uri);
+    realm.caller_disclosure =
+        disclosure(spec.caller_disclosure.as_deref(), "realm.caller_disclosure")?;
+    realm.publisher_disclosure = disclosure(
+        spec.publisher_disclosure.as_deref(),
+        "realm.publisher_disclosure",
+    )?;
+    let trust = spec.trust;
+    for t in trust.transport.keys() {
+        if !["ws", "wss", "tcp", "tcps", "unix"].contains(&t.as_str()) {
+            return Err(ConfigError::Value {
+                key: "realm.trust.transport",
+                message: format!("{t:?} (expected ws, wss, tcp, tcps or unix)"),
+            });
+        }
+    }
+    realm.trust = TrustLevels {
+        default: trust.default.unwrap_or(0),
+        by_authrole: trust.authrole,
+        by_transport: trust.transport,
+    };
+    for h in spec.history {
+        let policy = match h.match_policy.as_deref() {
+            None | Some("exact") => MatchPolicy::Exact,
+            Some("prefix") => MatchPolicy::Prefix,
+            Some("wildcard") => MatchPolicy::Wildcard,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "realm.history.match",
+                    message: format!("{other:?} (expected \"exact\", \"prefix\" or \"wildcard\")"),
+                })
+            }
+        };
+        let uri = Uri::parse(h.uri.clone()).map_err(|e| ConfigError::Value {
+            key: "realm.history.uri",
+            message: format!("{:?}: {e}", h.uri),
+        })?;
+        realm.history.push(HistoryRule {
+            uri,
+            policy,
+            limit: h.limit,
+        });
+    }
+    if let Some(n) = spec.max_retained {
+        realm.max_retained = n;
+    }
+    realm.slow_subscriber = slow_subscriber(
+        spec.slow_subscriber.as_deref(),
+        spec.disconnect_after,
+        "realm.slow_subscriber",
+    )?;
+    Ok(realm)
 }
 
 /// A realm's trust levels: `[realm.trust]`.
@@ -151,6 +284,9 @@ pub struct FileQueue {
     pub hard_limit: Option<usize>,
     /// `drop` or `disconnect`.
     pub slow_subscriber: Option<String>,
+    /// With `slow_subscriber = "disconnect"`: close a connection after this many dropped
+    /// events instead of at the first.
+    pub disconnect_after: Option<u64>,
 }
 
 /// `[router]`.
@@ -225,53 +361,16 @@ pub fn settings(
             return Err(ConfigError::NoCertificate { url: url.clone() });
         }
     }
-    let realm_specs: Vec<(String, Option<String>, FileTrust)> = if !realms.is_empty() {
-        realms
-            .iter()
-            .map(|r| (r.clone(), None, FileTrust::default()))
-            .collect()
+    let realm_specs: Vec<FileRealm> = if !realms.is_empty() {
+        realms.iter().map(|r| FileRealm::named(r)).collect()
     } else if !file.realm.is_empty() {
-        file.realm
-            .iter()
-            .map(|r| (r.name.clone(), r.caller_disclosure.clone(), r.trust.clone()))
-            .collect()
+        file.realm.clone()
     } else {
-        vec![(DEFAULT_REALM.to_owned(), None, FileTrust::default())]
+        vec![FileRealm::named(DEFAULT_REALM)]
     };
     let mut router = RouterConfig::default();
-    for (name, disclosure, trust) in realm_specs {
-        let uri = Uri::parse(name.clone()).map_err(|e| ConfigError::Realm {
-            name,
-            message: e.to_string(),
-        })?;
-        let mut realm = RealmConfig::new(uri);
-        realm.caller_disclosure = match disclosure.as_deref() {
-            None | Some("on_request") => Disclosure::OnRequest,
-            Some("never") => Disclosure::Never,
-            Some("always") => Disclosure::Always,
-            Some(other) => {
-                return Err(ConfigError::Value {
-                    key: "realm.caller_disclosure",
-                    message: format!(
-                        "{other:?} (expected \"on_request\", \"never\" or \"always\")"
-                    ),
-                })
-            }
-        };
-        for t in trust.transport.keys() {
-            if !["ws", "wss", "tcp", "tcps", "unix"].contains(&t.as_str()) {
-                return Err(ConfigError::Value {
-                    key: "realm.trust.transport",
-                    message: format!("{t:?} (expected ws, wss, tcp, tcps or unix)"),
-                });
-            }
-        }
-        realm.trust = TrustLevels {
-            default: trust.default.unwrap_or(0),
-            by_authrole: trust.authrole,
-            by_transport: trust.transport,
-        };
-        router.realms.push(realm);
+    for spec in realm_specs {
+        router.realms.push(realm_config(spec)?);
     }
     let r = &file.router;
     if let Some(v) = r.auto_create_realms {
@@ -320,16 +419,12 @@ pub fn settings(
             ),
         });
     }
-    queue.slow_subscriber = match q.slow_subscriber.as_deref() {
-        None | Some("drop") => SlowSubscriberPolicy::Drop,
-        Some("disconnect") => SlowSubscriberPolicy::Disconnect,
-        Some(other) => {
-            return Err(ConfigError::Value {
-                key: "queue.slow_subscriber",
-                message: format!("{other:?} (expected \"drop\" or \"disconnect\")"),
-            })
-        }
-    };
+    queue.slow_subscriber = slow_subscriber(
+        q.slow_subscriber.as_deref(),
+        q.disconnect_after,
+        "queue.slow_subscriber",
+    )?
+    .unwrap_or_default();
     router.queue = queue;
     let mut limits = Limits::default();
     if let Some(v) = file.limits.max_message_size {
@@ -389,6 +484,14 @@ mod tests {
             [[realm]]
             name = "from.file"
             caller_disclosure = "never"
+            publisher_disclosure = "always"
+            max_retained = 7
+            slow_subscriber = "disconnect"
+            disconnect_after = 100
+            [[realm.history]]
+            uri = "com.app"
+            match = "prefix"
+            limit = 50
             [realm.trust]
             default = 1
             authrole = { backend = 5 }
@@ -408,6 +511,16 @@ mod tests {
         assert_eq!(s.listen, ["tcp://127.0.0.1:9000"]);
         assert_eq!(s.router.realms[0].name.as_str(), "from.file");
         assert_eq!(s.router.realms[0].caller_disclosure, Disclosure::Never);
+        let realm = &s.router.realms[0];
+        assert_eq!(realm.publisher_disclosure, Disclosure::Always);
+        assert_eq!(realm.max_retained, 7);
+        assert_eq!(
+            realm.slow_subscriber,
+            Some(SlowSubscriberPolicy::DisconnectAfter(100))
+        );
+        assert_eq!(realm.history.len(), 1);
+        assert_eq!(realm.history[0].policy, MatchPolicy::Prefix);
+        assert_eq!(realm.history[0].limit, 50);
         let trust = &s.router.realms[0].trust;
         assert_eq!(trust.level("backend", Some("ws")), 5);
         assert_eq!(trust.level("anonymous", Some("unix")), 3);

@@ -1,13 +1,16 @@
-//! The broker: subscriptions and the routing of publications to EVENTs.
+//! The broker: subscriptions, the routing of publications to EVENTs (with black- and
+//! whitelists, publisher disclosure and sharding), retained events and event history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
-use indexmap::IndexSet;
+use indexmap::{IndexMap, IndexSet};
 
+use super::config::HistoryRule;
 use super::connection::{Class, ConnectionId, Connections, Pushed};
 use crate::id::{Id, IdGenerator};
-use crate::message::{Event, EventDetails, Message, Publish};
+use crate::message::{Event, EventDetails, Message, Payload, PublishOptions};
 use crate::uri::{MatchPolicy, Uri};
 
 /// One subscription: a topic (or pattern) and match policy, shared by all its subscribers.
@@ -17,6 +20,102 @@ pub(crate) struct Subscription {
     pub policy: MatchPolicy,
     /// In subscription order, so delivery order is deterministic.
     pub subscribers: IndexSet<ConnectionId>,
+    /// Sharded subscription: the node key each subscriber gave, if any.
+    pub nkeys: HashMap<ConnectionId, String>,
+    /// When the subscription was created (for the meta API).
+    pub created: Instant,
+}
+
+/// Who a subscriber is, for black- and whitelists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Who<'a> {
+    pub session: Id,
+    pub authid: &'a str,
+    pub authrole: &'a str,
+}
+
+/// Who published, as the broker needs it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// The publisher's connection (none for the router's own meta events).
+    pub conn: Option<ConnectionId>,
+    /// The publisher's session.
+    pub session: Option<Id>,
+    /// The identity disclosed in EVENT details: (session, authid, authrole).
+    pub disclosed: Option<(Id, String, String)>,
+    /// The publication's trust level.
+    pub trustlevel: Option<u64>,
+}
+
+/// The recipients a publication's options allow (digest §4.13): in every present eligible
+/// list and in no present exclude list.
+pub(crate) fn admits(o: &PublishOptions, who: Who<'_>) -> bool {
+    fn has<T: PartialEq>(list: &Option<Vec<T>>, x: &T) -> Option<bool> {
+        list.as_ref().map(|l| l.contains(x))
+    }
+    let (authid, authrole) = (who.authid.to_owned(), who.authrole.to_owned());
+    has(&o.eligible, &who.session) != Some(false)
+        && has(&o.eligible_authid, &authid) != Some(false)
+        && has(&o.eligible_authrole, &authrole) != Some(false)
+        && has(&o.exclude, &who.session) != Some(true)
+        && has(&o.exclude_authid, &authid) != Some(true)
+        && has(&o.exclude_authrole, &authrole) != Some(true)
+}
+
+/// Whether any black- or whitelist is present (otherwise every subscriber is admitted).
+fn has_lists(o: &PublishOptions) -> bool {
+    o.eligible.is_some()
+        || o.eligible_authid.is_some()
+        || o.eligible_authrole.is_some()
+        || o.exclude.is_some()
+        || o.exclude_authid.is_some()
+        || o.exclude_authrole.is_some()
+}
+
+/// The rendezvous-hashing score of a publication's `rkey` for a subscriber's `nkey`
+/// (sharded subscription): the SplitMix64 finalizer of (FNV-1a 64 of `rkey` XOR FNV-1a 64
+/// of `nkey`).
+pub fn nkey_score(rkey: &str, nkey: &str) -> u64 {
+    super::dealer::mix(super::dealer::fnv1a(rkey) ^ super::dealer::fnv1a(nkey))
+}
+
+/// A retained event: the last publication to a topic with `retain`.
+#[derive(Debug, Clone)]
+pub(crate) struct Retained {
+    pub publication: Id,
+    pub options: PublishOptions,
+    pub origin: Origin,
+    pub payload: Payload,
+}
+
+/// An event kept for `wamp.subscription.get_events`.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub at: Instant,
+    pub topic: Uri,
+    pub publication: Id,
+    /// The EVENT details (publisher, trust level, passthru...), without `topic`.
+    pub details: EventDetails,
+    pub payload: Payload,
+    /// The publication's authid/authrole lists, applied to whoever asks for the history.
+    pub lists: PublishOptions,
+}
+
+/// A history store: the events of topics matching a configured rule, bounded.
+#[derive(Debug)]
+pub(crate) struct History {
+    pub rule: HistoryRule,
+    pub events: VecDeque<Stored>,
+}
+
+/// What happened to one publication's EVENTs.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    /// EVENTs queued.
+    pub delivered: usize,
+    /// Subscribers whose EVENT was dropped (their queue was full): (connection,
+    /// subscription).
+    pub dropped: Vec<(ConnectionId, Id)>,
 }
 
 #[derive(Debug, Default)]
@@ -28,24 +127,49 @@ pub(crate) struct Broker {
     by_pattern: HashMap<(MatchPolicy, Uri), Id>,
     /// Prefix and wildcard subscriptions, checked against every publication.
     patterns: Vec<Id>,
+    /// Retained events by topic, oldest first (the oldest goes when the store is full).
+    pub retained: IndexMap<Uri, Retained>,
+    /// Event history stores, one per configured rule.
+    pub history: Vec<History>,
 }
 
 impl Broker {
+    /// A broker keeping the event history `rules` ask for.
+    pub fn new(rules: &[HistoryRule]) -> Self {
+        Broker {
+            history: rules
+                .iter()
+                .map(|rule| History {
+                    rule: rule.clone(),
+                    events: VecDeque::new(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The subscription of exactly `uri` under `policy`.
+    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
+        match policy {
+            MatchPolicy::Exact => self.exact.get(uri.as_str()).copied(),
+            _ => self.by_pattern.get(&(policy, uri.clone())).copied(),
+        }
+    }
+
     /// Adds `subscriber` to the subscription for (`policy`, `uri`), creating it if needed.
-    /// Returns the subscription ID (the existing one when already subscribed).
+    /// Returns the subscription ID (the existing one when already subscribed) and whether
+    /// it was created.
     pub fn subscribe(
         &mut self,
         ids: &mut IdGenerator,
         subscriber: ConnectionId,
         uri: Uri,
         policy: MatchPolicy,
-    ) -> Id {
-        let existing = match policy {
-            MatchPolicy::Exact => self.exact.get(&uri),
-            _ => self.by_pattern.get(&(policy, uri.clone())),
-        };
-        let id = match existing {
-            Some(id) => *id,
+        nkey: Option<String>,
+        now: Instant,
+    ) -> (Id, bool) {
+        let (id, created) = match self.find(policy, &uri) {
+            Some(id) => (id, false),
             None => {
                 let id = loop {
                     let id = ids.next_id();
@@ -65,35 +189,44 @@ impl Broker {
                         uri,
                         policy,
                         subscribers: IndexSet::new(),
+                        nkeys: HashMap::new(),
+                        created: now,
                     },
                 );
-                id
+                (id, true)
             }
         };
         if let Some(sub) = self.subscriptions.get_mut(&id) {
             sub.subscribers.insert(subscriber);
+            match nkey {
+                Some(k) => sub.nkeys.insert(subscriber, k),
+                None => sub.nkeys.remove(&subscriber),
+            };
         }
-        id
+        (id, created)
     }
 
     /// Removes `subscriber` from `subscription`; deletes the subscription when it was the
-    /// last. Returns whether the subscriber was there.
-    pub fn unsubscribe(&mut self, subscriber: ConnectionId, subscription: Id) -> bool {
-        let Some(sub) = self.subscriptions.get_mut(&subscription) else {
-            return false;
-        };
-        let removed = sub.subscribers.shift_remove(&subscriber);
-        if sub.subscribers.is_empty() {
-            if let Some(sub) = self.subscriptions.remove(&subscription) {
-                if sub.policy == MatchPolicy::Exact {
-                    self.exact.remove(&sub.uri);
-                } else {
-                    self.by_pattern.remove(&(sub.policy, sub.uri));
-                    self.patterns.retain(|p| *p != subscription);
-                }
+    /// last. Returns `None` when the subscriber was not there, else whether the subscription
+    /// was deleted.
+    pub fn unsubscribe(&mut self, subscriber: ConnectionId, subscription: Id) -> Option<bool> {
+        let sub = self.subscriptions.get_mut(&subscription)?;
+        if !sub.subscribers.shift_remove(&subscriber) {
+            return None;
+        }
+        sub.nkeys.remove(&subscriber);
+        if !sub.subscribers.is_empty() {
+            return Some(false);
+        }
+        if let Some(sub) = self.subscriptions.remove(&subscription) {
+            if sub.policy == MatchPolicy::Exact {
+                self.exact.remove(&sub.uri);
+            } else {
+                self.by_pattern.remove(&(sub.policy, sub.uri));
+                self.patterns.retain(|p| *p != subscription);
             }
         }
-        removed
+        Some(true)
     }
 
     /// Every subscription matching `topic`: the exact one first, then patterns in the order
@@ -114,27 +247,44 @@ impl Broker {
         out
     }
 
+    /// The EVENT details of a publication (without `topic`).
+    pub fn event_details(options: &PublishOptions, origin: &Origin) -> EventDetails {
+        let (publisher, publisher_authid, publisher_authrole) = match &origin.disclosed {
+            Some((s, id, role)) => (Some(*s), Some(id.clone()), Some(role.clone())),
+            None => (None, None, None),
+        };
+        EventDetails {
+            publisher,
+            publisher_authid,
+            publisher_authrole,
+            trustlevel: origin.trustlevel,
+            ppt_scheme: options.ppt_scheme.clone(),
+            ppt_serializer: options.ppt_serializer.clone(),
+            ppt_cipher: options.ppt_cipher.clone(),
+            ppt_keyid: options.ppt_keyid.clone(),
+            ..Default::default()
+        }
+    }
+
     /// Routes a publication: one EVENT per matching subscription, shared by all of its
-    /// subscribers (so a driver encodes it once per serializer). Returns how many EVENTs were
-    /// queued.
+    /// subscribers (so a driver encodes it once per serializer), sent to those the
+    /// publication's lists admit, the publisher excluded unless `exclude_me` is false, and,
+    /// with an `rkey`, among subscribers that gave an `nkey` only those of the winning shard.
     pub fn publish(
         &self,
         conns: &mut Connections,
-        publisher: Option<ConnectionId>,
+        origin: &Origin,
         publication: Id,
-        publish: Publish,
-        trustlevel: Option<u64>,
-    ) -> usize {
-        let Publish {
-            options,
-            topic,
-            payload,
-            ..
-        } = publish;
+        topic: &Uri,
+        options: &PublishOptions,
+        payload: Payload,
+    ) -> Delivery {
         let exclude_me = options.exclude_me.unwrap_or(true);
-        let matches = self.matching(&topic);
+        let filtered = has_lists(options);
+        let matches = self.matching(topic);
         let mut payload = Some(payload);
-        let mut delivered = 0;
+        let mut out = Delivery::default();
+        let base = (!matches.is_empty()).then(|| Self::event_details(options, origin));
         for (i, sub_id) in matches.iter().enumerate() {
             let Some(sub) = self.subscriptions.get(sub_id) else {
                 continue;
@@ -150,25 +300,100 @@ impl Broker {
                 publication,
                 details: EventDetails {
                     topic: (sub.policy != MatchPolicy::Exact).then(|| topic.clone()),
-                    trustlevel,
-                    ppt_scheme: options.ppt_scheme.clone(),
-                    ppt_serializer: options.ppt_serializer.clone(),
-                    ppt_cipher: options.ppt_cipher.clone(),
-                    ppt_keyid: options.ppt_keyid.clone(),
-                    ..Default::default()
+                    ..base.clone().unwrap_or_default()
                 },
                 payload,
             }));
+            let shard = options
+                .rkey
+                .as_deref()
+                .and_then(|rkey| winning_nkey(sub, rkey));
             for &subscriber in &sub.subscribers {
-                if exclude_me && Some(subscriber) == publisher {
+                if exclude_me && Some(subscriber) == origin.conn {
                     continue;
                 }
-                if conns.push(subscriber, event.clone(), Class::Event) == Pushed::Queued {
-                    delivered += 1;
+                if let (Some(winner), Some(nkey)) = (shard, sub.nkeys.get(&subscriber)) {
+                    if nkey != winner {
+                        continue;
+                    }
+                }
+                if filtered {
+                    let admitted = conns.session(subscriber).is_some_and(|s| {
+                        admits(
+                            options,
+                            Who {
+                                session: s.id,
+                                authid: &s.authid,
+                                authrole: &s.authrole,
+                            },
+                        )
+                    });
+                    if !admitted {
+                        continue;
+                    }
+                }
+                match conns.push(subscriber, event.clone(), Class::Event) {
+                    Pushed::Queued => out.delivered += 1,
+                    Pushed::Dropped => out.dropped.push((subscriber, *sub_id)),
+                    Pushed::Refused => {}
                 }
             }
         }
-        delivered
+        out
+    }
+
+    /// Keeps a publication as its topic's retained event, evicting the oldest topic's when
+    /// `limit` topics are kept.
+    pub fn retain(&mut self, topic: Uri, retained: Retained, limit: usize) {
+        if limit == 0 {
+            return;
+        }
+        self.retained.shift_remove(&topic);
+        while self.retained.len() >= limit {
+            self.retained.shift_remove_index(0);
+        }
+        self.retained.insert(topic, retained);
+    }
+
+    /// Stores a publication in the history stores whose rule matches its topic. Publications
+    /// with session-ID lists are not stored (digest §4.21: they cannot be filtered later).
+    pub fn record(&mut self, stored: Stored) {
+        if stored.lists.exclude.is_some() || stored.lists.eligible.is_some() {
+            return;
+        }
+        let mut stored = Some(stored);
+        for h in &mut self.history {
+            if !h.rule.policy.matches(
+                h.rule.uri.as_str(),
+                stored.as_ref().map_or("", |s| s.topic.as_str()),
+            ) {
+                continue;
+            }
+            if h.rule.limit == 0 {
+                continue;
+            }
+            while h.events.len() >= h.rule.limit {
+                h.events.pop_front();
+            }
+            // The first matching rule keeps it: one copy per event.
+            if let Some(s) = stored.take() {
+                h.events.push_back(s);
+            }
+            break;
+        }
+    }
+
+    /// Whether a history store could hold events for this subscription.
+    pub fn keeps_history_for(&self, sub: &Subscription) -> bool {
+        self.history.iter().any(|h| {
+            h.rule.limit > 0
+                && match (sub.policy, h.rule.policy) {
+                    // A store of a wider pattern (or the same) holds this subscription's
+                    // events; a narrower store may hold some of them.
+                    (MatchPolicy::Exact, p) => p.matches(h.rule.uri.as_str(), sub.uri.as_str()),
+                    _ => true,
+                }
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,4 +402,13 @@ impl Broker {
             && self.by_pattern.is_empty()
             && self.patterns.is_empty()
     }
+}
+
+/// The nkey owning `rkey` among a subscription's sharded subscribers, if it has any.
+fn winning_nkey<'a>(sub: &'a Subscription, rkey: &str) -> Option<&'a str> {
+    sub.nkeys
+        .values()
+        .map(|k| (nkey_score(rkey, k), k.as_str()))
+        .max()
+        .map(|(_, k)| k)
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::uri::{Uri, UriRules};
+use crate::uri::{MatchPolicy, Uri, UriRules};
 
 /// How a realm authenticates joining clients.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -85,6 +85,18 @@ impl TrustLevels {
     }
 }
 
+/// Event history kept for topics matching `uri` under `policy` (digest §4.21): the last
+/// `limit` events, in memory, served by `wamp.subscription.get_events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRule {
+    /// The topic or pattern.
+    pub uri: Uri,
+    /// How `uri` matches topics.
+    pub policy: MatchPolicy,
+    /// The most events kept.
+    pub limit: usize,
+}
+
 /// One realm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealmConfig {
@@ -98,6 +110,18 @@ pub struct RealmConfig {
     pub caller_disclosure: Disclosure,
     /// Trust levels of the realm's sessions.
     pub trust: TrustLevels,
+    /// Publisher disclosure policy (publisher identification): `disclose_me` on PUBLISH is
+    /// honoured, refused (ERROR `wamp.error.option_disallowed.disclose_me` when the
+    /// publication is acknowledged, otherwise it is dropped) or forced.
+    pub publisher_disclosure: Disclosure,
+    /// Topics whose events are kept for `wamp.subscription.get_events` (none by default).
+    pub history: Vec<HistoryRule>,
+    /// The most topics with a retained event (event retention); past it the oldest topic's
+    /// retained event is forgotten.
+    pub max_retained: usize,
+    /// What happens to EVENTs for this realm's sessions whose outbound queue is full
+    /// (`None`: the router's [`QueueConfig::slow_subscriber`]).
+    pub slow_subscriber: Option<SlowSubscriberPolicy>,
 }
 
 impl RealmConfig {
@@ -109,6 +133,10 @@ impl RealmConfig {
             authz: AuthzMode::AllowAll,
             caller_disclosure: Disclosure::OnRequest,
             trust: TrustLevels::default(),
+            publisher_disclosure: Disclosure::OnRequest,
+            history: Vec::new(),
+            max_retained: 10_000,
+            slow_subscriber: None,
         }
     }
 }
@@ -126,14 +154,18 @@ pub enum RequestIdPolicy {
     Lenient,
 }
 
-/// What to do with EVENTs for a connection whose outbound queue is full.
+/// What to do with EVENTs for a connection whose outbound queue is full. Either way, the
+/// router publishes the meta event `wamp.session.on_events_dropped` (see
+/// [`EVENTS_DROPPED`](super::EVENTS_DROPPED)) so operators see slow subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SlowSubscriberPolicy {
     /// Drop the event and count it.
     #[default]
     Drop,
-    /// Close the connection.
+    /// Close the connection at the first dropped event.
     Disconnect,
+    /// Drop events, and close the connection once it has lost this many in all.
+    DisconnectAfter(u64),
 }
 
 /// Bounds on each connection's outbound queue.
@@ -184,6 +216,11 @@ pub struct RouterConfig {
     pub queue: QueueConfig,
     /// The most messages a session may send while one of its actions awaits authorization.
     pub max_pending_messages: usize,
+    /// The most testaments (`wamp.session.add_testament`) a session may hold, both scopes
+    /// together; past it, adding one gets ERROR `wamp.error.invalid_argument`. Each is at
+    /// most one message's worth of payload, so this bounds what a session can make the
+    /// router keep for it.
+    pub max_testaments: usize,
     /// The `agent` announced in WELCOME.
     pub agent: String,
 }
@@ -199,6 +236,7 @@ impl Default for RouterConfig {
             uri_rules: UriRules::Loose,
             queue: QueueConfig::default(),
             max_pending_messages: 1024,
+            max_testaments: 64,
             agent: concat!("nexus-", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::{QueueConfig, SlowSubscriberPolicy};
+use super::session_meta::Testaments;
 use super::Action;
 use crate::id::{Id, RequestIdCounter};
 use crate::message::{CancelMode, ClientRoles, Hello, Interrupt, InterruptOptions, Message};
@@ -102,8 +103,14 @@ pub(crate) struct SessionData {
     pub realm: usize,
     pub authid: String,
     pub authrole: String,
+    /// How the session authenticated (as its WELCOME said).
+    pub authmethod: String,
+    /// Who authenticated it (as its WELCOME said).
+    pub authprovider: String,
     /// The trust level given to the session's calls and publications.
     pub trust_level: u64,
+    /// The realm's slow-subscriber policy, when it overrides the router's.
+    pub slow_subscriber: Option<SlowSubscriberPolicy>,
     pub roles: ClientRoles,
     /// The last new-request ID received (the watermark of strict checking).
     pub last_request: Option<Id>,
@@ -120,6 +127,11 @@ pub(crate) struct SessionData {
     /// Progressive calls (invocations) that ended while the caller was still sending
     /// chunks, newest last: their late continuations are discarded, not violations.
     pub ended_streams: VecDeque<Id>,
+    /// Publications to make when the session ends (testament meta API).
+    pub testaments: Testaments,
+    /// End without `wamp.session.on_leave` or testaments (`wamp.session.kill_all` and
+    /// router shutdown, which end every other session at once).
+    pub quiet: bool,
 }
 
 impl SessionData {
@@ -158,6 +170,8 @@ pub(crate) struct Connection {
     pub pending: Option<PendingAuthz>,
     /// Messages that arrived while an authorization was pending, in order.
     pub inbox: VecDeque<Message>,
+    /// EVENTs dropped in a row (since the last one queued): reported in meta events.
+    pub burst_drops: u64,
 }
 
 struct Slot {
@@ -219,6 +233,7 @@ impl Connections {
             session: None,
             pending: None,
             inbox: VecDeque::new(),
+            burst_drops: 0,
         });
         self.live += 1;
         id
@@ -285,7 +300,18 @@ impl Connections {
             match class {
                 Class::Event => {
                     conn.stats.dropped_events += 1;
-                    if cfg.slow_subscriber == SlowSubscriberPolicy::Disconnect {
+                    conn.burst_drops += 1;
+                    let policy = conn
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.slow_subscriber)
+                        .unwrap_or(cfg.slow_subscriber);
+                    let disconnect = match policy {
+                        SlowSubscriberPolicy::Drop => false,
+                        SlowSubscriberPolicy::Disconnect => true,
+                        SlowSubscriberPolicy::DisconnectAfter(n) => conn.stats.dropped_events >= n,
+                    };
+                    if disconnect {
                         self.doom(id);
                     }
                     return Pushed::Dropped;
@@ -296,6 +322,9 @@ impl Connections {
                 }
                 Class::Reply => {}
             }
+        }
+        if class == Class::Event {
+            conn.burst_drops = 0;
         }
         conn.queue.push_back(message);
         conn.stats.messages_out += 1;

@@ -357,12 +357,18 @@ impl Dealer {
 /// finalizer of (FNV-1a 64 of the key's UTF-8 bytes XOR the session ID). Stable across
 /// routers and versions, so anyone can compute where a key goes.
 pub fn shard_score(rkey: &str, session: Id) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in rkey.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let mut z = h ^ session.get();
+    mix(fnv1a(rkey) ^ session.get())
+}
+
+/// FNV-1a 64 of a string's UTF-8 bytes.
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The SplitMix64 finalizer: spreads FNV's weak low bits over the whole word.
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

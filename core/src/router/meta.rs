@@ -1,5 +1,6 @@
-//! The meta API: procedures the router answers itself (`wamp.registration.*`) and the meta
-//! events it publishes in each realm (`wamp.registration.on_*`).
+//! The meta API: procedures the router answers itself (`wamp.registration.*`,
+//! `wamp.subscription.*`) and the meta events it publishes in each realm
+//! (`wamp.registration.on_*`, `wamp.subscription.on_*`).
 //!
 //! Meta procedures are CALLs to the reserved `wamp.` namespace. They go through
 //! authorization like any CALL (so a realm with an external authorizer decides who may list
@@ -7,39 +8,44 @@
 
 use std::time::SystemTime;
 
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::broker::Origin;
+use super::session_meta::Kill;
 use super::*;
-use crate::message::{Call, Payload, PublishOptions, UnregisteredDetails};
+use crate::message::{Call, EventDetails, Payload, PublishOptions, UnregisteredDetails};
 
 /// A meta procedure's failure: the ERROR URI and a message for the caller.
-struct MetaError {
+pub(super) struct MetaError {
     error: &'static str,
     message: String,
 }
 
 impl MetaError {
-    fn new(error: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(error: &'static str, message: impl Into<String>) -> Self {
         MetaError {
             error,
             message: message.into(),
         }
     }
 
-    fn argument(message: impl Into<String>) -> Self {
+    pub(super) fn argument(message: impl Into<String>) -> Self {
         MetaError::new(uri::error::INVALID_ARGUMENT, message)
     }
 }
 
-type MetaResult = Result<Payload, MetaError>;
+pub(super) type MetaResult = Result<Payload, MetaError>;
 
 /// The call's arguments, read with errors naming what was expected.
-struct MetaArgs<'a> {
-    procedure: &'a str,
-    args: &'a [Value],
-    kwargs: &'a Dict,
+pub(super) struct MetaArgs<'a> {
+    pub(super) procedure: &'a str,
+    pub(super) args: &'a [Value],
+    pub(super) kwargs: &'a Dict,
 }
 
 impl MetaArgs<'_> {
-    fn id(&self, index: usize, what: &str) -> Result<Id, MetaError> {
+    pub(super) fn id(&self, index: usize, what: &str) -> Result<Id, MetaError> {
         self.args
             .get(index)
             .and_then(Value::as_u64)
@@ -53,7 +59,7 @@ impl MetaArgs<'_> {
             })
     }
 
-    fn uri(&self, index: usize, what: &str) -> Result<Uri, MetaError> {
+    pub(super) fn uri(&self, index: usize, what: &str) -> Result<Uri, MetaError> {
         self.args
             .get(index)
             .and_then(Value::as_str)
@@ -96,7 +102,7 @@ impl MetaArgs<'_> {
     }
 }
 
-fn result(value: impl Into<Value>) -> MetaResult {
+pub(super) fn result(value: impl Into<Value>) -> MetaResult {
     Ok(Payload::new(vec![value.into()], Dict::new()))
 }
 
@@ -121,17 +127,20 @@ impl Router {
         self.wall_clock = Some((at, wall));
     }
 
-    /// The ISO 8601 UTC time of `at`, when the wall clock is known.
-    fn iso8601(&self, at: Instant) -> Option<String> {
+    /// The wall-clock time of `at`, when the wall clock is known.
+    fn wall(&self, at: Instant) -> Option<OffsetDateTime> {
         let (anchor, wall) = self.wall_clock?;
         let t = if at >= anchor {
             wall + (at - anchor)
         } else {
             wall - (anchor - at)
         };
-        let t = time::OffsetDateTime::from(t);
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
+        Some(OffsetDateTime::from(t))
+    }
+
+    /// The ISO 8601 (RFC 3339) UTC time of `at`, when the wall clock is known.
+    fn iso8601(&self, at: Instant) -> Option<String> {
+        self.wall(at)?.format(&Rfc3339).ok()
     }
 
     /// Answers a CALL to the reserved `wamp.` namespace.
@@ -158,6 +167,29 @@ impl Router {
             "wamp.registration.list_callees" => self.registration_callees(realm, &a, false),
             "wamp.registration.count_callees" => self.registration_callees(realm, &a, true),
             "wamp.registration.remove_callee" => self.registration_remove_callee(now, realm, &a),
+            "wamp.subscription.list" => self.subscription_list(realm),
+            "wamp.subscription.lookup" => self.subscription_lookup(realm, &a),
+            "wamp.subscription.match" => self.subscription_match(realm, &a),
+            "wamp.subscription.get" => self.subscription_get(realm, &a),
+            "wamp.subscription.list_subscribers" => self.subscription_subscribers(realm, &a, false),
+            "wamp.subscription.count_subscribers" => self.subscription_subscribers(realm, &a, true),
+            "wamp.subscription.remove_subscriber" => {
+                self.subscription_remove_subscriber(now, realm, &a)
+            }
+            "wamp.subscription.get_events" => self.subscription_get_events(conn, realm, &a),
+            "wamp.session.count" => self.session_list_or_count(realm, &a, false),
+            "wamp.session.list" => self.session_list_or_count(realm, &a, true),
+            "wamp.session.get" => self.session_get(realm, &a),
+            "wamp.session.kill" => self.session_kill(now, conn, realm, &a),
+            "wamp.session.kill_by_authid" => {
+                self.session_kill_many(now, conn, realm, &a, Kill::Authid)
+            }
+            "wamp.session.kill_by_authrole" => {
+                self.session_kill_many(now, conn, realm, &a, Kill::Authrole)
+            }
+            "wamp.session.kill_all" => self.session_kill_many(now, conn, realm, &a, Kill::All),
+            "wamp.session.add_testament" => self.add_testament(conn, &a),
+            "wamp.session.flush_testaments" => self.flush_testaments(conn, &a),
             other => Err(MetaError::new(
                 uri::error::NO_SUCH_PROCEDURE,
                 format!("the router offers no procedure {other}"),
@@ -322,6 +354,195 @@ impl Router {
         true
     }
 
+    // ---- subscription meta procedures --------------------------------------------------------
+
+    fn subscription_list(&self, realm: usize) -> MetaResult {
+        let mut lists: [Vec<Id>; 3] = Default::default();
+        for (id, sub) in &self.realms[realm].broker.subscriptions {
+            let slot = match sub.policy {
+                MatchPolicy::Exact => 0,
+                MatchPolicy::Prefix => 1,
+                MatchPolicy::Wildcard => 2,
+            };
+            lists[slot].push(*id);
+        }
+        let [exact, prefix, wildcard] = lists;
+        let mut d = Dict::new();
+        d.insert("exact".into(), id_list(exact));
+        d.insert("prefix".into(), id_list(prefix));
+        d.insert("wildcard".into(), id_list(wildcard));
+        result(d)
+    }
+
+    fn subscription_lookup(&self, realm: usize, a: &MetaArgs<'_>) -> MetaResult {
+        let topic = a.uri(0, "topic")?;
+        let policy = a.match_policy(1)?;
+        let found = self.realms[realm].broker.find(policy, &topic);
+        result(found.map_or(Value::Null, Value::from))
+    }
+
+    /// Every subscription an event to the topic would reach (null when none).
+    fn subscription_match(&self, realm: usize, a: &MetaArgs<'_>) -> MetaResult {
+        let topic = a.uri(0, "topic")?;
+        let found = self.realms[realm].broker.matching(&topic);
+        if found.is_empty() {
+            return result(Value::Null);
+        }
+        result(Value::List(found.into_iter().map(Value::from).collect()))
+    }
+
+    fn subscription(
+        &self,
+        realm: usize,
+        a: &MetaArgs<'_>,
+    ) -> Result<(Id, &broker::Subscription), MetaError> {
+        let id = a.id(0, "subscription")?;
+        self.realms[realm]
+            .broker
+            .subscriptions
+            .get(&id)
+            .map(|s| (id, s))
+            .ok_or_else(|| {
+                MetaError::new(
+                    uri::error::NO_SUCH_SUBSCRIPTION,
+                    format!("no subscription {id} in this realm"),
+                )
+            })
+    }
+
+    /// `SubscriptionDetails`: `{id, created, uri, match}`.
+    fn subscription_details(&self, id: Id, sub: &broker::Subscription) -> Dict {
+        let mut d = Dict::new();
+        d.insert("id".into(), Value::from(id));
+        if let Some(created) = self.iso8601(sub.created) {
+            d.insert("created".into(), Value::from(created));
+        }
+        d.insert("uri".into(), Value::from(sub.uri.as_str()));
+        d.insert("match".into(), Value::from(policy_name(sub.policy)));
+        d
+    }
+
+    fn subscription_get(&self, realm: usize, a: &MetaArgs<'_>) -> MetaResult {
+        let (id, sub) = self.subscription(realm, a)?;
+        result(self.subscription_details(id, sub))
+    }
+
+    fn subscription_subscribers(&self, realm: usize, a: &MetaArgs<'_>, count: bool) -> MetaResult {
+        let (_, sub) = self.subscription(realm, a)?;
+        if count {
+            return result(sub.subscribers.len() as u64);
+        }
+        let sessions: Vec<Value> = sub
+            .subscribers
+            .iter()
+            .filter_map(|c| self.conns.session(*c).map(|s| Value::from(s.id)))
+            .collect();
+        result(Value::List(sessions))
+    }
+
+    /// `wamp.subscription.remove_subscriber(subscription, subscriber_session, reason=)`
+    /// (Crossbar's name): revokes one subscriber's subscription.
+    fn subscription_remove_subscriber(
+        &mut self,
+        now: Instant,
+        realm: usize,
+        a: &MetaArgs<'_>,
+    ) -> MetaResult {
+        let (subscription, _) = self.subscription(realm, a)?;
+        let session = a.id(1, "subscriber's session")?;
+        let reason = a.kwarg_str("reason");
+        let in_realm = self.realms[realm].sessions.contains_key(&session);
+        if !in_realm || !self.revoke_subscription(now, session, subscription, reason.as_deref()) {
+            return Err(MetaError::new(
+                uri::error::NO_SUCH_SUBSCRIPTION,
+                format!("session {session} holds no subscription {subscription}"),
+            ));
+        }
+        Ok(Payload::default())
+    }
+
+    /// `wamp.subscription.get_events(subscription; reverse, limit, from_time, after_time,
+    /// before_time, until_time, topic, from_publication, after_publication,
+    /// before_publication, until_publication)` (digest §4.21). Events whose publication
+    /// restricted its audience by authid or authrole are given only to callers it admits.
+    /// A publication filter naming a publication the history does not hold selects nothing.
+    fn subscription_get_events(
+        &self,
+        conn: ConnectionId,
+        realm: usize,
+        a: &MetaArgs<'_>,
+    ) -> MetaResult {
+        let (id, sub) = self.subscription(realm, a)?;
+        let broker = &self.realms[realm].broker;
+        if !broker.keeps_history_for(sub) {
+            return Err(MetaError::new(
+                "wamp.error.history_unavailable",
+                format!(
+                    "this router keeps no event history for {} (configure it per realm)",
+                    sub.uri
+                ),
+            ));
+        }
+        let Some(me) = self.conns.session(conn) else {
+            return Err(MetaError::new(uri::error::NOT_AUTHORIZED, "no session"));
+        };
+        let filters = HistoryFilters::parse(a)?;
+        let me = broker::Who {
+            session: me.id,
+            authid: &me.authid,
+            authrole: &me.authrole,
+        };
+        let mut events: Vec<&broker::Stored> = broker
+            .history
+            .iter()
+            .flat_map(|h| h.events.iter())
+            .filter(|e| sub.policy.matches(sub.uri.as_str(), e.topic.as_str()))
+            .filter(|e| broker::admits(&e.lists, me))
+            .filter(|e| filters.topic.as_ref().is_none_or(|t| *t == e.topic))
+            .collect();
+        // Several stores may contribute: back to the order of arrival.
+        events.sort_by_key(|e| e.at);
+        let events = filters.by_publication(events);
+        let mut out = Vec::new();
+        for e in events {
+            let at = self.wall(e.at);
+            if !filters.admits_time(at) {
+                continue;
+            }
+            let mut d = Dict::new();
+            if let Some(at) = at.and_then(|t| t.format(&Rfc3339).ok()) {
+                d.insert("timestamp".into(), Value::from(at));
+            }
+            d.insert("subscription".into(), Value::from(id));
+            d.insert("publication".into(), Value::from(e.publication));
+            let details = EventDetails {
+                topic: (sub.policy != MatchPolicy::Exact).then(|| e.topic.clone()),
+                ..e.details.clone()
+            };
+            let details = crate::value::to_value(&details).unwrap_or_default();
+            d.insert("details".into(), details);
+            if let Payload::Args { args, kwargs } = &e.payload {
+                if !args.is_empty() {
+                    d.insert("args".into(), Value::List(args.clone()));
+                }
+                if !kwargs.is_empty() {
+                    d.insert("kwargs".into(), Value::Dict(kwargs.clone()));
+                }
+            }
+            out.push(Value::Dict(d));
+        }
+        if let Some(limit) = filters.limit {
+            // The most recent `limit` events.
+            if out.len() > limit {
+                out.drain(..out.len() - limit);
+            }
+        }
+        if filters.reverse {
+            out.reverse();
+        }
+        result(Value::List(out))
+    }
+
     // ---- meta events ---------------------------------------------------------------------------
 
     /// Publishes a meta event in `realm` if anyone subscribed to it; `args` is only built
@@ -338,15 +559,16 @@ impl Router {
         }
         let payload = Payload::new(args(self), Dict::new());
         let publication = self.rng.next_id();
-        let publish = Publish {
-            request: Id::MIN,
-            options: PublishOptions::default(),
-            topic,
+        // Not through `publish_as`: no retention, no history, and a meta event dropped for
+        // a slow session is not reported (which would publish again).
+        self.realms[realm].broker.publish(
+            &mut self.conns,
+            &Origin::default(),
+            publication,
+            &topic,
+            &PublishOptions::default(),
             payload,
-        };
-        self.realms[realm]
-            .broker
-            .publish(&mut self.conns, None, publication, publish, None);
+        );
     }
 
     /// `wamp.registration.on_create` then `on_register`, after a REGISTER.
@@ -389,5 +611,169 @@ impl Router {
                 vec![Value::from(session), Value::from(registration)]
             });
         }
+    }
+
+    /// `wamp.subscription.on_create` then `on_subscribe`, after a SUBSCRIBE (not for
+    /// subscriptions to the router's own `wamp.` topics, which would only echo the meta API).
+    pub(super) fn subscription_added(
+        &mut self,
+        realm: usize,
+        session: Id,
+        subscription: Id,
+        created: bool,
+    ) {
+        let reserved = self.realms[realm]
+            .broker
+            .subscriptions
+            .get(&subscription)
+            .is_none_or(|s| s.uri.is_reserved());
+        if reserved {
+            return;
+        }
+        if created {
+            self.meta_event(realm, "wamp.subscription.on_create", |r| {
+                let details = r.realms[realm]
+                    .broker
+                    .subscriptions
+                    .get(&subscription)
+                    .map(|sub| r.subscription_details(subscription, sub))
+                    .unwrap_or_default();
+                vec![Value::from(session), Value::Dict(details)]
+            });
+        }
+        self.meta_event(realm, "wamp.subscription.on_subscribe", |_| {
+            vec![Value::from(session), Value::from(subscription)]
+        });
+    }
+
+    /// `wamp.subscription.on_unsubscribe` then (with the last subscriber) `on_delete`.
+    pub(super) fn subscription_removed(
+        &mut self,
+        realm: usize,
+        session: Id,
+        subscription: Id,
+        deleted: bool,
+    ) {
+        self.meta_event(realm, "wamp.subscription.on_unsubscribe", |_| {
+            vec![Value::from(session), Value::from(subscription)]
+        });
+        if deleted {
+            self.meta_event(realm, "wamp.subscription.on_delete", |_| {
+                vec![Value::from(session), Value::from(subscription)]
+            });
+        }
+    }
+}
+
+/// The filters of `wamp.subscription.get_events`.
+struct HistoryFilters {
+    reverse: bool,
+    limit: Option<usize>,
+    topic: Option<Uri>,
+    from_time: Option<OffsetDateTime>,
+    after_time: Option<OffsetDateTime>,
+    before_time: Option<OffsetDateTime>,
+    until_time: Option<OffsetDateTime>,
+    from_publication: Option<Id>,
+    after_publication: Option<Id>,
+    before_publication: Option<Id>,
+    until_publication: Option<Id>,
+}
+
+impl HistoryFilters {
+    fn parse(a: &MetaArgs<'_>) -> Result<Self, MetaError> {
+        let k = a.kwargs;
+        let bad = |key: &str, what: &str| {
+            MetaError::argument(format!("{}: {key} must be {what}", a.procedure))
+        };
+        let present = |key: &str| k.get(key).filter(|v| !v.is_null());
+        let time = |key: &str| -> Result<Option<OffsetDateTime>, MetaError> {
+            present(key)
+                .map(|v| {
+                    v.as_str()
+                        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                        .ok_or_else(|| bad(key, "an RFC 3339 time string"))
+                })
+                .transpose()
+        };
+        let publication = |key: &str| -> Result<Option<Id>, MetaError> {
+            present(key)
+                .map(|v| {
+                    v.as_u64()
+                        .and_then(Id::new)
+                        .ok_or_else(|| bad(key, "a publication ID"))
+                })
+                .transpose()
+        };
+        Ok(HistoryFilters {
+            reverse: present("reverse")
+                .map(|v| v.as_bool().ok_or_else(|| bad("reverse", "a bool")))
+                .transpose()?
+                .unwrap_or(false),
+            limit: present("limit")
+                .map(|v| {
+                    v.as_u64()
+                        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                        .ok_or_else(|| bad("limit", "a non-negative integer"))
+                })
+                .transpose()?,
+            topic: present("topic")
+                .map(|v| {
+                    v.as_str()
+                        .map(Uri::new_unchecked)
+                        .ok_or_else(|| bad("topic", "a topic URI"))
+                })
+                .transpose()?,
+            from_time: time("from_time")?,
+            after_time: time("after_time")?,
+            before_time: time("before_time")?,
+            until_time: time("until_time")?,
+            from_publication: publication("from_publication")?,
+            after_publication: publication("after_publication")?,
+            before_publication: publication("before_publication")?,
+            until_publication: publication("until_publication")?,
+        })
+    }
+
+    fn admits_time(&self, at: Option<OffsetDateTime>) -> bool {
+        let Some(at) = at else {
+            // Without a wall clock, time filters select nothing.
+            return self.from_time.is_none()
+                && self.after_time.is_none()
+                && self.before_time.is_none()
+                && self.until_time.is_none();
+        };
+        self.from_time.is_none_or(|t| at >= t)
+            && self.after_time.is_none_or(|t| at > t)
+            && self.before_time.is_none_or(|t| at < t)
+            && self.until_time.is_none_or(|t| at <= t)
+    }
+
+    /// Applies the publication filters to events in order of arrival.
+    fn by_publication<'e>(&self, events: Vec<&'e broker::Stored>) -> Vec<&'e broker::Stored> {
+        let at = |p: Id| events.iter().position(|e| e.publication == p);
+        let (mut start, mut end) = (0, events.len());
+        // (filter, offset from the named event, whether it bounds from below)
+        let bounds = [
+            (self.from_publication, 0, true),
+            (self.after_publication, 1, true),
+            (self.before_publication, 0, false),
+            (self.until_publication, 1, false),
+        ];
+        for (filter, offset, lower) in bounds {
+            let Some(p) = filter else { continue };
+            let Some(i) = at(p) else {
+                return Vec::new();
+            };
+            if lower {
+                start = start.max(i + offset);
+            } else {
+                end = end.min(i + offset);
+            }
+        }
+        if start >= end {
+            return Vec::new();
+        }
+        events[start..end].to_vec()
     }
 }

@@ -54,7 +54,9 @@ mod config;
 mod connection;
 mod dealer;
 mod meta;
+mod pubsub;
 mod rpc;
+mod session_meta;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -62,10 +64,18 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+pub use broker::nkey_score;
 pub use config::{
-    AuthMode, AuthzMode, Disclosure, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
-    SlowSubscriberPolicy, TrustLevels,
+    AuthMode, AuthzMode, Disclosure, HistoryRule, QueueConfig, RealmConfig, RequestIdPolicy,
+    RouterConfig, SlowSubscriberPolicy, TrustLevels,
 };
+
+/// The meta event the router publishes when EVENTs to a slow session are dropped (its
+/// outbound queue is full): arguments `[session, {subscription, topic, dropped, total}]`,
+/// `dropped` counting this run of drops and `total` the session's drops so far. Published at
+/// the first drop of a run and every 1000th after. A nexus extension, in the reserved
+/// `wamp.` namespace so that no client can forge it.
+pub const EVENTS_DROPPED: &str = "wamp.session.on_events_dropped";
 pub use connection::{ConnectionId, ConnectionStats};
 pub use dealer::shard_score;
 
@@ -213,10 +223,10 @@ struct Realm {
 impl Realm {
     fn new(config: RealmConfig) -> Self {
         Realm {
-            config,
             sessions: IndexMap::new(),
-            broker: Broker::default(),
+            broker: Broker::new(&config.history),
             dealer: Dealer::default(),
+            config,
         }
     }
 }
@@ -292,7 +302,7 @@ impl Router {
         if self.conns.get(conn).is_none() {
             return;
         }
-        self.teardown(conn);
+        self.teardown(now, conn);
         if let Some(c) = self.conns.remove(conn) {
             if let Some(d) = c.deadline {
                 self.timers.remove(&(d, conn));
@@ -532,6 +542,7 @@ impl Router {
                 Some(State::Established)
             );
             if established {
+                self.leave_quietly(conn);
                 self.goodbye(now, conn, uri::close::SYSTEM_SHUTDOWN, None);
             } else {
                 self.close(conn);
@@ -696,7 +707,10 @@ impl Router {
             realm,
             authid: identity.authid.clone(),
             authrole: identity.authrole.clone(),
+            authmethod: identity.authmethod.clone(),
+            authprovider: identity.authprovider.clone(),
             trust_level,
+            slow_subscriber: self.realms[realm].config.slow_subscriber,
             roles: hello.details.roles.clone().unwrap_or_default(),
             last_request: None,
             invocation_ids: RequestIdCounter::new(),
@@ -705,6 +719,8 @@ impl Router {
             calls: Default::default(),
             invocations: Default::default(),
             ended_streams: Default::default(),
+            testaments: Default::default(),
+            quiet: false,
         });
         self.sessions.insert(session, conn);
         self.realms[realm].sessions.insert(session, conn);
@@ -720,6 +736,7 @@ impl Router {
             ..Default::default()
         };
         self.conns.reply(conn, Welcome { session, details });
+        self.session_joined(conn);
     }
 
     /// Sends GOODBYE and waits (up to the goodbye timeout) for the reply; the session is torn
@@ -735,7 +752,7 @@ impl Router {
                 reason: Uri::new_unchecked(reason),
             },
         );
-        self.teardown(conn);
+        self.teardown(now, conn);
         let deadline = now + self.config.goodbye_timeout;
         if let Some(c) = self.conns.get_mut(conn) {
             c.state = State::ShuttingDown;
@@ -763,9 +780,9 @@ impl Router {
     }
 
     /// Closes the doomed connections: tears their sessions down and asks the driver to close.
-    fn reap(&mut self, _now: Instant) {
+    fn reap(&mut self, now: Instant) {
         while let Some(conn) = self.conns.doomed.pop() {
-            self.teardown(conn);
+            self.teardown(now, conn);
             if let Some(c) = self.conns.get_mut(conn) {
                 if !matches!(c.state, State::Closed) {
                     c.state = State::Closed;
@@ -780,7 +797,7 @@ impl Router {
     }
 
     /// Removes everything a session holds.
-    fn teardown(&mut self, conn: ConnectionId) {
+    fn teardown(&mut self, now: Instant, conn: ConnectionId) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -794,14 +811,16 @@ impl Router {
         let realm_index = session.realm;
         let mut removed = Vec::new();
         let realm = &mut self.realms[realm_index];
+        let mut unsubscribed = Vec::new();
         for sub in &session.subscriptions {
-            realm.broker.unsubscribe(conn, *sub);
+            let deleted = realm.broker.unsubscribe(conn, *sub) == Some(true);
+            unsubscribed.push((*sub, deleted));
         }
         for reg in &session.registrations {
             removed.push((*reg, realm.dealer.unregister(conn, *reg) == Some(true)));
         }
         // Calls this session made: forget them; interrupt callees that can be interrupted.
-        for (_, (callee, invocation)) in session.calls {
+        for &(callee, invocation) in session.calls.values() {
             realm.dealer.remove_in_flight(callee, invocation);
             if let Some(s) = self.conns.session_mut(callee) {
                 s.invocations.remove(&invocation);
@@ -814,7 +833,7 @@ impl Router {
             );
         }
         // Invocations this session was handling: their callers get wamp.error.canceled.
-        for invocation in session.invocations {
+        for &invocation in &session.invocations {
             if let Some(call) = realm.dealer.remove_in_flight(conn, invocation) {
                 self.conns.forget_call(&call);
                 self.conns.reply(
@@ -826,9 +845,14 @@ impl Router {
         }
         realm.sessions.shift_remove(&session.id);
         self.sessions.remove(&session.id);
+        for (subscription, deleted) in unsubscribed {
+            self.subscription_removed(realm_index, session.id, subscription, deleted);
+        }
         for (registration, deleted) in removed {
             self.registration_removed(realm_index, session.id, registration, deleted);
         }
+        // Last, once the session holds no subscription, so it gets none of them.
+        self.session_left(now, conn, session);
     }
 
     // ---- established sessions ------------------------------------------------------------
@@ -840,7 +864,7 @@ impl Router {
             Message::Goodbye(_) => {
                 self.conns
                     .reply(conn, Goodbye::new(uri::close::GOODBYE_AND_OUT));
-                self.teardown(conn);
+                self.teardown(now, conn);
                 // The transport may carry a new session; it has the handshake timeout to.
                 let deadline = now + self.config.handshake_timeout;
                 if let Some(c) = self.conns.get_mut(conn) {
@@ -986,8 +1010,8 @@ impl Router {
             return;
         }
         match message {
-            Message::Publish(m) => self.on_publish(conn, m),
-            Message::Subscribe(m) => self.on_subscribe(conn, m),
+            Message::Publish(m) => self.on_publish(now, conn, m),
+            Message::Subscribe(m) => self.on_subscribe(now, conn, m),
             Message::Register(m) => self.on_register(now, conn, m),
             Message::Call(m) => self.on_call(now, conn, m),
             _ => {}
@@ -1052,104 +1076,6 @@ impl Router {
         }
         true
     }
-
-    // ---- broker ------------------------------------------------------------------------------
-
-    fn on_subscribe(&mut self, conn: ConnectionId, m: crate::message::Subscribe) {
-        let policy = m.options.match_policy.unwrap_or_default();
-        if !self.usable_uri(
-            conn,
-            RequestType::Subscribe,
-            m.request,
-            &m.topic,
-            policy,
-            true,
-        ) {
-            return;
-        }
-        let Some(s) = self.conns.session_mut(conn) else {
-            return;
-        };
-        let realm = &mut self.realms[s.realm];
-        let subscription = realm.broker.subscribe(&mut self.rng, conn, m.topic, policy);
-        s.subscriptions.insert(subscription);
-        self.conns.reply(
-            conn,
-            Subscribed {
-                request: m.request,
-                subscription,
-            },
-        );
-    }
-
-    fn on_unsubscribe(&mut self, conn: ConnectionId, request: Id, subscription: Id) {
-        let Some(s) = self.conns.session_mut(conn) else {
-            return;
-        };
-        if !s.subscriptions.remove(&subscription) {
-            return self.conns.reply(
-                conn,
-                Error::new(
-                    RequestType::Unsubscribe,
-                    request,
-                    uri::error::NO_SUCH_SUBSCRIPTION,
-                ),
-            );
-        }
-        self.realms[s.realm].broker.unsubscribe(conn, subscription);
-        self.conns.reply(
-            conn,
-            Unsubscribed {
-                request: Some(request),
-                details: Default::default(),
-            },
-        );
-    }
-
-    fn on_publish(&mut self, conn: ConnectionId, m: Publish) {
-        let ack = m.options.acknowledge == Some(true);
-        if !self.usable_uri(
-            conn,
-            RequestType::Publish,
-            m.request,
-            &m.topic,
-            MatchPolicy::Exact,
-            ack,
-        ) {
-            return;
-        }
-        let Some(s) = self.conns.session(conn) else {
-            return;
-        };
-        if m.options.ppt_scheme.is_some()
-            && !supports(&s.roles.publisher, features::PAYLOAD_PASSTHRU_MODE)
-        {
-            return self.violation(
-                conn,
-                "PUBLISH with ppt_scheme: the publisher did not announce payload_passthru_mode"
-                    .into(),
-            );
-        }
-        let (realm, trust_level) = (s.realm, s.trust_level);
-        let request = m.request;
-        let publication = self.rng.next_id();
-        self.realms[realm].broker.publish(
-            &mut self.conns,
-            Some(conn),
-            publication,
-            m,
-            Some(trust_level),
-        );
-        if ack {
-            self.conns.reply(
-                conn,
-                Published {
-                    request,
-                    publication,
-                },
-            );
-        }
-    }
 }
 
 /// Whether a peer's role announced `feature`.
@@ -1180,6 +1106,14 @@ fn router_roles() -> RouterRoles {
             features::PATTERN_BASED_SUBSCRIPTION,
             features::PUBLICATION_TRUSTLEVELS,
             features::PAYLOAD_PASSTHRU_MODE,
+            features::SUBSCRIBER_BLACKWHITE_LISTING,
+            features::PUBLISHER_IDENTIFICATION,
+            features::SHARDED_SUBSCRIPTION,
+            features::SUBSCRIPTION_REVOCATION,
+            features::SUBSCRIPTION_META_API,
+            features::EVENT_HISTORY,
+            features::EVENT_RETENTION,
+            features::SESSION_META_API,
         ])),
         dealer: Some(Role::with_features([
             features::CALL_CANCELING,
@@ -1195,6 +1129,8 @@ fn router_roles() -> RouterRoles {
             features::CALL_TRUSTLEVELS,
             features::PAYLOAD_PASSTHRU_MODE,
             features::CALL_REROUTE,
+            features::SESSION_META_API,
+            features::TESTAMENT_META_API,
         ])),
         extra: Dict::new(),
     }

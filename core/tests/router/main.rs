@@ -1,11 +1,13 @@
 //! Sans-IO scenario tests of the router: raw clients and a router wired together in memory,
 //! with virtual time.
 
+mod advanced_pubsub;
 mod advanced_rpc;
 mod authz;
 mod broker;
 mod dealer;
 mod harness;
+mod session_meta;
 mod sessions;
 mod slow_peers;
 mod violations;

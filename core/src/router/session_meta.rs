@@ -1,0 +1,488 @@
+//! The session meta API (digest §4.23) and the testament meta API (§4.24).
+//!
+//! # Session meta events
+//!
+//! `wamp.session.on_join(details)` is published in the session's realm right after its
+//! WELCOME; `wamp.session.on_leave(session, authid, authrole)` once it has been torn down,
+//! whatever ended it (GOODBYE from either side, ABORT, a protocol violation, a lost
+//! transport, a kill).
+//!
+//! # Session details
+//!
+//! `wamp.session.get` and `on_join` describe a session as
+//! `{session, authid, authrole, authmethod, authprovider, transport}`, the identity being the
+//! one its WELCOME announced. `transport` is `{"type": label, "serializer": name}`: the label
+//! the driver gave with [`Router::set_transport`] (`ws`, `tcp`, `unix`...) and the
+//! serializer negotiated (`json`, `msgpack`, `cbor`); a key is left out when unknown. The
+//! router knows nothing more about the transport (no peer address: the core does no I/O).
+//!
+//! # Session meta procedures
+//!
+//! They see the caller's realm only. `count` and `list` take an optional list of authroles
+//! to filter by (an empty list matches nothing). The kill procedures end sessions through
+//! the same GOODBYE path as [`Router::kill`]: the reason is the keyword argument `reason`
+//! (default `wamp.close.killed`; anything that is not a valid URI gets
+//! `wamp.error.invalid_uri`) and `message` goes into `GOODBYE.Details.message`. The caller
+//! is never killed: `kill` of its own session gets `wamp.error.no_such_session`, the others
+//! leave it out. `kill_by_authid` returns the list of sessions killed, `kill_by_authrole`
+//! and `kill_all` their number (as the spec's prose says; its catalog disagrees).
+//!
+//! `kill_all` ends its sessions quietly, as the spec asks: no `on_leave` and no testaments
+//! for them. Besides, announcing each departure to the sessions not yet killed would cost a
+//! number of events quadratic in the realm's size. [`Router::shutdown`] ends sessions the
+//! same way, for the same reason.
+//!
+//! # Testaments
+//!
+//! `wamp.session.add_testament(topic, args, kwargs; publish_options=, scope=)` stores a
+//! publication for the caller's session in one of two scopes, `destroyed` (the default) or
+//! `detached`; `wamp.session.flush_testaments(scope=)` drops one scope's and returns how many
+//! there were. The topic is checked as a PUBLISH topic is (`wamp.error.invalid_uri`, and
+//! `wamp.error.not_authorized` in the reserved `wamp.` namespace). A session holds at most
+//! [`RouterConfig::max_testaments`] (both scopes together).
+//!
+//! When the session ends, after its subscriptions are gone (so it receives none of them), its
+//! testaments are published in the order they were added, `detached` ones first (the router
+//! has no session resumption, so a session is detached and destroyed at once), each as a
+//! publication of that session: its trust level, its stored options (`acknowledge` has no one
+//! to answer and is ignored). Then `on_leave` follows.
+//!
+//! In a realm with [`AuthzMode::External`], the authorizer is asked about the CALL to
+//! `wamp.session.add_testament`, not about the later publication: it should refuse that
+//! procedure to sessions it would not let publish.
+
+use super::meta::{result, MetaArgs, MetaError, MetaResult};
+use super::*;
+use crate::message::{Payload, PublishOptions};
+
+/// One testament: a publication the router makes for a session when it ends.
+#[derive(Debug)]
+pub(crate) struct Testament {
+    topic: Uri,
+    payload: Payload,
+    options: PublishOptions,
+}
+
+/// A session's testaments by scope, each in the order they were added.
+#[derive(Debug, Default)]
+pub(crate) struct Testaments {
+    detached: Vec<Testament>,
+    destroyed: Vec<Testament>,
+}
+
+impl Testaments {
+    fn len(&self) -> usize {
+        self.detached.len() + self.destroyed.len()
+    }
+
+    fn scope(&mut self, scope: Scope) -> &mut Vec<Testament> {
+        match scope {
+            Scope::Detached => &mut self.detached,
+            Scope::Destroyed => &mut self.destroyed,
+        }
+    }
+}
+
+/// When a testament is published.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Detached,
+    Destroyed,
+}
+
+/// Which sessions `wamp.session.kill_by_authid`, `kill_by_authrole` and `kill_all` end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kill {
+    Authid,
+    Authrole,
+    All,
+}
+
+impl MetaArgs<'_> {
+    /// An optional list of strings at `index` (absent or null: `None`).
+    fn strings(&self, index: usize, what: &str) -> Result<Option<Vec<&str>>, MetaError> {
+        let list = match self.args.get(index) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::List(list)) => list,
+            Some(_) => return Err(self.expected(index, what)),
+        };
+        list.iter()
+            .map(|v| v.as_str().ok_or_else(|| self.expected(index, what)))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// A string at `index`.
+    fn string(&self, index: usize, what: &str) -> Result<&str, MetaError> {
+        self.args
+            .get(index)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.expected(index, what))
+    }
+
+    fn expected(&self, index: usize, what: &str) -> MetaError {
+        MetaError::argument(format!(
+            "{}: argument {} must be {what}",
+            self.procedure,
+            index + 1
+        ))
+    }
+
+    /// The keyword argument `scope`: `destroyed` when absent.
+    fn scope(&self) -> Result<Scope, MetaError> {
+        match self.kwargs.get("scope") {
+            None | Some(Value::Null) => Ok(Scope::Destroyed),
+            Some(v) => match v.as_str() {
+                Some("destroyed") => Ok(Scope::Destroyed),
+                Some("detached") => Ok(Scope::Detached),
+                _ => Err(MetaError::argument(format!(
+                    "{}: scope must be \"destroyed\" or \"detached\"",
+                    self.procedure
+                ))),
+            },
+        }
+    }
+}
+
+fn no_such_session(session: Id, why: &str) -> MetaError {
+    MetaError::new(
+        uri::error::NO_SUCH_SESSION,
+        format!("no session {session} {why}"),
+    )
+}
+
+impl Router {
+    // ---- hooks -------------------------------------------------------------------------------
+
+    /// Publishes `wamp.session.on_join` for the session just welcomed on `conn`.
+    pub(super) fn session_joined(&mut self, conn: ConnectionId) {
+        let Some(s) = self.conns.session(conn) else {
+            return;
+        };
+        self.meta_event(s.realm, "wamp.session.on_join", |r| {
+            vec![Value::Dict(r.session_details(conn).unwrap_or_default())]
+        });
+    }
+
+    /// The end of a session's teardown: publishes its testaments, then
+    /// `wamp.session.on_leave`, unless it ends quietly.
+    pub(super) fn session_left(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        mut session: SessionData,
+    ) {
+        if session.quiet {
+            return;
+        }
+        let Testaments {
+            detached,
+            destroyed,
+        } = std::mem::take(&mut session.testaments);
+        for testament in detached.into_iter().chain(destroyed) {
+            self.publish_testament(now, conn, &session, testament);
+        }
+        let SessionData {
+            id,
+            realm,
+            authid,
+            authrole,
+            ..
+        } = session;
+        self.meta_event(realm, "wamp.session.on_leave", |_| {
+            vec![Value::from(id), Value::from(authid), Value::from(authrole)]
+        });
+    }
+
+    /// Publishes one testament of `session`, which has left `conn`: a publication of that
+    /// session, at its trust level, with the options it stored. This is the testaments' one
+    /// way into the broker: a broker that needs more of the publisher (to disclose it, say)
+    /// takes it from `session`, since the connection no longer holds it.
+    /// Publishes a testament as a publication of the departed session (its trust level,
+    /// and its identity if the stored options or the realm ask for disclosure).
+    fn publish_testament(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        session: &SessionData,
+        t: Testament,
+    ) {
+        let disclose = match self.realms[session.realm].config.publisher_disclosure {
+            Disclosure::OnRequest => t.options.disclose_me == Some(true),
+            Disclosure::Always => true,
+            Disclosure::Never => false,
+        };
+        let origin = broker::Origin {
+            conn: Some(conn),
+            session: Some(session.id),
+            disclosed: disclose
+                .then(|| (session.id, session.authid.clone(), session.authrole.clone())),
+            trustlevel: Some(session.trust_level),
+        };
+        let publication = self.rng.next_id();
+        self.publish_as(
+            now,
+            session.realm,
+            &origin,
+            publication,
+            t.topic,
+            t.options,
+            t.payload,
+        );
+    }
+
+    /// Makes the session on `conn` end without `on_leave` or testaments.
+    pub(super) fn leave_quietly(&mut self, conn: ConnectionId) {
+        if let Some(s) = self.conns.session_mut(conn) {
+            s.quiet = true;
+        }
+    }
+
+    /// The details of the session on `conn` (see the [module documentation](self)).
+    fn session_details(&self, conn: ConnectionId) -> Option<Dict> {
+        let c = self.conns.get(conn)?;
+        let s = c.session.as_ref()?;
+        let mut transport = Dict::new();
+        if let Some(label) = &c.transport {
+            transport.insert("type".into(), Value::from(label.as_str()));
+        }
+        if let Some(serializer) = c.serializer {
+            transport.insert("serializer".into(), Value::from(serializer.name()));
+        }
+        let mut d = Dict::new();
+        d.insert("session".into(), Value::from(s.id));
+        d.insert("authid".into(), Value::from(s.authid.as_str()));
+        d.insert("authrole".into(), Value::from(s.authrole.as_str()));
+        d.insert("authmethod".into(), Value::from(s.authmethod.as_str()));
+        d.insert("authprovider".into(), Value::from(s.authprovider.as_str()));
+        d.insert("transport".into(), Value::Dict(transport));
+        Some(d)
+    }
+
+    // ---- session meta procedures ---------------------------------------------------------------
+
+    /// `wamp.session.count([filter_authroles])`, or with `list` `wamp.session.list`: the
+    /// realm's sessions (in the order they joined), the caller's included.
+    pub(super) fn session_list_or_count(
+        &self,
+        realm: usize,
+        a: &MetaArgs<'_>,
+        list: bool,
+    ) -> MetaResult {
+        let filter = a.strings(0, "the authroles to filter by (a list of strings)")?;
+        let sessions = self.realms[realm]
+            .sessions
+            .iter()
+            .filter(|(_, conn)| {
+                let Some(filter) = &filter else {
+                    return true;
+                };
+                self.conns
+                    .session(**conn)
+                    .is_some_and(|s| filter.contains(&s.authrole.as_str()))
+            })
+            .map(|(id, _)| Value::from(*id));
+        if list {
+            result(Value::List(sessions.collect()))
+        } else {
+            result(sessions.count() as u64)
+        }
+    }
+
+    /// `wamp.session.get(session)`.
+    pub(super) fn session_get(&self, realm: usize, a: &MetaArgs<'_>) -> MetaResult {
+        let id = a.id(0, "session")?;
+        match self.realms[realm].sessions.get(&id) {
+            Some(&conn) => result(self.session_details(conn).unwrap_or_default()),
+            None => Err(no_such_session(id, "in this realm")),
+        }
+    }
+
+    /// `wamp.session.kill(session; reason=, message=)`.
+    pub(super) fn session_kill(
+        &mut self,
+        now: Instant,
+        caller: ConnectionId,
+        realm: usize,
+        a: &MetaArgs<'_>,
+    ) -> MetaResult {
+        let id = a.id(0, "session")?;
+        let (reason, message) = self.close_options(a)?;
+        let target = match self.realms[realm].sessions.get(&id) {
+            // The spec's reading: no *other* session has the caller's ID.
+            Some(&conn) if conn == caller => {
+                return Err(no_such_session(id, "other than the caller's own"))
+            }
+            Some(&conn) => conn,
+            None => return Err(no_such_session(id, "in this realm")),
+        };
+        self.goodbye(now, target, &reason, message);
+        Ok(Payload::default())
+    }
+
+    /// `wamp.session.kill_by_authid(authid; reason=, message=)` (returns the list of sessions
+    /// killed), `kill_by_authrole(authrole; ...)` and `kill_all(...)` (return how many).
+    pub(super) fn session_kill_many(
+        &mut self,
+        now: Instant,
+        caller: ConnectionId,
+        realm: usize,
+        a: &MetaArgs<'_>,
+        which: Kill,
+    ) -> MetaResult {
+        let wanted = match which {
+            Kill::Authid => Some(a.string(0, "the authid (a string)")?),
+            Kill::Authrole => Some(a.string(0, "the authrole (a string)")?),
+            Kill::All => None,
+        };
+        let (reason, message) = self.close_options(a)?;
+        // Chosen before any is killed: killing changes the realm's session table.
+        let targets: Vec<(Id, ConnectionId)> = self.realms[realm]
+            .sessions
+            .iter()
+            .filter(|(_, &conn)| conn != caller)
+            .filter(|(_, &conn)| {
+                let Some(s) = self.conns.session(conn) else {
+                    return false;
+                };
+                match which {
+                    Kill::Authid => wanted == Some(s.authid.as_str()),
+                    Kill::Authrole => wanted == Some(s.authrole.as_str()),
+                    Kill::All => true,
+                }
+            })
+            .map(|(&id, &conn)| (id, conn))
+            .collect();
+        for &(_, conn) in &targets {
+            if which == Kill::All {
+                self.leave_quietly(conn);
+            }
+            self.goodbye(now, conn, &reason, message.clone());
+        }
+        match which {
+            Kill::Authid => result(Value::List(
+                targets.iter().map(|(id, _)| Value::from(*id)).collect(),
+            )),
+            Kill::Authrole | Kill::All => result(targets.len() as u64),
+        }
+    }
+
+    /// The GOODBYE reason and message of a kill: keyword arguments `reason` (a URI, default
+    /// `wamp.close.killed`) and `message` (a string).
+    fn close_options(&self, a: &MetaArgs<'_>) -> Result<(String, Option<String>), MetaError> {
+        let reason = match a.kwargs.get("reason") {
+            None | Some(Value::Null) => uri::close::KILLED.to_owned(),
+            Some(Value::String(s))
+                if Uri::new_unchecked(s.as_str())
+                    .is_valid(self.config.uri_rules, MatchPolicy::Exact) =>
+            {
+                s.clone()
+            }
+            // The spec names wamp.error.invalid_uri for any reason that is not a valid URI,
+            // whatever its type.
+            Some(_) => {
+                return Err(MetaError::new(
+                    uri::error::INVALID_URI,
+                    format!(
+                        "{}: reason must be a valid, non-empty URI string",
+                        a.procedure
+                    ),
+                ))
+            }
+        };
+        let message = match a.kwargs.get("message") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(MetaError::argument(format!(
+                    "{}: message must be a string",
+                    a.procedure
+                )))
+            }
+        };
+        Ok((reason, message))
+    }
+
+    // ---- testament meta procedures -------------------------------------------------------------
+
+    /// `wamp.session.add_testament(topic, args, kwargs; publish_options=, scope=)`.
+    pub(super) fn add_testament(&mut self, conn: ConnectionId, a: &MetaArgs<'_>) -> MetaResult {
+        let topic = a.uri(0, "topic")?;
+        if let Err(e) = topic.validate(self.config.uri_rules, MatchPolicy::Exact) {
+            return Err(MetaError::new(uri::error::INVALID_URI, e.to_string()));
+        }
+        if topic.is_reserved() {
+            return Err(MetaError::new(
+                uri::error::NOT_AUTHORIZED,
+                format!("URIs starting with \"wamp.\" are reserved for the router ({topic})"),
+            ));
+        }
+        let args = match a.args.get(1) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::List(args)) => args.clone(),
+            Some(_) => return Err(a.expected(1, "the event's positional arguments (a list)")),
+        };
+        let kwargs = match a.args.get(2) {
+            None | Some(Value::Null) => Dict::new(),
+            Some(Value::Dict(kwargs)) => kwargs.clone(),
+            Some(_) => return Err(a.expected(2, "the event's keyword arguments (a dict)")),
+        };
+        let options = match a.kwargs.get("publish_options") {
+            None | Some(Value::Null) => PublishOptions::default(),
+            Some(Value::Dict(d)) => PublishOptions::from_dict(d.clone()).map_err(|(key, e)| {
+                MetaError::argument(format!("{}: publish_options.{key}: {e}", a.procedure))
+            })?,
+            Some(_) => {
+                return Err(MetaError::argument(format!(
+                    "{}: publish_options must be a dict of PUBLISH options",
+                    a.procedure
+                )))
+            }
+        };
+        let scope = a.scope()?;
+        let limit = self.config.max_testaments;
+        let realm = self.conns.session(conn).map(|s| s.realm);
+        let never =
+            realm.is_some_and(|r| self.realms[r].config.publisher_disclosure == Disclosure::Never);
+        if never && options.disclose_me == Some(true) {
+            return Err(MetaError::new(
+                uri::error::OPTION_DISALLOWED_DISCLOSE_ME,
+                "this realm does not disclose publishers",
+            ));
+        }
+        let Some(s) = self.conns.session_mut(conn) else {
+            return Ok(Payload::default());
+        };
+        // As for a PUBLISH, which would be a protocol violation here.
+        if options.ppt_scheme.is_some()
+            && !supports(&s.roles.publisher, features::PAYLOAD_PASSTHRU_MODE)
+        {
+            return Err(MetaError::argument(format!(
+                "{}: publish_options.ppt_scheme: the session did not announce payload_passthru_mode",
+                a.procedure
+            )));
+        }
+        if s.testaments.len() >= limit {
+            return Err(MetaError::argument(format!(
+                "{}: the session already holds {limit} testaments, the most this router keeps",
+                a.procedure
+            )));
+        }
+        s.testaments.scope(scope).push(Testament {
+            topic,
+            payload: Payload::new(args, kwargs),
+            options,
+        });
+        Ok(Payload::default())
+    }
+
+    /// `wamp.session.flush_testaments(scope=)`: returns how many were dropped.
+    pub(super) fn flush_testaments(&mut self, conn: ConnectionId, a: &MetaArgs<'_>) -> MetaResult {
+        let scope = a.scope()?;
+        let flushed = self
+            .conns
+            .session_mut(conn)
+            .map_or(0, |s| std::mem::take(s.testaments.scope(scope)).len());
+        result(flushed as u64)
+    }
+}
