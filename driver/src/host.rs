@@ -859,7 +859,12 @@ impl Host {
                 let key = (Arc::as_ptr(&message) as usize, link.serializer);
                 match self.cache.get(&key) {
                     Some((_, bytes)) => Out::Encoded(bytes.clone()),
-                    None if Arc::strong_count(&message) > 1 => {
+                    // Only EVENTs fan out; other messages may be shared for other
+                    // reasons (the dealer keeps an INVOCATION for re-routing) and must stay
+                    // messages, so an oversized one can still be answered.
+                    None if matches!(*message, Message::Event(_))
+                        && Arc::strong_count(&message) > 1 =>
+                    {
                         match link.serializer.encode(&message) {
                             Ok(bytes) => {
                                 self.cache.insert(key, (message.clone(), bytes.clone()));
