@@ -1767,6 +1767,167 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     }
 }
 
+/// Pattern-based and shared registrations, call re-routing and the registration meta API
+/// through the client API.
+pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::nexus_core::message::{InvokePolicy, RegisterOptions};
+    use nexus_driver::nexus_core::MatchPolicy;
+
+    let a = local(&*rt, router, "a").await;
+    let b = local(&*rt, router, "b").await;
+    let caller = local(&*rt, router, "caller").await;
+    let mut created = within(
+        &*rt,
+        "on_create",
+        caller.subscribe("wamp.registration.on_create"),
+    )
+    .await
+    .unwrap();
+    // A prefix and a wildcard registration: the handler sees the concrete procedure.
+    let echo_procedure = |inv: Invocation| async move {
+        Ok(one(inv
+            .details
+            .procedure
+            .map(|p| p.to_string())
+            .unwrap_or_default()))
+    };
+    let prefix = RegisterOptions {
+        match_policy: Some(MatchPolicy::Prefix),
+        ..Default::default()
+    };
+    let wildcard = RegisterOptions {
+        match_policy: Some(MatchPolicy::Wildcard),
+        ..Default::default()
+    };
+    let p = within(
+        &*rt,
+        "prefix",
+        a.register_with("com.suite.reg", prefix, echo_procedure),
+    )
+    .await
+    .unwrap();
+    let w = within(
+        &*rt,
+        "wildcard",
+        a.register_with("com.suite..w", wildcard, echo_procedure),
+    )
+    .await
+    .unwrap();
+    let e = within(&*rt, "on_create event", created.next())
+        .await
+        .unwrap();
+    assert_eq!(e.args[1]["id"], Value::from(p.id()));
+    assert_eq!(e.args[1]["match"], Value::from("prefix"));
+    for (procedure, expected) in [
+        ("com.suite.reg.x", "com.suite.reg.x"),
+        ("com.suite.q.w", "com.suite.q.w"),
+    ] {
+        let r = within(
+            &*rt,
+            "pattern call",
+            caller.call(procedure, vec![], Default::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.args, args![expected]);
+    }
+    let r = within(
+        &*rt,
+        "registration.match",
+        caller.call(
+            "wamp.registration.match",
+            args!["com.suite.q.w"],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, vec![Value::from(w.id())]);
+
+    // A shared registration: roundrobin alternates; a callee answering
+    // wamp.error.unavailable has the call re-routed to the other.
+    let shared = RegisterOptions {
+        invoke: Some(InvokePolicy::RoundRobin),
+        ..Default::default()
+    };
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut regs = Vec::new();
+    for (c, name) in [(&a, "a"), (&b, "b")] {
+        let busy = busy.clone();
+        let reg = within(
+            &*rt,
+            "register shared",
+            c.register_with(
+                "com.suite.shared",
+                shared.clone(),
+                move |_inv: Invocation| {
+                    let busy = busy.load(Ordering::SeqCst) && name == "a";
+                    async move {
+                        if busy {
+                            return Err(WampError::new("wamp.error.unavailable"));
+                        }
+                        Ok(one(name))
+                    }
+                },
+            ),
+        )
+        .await
+        .unwrap();
+        regs.push(reg);
+    }
+    assert_eq!(regs[0].id(), regs[1].id(), "one registration, two callees");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r = within(
+            &*rt,
+            "shared call",
+            caller.call("com.suite.shared", vec![], Default::default()),
+        )
+        .await
+        .unwrap();
+        seen.push(r.args[0].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["a", "b", "a", "b"]);
+    busy.store(true, Ordering::SeqCst);
+    for _ in 0..2 {
+        let r = within(
+            &*rt,
+            "re-routed call",
+            caller.call("com.suite.shared", vec![], Default::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.args, args!["b"], "a is unavailable: b answers");
+    }
+    let r = within(
+        &*rt,
+        "count_callees",
+        caller.call(
+            "wamp.registration.count_callees",
+            args![regs[0].id().get()],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args![2]);
+    let r = within(
+        &*rt,
+        "registration.get",
+        caller.call(
+            "wamp.registration.get",
+            args![regs[0].id().get()],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args[0]["invoke"], Value::from("roundrobin"));
+    for c in [a, b, caller] {
+        within(&*rt, "close", c.close()).await.unwrap();
+    }
+}
+
 pub async fn run_all(rt: Arc<dyn Runtime>) {
     let (server_tls, client_tls) = tls_pair();
     let (router, urls) = Box::pin(router_everywhere(rt.clone(), server_tls)).await;
@@ -1787,6 +1948,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(registration_revocation(rt.clone(), &router)).await;
     Box::pin(callee_timeout(rt.clone(), &router)).await;
     Box::pin(advanced_options(rt.clone(), &router)).await;
+    Box::pin(registrations(rt.clone(), &router)).await;
     Box::pin(scripted_router(rt.clone())).await;
     Box::pin(advanced_pubsub(rt.clone())).await;
     Box::pin(payload_limits(rt.clone())).await;
