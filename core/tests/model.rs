@@ -81,8 +81,12 @@ enum Op {
     Publish(usize, usize, Pub),
     Register(usize, usize),
     Unregister(usize, usize),
-    /// A call, sharded by the given key when there is one.
-    Call(usize, usize, Option<u8>),
+    /// A call, sharded by the given key when there is one, sent as a progressive call
+    /// invocation with this many more chunks when it is not 0.
+    Call(usize, usize, Option<u8>, u8),
+    /// A callee answers its oldest invocation with `wamp.error.unavailable` (call
+    /// re-routing).
+    Unavailable(usize),
     Yield(usize),
     /// The router revokes a slot's registration.
     Revoke(usize, usize),
@@ -102,7 +106,9 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (s.clone(), 0..TOPICS, publication()).prop_map(|(a, b, c)| Op::Publish(a, b, c)),
         3 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Register(a, b)),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Unregister(a, b)),
-        4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8)).prop_map(|(a, b, k)| Op::Call(a, b, k)),
+        4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8), prop_oneof![3 => Just(0u8), 1 => 1..4u8])
+            .prop_map(|(a, b, k, c)| Op::Call(a, b, k, c)),
+        1 => s.clone().prop_map(Op::Unavailable),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Revoke(a, b)),
         3 => s.clone().prop_map(Op::Yield),
         1 => s.clone().prop_map(Op::Fail),
@@ -141,6 +147,11 @@ struct Held {
     caller: usize,
     call: Id,
     live: bool,
+    /// The procedure, and whether the call can be re-routed (not sharded, not progressive).
+    pr: usize,
+    reroutable: bool,
+    /// Callees (slots) that answered `wamp.error.unavailable` for this call.
+    tried: Vec<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -469,18 +480,27 @@ impl Model {
                     ev[s]
                 );
             }
-            Op::Call(s, pr, key) => {
+            Op::Call(s, pr, key, chunks) => {
                 let Some(p) = self.peer(s) else { return };
                 let key = key.map(|k| format!("key{k}"));
                 let options = CallOptions {
                     runmode: key.as_ref().map(|_| "partition".to_owned()),
                     rkey: key.clone(),
+                    progress: (chunks > 0).then_some(true),
                     ..Default::default()
                 };
-                let call = self.w.peers[p]
-                    .session
+                let session = &mut self.w.peers[p].session;
+                let call = session
                     .call(procedure(pr), options, Payload::default())
                     .unwrap();
+                for i in 1..=chunks {
+                    let chunk = Payload::new(args![i], Default::default());
+                    if i < chunks {
+                        session.continue_call(call, chunk).unwrap();
+                    } else {
+                        session.finish_call(call, chunk).unwrap();
+                    }
+                }
                 self.w.pump();
                 let ev = self.events();
                 let holders = self.callees.get(&pr).cloned().unwrap_or_default();
@@ -508,29 +528,120 @@ impl Model {
                         .copied();
                     assert_eq!(Some(callee), owner, "shard {key} of {holders:?}");
                 }
-                let invocation = match ev[callee].as_slice() {
-                    [SessionEvent::Invocation {
+                let got = &ev[callee];
+                let invocation = match got.first() {
+                    Some(SessionEvent::Invocation {
                         request,
                         registration,
                         details,
                         ..
-                    }] => {
+                    }) => {
                         assert_eq!(
                             Some(registration),
                             self.slots[callee].registrations.get(&pr)
                         );
                         assert_eq!(details.trustlevel, Some(0));
+                        assert_eq!(details.progress, (chunks > 0).then_some(true));
                         *request
                     }
                     other => panic!("{other:?}"),
                 };
+                // Every further chunk continues the same invocation, in order.
+                assert_eq!(got.len(), 1 + usize::from(chunks), "{got:?}");
+                for (i, e) in got[1..].iter().enumerate() {
+                    match e {
+                        SessionEvent::InvocationChunk {
+                            request, payload, ..
+                        } => {
+                            assert_eq!(*request, invocation);
+                            assert_eq!(payload.args(), &args![i + 1][..]);
+                        }
+                        other => panic!("chunk {i}: {other:?}"),
+                    }
+                }
                 self.slots[s].calls.insert(call, (callee, invocation));
                 self.slots[callee].held.push_back(Held {
                     invocation,
                     caller: s,
                     call,
                     live: true,
+                    pr,
+                    reroutable: key.is_none() && chunks == 0,
+                    tried: Vec::new(),
                 });
+            }
+            Op::Unavailable(s) => {
+                let Some(p) = self.peer(s) else { return };
+                let Some(mut held) = self.slots[s].held.pop_front() else {
+                    return;
+                };
+                self.w.peers[p]
+                    .session
+                    .yield_error(
+                        held.invocation,
+                        Uri::parse(uri::error::UNAVAILABLE).unwrap(),
+                        Default::default(),
+                        Payload::default(),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                if !held.live {
+                    Self::quiet(&ev, &[]);
+                    return;
+                }
+                held.tried.push(s);
+                let candidates: Vec<usize> = match self.callees.get(&held.pr) {
+                    Some(holders) if held.reroutable && shared(held.pr) => holders
+                        .iter()
+                        .copied()
+                        .filter(|c| !held.tried.contains(c))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let caller = held.caller;
+                let invoked: Vec<usize> = (0..SLOTS)
+                    .filter(|j| {
+                        ev[*j]
+                            .iter()
+                            .any(|e| matches!(e, SessionEvent::Invocation { .. }))
+                    })
+                    .collect();
+                if candidates.is_empty() {
+                    // Not re-routable (single, sharded or progressive): the error as is;
+                    // nobody left to try: no_available_callee.
+                    Self::quiet(&ev, &[caller]);
+                    let expected = if held.reroutable {
+                        uri::error::NO_AVAILABLE_CALLEE
+                    } else {
+                        uri::error::UNAVAILABLE
+                    };
+                    assert!(
+                        matches!(
+                            ev[caller].as_slice(),
+                            [SessionEvent::CallError { request, error, .. }]
+                                if *request == held.call && error.as_str() == expected
+                        ),
+                        "expected {expected}: {:?}",
+                        ev[caller]
+                    );
+                    self.slots[caller].calls.remove(&held.call);
+                    self.slots[caller].killed.remove(&held.call);
+                    return;
+                }
+                let [next] = invoked[..] else {
+                    panic!("one of {candidates:?} must be invoked, not {invoked:?}: {ev:?}");
+                };
+                assert!(candidates.contains(&next), "{next} not in {candidates:?}");
+                Self::quiet(&ev, &[next]);
+                let invocation = match ev[next].as_slice() {
+                    [SessionEvent::Invocation { request, .. }] => *request,
+                    other => panic!("{other:?}"),
+                };
+                self.slots[caller]
+                    .calls
+                    .insert(held.call, (next, invocation));
+                self.slots[next].held.push_back(Held { invocation, ..held });
             }
             Op::Yield(s) | Op::Fail(s) => {
                 let Some(p) = self.peer(s) else { return };
@@ -639,6 +750,12 @@ impl Model {
             self.forget_callee(s, pr);
         }
         let slot = std::mem::take(&mut self.slots[s]);
+        // A new session in this slot is a new callee to the router.
+        for other in &mut self.slots {
+            for h in &mut other.held {
+                h.tried.retain(|t| *t != s);
+            }
+        }
         let mut expected: Vec<Vec<String>> = vec![Vec::new(); SLOTS];
         // Calls the leaver was handling end with wamp.error.canceled at their callers.
         for held in slot.held.iter().filter(|h| h.live) {
