@@ -22,7 +22,7 @@ use nexus_core::message::{
 };
 use nexus_core::router::shard_score;
 use nexus_core::session::SessionEvent;
-use nexus_core::{args, uri, Id, Payload, Serializer, Uri};
+use nexus_core::{args, uri, Dict, Id, Payload, Serializer, Uri, Value};
 use proptest::prelude::*;
 use world::World;
 
@@ -87,6 +87,10 @@ enum Op {
     /// A callee answers its oldest invocation with `wamp.error.unavailable` (call
     /// re-routing).
     Unavailable(usize),
+    /// A session adds a testament for a topic (`wamp.session.add_testament`).
+    AddTestament(usize, usize),
+    /// A session kills another (`wamp.session.kill`).
+    Kill(usize, usize),
     Yield(usize),
     /// The router revokes a slot's registration.
     Revoke(usize, usize),
@@ -109,6 +113,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8), prop_oneof![3 => Just(0u8), 1 => 1..4u8])
             .prop_map(|(a, b, k, c)| Op::Call(a, b, k, c)),
         1 => s.clone().prop_map(Op::Unavailable),
+        1 => (s.clone(), 0..TOPICS).prop_map(|(a, t)| Op::AddTestament(a, t)),
+        1 => (s.clone(), s.clone()).prop_map(|(a, b)| Op::Kill(a, b)),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Revoke(a, b)),
         3 => s.clone().prop_map(Op::Yield),
         1 => s.clone().prop_map(Op::Fail),
@@ -164,6 +170,8 @@ struct Slot {
     /// Outstanding calls canceled with mode `kill` (waiting for the callee's answer).
     killed: std::collections::BTreeSet<Id>,
     held: VecDeque<Held>,
+    /// Testaments: (topic, payload marker), in the order added.
+    testaments: Vec<(usize, u64)>,
 }
 
 struct Model {
@@ -570,6 +578,65 @@ impl Model {
                     tried: Vec::new(),
                 });
             }
+            Op::AddTestament(s, t) => {
+                let Some(p) = self.peer(s) else { return };
+                self.published += 1;
+                let n = self.published;
+                let request = self.w.peers[p]
+                    .session
+                    .call(
+                        Uri::parse("wamp.session.add_testament").unwrap(),
+                        CallOptions::default(),
+                        Payload::new(
+                            args![topic(t).as_str(), args![t, "will", n], Dict::new()],
+                            Dict::new(),
+                        ),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                assert!(
+                    matches!(ev[s].as_slice(), [SessionEvent::Result { request: r, .. }] if *r == request),
+                    "{:?}",
+                    ev[s]
+                );
+                self.slots[s].testaments.push((t, n));
+            }
+            Op::Kill(s, target) => {
+                let Some(p) = self.peer(s) else { return };
+                if s == target || self.peer(target).is_none() {
+                    return;
+                }
+                let victim = self.session_of(target);
+                let request = self.w.peers[p]
+                    .session
+                    .call(
+                        Uri::parse("wamp.session.kill").unwrap(),
+                        CallOptions::default(),
+                        Payload::new(args![victim], Dict::new()),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let mut ev = self.events();
+                let answered = ev[s].iter().position(
+                    |e| matches!(e, SessionEvent::Result { request: r, .. } if *r == request),
+                );
+                let Some(i) = answered else {
+                    panic!("no RESULT for wamp.session.kill: {:?}", ev[s]);
+                };
+                ev[s].remove(i);
+                assert!(
+                    ev[target].iter().any(|e| matches!(
+                        e,
+                        SessionEvent::Left { reason, router_initiated: true, .. }
+                            if reason.as_str() == "wamp.close.killed"
+                    )),
+                    "{:?}",
+                    ev[target]
+                );
+                self.depart(target, ev);
+            }
             Op::Unavailable(s) => {
                 let Some(p) = self.peer(s) else { return };
                 let Some(mut held) = self.slots[s].held.pop_front() else {
@@ -762,6 +829,14 @@ impl Model {
             self.slots[held.caller].calls.remove(&held.call);
             expected[held.caller].push(format!("canceled {}", held.call));
         }
+        // Its testaments are published, as its publications, to the others subscribed.
+        for (t, n) in &slot.testaments {
+            for (j, other) in self.slots.iter().enumerate() {
+                if j != s && other.subscriptions.contains_key(t) {
+                    expected[j].push(format!("testament {t} {n}"));
+                }
+            }
+        }
         // Calls the leaver made are interrupted at their callees (which announce
         // call_canceling) and forgotten there.
         for (_, (callee, invocation)) in slot.calls {
@@ -786,6 +861,12 @@ impl Model {
                         format!("canceled {request}")
                     }
                     SessionEvent::Interrupt { request, .. } => format!("interrupt {request}"),
+                    SessionEvent::Event { payload, .. }
+                        if payload.args().get(1) == Some(&Value::from("will")) =>
+                    {
+                        let a = payload.args();
+                        format!("testament {} {}", a[0], a[2])
+                    }
                     other => format!("{other:?}"),
                 })
                 .collect();
