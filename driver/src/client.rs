@@ -496,9 +496,6 @@ pub(crate) enum Cmd {
         options: YieldOptions,
         payload: Payload,
     },
-    WatchRevocations {
-        tx: mpsc::UnboundedSender<Revoked>,
-    },
     Leave {
         reply: oneshot::Sender<Result<(), Error>>,
     },
@@ -511,8 +508,19 @@ struct Shared {
     tokens: AtomicU64,
     event_buffer: usize,
     closed: futures::future::Shared<oneshot::Receiver<()>>,
+    /// Who watches revocations. Shared with the task rather than registered through a
+    /// command, so a watcher exists from the moment `revocations()` returns (a command could
+    /// be read after a revocation the router already sent).
+    revocations: Arc<std::sync::Mutex<Watchers>>,
     /// Dropped with the last `Client` handle, which tells the task to leave.
     _alive: oneshot::Sender<()>,
+}
+
+/// The revocation watchers; `closed` once the session ended (new watchers end at once).
+#[derive(Default)]
+struct Watchers {
+    closed: bool,
+    list: Vec<mpsc::UnboundedSender<Revoked>>,
 }
 
 /// A WAMP client session over a transport (or in-process). Cheap to clone; every clone is the
@@ -741,6 +749,7 @@ impl Client {
         let (cmd, cmds) = mpsc::unbounded();
         let (closed_tx, closed_rx) = oneshot::channel();
         let (alive, dropped) = oneshot::channel();
+        let revocations = Arc::new(std::sync::Mutex::new(Watchers::default()));
         let shared = Arc::new(Shared {
             cmd: cmd.clone(),
             session: id,
@@ -748,6 +757,7 @@ impl Client {
             tokens: AtomicU64::new(1),
             event_buffer: config.event_buffer.max(1),
             closed: closed_rx.shared(),
+            revocations: revocations.clone(),
             _alive: alive,
         });
         let task = Task {
@@ -766,7 +776,7 @@ impl Client {
             unregisters: HashMap::new(),
             invocations: HashMap::new(),
             inputs: HashMap::new(),
-            revocation_watchers: Vec::new(),
+            revocation_watchers: revocations,
             leaving: None,
             pending_raw: Vec::new(),
             send_limit: match &link {
@@ -1269,8 +1279,15 @@ impl Client {
     /// ```
     pub fn revocations(&self) -> Revocations {
         let (tx, rx) = mpsc::unbounded();
-        // A closed session: the stream ends at once.
-        let _ = self.send(Cmd::WatchRevocations { tx });
+        let mut watchers = self
+            .shared
+            .revocations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // A closed session: `tx` is dropped and the stream ends at once.
+        if !watchers.closed {
+            watchers.list.push(tx);
+        }
         Revocations { rx }
     }
 
@@ -1541,7 +1558,7 @@ struct Task {
     /// CALL request.
     inputs: HashMap<u64, (Id, Uri)>,
     /// Streams from `Client::revocations`.
-    revocation_watchers: Vec<mpsc::UnboundedSender<Revoked>>,
+    revocation_watchers: Arc<std::sync::Mutex<Watchers>>,
     leaving: Option<oneshot::Sender<Result<(), Error>>>,
     /// Messages to send that bypass the session (an ERROR replacing a too large YIELD).
     pending_raw: Vec<Message>,
@@ -2115,7 +2132,12 @@ impl Task {
     }
 
     fn revoked(&mut self, revoked: Revoked) {
-        self.revocation_watchers
+        let mut watchers = self
+            .revocation_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        watchers
+            .list
             .retain(|tx| tx.unbounded_send(revoked.clone()).is_ok());
     }
 
@@ -2377,7 +2399,6 @@ impl Task {
                     );
                 }
             }
-            Cmd::WatchRevocations { tx } => self.revocation_watchers.push(tx),
             Cmd::Leave { reply } => {
                 if self.session.is_closed() {
                     let _ = reply.send(Ok(()));
@@ -2420,7 +2441,14 @@ impl Task {
         }
         self.call_tokens.clear();
         self.inputs.clear();
-        self.revocation_watchers.clear();
+        {
+            let mut watchers = self
+                .revocation_watchers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            watchers.closed = true;
+            watchers.list.clear();
+        }
         for (_, reply) in self.publishes.drain() {
             let _ = reply.send(Err(err()));
         }
