@@ -859,6 +859,15 @@ impl Client {
     /// // and a timeout the dealer enforces (an Error::Wamp with wamp.error.timeout after 5 s).
     /// let options = CallOptions { disclose_me: Some(true), timeout: Some(5_000), ..Default::default() };
     /// let r = client.call_with("com.example.whoami", options, Payload::new(args![], Default::default())).await?;
+    ///
+    /// // Sharded registration: every call with this key goes to the same callee of the
+    /// // shared registration (nexus routes it by `router::shard_score`).
+    /// let options = CallOptions {
+    ///     runmode: Some("partition".into()),
+    ///     rkey: Some("customer-42".into()),
+    ///     ..Default::default()
+    /// };
+    /// let r = client.call_with("com.example.orders", options, Payload::new(args![], Default::default())).await?;
     /// # Ok(()) }
     /// ```
     pub fn call_with(
@@ -1063,6 +1072,32 @@ impl Client {
     }
 
     /// Publishes with options; returns the publication ID when acknowledgement was asked.
+    ///
+    /// The options carry the advanced profile's publication features: black- and
+    /// whitelisting (`exclude`, `eligible`, `exclude_authid`, `eligible_authrole`...),
+    /// publisher exclusion (`exclude_me`), publisher identification (`disclose_me`),
+    /// retention (`retain`), sharding (`rkey`) and payload passthru (`ppt_*`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client, backup: nexus_core::Id) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::message::PublishOptions;
+    /// use nexus_core::{args, Payload};
+    ///
+    /// // To every subscriber with role "operator" except one session, telling them who
+    /// // published, and kept as the topic's retained event for later subscribers.
+    /// let options = PublishOptions {
+    ///     eligible_authrole: Some(vec!["operator".into()]),
+    ///     exclude: Some(vec![backup]),
+    ///     disclose_me: Some(true),
+    ///     retain: Some(true),
+    ///     acknowledge: Some(true),
+    ///     ..Default::default()
+    /// };
+    /// let publication = client
+    ///     .publish_with("com.example.alarm", options, Payload::new(args!["overheat"], Default::default()))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn publish_with(
         &self,
         topic: &str,
@@ -1086,6 +1121,40 @@ impl Client {
     }
 
     /// Subscribes with options (for example a `prefix` or `wildcard` match).
+    ///
+    /// With `get_retained`, the topic's retained event (if any, and if this session may
+    /// receive it) arrives first, with `details.retained`; with a pattern match each event
+    /// names its concrete `details.topic`; `details.publisher` and `details.trustlevel` say
+    /// who published and how much the router trusts it. The router's meta API is reached with
+    /// ordinary calls and subscriptions (`wamp.subscription.get_events` for the event
+    /// history, `wamp.session.on_join`...).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use futures::StreamExt;
+    /// use nexus_core::message::SubscribeOptions;
+    /// use nexus_core::{args, MatchPolicy};
+    ///
+    /// let options = SubscribeOptions {
+    ///     match_policy: Some(MatchPolicy::Prefix),
+    ///     get_retained: Some(true),
+    ///     ..Default::default()
+    /// };
+    /// let mut events = client.subscribe_with("com.example.sensors", options).await?;
+    /// while let Some(event) = events.next().await {
+    ///     let topic = event.details.topic.as_ref().map(|t| t.as_str());
+    ///     println!("{topic:?} from {:?}: {:?}", event.details.publisher, event.args);
+    /// }
+    /// // The last ten events the router kept for this subscription, newest first.
+    /// let history = client
+    ///     .call(
+    ///         "wamp.subscription.get_events",
+    ///         args![events.id().get()],
+    ///         nexus_core::kwargs! { "limit" => 10, "reverse" => true },
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn subscribe_with(
         &self,
         topic: &str,
