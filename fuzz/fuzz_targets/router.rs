@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use nexus_core::message::*;
 use nexus_core::router::{
-    Action, AuthDecision, AuthMode, AuthzDecision, AuthzMode, ConnectionId, Identity, QueueConfig,
-    RealmConfig, RequestIdPolicy, Router, RouterConfig, SlowSubscriberPolicy, UsageError,
+    Action, AuthDecision, AuthMode, AuthzMode, ConnectionId, Identity, QueueConfig, RealmConfig,
+    RequestIdPolicy, Router, RouterConfig, SlowSubscriberPolicy, UsageError,
 };
 use nexus_core::{features, DecodeError, Id, MatchPolicy, Serializer, Uri, Value};
 
@@ -1036,15 +1036,8 @@ impl Fuzz {
         let allowed = b & 1 == 0;
         if !self.authz.is_empty() && b % 8 != 7 {
             let token = self.authz.remove(usize::from(b / 8) % self.authz.len());
-            // Some answers are cached (for a while, or until evicted), so later actions are
-            // decided at once from the cache.
-            let decision = match b & 6 {
-                2 => AuthzDecision::from(allowed).cached_for(STEPS[usize::from(b) % STEPS.len()]),
-                4 => AuthzDecision::from(allowed).cached(),
-                _ => AuthzDecision::from(allowed),
-            };
-            trace!("resolve_authorization {token} {decision:?}");
-            let result = self.router.resolve_authorization(self.now, token, decision);
+            trace!("resolve_authorization {token} allowed={allowed}");
+            let result = self.router.resolve_authorization(self.now, token, allowed);
             trace!("  -> {result:?}");
             if result.is_ok() {
                 self.resolved_token = Some(token);
