@@ -64,6 +64,35 @@ impl UpgradeRequest {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
+
+    /// The value of the first cookie named `name` in the `Cookie` headers (RFC 6265
+    /// `name=value` pairs separated by `;`; surrounding double quotes are removed).
+    ///
+    /// ```
+    /// use nexus_transports::UpgradeRequest;
+    ///
+    /// let request = UpgradeRequest {
+    ///     path: "/ws".into(),
+    ///     headers: vec![("cookie".into(), "a=1; cbtid=\"xyz\"; b=2".into())],
+    /// };
+    /// assert_eq!(request.cookie("cbtid"), Some("xyz"));
+    /// assert_eq!(request.cookie("c"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, value)| value.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| key.trim() == name)
+            .map(|(_, value)| {
+                let value = value.trim();
+                value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value)
+            })
+    }
 }
 
 pub(crate) enum Conn {
