@@ -132,6 +132,7 @@ pub struct Transport {
     receive_limit: usize,
     send_limit: usize,
     upgrade_request: Option<UpgradeRequest>,
+    response_headers: Vec<(String, String)>,
     conn: Conn,
     ended: bool,
 }
@@ -151,9 +152,15 @@ impl Transport {
             receive_limit,
             send_limit,
             upgrade_request,
+            response_headers: Vec::new(),
             conn,
             ended: false,
         }
+    }
+
+    pub(crate) fn with_response_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.response_headers = headers;
+        self
     }
 
     /// The negotiated serializer.
@@ -191,6 +198,13 @@ impl Transport {
     /// The HTTP upgrade request, for WebSocket transports accepted by a server.
     pub fn upgrade_request(&self) -> Option<&UpgradeRequest> {
         self.upgrade_request.as_ref()
+    }
+
+    /// The headers of the server's HTTP upgrade response (names in lower case), for
+    /// WebSocket transports opened by a client: a `set-cookie` to present next time, for
+    /// example. Empty otherwise.
+    pub fn response_headers(&self) -> &[(String, String)] {
+        &self.response_headers
     }
 
     /// Starts closing (see the type's documentation): sends a WebSocket CLOSE (code 1000) or
