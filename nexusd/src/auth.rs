@@ -301,12 +301,14 @@ pub fn static_auth(realm: &str, spec: &FileAuth) -> Result<StaticAuth, ConfigErr
                 (None, Some(key), Some(salt)) => {
                     CraCredential::from_derived_key(key.as_str(), salt)
                 }
-                (None, Some(_), None) => return Err(auth_error(
-                    realm,
-                    format!(
+                (None, Some(_), None) => {
+                    return Err(auth_error(
+                        realm,
+                        format!(
                         "user {authid:?}: wampcra derived_key needs the salt it was derived with"
                     ),
-                )),
+                    ))
+                }
                 _ => {
                     return Err(auth_error(
                         realm,

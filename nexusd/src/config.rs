@@ -676,8 +676,7 @@ mod tests {
             "pw",
             &[1; 16],
         )
-        .unwrap()
-        .replace("[realm.auth.user.scram]", "[realm.auth.user.scram]");
+        .unwrap();
         let f = file(&format!(
             r#"
             [tls]

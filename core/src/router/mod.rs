@@ -139,8 +139,9 @@ pub struct AuthRequest {
     /// The client's answer to the last CHALLENGE (`None` on the HELLO itself).
     pub authenticate: Option<Authenticate>,
     /// What the transport knows about the client (cookie, TLS client certificate, channel
-    /// binding), as given to [`Router::set_transport_auth`].
-    pub transport: TransportAuth,
+    /// binding), as given to [`Router::set_transport_auth`] (boxed: most connections
+    /// have none, and actions stay small).
+    pub transport: Box<TransportAuth>,
 }
 
 /// The answer to an [`AuthRequest`].
@@ -714,11 +715,12 @@ impl Router {
                 self.welcome(conn, realm, &hello, identity, None);
             }
             AuthMode::External => {
-                let transport = self
-                    .conns
-                    .get(conn)
-                    .map(|c| c.auth.clone())
-                    .unwrap_or_default();
+                let transport = Box::new(
+                    self.conns
+                        .get(conn)
+                        .map(|c| c.auth.clone())
+                        .unwrap_or_default(),
+                );
                 let request = AuthRequest {
                     connection: conn,
                     realm: hello.realm.clone(),
@@ -879,7 +881,7 @@ impl Router {
             realm: self.realms[realm].config.name.clone(),
             hello: hello.clone(),
             authenticate: Some(authenticate),
-            transport: c.auth.clone(),
+            transport: Box::new(c.auth.clone()),
         };
         self.conns.actions.push_back(Action::Authenticate(request));
     }

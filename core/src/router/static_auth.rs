@@ -3,35 +3,8 @@
 //!
 //! The cryptography is in [`crate::auth`]; this module decides which method a client gets,
 //! keeps what a CHALLENGE committed to until the AUTHENTICATE, and turns the outcome into a
-//! WELCOME identity or an ABORT that says nothing about what was wrong.
-//!
-//! # Method selection
-//!
-//! The client's `authmethods` (default `["anonymous"]`) are tried in the client's order,
-//! skipping those the realm does not accept. A method is *usable* when:
-//!
-//! | method | usable when |
-//! |---|---|
-//! | `anonymous` | always (authid: random, authrole: [`StaticAuth::anonymous_role`]) |
-//! | `cookie` | the connection's cookie is bound to an identity in this realm and not expired |
-//! | `tls` | the connection has a verified client certificate whose authid (CN, else first DNS name) matches HELLO's `authid` if given, and a role: the user's, else [`StaticAuth::tls_role`] |
-//! | `ticket`, `wampcra` | HELLO has an `authid` naming a user with that credential |
-//! | `cryptosign` | HELLO has `authextra.pubkey`, registered to the user named by `authid` (or, without `authid`, to any user) |
-//! | `wamp-scram`, `scram` | HELLO has `authid` and `authextra.nonce`, and the user has a credential for that variant |
-//!
-//! The first usable method wins. If none is, and the client offered a challenge method the
-//! realm accepts whose HELLO fields are present, the router sends a *mock* CHALLENGE for the
-//! first of them (for SCRAM with a salt that is stable per authid) and the AUTHENTICATE
-//! then fails like a wrong secret would: unknown users, and users who lack the offered
-//! method, look like known users with a wrong secret. Only when nothing offered fits the
-//! realm does the client get ABORT `wamp.error.no_matching_auth_method`.
-//!
-//! # Failures
-//!
-//! Every failure of a challenge method (wrong secret, unknown user, malformed signature,
-//! hex or base64, wrong nonce, missing channel binding) is ABORT
-//! `wamp.error.authentication_failed` with the same message, `authentication failed`.
-//! Secrets are compared in constant time, and `Debug` never shows them.
+//! WELCOME identity or an ABORT that says nothing about what was wrong. How a method is
+//! chosen is documented on [`StaticAuth`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -302,8 +275,36 @@ pub enum StaticAuthError {
 }
 
 /// A realm's built-in authentication: which methods it accepts and its users. Evaluated by
-/// the router itself ([`AuthMode::Static`](super::AuthMode::Static)); see the [module
-/// documentation](self) for how a method is chosen.
+/// the router itself ([`AuthMode::Static`](super::AuthMode::Static)), synchronously, with
+/// no I/O.
+///
+/// # Method selection
+///
+/// The client's `authmethods` (default `["anonymous"]`) are tried in the client's order,
+/// skipping those the realm does not accept. A method is *usable* when:
+///
+/// | method | usable when |
+/// |---|---|
+/// | `anonymous` | always (authid: random, authrole: [`StaticAuth::anonymous_role`]) |
+/// | `cookie` | the connection's cookie is bound to an identity in this realm and not expired |
+/// | `tls` | the connection has a verified client certificate whose authid (CN, else first DNS name) matches HELLO's `authid` if given, and a role: the user's, else [`StaticAuth::tls_role`] |
+/// | `ticket`, `wampcra` | HELLO has an `authid` naming a user with that credential |
+/// | `cryptosign` | HELLO has `authextra.pubkey`, registered to the user named by `authid` (or, without `authid`, to any user) |
+/// | `wamp-scram`, `scram` | HELLO has `authid` and `authextra.nonce`, and the user has a credential for that variant |
+///
+/// The first usable method wins. If none is, and the client offered a challenge method the
+/// realm accepts whose HELLO fields are present, the router sends a *mock* CHALLENGE for the
+/// first of them (for SCRAM with a salt that is stable per authid) and the AUTHENTICATE
+/// then fails like a wrong secret would: unknown users, and users who lack the offered
+/// method, look like known users with a wrong secret. Only when nothing offered fits the
+/// realm does the client get ABORT `wamp.error.no_matching_auth_method`.
+///
+/// # Failures
+///
+/// Every failure of a challenge method (wrong secret, unknown user, malformed signature,
+/// hex or base64, wrong nonce, missing channel binding) is ABORT
+/// `wamp.error.authentication_failed` with the same message, `authentication failed`.
+/// Secrets are compared in constant time, and `Debug` never shows them.
 ///
 /// ```
 /// use nexus_core::router::{AuthMethod, StaticAuth, StaticUser};
@@ -514,15 +515,19 @@ enum Check {
         key: Secret,
         challenge: String,
     },
-    Cryptosign {
-        key: Option<PublicKey>,
-        challenge: [u8; 32],
-        channel_id: Option<[u8; 32]>,
-    },
+    Cryptosign(Box<CryptosignCheck>),
     Scram {
         server: Box<ScramServer>,
         channel_data: Option<[u8; 32]>,
     },
+}
+
+/// A cryptosign challenge: the key that must sign (`None` for a mock), the challenge sent
+/// and the channel it is bound to.
+struct CryptosignCheck {
+    key: Option<PublicKey>,
+    challenge: [u8; 32],
+    channel_id: Option<[u8; 32]>,
 }
 
 /// What the router does with a HELLO or AUTHENTICATE.
@@ -596,35 +601,26 @@ impl StaticAuth {
             .authid
             .as_deref()
             .filter(|a| !a.is_empty());
-        // Methods without a CHALLENGE first need no randomness.
+        let mut entropy = entropy;
         for &m in &candidates {
             if let Some(outcome) = self.immediate(m, ctx, authid) {
                 return outcome;
             }
-        }
-        let needs_challenge = candidates.iter().any(|m| m.challenges());
-        let Some(entropy) = entropy else {
-            if needs_challenge {
-                // Fail closed: without a seeded CSPRNG there are no safe nonces.
-                return Outcome::Deny {
-                    reason: uri::error::AUTHENTICATION_FAILED,
-                    message:
-                        "authentication is not available: the router has no source of randomness"
-                            .into(),
-                };
-            }
-            return no_match(ctx.realm);
-        };
-        for &m in candidates.iter().filter(|m| m.challenges()) {
             if let Some(user) = self.principal(m, ctx.hello, authid) {
-                return self.challenge(m, ctx, Some(user), entropy);
+                return match entropy.as_deref_mut() {
+                    Some(e) => self.challenge(m, ctx, Some(user), e),
+                    None => unavailable(),
+                };
             }
         }
         // Nothing real fits: a mock challenge for the first offered method whose HELLO
         // fields are there, so unknown users look like known ones with a wrong secret.
         for &m in candidates.iter().filter(|m| m.challenges()) {
             if hello_fields_present(m, ctx.hello, authid) {
-                return self.challenge(m, ctx, None, entropy);
+                return match entropy {
+                    Some(e) => self.challenge(m, ctx, None, e),
+                    None => unavailable(),
+                };
             }
         }
         no_match(ctx.realm)
@@ -801,11 +797,11 @@ impl StaticAuth {
                     method: method::CRYPTOSIGN,
                     extra,
                     pending: pending(
-                        Check::Cryptosign {
+                        Check::Cryptosign(Box::new(CryptosignCheck {
                             key: key.filter(|_| user.is_some()),
                             challenge: random,
                             channel_id: binding.map(|(_, data)| data),
-                        },
+                        })),
                         None,
                     ),
                 }
@@ -901,16 +897,15 @@ impl StaticAuth {
                     Err(())
                 }
             }
-            Check::Cryptosign {
-                key,
-                challenge,
-                channel_id,
-            } => match key {
-                Some(key) => {
-                    cryptosign::verify(key, challenge, *channel_id, &authenticate.signature)
-                        .map(|()| Dict::new())
-                        .map_err(|_| ())
-                }
+            Check::Cryptosign(check) => match &check.key {
+                Some(key) => cryptosign::verify(
+                    key,
+                    &check.challenge,
+                    check.channel_id,
+                    &authenticate.signature,
+                )
+                .map(|()| Dict::new())
+                .map_err(|_| ()),
                 None => Err(()),
             },
             Check::Scram {
@@ -943,6 +938,14 @@ fn hello_fields_present(m: AuthMethod, hello: &Hello, authid: Option<&str>) -> b
             authid.is_some() && authextra_str(hello, "nonce").is_some()
         }
         AuthMethod::Anonymous | AuthMethod::Cookie | AuthMethod::Tls => false,
+    }
+}
+
+/// Fail closed: without a seeded CSPRNG there are no safe nonces.
+fn unavailable() -> Outcome {
+    Outcome::Deny {
+        reason: uri::error::AUTHENTICATION_FAILED,
+        message: "authentication is not available: the router has no source of randomness".into(),
     }
 }
 

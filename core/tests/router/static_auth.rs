@@ -529,6 +529,24 @@ fn the_clients_order_decides_among_usable_methods() {
 }
 
 #[test]
+fn methods_without_a_challenge_take_their_turn_too() {
+    let mut net = static_net(provider());
+    let mut hello = Net::hello("realm1", basic_roles());
+    hello.details.authid = Some("alice".into());
+    hello.details.authmethods = Some(vec!["ticket".into(), "anonymous".into()]);
+    let c = net.connect();
+    net.send(&c, hello.clone());
+    assert!(matches!(net.recv_one(&c), Message::Challenge(_)));
+    hello.details.authmethods = Some(vec!["anonymous".into(), "ticket".into()]);
+    let c = net.connect();
+    net.send(&c, hello);
+    let Message::Welcome(w) = net.recv_one(&c) else {
+        panic!()
+    };
+    assert_eq!(w.details.authmethod.as_deref(), Some("anonymous"));
+}
+
+#[test]
 fn methods_the_realm_or_the_user_lacks_are_skipped() {
     // The realm has no ticket: wampcra is next.
     let auth = StaticAuth::new([AuthMethod::WampCra])
