@@ -15,6 +15,9 @@ use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, BoxFuture, Either};
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
+use nexus_core::auth::client::{Credentials, HELLO_RANDOM_LEN};
+use nexus_core::auth::cryptosign::SigningKey;
+use nexus_core::auth::Secret;
 use nexus_core::message::{
     AuthenticateExtra, Call, CallOptions, CancelMode, Challenge, ErrorDetails, EventDetails,
     InvocationDetails, Message, Publish, PublishOptions, RegisterOptions, ResultDetails,
@@ -23,6 +26,8 @@ use nexus_core::message::{
 use nexus_core::session::{Session, SessionConfig, SessionEvent, UsageError};
 use nexus_core::{Dict, Id, Limits, Payload, Serializer, Uri, Value};
 use nexus_transports::{Endpoint, Incoming, Outgoing, Transport};
+
+use nexus_core::auth::AuthError;
 
 use crate::error::{Error, WampError};
 use crate::host::{LocalLink, RouterHandle};
@@ -55,11 +60,16 @@ pub struct ClientConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The authid to announce.
     pub authid: Option<String>,
-    /// Authentication methods to offer.
+    /// The credentials the client authenticates with itself (see [`ClientConfig::ticket`],
+    /// [`ClientConfig::wampcra`], [`ClientConfig::cryptosign`], [`ClientConfig::scram`]):
+    /// their methods are offered first, the client answers their CHALLENGEs and checks the
+    /// router's proof in WELCOME (SCRAM server signature, cryptosign router key).
+    pub credentials: Credentials,
+    /// Further authentication methods to offer, answered by [`on_challenge`](Self::on_challenge).
     pub authmethods: Vec<String>,
-    /// Method-specific HELLO data.
+    /// Method-specific HELLO data (added to what the credentials send).
     pub authextra: Dict,
-    /// Answers CHALLENGEs.
+    /// Answers CHALLENGEs for methods the credentials do not handle.
     pub on_challenge: Option<ChallengeHandler>,
     /// Sends a ping after this much silence and gives up after twice as much.
     pub keepalive: Option<Duration>,
@@ -78,6 +88,7 @@ impl ClientConfig {
             limits: Limits::default(),
             tls: None,
             authid: None,
+            credentials: Credentials::new(),
             authmethods: Vec::new(),
             authextra: Dict::new(),
             on_challenge: None,
@@ -103,6 +114,104 @@ impl ClientConfig {
         self.connect_timeout = timeout;
         self
     }
+
+    /// Sets the authid to authenticate as (required by ticket, WAMP-CRA and SCRAM; optional
+    /// for cryptosign, where the router may find it from the public key).
+    ///
+    /// ```
+    /// let config = nexus_driver::ClientConfig::new("realm1").authid("joe").ticket("s3cr3t");
+    /// assert_eq!(config.authid.as_deref(), Some("joe"));
+    /// assert_eq!(config.credentials.authmethods(), ["ticket"]);
+    /// ```
+    pub fn authid(mut self, authid: impl Into<String>) -> Self {
+        self.authid = Some(authid.into());
+        self
+    }
+
+    /// Offers ticket authentication: the ticket is sent as is, so use it over TLS only.
+    ///
+    /// ```
+    /// let config = nexus_driver::ClientConfig::new("realm1").authid("joe").ticket("s3cr3t");
+    /// // Secrets never show in Debug output.
+    /// assert!(!format!("{config:?}").contains("s3cr3t"));
+    /// ```
+    pub fn ticket(mut self, ticket: impl Into<Secret>) -> Self {
+        self.credentials = self.credentials.ticket(ticket);
+        self
+    }
+
+    /// Offers WAMP-CRA with `secret`; the router's CHALLENGE says whether the key is the
+    /// secret itself or derived from it with PBKDF2 (salted WAMP-CRA).
+    ///
+    /// ```
+    /// let config = nexus_driver::ClientConfig::new("realm1").authid("joe").wampcra("secret1");
+    /// assert_eq!(config.credentials.authmethods(), ["wampcra"]);
+    /// ```
+    pub fn wampcra(mut self, secret: impl Into<Secret>) -> Self {
+        self.credentials = self.credentials.wampcra(secret);
+        self
+    }
+
+    /// Offers cryptosign with an Ed25519 key (announced in `authextra.pubkey`). For router
+    /// authentication or channel binding, build the [`Credentials`] with
+    /// [`Credentials::cryptosign_with`] and use [`ClientConfig::credentials`].
+    ///
+    /// ```
+    /// use nexus_driver::nexus_core::auth::cryptosign::SigningKey;
+    ///
+    /// let key = SigningKey::from_hex("4d57d97a68f555696620a6d849c0ce582568518d729eb753dc7c732de2804510").unwrap();
+    /// let config = nexus_driver::ClientConfig::new("realm1").cryptosign(key);
+    /// assert_eq!(config.credentials.authmethods(), ["cryptosign"]);
+    /// ```
+    pub fn cryptosign(mut self, key: SigningKey) -> Self {
+        self.credentials = self.credentials.cryptosign(key);
+        self
+    }
+
+    /// Offers SCRAM with `password`, in both dialects: `scram` (Autobahn and Crossbar) and
+    /// `wamp-scram` (the specification), in that order (Crossbar refuses a HELLO whose
+    /// methods it does not know unless it meets one it has configured first); the client follows the router's choice, refuses
+    /// key derivation costs outside the default
+    /// [`CostPolicy`](nexus_core::auth::scram::CostPolicy), and checks the router's server
+    /// signature in WELCOME.
+    ///
+    /// ```
+    /// let config = nexus_driver::ClientConfig::new("realm1").authid("joe").scram("pencil");
+    /// assert_eq!(config.credentials.authmethods(), ["scram", "wamp-scram"]);
+    /// ```
+    pub fn scram(mut self, password: impl Into<Secret>) -> Self {
+        self.credentials = self.credentials.scram(password);
+        self
+    }
+
+    /// Offers `anonymous` too (usually last, as a fallback).
+    ///
+    /// ```
+    /// let config = nexus_driver::ClientConfig::new("realm1").authid("joe").ticket("t").anonymous();
+    /// assert_eq!(config.credentials.authmethods(), ["ticket", "anonymous"]);
+    /// ```
+    pub fn anonymous(mut self) -> Self {
+        self.credentials = self.credentials.anonymous();
+        self
+    }
+
+    /// Replaces the credentials (for options the shortcuts above do not cover).
+    ///
+    /// ```
+    /// use nexus_driver::nexus_core::auth::client::{Credentials, CryptosignOptions};
+    /// use nexus_driver::nexus_core::auth::cryptosign::{PublicKey, SigningKey};
+    ///
+    /// let router = PublicKey::from_hex("4a3838f6fe75251e613329d53fc69b262d5eac97fb1d73bebbaed4015b53c862").unwrap();
+    /// let credentials = Credentials::new().cryptosign_with(
+    ///     SigningKey::from_seed(&[1; 32]),
+    ///     CryptosignOptions { router_key: Some(router), ..Default::default() },
+    /// );
+    /// let config = nexus_driver::ClientConfig::new("realm1").credentials(credentials);
+    /// ```
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -112,6 +221,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("serializers", &self.serializers)
             .field("connect_timeout", &self.connect_timeout)
             .field("authid", &self.authid)
+            .field("credentials", &self.credentials)
             .field("authmethods", &self.authmethods)
             .finish_non_exhaustive()
     }
@@ -600,9 +710,23 @@ impl Client {
         session_config.authid = config.authid.clone();
         session_config.authmethods = config.authmethods.clone();
         session_config.authextra = config.authextra.clone();
+        let mut credentials = config.credentials.clone();
+        if let Some(authid) = &config.authid {
+            credentials = credentials.authid(authid.clone());
+        }
+        if !credentials.is_empty() {
+            let hello = random_bytes().and_then(|random| Ok(credentials.hello(&random)?));
+            match hello {
+                Ok(hello) => hello.apply(&mut session_config),
+                Err(e) => {
+                    link.close().await;
+                    return Err(e);
+                }
+            }
+        }
         let mut session = Session::new(session_config);
         session.join()?;
-        let join = join(&mut session, &mut link, &config);
+        let join = join(&mut session, &mut link, &config, &mut credentials);
         let (id, welcome) = match runtime::timeout(&*runtime, timeout, join).await {
             Ok(Ok(joined)) => joined,
             Ok(Err(e)) => {
@@ -664,6 +788,22 @@ impl Client {
     /// The router's WELCOME details (roles, features, authid, authrole...).
     pub fn welcome(&self) -> &WelcomeDetails {
         &self.shared.welcome
+    }
+
+    /// The authid the router authenticated this session as (`WELCOME.Details.authid`).
+    pub fn authid(&self) -> Option<&str> {
+        self.shared.welcome.authid.as_deref()
+    }
+
+    /// The role the router gave this session (`WELCOME.Details.authrole`).
+    pub fn authrole(&self) -> Option<&str> {
+        self.shared.welcome.authrole.as_deref()
+    }
+
+    /// The authentication method the router used (`WELCOME.Details.authmethod`), for
+    /// example `ticket`, `wampcra`, `cryptosign`, `scram` or `anonymous`.
+    pub fn authmethod(&self) -> Option<&str> {
+        self.shared.welcome.authmethod.as_deref()
     }
 
     fn send(&self, cmd: Cmd) -> Result<(), Error> {
@@ -1254,10 +1394,35 @@ impl Drop for CallFuture {
 }
 
 /// Sends HELLO and waits for WELCOME, answering CHALLENGEs.
+/// Fresh random bytes from the operating system, for HELLO.
+fn random_bytes() -> Result<[u8; HELLO_RANDOM_LEN], Error> {
+    let mut random = [0u8; HELLO_RANDOM_LEN];
+    getrandom::fill(&mut random).map_err(|e| {
+        Error::Config(format!(
+            "the operating system gave no random bytes for authentication: {e}"
+        ))
+    })?;
+    Ok(random)
+}
+
+/// Aborts the session being joined (`wamp.error.authentication_failed`) because our side of
+/// the authentication failed, and returns the error.
+async fn abort_join(session: &mut Session, link: &mut Link, error: AuthError) -> Error {
+    let _ = session.abort(
+        nexus_core::uri::error::AUTHENTICATION_FAILED,
+        Some(error.to_string()),
+    );
+    while let Some(m) = session.poll_transmit() {
+        let _ = link.send(m).await;
+    }
+    Error::Authentication(error)
+}
+
 async fn join(
     session: &mut Session,
     link: &mut Link,
     config: &ClientConfig,
+    credentials: &mut Credentials,
 ) -> Result<(Id, WelcomeDetails), Error> {
     loop {
         while let Some(m) = session.poll_transmit() {
@@ -1265,7 +1430,23 @@ async fn join(
         }
         while let Some(event) = session.poll_event() {
             match event {
-                SessionEvent::Joined { session, details } => return Ok((session, *details)),
+                SessionEvent::Joined {
+                    session: id,
+                    details,
+                } => {
+                    if let Err(e) = credentials.check_welcome(&details) {
+                        return Err(abort_join(session, link, e).await);
+                    }
+                    return Ok((id, *details));
+                }
+                SessionEvent::Challenge(challenge)
+                    if credentials.handles(&challenge.auth_method) =>
+                {
+                    match credentials.respond(&challenge) {
+                        Ok((signature, extra)) => session.authenticate(signature, extra)?,
+                        Err(e) => return Err(abort_join(session, link, e).await),
+                    }
+                }
                 SessionEvent::Challenge(challenge) => {
                     let Some(handler) = &config.on_challenge else {
                         let _ = session.abort(

@@ -95,6 +95,13 @@ pub enum Error {
         /// The ABORT's message, if any.
         message: Option<String>,
     },
+    /// Authentication failed on the client's side: the router's CHALLENGE could not be
+    /// answered (malformed, unexpected method, weak SCRAM parameters...) or the router did
+    /// not prove its identity (SCRAM server signature, cryptosign router key). The client
+    /// aborted the session with `wamp.error.authentication_failed`. (A router refusing the
+    /// client's credentials is [`Error::Aborted`].)
+    #[error("authentication: {0}")]
+    Authentication(#[from] nexus_core::auth::AuthError),
     /// The peer broke the WAMP protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),

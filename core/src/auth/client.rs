@@ -61,8 +61,11 @@ pub struct CryptosignOptions {
 /// SCRAM options beyond the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScramOptions {
-    /// The dialects offered, in order of preference (default: `wamp-scram`, then `scram`;
-    /// the router picks, and the answer follows its choice).
+    /// The dialects offered, in order of preference; the router picks, and the answer
+    /// follows its choice. The default is `scram` (Autobahn and Crossbar), then `wamp-scram`
+    /// (the specification): Crossbar takes the first method it has configured, but refuses
+    /// the whole HELLO (`invalid authmethod`) when it reaches one it does not know, so
+    /// `scram` must come first for it.
     pub variants: Vec<Variant>,
     /// The acceptable key derivation costs.
     pub policy: CostPolicy,
@@ -73,7 +76,7 @@ pub struct ScramOptions {
 impl Default for ScramOptions {
     fn default() -> Self {
         ScramOptions {
-            variants: vec![Variant::Spec, Variant::Autobahn],
+            variants: vec![Variant::Autobahn, Variant::Spec],
             policy: CostPolicy::default(),
             channel_binding: None,
         }
@@ -130,7 +133,7 @@ struct Join {
 ///     .cryptosign(SigningKey::from_seed(&[1; 32]))
 ///     .scram("correct horse")
 ///     .anonymous();
-/// assert_eq!(credentials.authmethods(), ["cryptosign", "wamp-scram", "scram", "anonymous"]);
+/// assert_eq!(credentials.authmethods(), ["cryptosign", "scram", "wamp-scram", "anonymous"]);
 /// assert!(!format!("{credentials:?}").contains("horse"));
 /// ```
 #[derive(Clone, Default)]
@@ -269,8 +272,8 @@ impl Credentials {
         self
     }
 
-    /// Offers SCRAM with `password`, both dialects (`wamp-scram`, then `scram`), with the
-    /// default [`CostPolicy`].
+    /// Offers SCRAM with `password`, both dialects (`scram`, then `wamp-scram`: see
+    /// [`ScramOptions::variants`]), with the default [`CostPolicy`].
     pub fn scram(self, password: impl Into<Secret>) -> Self {
         self.scram_with(password, ScramOptions::default())
     }

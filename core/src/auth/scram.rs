@@ -465,8 +465,8 @@ fn kdf_password(variant: Variant, password: &str) -> Result<Zeroizing<String>, A
 // ---- client ------------------------------------------------------------------------
 
 /// The client side of one SCRAM exchange: made before HELLO (its nonce goes into
-/// `HELLO.Details.authextra.nonce`), it answers the CHALLENGE with [`respond`]
-/// (ScramClient::respond), whose [`ServerVerifier`] then checks the WELCOME.
+/// `HELLO.Details.authextra.nonce`), it answers the CHALLENGE with
+/// [`respond`](ScramClient::respond), whose [`ServerVerifier`] then checks the WELCOME.
 ///
 /// `Debug` does not show the password.
 #[derive(Clone)]

@@ -211,7 +211,7 @@ fn scram_exchange(
         .authid("us,er=1")
         .scram_with(tried, options);
     let hello = credentials.hello(&range::<HELLO_RANDOM_LEN>(1)).unwrap();
-    assert_eq!(hello.authmethods, ["wamp-scram", "scram"]);
+    assert_eq!(hello.authmethods, ["scram", "wamp-scram"]);
     let server = ScramServer::new(
         variant,
         "us,er=1",
