@@ -5,7 +5,8 @@ JSON reports: target/conformance/<router>-<transport>-<serializer>.json.
 Usage: python3 conformance/compare.py [REPORT_DIR] > table.md
 A scenario is "pass" for a router when it passed on every transport and serializer run,
 "FAIL (...)" lists the runs where it failed, "not announced" when the router does not
-announce the feature.
+announce the feature, "not configured" when the run was not told how the router is
+configured for it (the authorization group without --authz-denied-prefix).
 """
 import glob
 import json
@@ -41,6 +42,8 @@ def cell(results):
         return "pass"
     if kinds == {"not_announced"}:
         return "not announced"
+    if kinds == {"not_configured"}:
+        return "not configured"
     failed = sorted(run for run, r in results.items() if r["result"] == "fail")
     if failed:
         first = next(r for r in results.values() if r["result"] == "fail")
@@ -60,7 +63,7 @@ for router in names:
     agent = next((r.get("agent") for r in routers[router].values() if r.get("agent")), None)
     totals[router] = (p, f, s, runs, agent)
 
-print("| router | agent | runs | passed | failed | not announced |")
+print("| router | agent | runs | passed | failed | skipped |")
 print("|---|---|---|---:|---:|---:|")
 for router in names:
     p, f, s, runs, agent = totals[router]

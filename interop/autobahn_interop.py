@@ -8,11 +8,16 @@ per scenario and finally `N passed, N failed`; exits 1 if anything failed. The l
 stops nexusd with SIGTERM and checks that it says GOODBYE and exits with status 0.
 
 The advanced RPC scenarios (rpc.progress, rpc.cancel.<mode>, rpc.timeout,
-rpc.caller-identification, rpc.pattern, rpc.shared) are between autobahn sessions only. Each
+rpc.caller-identification, rpc.pattern, rpc.shared), the advanced publish/subscribe ones
+(pubsub.lists, pubsub.publisher-identification, pubsub.pattern, pubsub.retention,
+pubsub.meta, pubsub.revocation) and session.meta are between autobahn sessions only. Each
 autobahn session records the WAMP messages it sends and receives, so they also check the wire
-(INTERRUPT modes, answers autobahn ignores, late answers that must reach nobody). Where
-autobahn 26.10.2 has no API for what nexus implements (CANCEL modes, CALL.Options.disclose_me,
-REGISTER.Options.disclose_caller), the scenario sends it itself on the session's transport.
+(INTERRUPT modes, answers autobahn ignores, late answers that must reach nobody, one EVENT per
+matching subscription, the UNSUBSCRIBED of a revocation). Where autobahn 26.10.2 has no API
+for what nexus implements (CANCEL modes, CALL.Options.disclose_me,
+REGISTER.Options.disclose_caller, PUBLISH.Options.disclose_me), the scenario sends it itself
+on the session's transport. The meta API scenarios share the realm with the others, so they
+only count meta events about their own sessions and subscriptions.
 
 Usage: autobahn_interop.py [--nexusd PATH] [--peer PATH] [-k SUBSTRING] [--log FILE]
   (defaults: $NEXUSD or target/debug/nexusd, $INTEROP_PEER or
@@ -27,6 +32,7 @@ timeout; "nothing (else) arrived" is checked after a round trip on the connectio
 import argparse
 import asyncio
 import contextlib
+import datetime
 import functools
 import itertools
 import json
@@ -50,7 +56,11 @@ from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
 from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp import message  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
-from autobahn.wamp.role import DEFAULT_CLIENT_ROLES, RoleCalleeFeatures  # noqa: E402
+from autobahn.wamp.role import (  # noqa: E402
+    DEFAULT_CLIENT_ROLES,
+    RoleCalleeFeatures,
+    RoleSubscriberFeatures,
+)
 from autobahn.wamp.serializer import (  # noqa: E402
     CBORSerializer,
     JsonSerializer,
@@ -87,6 +97,16 @@ UNINTERRUPTIBLE_ROLES = {
         pattern_based_registration=True,
         shared_registration=True,
         registration_revocation=True,
+    ),
+}
+# A subscriber that does not announce subscription_revocation: the broker must not tell it
+# (with UNSUBSCRIBED) that its subscription was revoked.
+UNREVOCABLE_ROLES = {
+    **DEFAULT_CLIENT_ROLES,
+    "subscriber": RoleSubscriberFeatures(
+        publisher_identification=True,
+        pattern_based_subscription=True,
+        payload_transparency=True,
     ),
 }
 
@@ -133,12 +153,22 @@ PAYLOADS = [
 ]
 
 
+# Sessions whose transport closes without GOODBYE on purpose (pubsub.revocation: autobahn
+# drops it; session.meta: the scenario closes it).
+EXPECTED_DROPS = set()
+# What autobahn 26.10.2 says about the UNSUBSCRIBED of a subscription revocation.
+REVOCATION_NOISE = "UNSUBSCRIBED received for non-pending request ID 0"
+
+
 class _ExpectedNoise(logging.Filter):
     """Drops autobahn warnings this test causes on purpose: the `error` procedure's
-    ApplicationError, the `wamp.error.canceled` an interrupted callee answers with, and
+    ApplicationError, the `wamp.error.canceled` an interrupted callee answers with,
     "session closed with reason ..." for any GOODBYE reason but
     autobahn's own `wamp.close.normal` (nexus answers GOODBYE with the spec's
-    `wamp.close.goodbye_and_out`, and says `wamp.close.system_shutdown` when stopping)."""
+    `wamp.close.goodbye_and_out`, says `wamp.close.system_shutdown` when stopping, and the
+    reason given, or `wamp.close.killed`, to sessions killed with the session meta API), the
+    protocol error and dropped connection of a subscription revocation (autobahn cannot handle
+    the UNSUBSCRIBED it gets then), and the lost transport of the EXPECTED_DROPS sessions."""
 
     def filter(self, record):
         msg = record.getMessage()
@@ -147,6 +177,14 @@ class _ExpectedNoise(logging.Filter):
             or msg.startswith('Peer.onUserError(): "wamp.error.canceled')
             or msg.startswith("session closed with reason wamp.close.goodbye_and_out")
             or msg.startswith("session closed with reason wamp.close.system_shutdown")
+            or msg.startswith("session closed with reason wamp.close.killed")
+            or msg.startswith("session closed with reason com.interop.killed")
+            or REVOCATION_NOISE in msg
+            or any(
+                msg.startswith("session closed with reason wamp.close.transport_lost")
+                and f" the session {session} " in msg
+                for session in EXPECTED_DROPS
+            )
         )
 
 
@@ -347,9 +385,17 @@ class Queue:
 
     def __init__(self):
         self.q = asyncio.Queue()
+        self.subscription = None  # autobahn's Subscription, once SUBSCRIBED
 
     def handler(self, *args, details=None, **kwargs):
         self.q.put_nowait((list(args), kwargs, details))
+
+    def drain(self):
+        """The events received so far (after a barrier: all that were sent), removed."""
+        out = []
+        while not self.q.empty():
+            out.append(self.q.get_nowait())
+        return out
 
 
 def echo(*args, **kwargs):
@@ -419,10 +465,13 @@ class Scenario:
         `s` sent before, and `s` has received what the router sent it before."""
         await self.wait(s.subscribe(lambda *a, **kw: None, unique("barrier")), f"SUBSCRIBED ({what})")
 
-    async def subscribe(self, s, topic):
+    async def subscribe(self, s, topic, **options):
+        """A Queue of `s`'s events on `topic`; `options` are more SubscribeOptions (match,
+        get_retained)."""
         q = Queue()
-        await self.wait(
-            s.subscribe(q.handler, topic, options=SubscribeOptions(details=True)), f"SUBSCRIBED {topic}"
+        q.subscription = await self.wait(
+            s.subscribe(q.handler, topic, options=SubscribeOptions(details=True, **options)),
+            f"SUBSCRIBED {topic}",
         )
         return q
 
@@ -1070,6 +1119,753 @@ async def rpc_shared(sc, at):
             raise Failure(f"after refused registrations, calls to {proc} did not all go to A")
 
 
+# ---- advanced publish/subscribe: black- and whitelisting, publisher identification, ------
+# ---- pattern-based subscriptions, retention, the subscription meta API, revocation -------
+
+
+def announces(s, role, *features):
+    """Fails unless the router's WELCOME to `s` announced `features` for `role`."""
+    r = (s._router_roles or {}).get(role)
+    missing = [f for f in features if getattr(r, f, None) is not True]
+    if missing:
+        raise Failure(f"the router's WELCOME does not announce the {role} features {missing}")
+
+
+async def publish_acked(sc, s, topic, *args, **options):
+    """An acknowledged publication; returns autobahn's Publication (its id)."""
+    return await sc.wait(
+        s.publish(topic, *args, options=PublishOptions(acknowledge=True, **options)),
+        f"PUBLISHED {topic} {list(args)}",
+    )
+
+
+async def pubsub_lists(sc, at):
+    """Subscriber black- and whitelisting: of a publisher and three other sessions subscribed
+    to one topic, each gets exactly the publications whose lists admit it (by session ID,
+    authid, authrole: every list present must admit it, none exclude it), the publisher only
+    with exclude_me=False."""
+    everyone = [await sc.session(*at) for _ in range(4)]
+    P, A, B, C = everyone
+    announces(P, "broker", "subscriber_blackwhite_listing", "publisher_exclusion")
+    topic = unique("lists")
+    queues = [await sc.subscribe(s, topic) for s in everyone]
+
+    def sid(s):
+        return s._session_id
+
+    def authid(s):
+        return s.details.authid
+
+    role = P.details.authrole
+    # nexusd's anonymous sessions: one authrole, distinct (random) authids.
+    if len({authid(s) for s in everyone}) != 4 or {s.details.authrole for s in everyone} != {role}:
+        raise Failure(f"unexpected identities {[(authid(s), s.details.authrole) for s in everyone]}")
+    cases = [  # (label, PublishOptions, who gets it)
+        ("no lists", {}, "ABC"),
+        ("exclude_me=False", dict(exclude_me=False), "PABC"),
+        ("exclude A (one ID, not a list)", dict(exclude=sid(A)), "BC"),
+        ("eligible A, B", dict(eligible=[sid(A), sid(B)]), "AB"),
+        ("eligible A, B; exclude B", dict(eligible=[sid(A), sid(B)], exclude=[sid(B)]), "A"),
+        ("exclude_authid B", dict(exclude_authid=[authid(B)]), "AC"),
+        ("eligible_authid C (one authid)", dict(eligible_authid=authid(C)), "C"),
+        (
+            "eligible_authid A, B; exclude A",
+            dict(eligible_authid=[authid(A), authid(B)], exclude=[sid(A)]),
+            "B",
+        ),
+        ("eligible A; eligible_authid B", dict(eligible=[sid(A)], eligible_authid=[authid(B)]), ""),
+        ("eligible_authrole (theirs)", dict(eligible_authrole=[role]), "ABC"),
+        ("eligible_authrole (another)", dict(eligible_authrole=["com.interop.nobody"]), ""),
+        ("exclude_authrole (theirs)", dict(exclude_authrole=[role]), ""),
+        ("exclude_authrole (another)", dict(exclude_authrole="com.interop.nobody"), "ABC"),
+        (
+            "eligible_authrole (theirs); exclude_authid C",
+            dict(eligible_authrole=[role], exclude_authid=[authid(C)]),
+            "AB",
+        ),
+        ("eligible P, A", dict(eligible=[sid(P), sid(A)]), "A"),
+        ("eligible P, A; exclude_me=False", dict(eligible=[sid(P), sid(A)], exclude_me=False), "PA"),
+        ("exclude P; exclude_me=False", dict(exclude=[sid(P)], exclude_me=False), "ABC"),
+        ("exclude_authid P; exclude_me=False", dict(exclude_authid=[authid(P)], exclude_me=False), "ABC"),
+        ("eligible unknown session", dict(eligible=[ID_MAX]), ""),
+        ("eligible []", dict(eligible=[]), ""),
+        ("exclude []", dict(exclude=[]), "ABC"),
+    ]
+    for i, (label, options, _) in enumerate(cases):
+        await publish_acked(sc, P, topic, i, **options)
+    for name, s in zip("PABC", everyone):
+        await sc.barrier(s, name)
+    problems = []
+    for name, q in zip("PABC", queues):
+        got = [args[0] if len(args) == 1 else args for args, _, _ in q.drain()]
+        want = [i for i, case in enumerate(cases) if name in case[2]]
+        if got != want:
+            missing = [cases[i][0] for i in want if i not in got]
+            extra = [cases[i][0] if i in range(len(cases)) else i for i in got if i not in want]
+            problems.append(f"{name} missed {missing}, got {extra}" if missing or extra else f"{name}: {got}")
+    if problems:
+        raise Failure("; ".join(problems))
+
+
+async def pubsub_publisher_identification(sc, at):
+    """Publisher identification with the realm's default policy (disclose on request): the
+    subscriber learns who published only when PUBLISH.Options.disclose_me is true (sent on
+    the wire: autobahn 26.10.2 has no API for it), then the publisher's session ID, authid
+    and authrole; a pattern subscription's EVENT of the same publication says the same."""
+    pub = await sc.session(*at)
+    sub = await sc.session(*at)
+    announces(pub, "broker", "publisher_identification")
+    topic = unique("disclose")
+    events = await sc.subscribe(sub, topic)
+    by_prefix = await sc.subscribe(sub, topic, match="prefix")
+    me = (pub._session_id, pub.details.authid, pub.details.authrole)
+    check_id("publisher session", me[0])
+    nobody = (None, None, None)
+    for disclose_me, expected, what in (
+        (None, nobody, "a plain publication"),
+        (True, me, "a publication with disclose_me"),
+        (False, nobody, "a publication with disclose_me=False"),
+    ):
+        if disclose_me is not None:
+            pub.add_options(message.Publish, disclose_me=disclose_me)
+        p = await publish_acked(sc, pub, topic, what)
+        for q, kind in ((events, "exact"), (by_prefix, "prefix")):
+            args, _, d = await sc.event(q, f"the event of {what} ({kind} subscription)")
+            if args != [what] or d.publication != p.id:
+                raise Failure(f"{what} ({kind}): got {args}, publication {d.publication}, expected {p.id}")
+            got = (d.publisher, d.publisher_authid, d.publisher_authrole)
+            if got != expected:
+                raise Failure(
+                    f"{what} ({kind}): the subscriber saw (publisher, authid, authrole) = {got}, "
+                    f"expected {expected}"
+                )
+
+
+async def pubsub_pattern(sc, at):
+    """Pattern-based subscriptions: a publication reaches every subscription it matches, exact,
+    prefix (a prefix of the string) and wildcard (empty components match any one), with one
+    EVENT per subscription even when one session holds them all; the EVENTs of pattern
+    subscriptions give the concrete topic (EventDetails.topic)."""
+    sub = await sc.session(*at)
+    pub = await sc.session(*at)
+    announces(sub, "broker", "pattern_based_subscription")
+    base = unique("subpattern")
+    subscriptions = [
+        ("exact a.b", f"{base}.a.b", None),
+        ("prefix a", f"{base}.a", "prefix"),
+        ("wildcard ..b", f"{base}..b", "wildcard"),
+        ("prefix z", f"{base}.z", "prefix"),
+        ("wildcard c.", f"{base}.c.", "wildcard"),
+    ]
+    queues = {}
+    for name, uri, match in subscriptions:
+        queues[name] = await sc.subscribe(sub, uri, match=match)
+        check_id(f"subscription {name}", queues[name].subscription.id)
+    ids = {q.subscription.id for q in queues.values()}
+    if len(ids) != len(subscriptions):
+        raise Failure(f"{len(subscriptions)} subscriptions share IDs: {sorted(ids)}")
+    cases = [  # (topic suffix, the subscriptions it reaches)
+        (".a.b", {"exact a.b", "prefix a", "wildcard ..b"}),
+        (".a.x", {"prefix a"}),
+        (".a", {"prefix a"}),
+        (".ax", {"prefix a"}),  # a prefix of the string, not of components
+        (".a.x.b", {"prefix a"}),  # ..b has two components after the base, this three
+        (".y.b", {"wildcard ..b"}),
+        (".c.b", {"wildcard c.", "wildcard ..b"}),
+        (".z.b", {"prefix z", "wildcard ..b"}),
+        (".c.b.d", set()),
+        (".c", set()),
+        (".b", set()),
+    ]
+    publications = {}
+    for suffix, _ in cases:
+        publications[suffix] = (await publish_acked(sc, pub, base + suffix, suffix)).id
+    await sc.barrier(sub, "subscriber")
+    problems = []
+    for name, uri, match in subscriptions:
+        q = queues[name]
+        want = [suffix for suffix, reached in cases if name in reached]
+        got = []
+        for args, _, d in q.drain():
+            suffix = args[0] if args else None
+            got.append(suffix)
+            topic = base + str(suffix)
+            if d.topic != topic:
+                problems.append(f"{name}: the event of {topic} has details.topic {d.topic!r}")
+            if d.subscription.id != q.subscription.id or d.publication != publications.get(suffix):
+                problems.append(
+                    f"{name}: the event of {topic} has subscription {d.subscription.id}, "
+                    f"publication {d.publication}"
+                )
+        if got != want:
+            problems.append(f"{name} got events of {got}, expected {want}")
+    # On the wire: one EVENT per matching subscription (autobahn calls every handler of a
+    # subscription ID for one EVENT, so the handlers alone would not show it).
+    for suffix, reached in cases:
+        got = sorted(
+            m.subscription
+            for m in sub.find("in", lambda m: isinstance(m, message.Event))
+            if m.publication == publications[suffix]
+        )
+        want = sorted(queues[name].subscription.id for name in reached)
+        if got != want:
+            problems.append(f"{base + suffix}: EVENTs for subscriptions {got}, expected {want}")
+    if problems:
+        raise Failure("; ".join(problems))
+
+
+async def pubsub_retention(sc, at):
+    """Event retention: a subscriber asking get_retained gets, right after SUBSCRIBED, the last
+    event published to the topic with retain=True (details.retained true, its publication ID
+    and publisher disclosure), and later events as usual (not marked retained); without
+    get_retained it gets none; a prefix subscription gets the retained event of each topic
+    it matches, with the topic; the publisher (excluded by default) and a session the
+    retained publication's lists exclude get nothing."""
+    pub = await sc.session(*at)
+    announces(pub, "broker", "event_retention")
+    excluded = await sc.session(*at)  # joined first, so that a publication can exclude it
+    base = unique("retain")
+    t1, t2, t3 = f"{base}.t1", f"{base}.t2", f"{base}.t3"
+    await publish_acked(sc, pub, t1, "first", retain=True)
+    pub.add_options(message.Publish, disclose_me=True)
+    second = await publish_acked(sc, pub, t1, "second", retain=True)
+    await publish_acked(sc, pub, t1, "not retained")
+    restricted = await publish_acked(sc, pub, t2, "restricted", retain=True, exclude=[excluded._session_id])
+    await publish_acked(sc, pub, t3, "not retained either")
+
+    def check_retained(what, ev, topic, args, publication, publisher):
+        eargs, ekwargs, d = ev
+        if eargs != args or ekwargs or d.topic != topic:
+            raise Failure(f"{what}: got {eargs} {ekwargs} of {d.topic}, expected {args} of {topic}")
+        if d.retained is not True:
+            raise Failure(f"{what}: details.retained is {d.retained!r}, expected True")
+        if d.publication != publication or d.publisher != publisher:
+            raise Failure(
+                f"{what}: publication {d.publication}, publisher {d.publisher}; "
+                f"expected {publication}, {publisher}"
+            )
+
+    s1 = await sc.session(*at)
+    q1 = await sc.subscribe(s1, t1, get_retained=True)
+    ev = await sc.event(q1, "the retained event")
+    check_retained("the retained event", ev, t1, ["second"], second.id, pub._session_id)
+    s2 = await sc.session(*at)
+    q2 = await sc.subscribe(s2, t1)  # the same subscription, without get_retained
+    q_pub = await sc.subscribe(pub, t1, get_retained=True)
+    q_excluded = await sc.subscribe(excluded, t2, get_retained=True)
+    s3 = await sc.session(*at)
+    q_prefix = await sc.subscribe(s3, f"{base}.t", match="prefix", get_retained=True)
+    q_none = await sc.subscribe(s3, t3, get_retained=True)
+    for s, what in ((s1, "s1"), (s2, "s2"), (pub, "publisher"), (excluded, "excluded"), (s3, "s3")):
+        await sc.barrier(s, what)
+    problems = []
+    for q, what in (
+        (q1, "the get_retained subscriber (a second event)"),
+        (q2, "a subscriber without get_retained"),
+        (q_pub, "the publisher"),
+        (q_excluded, "a session the retained publication excludes"),
+        (q_none, "a get_retained subscriber of a topic without retained event"),
+    ):
+        got = q.drain()
+        if got:
+            problems.append(f"{what} got {[(a, d.topic, d.retained) for a, _, d in got]}")
+    by_topic = sorted(q_prefix.drain(), key=lambda ev: str(ev[2].topic))
+    if len(by_topic) != 2:
+        problems.append(
+            f"the prefix subscriber got {[(a, d.topic) for a, _, d in by_topic]}, expected t1 and t2"
+        )
+    if problems:
+        raise Failure("; ".join(problems))
+    check_retained("retained t1 (prefix)", by_topic[0], t1, ["second"], second.id, pub._session_id)
+    check_retained("retained t2 (prefix)", by_topic[1], t2, ["restricted"], restricted.id, None)
+    live = await publish_acked(sc, pub, t1, "live")
+    for q, what in ((q1, "s1"), (q2, "s2"), (q_prefix, "s3 (prefix)")):
+        args, _, d = await sc.event(q, f"the live event at {what}")
+        if args != ["live"] or d.publication != live.id or d.retained:
+            raise Failure(
+                f"the live event at {what}: {args}, publication {d.publication}, retained {d.retained!r}"
+            )
+
+
+class MetaEvents:
+    """The wamp.subscription.on_* meta events an autobahn observer receives, in order of
+    arrival. Only those about subscriptions in `watched` count (the realm is shared with
+    other scenarios and with barriers)."""
+
+    NAMES = ("on_create", "on_subscribe", "on_unsubscribe", "on_delete")
+
+    def __init__(self, sc, observer):
+        self.sc, self.s = sc, observer
+        self.q = asyncio.Queue()
+        self.watched = set()
+
+    async def start(self):
+        for name in self.NAMES:
+            topic = f"wamp.subscription.{name}"
+            handler = functools.partial(self._got, name)
+            await self.sc.wait(self.s.subscribe(handler, topic), f"SUBSCRIBED {topic}")
+
+    def _got(self, name, *args, **kwargs):
+        self.q.put_nowait((name, args, kwargs))
+
+    def _parse(self, name, args, kwargs):
+        """(name, session, subscription, SubscriptionDetails of on_create or None)."""
+        if len(args) != 2 or kwargs:
+            raise Failure(f"wamp.subscription.{name} with args {list(args)}, kwargs {kwargs}")
+        session, arg = args
+        if name == "on_create":
+            if not isinstance(arg, dict):
+                raise Failure(f"wamp.subscription.on_create with details {arg!r}")
+            return name, session, arg.get("id"), arg
+        return name, session, arg, None
+
+    async def expect(self, *expected):
+        """The next meta events about watched subscriptions are `expected`, each (name,
+        session, subscription); returns them with their details."""
+        out = []
+        for name, session, subscription in expected:
+            while True:
+                raw = await self.sc.wait(
+                    self.q.get(), f"wamp.subscription.{name} ({session}, {subscription})"
+                )
+                ev = self._parse(*raw)
+                if ev[2] in self.watched:
+                    break
+            if ev[:3] != (name, session, subscription):
+                raise Failure(
+                    f"expected the meta event {name}({session}, {subscription}), "
+                    f"got {ev[0]}({ev[1]}, {ev[2]})"
+                )
+            out.append(ev)
+        return out
+
+    async def nothing_more(self, what):
+        """After a round trip on the observer's connection: no meta event about a watched
+        subscription arrived that `expect` did not take."""
+        await self.sc.barrier(self.s, "meta observer")
+        while not self.q.empty():
+            ev = self._parse(*self.q.get_nowait())
+            if ev[2] in self.watched:
+                raise Failure(f"unexpected meta event {ev[0]}({ev[1]}, {ev[2]}) {what}")
+
+
+def check_subscription_details(what, d, subscription, uri, match):
+    """SubscriptionDetails: {id, created (ISO 8601), uri, match}."""
+    if not isinstance(d, dict) or set(d) != {"id", "created", "uri", "match"}:
+        raise Failure(f"{what}: SubscriptionDetails {d!r}, expected keys id, created, uri, match")
+    if (d["id"], d["uri"], d["match"]) != (subscription, uri, match):
+        raise Failure(f"{what}: {d!r}, expected id {subscription}, uri {uri}, match {match}")
+    created = d["created"]
+    try:
+        # Python 3.11 reads RFC 3339 with any number of fraction digits and "Z".
+        t = datetime.datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        raise Failure(f"{what}: created {created!r} is not an ISO 8601 time with a time zone")
+    age = (datetime.datetime.now(datetime.timezone.utc) - t).total_seconds()
+    if not -60 < age < 60:
+        raise Failure(f"{what}: created {created!r} is {age:.0f} s from now")
+
+
+async def pubsub_meta(sc, at):
+    """The subscription meta API: an observer sees on_create (with SubscriptionDetails) then
+    on_subscribe for a new subscription, only on_subscribe for a second subscriber,
+    on_unsubscribe, then on_delete with the last subscriber (also when the subscriber
+    leaves); wamp.subscription.list, lookup, match, get, list_subscribers and
+    count_subscribers agree, and give wamp.error.no_such_subscription for a deleted one."""
+    obs = await sc.session(*at)
+    announces(obs, "broker", "subscription_meta_api")
+    a = await sc.session(*at)
+    b = await sc.session(*at)
+    A, B = a._session_id, b._session_id
+    meta = MetaEvents(sc, obs)
+    await meta.start()
+    base = unique("meta")
+    exact, prefix, wildcard = f"{base}.p.w", f"{base}.p", f"{base}..w"
+
+    async def call(proc, *args):
+        return await sc.wait(obs.call(f"wamp.subscription.{proc}", *args), f"RESULT of {proc}{list(args)}")
+
+    qa = await sc.subscribe(a, exact)
+    sid = qa.subscription.id
+    meta.watched.add(sid)
+    created, _ = await meta.expect(("on_create", A, sid), ("on_subscribe", A, sid))
+    check_subscription_details("on_create (exact)", created[3], sid, exact, "exact")
+    qb = await sc.subscribe(b, exact)
+    if qb.subscription.id != sid:
+        raise Failure(f"the second subscriber got subscription {qb.subscription.id}, not {sid}")
+    await meta.expect(("on_subscribe", B, sid))  # no on_create: the subscription exists
+    pid = (await sc.subscribe(a, prefix, match="prefix")).subscription.id
+    wid = (await sc.subscribe(b, wildcard, match="wildcard")).subscription.id
+    meta.watched |= {pid, wid}
+    created_p, _, created_w, _ = await meta.expect(
+        ("on_create", A, pid), ("on_subscribe", A, pid), ("on_create", B, wid), ("on_subscribe", B, wid)
+    )
+    check_subscription_details("on_create (prefix)", created_p[3], pid, prefix, "prefix")
+    check_subscription_details("on_create (wildcard)", created_w[3], wid, wildcard, "wildcard")
+
+    async def check_list(present, absent):
+        listed = await call("list")
+        if not isinstance(listed, dict) or set(listed) != {"exact", "prefix", "wildcard"}:
+            raise Failure(f"wamp.subscription.list: {listed!r}")
+        for policy, ids in listed.items():
+            for sub_id, want in present.items():
+                if (sub_id in ids) != (policy == want):
+                    raise Failure(f"wamp.subscription.list: subscription {sub_id} ({want}): {listed!r}")
+            for sub_id in absent:
+                if sub_id in ids:
+                    raise Failure(f"wamp.subscription.list lists the deleted subscription {sub_id}")
+
+    await check_list({sid: "exact", pid: "prefix", wid: "wildcard"}, [])
+    problems = []
+    for args, want in (
+        ((exact,), sid),
+        ((exact, {"match": "exact"}), sid),
+        ((prefix, {"match": "prefix"}), pid),
+        ((wildcard, {"match": "wildcard"}), wid),
+        ((prefix,), None),
+        ((exact, {"match": "prefix"}), None),
+        ((f"{base}.unused",), None),
+    ):
+        got = await call("lookup", *args)
+        if got != want:
+            problems.append(f"lookup{list(args)} = {got!r}, expected {want!r}")
+    for topic, want in (
+        (exact, {sid, pid, wid}),
+        (f"{base}.p.x", {pid}),
+        (f"{base}.q.w", {wid}),
+        (f"{base}.q", None),
+    ):
+        got = await call("match", topic)
+        if (sorted(got) if isinstance(got, list) else got) != (sorted(want) if want else None):
+            problems.append(f"match({topic}) = {got!r}, expected {sorted(want) if want else None}")
+    for sub_id, uri, match in ((sid, exact, "exact"), (pid, prefix, "prefix"), (wid, wildcard, "wildcard")):
+        try:
+            check_subscription_details(f"get({sub_id})", await call("get", sub_id), sub_id, uri, match)
+        except Failure as e:
+            problems.append(str(e))
+    for sub_id, want in ((sid, [A, B]), (pid, [A]), (wid, [B])):
+        got = await call("list_subscribers", sub_id)
+        if not isinstance(got, list) or sorted(got) != sorted(want):
+            problems.append(f"list_subscribers({sub_id}) = {got!r}, expected {sorted(want)}")
+        got = await call("count_subscribers", sub_id)
+        if got != len(want):
+            problems.append(f"count_subscribers({sub_id}) = {got!r}, expected {len(want)}")
+    if problems:
+        raise Failure("; ".join(problems))
+
+    await sc.wait(qb.subscription.unsubscribe(), "UNSUBSCRIBED (B)")
+    await meta.expect(("on_unsubscribe", B, sid))
+    await meta.nothing_more("after one of two subscribers unsubscribed")
+    if (await call("list_subscribers", sid), await call("count_subscribers", sid)) != ([A], 1):
+        raise Failure("after B unsubscribed, the subscribers are not just A")
+    await sc.wait(qa.subscription.unsubscribe(), "UNSUBSCRIBED (A)")
+    await meta.expect(("on_unsubscribe", A, sid), ("on_delete", A, sid))
+    for proc in ("get", "list_subscribers", "count_subscribers"):
+        await expect_error(
+            sc,
+            obs.call(f"wamp.subscription.{proc}", sid),
+            "wamp.error.no_such_subscription",
+            f"{proc} of a deleted subscription",
+        )
+    if await call("lookup", exact) is not None:
+        raise Failure("lookup finds the deleted subscription")
+    got = await call("match", exact)
+    if not isinstance(got, list) or sorted(got) != sorted([pid, wid]):
+        raise Failure(f"after the exact subscription was deleted, match({exact}) = {got!r}")
+    # A session that leaves unsubscribes from everything.
+    b.leave()
+    await sc.wait(asyncio.shield(b.gone), "B to leave")
+    await meta.expect(("on_unsubscribe", B, wid), ("on_delete", B, wid))
+    await check_list({pid: "prefix"}, [sid, wid])
+    await meta.nothing_more("at the end")
+
+
+async def pubsub_revocation(sc, at):
+    """Subscription revocation, wamp.subscription.remove_subscriber(subscription, session,
+    reason=): the subscriber gets no more of the subscription's events (others do), the meta
+    events report an unsubscribe (and a delete with the last subscriber), and only a
+    subscriber that announced subscription_revocation is told, with [UNSUBSCRIBED, 0,
+    {subscription, reason}]. autobahn 26.10.2 announces the feature but does not handle that
+    message: an UNSUBSCRIBED "for non-pending request ID 0" is a protocol error to it, and it
+    drops the connection, which the scenario checks as what autobahn does."""
+    obs = await sc.session(*at)  # publishes, revokes and observes
+    announces(obs, "broker", "subscription_revocation", "subscription_meta_api")
+    told = await sc.session(*at)
+    deaf = await sc.session(*at, roles=UNREVOCABLE_ROLES)
+    meta = MetaEvents(sc, obs)
+    await meta.start()
+    topic, other = unique("revoke"), unique("revoke")
+    q_told = await sc.subscribe(told, topic)
+    q_deaf = await sc.subscribe(deaf, topic)
+    q_other = await sc.subscribe(deaf, other)
+    sid, oid = q_told.subscription.id, q_other.subscription.id
+    meta.watched |= {sid, oid}
+    T, D = told._session_id, deaf._session_id
+    await meta.expect(
+        ("on_create", T, sid),
+        ("on_subscribe", T, sid),
+        ("on_subscribe", D, sid),
+        ("on_create", D, oid),
+        ("on_subscribe", D, oid),
+    )
+    reason = "com.interop.revoked"
+
+    def remove(subscription, session):
+        return obs.call("wamp.subscription.remove_subscriber", subscription, session, reason=reason)
+
+    await expect_error(
+        sc,
+        remove(oid, T),
+        "wamp.error.no_such_subscription",
+        "revoking a subscription the session does not hold",
+    )
+    # Not announced: not told, but no more events.
+    r = await sc.wait(remove(sid, D), "RESULT of remove_subscriber (deaf)")
+    if r is not None:
+        raise Failure(f"remove_subscriber returned {r!r}")
+    await meta.expect(("on_unsubscribe", D, sid))
+    await meta.nothing_more("after revoking one of two subscribers (no on_delete)")
+    p = await publish_acked(sc, obs, topic, "after the revocation")
+    await publish_acked(sc, obs, other, "to the other topic")
+    args, _, d = await sc.event(q_told, "the event at the subscriber still subscribed")
+    if args != ["after the revocation"] or d.publication != p.id:
+        raise Failure(f"the remaining subscriber got {args}")
+    await sc.barrier(deaf, "revoked subscriber")
+    if deaf.find("in", lambda m: isinstance(m, message.Unsubscribed)):
+        raise Failure("the subscriber without subscription_revocation got UNSUBSCRIBED")
+    if q_deaf.drain():
+        raise Failure("the revoked subscriber got an event of the revoked subscription")
+    if [args for args, _, _ in q_other.drain()] != [["to the other topic"]]:
+        raise Failure("the revoked subscriber lost the event of its other subscription")
+    subscribers = await sc.wait(obs.call("wamp.subscription.list_subscribers", sid), "list_subscribers")
+    if subscribers != [T]:
+        raise Failure(f"after the revocation, list_subscribers = {subscribers!r}")
+    # autobahn still takes the subscription for active: its UNSUBSCRIBE is refused.
+    await expect_error(
+        sc,
+        q_deaf.subscription.unsubscribe(),
+        "wamp.error.no_such_subscription",
+        "unsubscribing a revoked subscription",
+    )
+    # Announced: told.
+    EXPECTED_DROPS.add(T)
+    await sc.wait(remove(sid, T), "RESULT of remove_subscriber (told)")
+    m = await sc.wait(
+        told.expect("in", lambda m: isinstance(m, message.Unsubscribed)), "UNSUBSCRIBED (revocation)"
+    )
+    if (m.request, m.subscription, m.reason) != (0, sid, reason):
+        raise Failure(
+            f"revocation: UNSUBSCRIBED request {m.request}, subscription {m.subscription}, "
+            f"reason {m.reason!r}; expected 0, {sid}, {reason!r}"
+        )
+    await meta.expect(("on_unsubscribe", T, sid), ("on_delete", T, sid))
+    try:
+        await sc.wait(asyncio.shield(told.gone), "autobahn to drop the connection")
+    except Failure:
+        raise Failure(
+            "autobahn kept the connection after the UNSUBSCRIBED of a revocation "
+            "(does this autobahn handle subscription revocation now? then check what it exposes)"
+        ) from None
+    await expect_error(
+        sc,
+        obs.call("wamp.subscription.get", sid),
+        "wamp.error.no_such_subscription",
+        "get of the revoked subscription",
+    )
+    await expect_error(
+        sc, remove(sid, T), "wamp.error.no_such_subscription", "revoking a deleted subscription"
+    )
+    await meta.nothing_more("at the end")
+
+
+# ---- the session meta API -----------------------------------------------------------------
+
+
+class SessionEvents:
+    """The wamp.session.on_join and on_leave meta events an autobahn observer receives, in
+    order of arrival. Only those about sessions in `ours` count (sessions of earlier scenarios
+    may still be leaving)."""
+
+    def __init__(self, sc, observer):
+        self.sc, self.s = sc, observer
+        self.q = asyncio.Queue()
+        self.ours = set()
+
+    async def start(self):
+        for name in ("on_join", "on_leave"):
+            topic = f"wamp.session.{name}"
+            handler = functools.partial(self._got, name)
+            await self.sc.wait(self.s.subscribe(handler, topic), f"SUBSCRIBED {topic}")
+
+    def _got(self, name, *args, **kwargs):
+        self.q.put_nowait((name, list(args), kwargs))
+
+    @staticmethod
+    def _session(name, args, kwargs):
+        """The session an event is about: on_join(details), on_leave(session, authid, authrole)."""
+        if name == "on_join":
+            if len(args) != 1 or kwargs or not isinstance(args[0], dict):
+                raise Failure(f"wamp.session.on_join with args {args}, kwargs {kwargs}")
+            return args[0].get("session")
+        if len(args) != 3 or kwargs:
+            raise Failure(f"wamp.session.on_leave with args {args}, kwargs {kwargs}")
+        return args[0]
+
+    async def next(self, name, session):
+        """The next event about one of `ours`, which must be `name` about `session`; its args."""
+        while True:
+            raw = await self.sc.wait(self.q.get(), f"wamp.session.{name} of {session}")
+            about = self._session(*raw)
+            if about in self.ours:
+                break
+        if (raw[0], about) != (name, session):
+            raise Failure(f"expected wamp.session.{name} of {session}, got {raw[0]} of {about}: {raw[1]}")
+        return raw[1]
+
+    async def nothing_more(self, what):
+        """After a round trip on the observer's connection: no event about one of `ours`
+        arrived that `next` did not take."""
+        await self.sc.barrier(self.s, "session observer")
+        while not self.q.empty():
+            raw = self.q.get_nowait()
+            if self._session(*raw) in self.ours:
+                raise Failure(f"unexpected wamp.session.{raw[0]} {raw[1]} {what}")
+
+
+async def session_meta(sc, at):
+    """The session meta API: an observer sees wamp.session.on_join (the session's details, as
+    its WELCOME gave them, and its transport) for each session that joins, and on_leave
+    (session, authid, authrole) for each that leaves, by GOODBYE, killed or by closing its
+    transport; wamp.session.count, list (all, or by authrole) and get agree with them; kill
+    and kill_by_authid end other sessions with GOODBYE (the reason and message given, or
+    wamp.close.killed), never the caller's own; bad kills are refused."""
+    obs = await sc.session(*at)  # observes and calls
+    announces(obs, "broker", "session_meta_api")
+    announces(obs, "dealer", "session_meta_api")
+    events = SessionEvents(sc, obs)
+    await events.start()
+    events.ours.add(obs._session_id)
+    transport = {"ws": "ws", "rs": "tcp"}[at[0]]
+
+    def details_of(s):
+        d = s.details
+        return {
+            "session": s._session_id,
+            "authid": d.authid,
+            "authrole": d.authrole,
+            "authmethod": d.authmethod,
+            "authprovider": d.authprovider,
+            "transport": {"type": transport, "serializer": at[1]},
+        }
+
+    async def call(proc, *args, **kwargs):
+        return await sc.wait(
+            obs.call(f"wamp.session.{proc}", *args, **kwargs), f"RESULT of wamp.session.{proc}"
+        )
+
+    async def refused(error, what, proc, *args, **kwargs):
+        await expect_error(sc, obs.call(f"wamp.session.{proc}", *args, **kwargs), error, what)
+
+    async def listed(*filter_authroles):
+        """wamp.session.list and count (with the same filter), taken when the realm holds
+        still: sessions of earlier scenarios may leave in between, then the two are
+        asked again."""
+        for _ in range(5):
+            before = await call("list", *filter_authroles)
+            count = await call("count", *filter_authroles)
+            after = await call("list", *filter_authroles)
+            if before == after:
+                break
+        if not isinstance(before, list) or before != after or count != len(before):
+            raise Failure(f"list{list(filter_authroles)} = {before!r} then {after!r}, count = {count!r}")
+        return before
+
+    sessions = []
+    for _ in range(5):
+        s = await sc.session(*at)
+        events.ours.add(s._session_id)
+        [d] = await events.next("on_join", s._session_id)
+        problem = diff(details_of(s), d, "on_join")
+        if problem:
+            raise Failure(problem)
+        sessions.append(s)
+    a, b, c, d, e = sessions
+    ours = [obs._session_id] + [s._session_id for s in sessions]
+    got = await listed()
+    if [i for i in got if i in ours] != ours or len(set(got)) != len(got):
+        raise Failure(f"wamp.session.list = {got}, expected {ours} among them in this order")
+    role = obs.details.authrole
+    got = await listed([role])
+    if not set(ours) <= set(got):
+        raise Failure(f"wamp.session.list([{role!r}]) = {got} lacks some of {ours}")
+    for filter_authroles in (["com.interop.nobody"], []):
+        if await listed(filter_authroles) != []:
+            raise Failure(f"wamp.session.list({filter_authroles}) is not empty")
+    for s in (obs, a):
+        problem = diff(details_of(s), await call("get", s._session_id), "wamp.session.get")
+        if problem:
+            raise Failure(problem)
+
+    async def killed(s, reason, message, kill):
+        """The call `kill` ends `s`: GOODBYE with `reason` and `message` there, on_leave
+        here. Returns the call's result."""
+        session, authid, authrole = s._session_id, s.details.authid, s.details.authrole
+        r = await kill
+        close = await sc.wait(asyncio.shield(s.left), f"GOODBYE at the killed session {session}")
+        if (close.reason, close.message) != (reason, message):
+            raise Failure(
+                f"the killed session got GOODBYE {close.reason} {close.message!r}, "
+                f"expected {reason} {message!r}"
+            )
+        args = await events.next("on_leave", session)
+        if args != [session, authid, authrole]:
+            raise Failure(f"on_leave {args}, expected {[session, authid, authrole]}")
+        return r
+
+    reason, message = "com.interop.killed", "killed by the interop test"
+    B, D = b._session_id, d._session_id
+    r = await killed(b, reason, message, call("kill", B, reason=reason, message=message))
+    if r is not None:
+        raise Failure(f"wamp.session.kill returned {r!r}")
+    await killed(c, "wamp.close.killed", None, call("kill", c._session_id))
+    r = await killed(d, "wamp.close.killed", None, call("kill_by_authid", d.details.authid))
+    if r != [D]:
+        raise Failure(f"wamp.session.kill_by_authid returned {r!r}, expected {[D]}")
+    await refused("wamp.error.no_such_session", "killing the caller itself", "kill", obs._session_id)
+    await refused("wamp.error.no_such_session", "killing a session that left", "kill", B)
+    await refused("wamp.error.no_such_session", "getting a session that left", "get", D)
+    await refused(
+        "wamp.error.invalid_uri",
+        "killing with a reason that is no URI",
+        "kill",
+        a._session_id,
+        reason="not a uri",
+    )
+    for authid in ("com.interop.nobody", obs.details.authid):
+        got = await call("kill_by_authid", authid)
+        if got != []:
+            raise Failure(f"kill_by_authid({authid!r}) = {got!r}, expected [] (no such other session)")
+    await events.nothing_more("after the refused kills")
+    if not a.is_attached():
+        raise Failure("a refused kill ended the session")
+    for s, how in ((a, "GOODBYE"), (e, "a closed transport")):
+        left = [s._session_id, s.details.authid, s.details.authrole]
+        if s is a:
+            s.leave()
+        else:
+            EXPECTED_DROPS.add(left[0])
+            s._transport.close()
+        args = await events.next("on_leave", left[0])
+        if args != left:
+            raise Failure(f"on_leave {args}, expected {left} (after {how})")
+    got = await listed()
+    if [i for i in got if i in ours] != [obs._session_id]:
+        raise Failure(f"after the others left, wamp.session.list = {got}")
+    await events.nothing_more("at the end")
+
+
 async def shutdown(sc):
     """SIGTERM: connected sessions get GOODBYE wamp.close.system_shutdown, then nexusd exits 0."""
     try:
@@ -1130,6 +1926,19 @@ def scenarios():
             )
             out.append((f"rpc.pattern@{t}/{s}", lambda sc, at=at: rpc_pattern(sc, at)))
             out.append((f"rpc.shared@{t}/{s}", lambda sc, at=at: rpc_shared(sc, at)))
+    for t in TRANSPORTS:
+        for s in ADVANCED_SERIALIZERS:
+            at = (t, s)
+            for name, fn in (
+                ("lists", pubsub_lists),
+                ("publisher-identification", pubsub_publisher_identification),
+                ("pattern", pubsub_pattern),
+                ("retention", pubsub_retention),
+                ("meta", pubsub_meta),
+                ("revocation", pubsub_revocation),
+            ):
+                out.append((f"pubsub.{name}@{t}/{s}", lambda sc, at=at, fn=fn: fn(sc, at)))
+            out.append((f"session.meta@{t}/{s}", lambda sc, at=at: session_meta(sc, at)))
     return out
 
 

@@ -216,6 +216,34 @@ fn wildcard_matches(pattern: &str, uri: &str) -> bool {
     }
 }
 
+/// The precedence of a prefix pattern that matches a URI: the longest prefix, counted in
+/// components (then in characters, so that `com.app` beats `com.ap`), wins (digest §4.8).
+pub(crate) fn prefix_precedence(pattern: &str) -> (usize, usize) {
+    (pattern.split('.').count(), pattern.len())
+}
+
+/// Orders wildcard patterns that match one URI by the spec's precedence (digest §4.8): the
+/// longer first run of literal components wins, then the next run, and so on.
+pub(crate) fn wildcard_precedence(a: &str, b: &str) -> std::cmp::Ordering {
+    literal_runs(a).cmp(&literal_runs(b))
+}
+
+/// The lengths of the runs of literal (non-empty) components of a wildcard pattern.
+fn literal_runs(pattern: &str) -> Vec<usize> {
+    let mut runs = Vec::new();
+    let mut run = 0;
+    for component in pattern.split('.') {
+        if component.is_empty() {
+            runs.push(run);
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    runs.push(run);
+    runs
+}
+
 /// Why a URI is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {

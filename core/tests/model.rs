@@ -22,7 +22,7 @@ use nexus_core::message::{
 };
 use nexus_core::router::shard_score;
 use nexus_core::session::SessionEvent;
-use nexus_core::{args, uri, Id, Payload, Serializer, Uri};
+use nexus_core::{args, uri, Dict, Id, Payload, Serializer, Uri, Value};
 use proptest::prelude::*;
 use world::World;
 
@@ -81,8 +81,16 @@ enum Op {
     Publish(usize, usize, Pub),
     Register(usize, usize),
     Unregister(usize, usize),
-    /// A call, sharded by the given key when there is one.
-    Call(usize, usize, Option<u8>),
+    /// A call, sharded by the given key when there is one, sent as a progressive call
+    /// invocation with this many more chunks when it is not 0.
+    Call(usize, usize, Option<u8>, u8),
+    /// A callee answers its oldest invocation with `wamp.error.unavailable` (call
+    /// re-routing).
+    Unavailable(usize),
+    /// A session adds a testament for a topic (`wamp.session.add_testament`).
+    AddTestament(usize, usize),
+    /// A session kills another (`wamp.session.kill`).
+    Kill(usize, usize),
     Yield(usize),
     /// The router revokes a slot's registration.
     Revoke(usize, usize),
@@ -102,7 +110,11 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (s.clone(), 0..TOPICS, publication()).prop_map(|(a, b, c)| Op::Publish(a, b, c)),
         3 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Register(a, b)),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Unregister(a, b)),
-        4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8)).prop_map(|(a, b, k)| Op::Call(a, b, k)),
+        4 => (s.clone(), 0..PROCS, proptest::option::of(0..4u8), prop_oneof![3 => Just(0u8), 1 => 1..4u8])
+            .prop_map(|(a, b, k, c)| Op::Call(a, b, k, c)),
+        1 => s.clone().prop_map(Op::Unavailable),
+        1 => (s.clone(), 0..TOPICS).prop_map(|(a, t)| Op::AddTestament(a, t)),
+        1 => (s.clone(), s.clone()).prop_map(|(a, b)| Op::Kill(a, b)),
         1 => (s.clone(), 0..PROCS).prop_map(|(a, b)| Op::Revoke(a, b)),
         3 => s.clone().prop_map(Op::Yield),
         1 => s.clone().prop_map(Op::Fail),
@@ -141,6 +153,11 @@ struct Held {
     caller: usize,
     call: Id,
     live: bool,
+    /// The procedure, and whether the call can be re-routed (not sharded, not progressive).
+    pr: usize,
+    reroutable: bool,
+    /// Callees (slots) that answered `wamp.error.unavailable` for this call.
+    tried: Vec<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +170,8 @@ struct Slot {
     /// Outstanding calls canceled with mode `kill` (waiting for the callee's answer).
     killed: std::collections::BTreeSet<Id>,
     held: VecDeque<Held>,
+    /// Testaments: (topic, payload marker), in the order added.
+    testaments: Vec<(usize, u64)>,
 }
 
 struct Model {
@@ -469,18 +488,27 @@ impl Model {
                     ev[s]
                 );
             }
-            Op::Call(s, pr, key) => {
+            Op::Call(s, pr, key, chunks) => {
                 let Some(p) = self.peer(s) else { return };
                 let key = key.map(|k| format!("key{k}"));
                 let options = CallOptions {
                     runmode: key.as_ref().map(|_| "partition".to_owned()),
                     rkey: key.clone(),
+                    progress: (chunks > 0).then_some(true),
                     ..Default::default()
                 };
-                let call = self.w.peers[p]
-                    .session
+                let session = &mut self.w.peers[p].session;
+                let call = session
                     .call(procedure(pr), options, Payload::default())
                     .unwrap();
+                for i in 1..=chunks {
+                    let chunk = Payload::new(args![i], Default::default());
+                    if i < chunks {
+                        session.continue_call(call, chunk).unwrap();
+                    } else {
+                        session.finish_call(call, chunk).unwrap();
+                    }
+                }
                 self.w.pump();
                 let ev = self.events();
                 let holders = self.callees.get(&pr).cloned().unwrap_or_default();
@@ -508,29 +536,179 @@ impl Model {
                         .copied();
                     assert_eq!(Some(callee), owner, "shard {key} of {holders:?}");
                 }
-                let invocation = match ev[callee].as_slice() {
-                    [SessionEvent::Invocation {
+                let got = &ev[callee];
+                let invocation = match got.first() {
+                    Some(SessionEvent::Invocation {
                         request,
                         registration,
                         details,
                         ..
-                    }] => {
+                    }) => {
                         assert_eq!(
                             Some(registration),
                             self.slots[callee].registrations.get(&pr)
                         );
                         assert_eq!(details.trustlevel, Some(0));
+                        assert_eq!(details.progress, (chunks > 0).then_some(true));
                         *request
                     }
                     other => panic!("{other:?}"),
                 };
+                // Every further chunk continues the same invocation, in order.
+                assert_eq!(got.len(), 1 + usize::from(chunks), "{got:?}");
+                for (i, e) in got[1..].iter().enumerate() {
+                    match e {
+                        SessionEvent::InvocationChunk {
+                            request, payload, ..
+                        } => {
+                            assert_eq!(*request, invocation);
+                            assert_eq!(payload.args(), &args![i + 1][..]);
+                        }
+                        other => panic!("chunk {i}: {other:?}"),
+                    }
+                }
                 self.slots[s].calls.insert(call, (callee, invocation));
                 self.slots[callee].held.push_back(Held {
                     invocation,
                     caller: s,
                     call,
                     live: true,
+                    pr,
+                    reroutable: key.is_none() && chunks == 0,
+                    tried: Vec::new(),
                 });
+            }
+            Op::AddTestament(s, t) => {
+                let Some(p) = self.peer(s) else { return };
+                self.published += 1;
+                let n = self.published;
+                let request = self.w.peers[p]
+                    .session
+                    .call(
+                        Uri::parse("wamp.session.add_testament").unwrap(),
+                        CallOptions::default(),
+                        Payload::new(
+                            args![topic(t).as_str(), args![t, "will", n], Dict::new()],
+                            Dict::new(),
+                        ),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                Self::quiet(&ev, &[s]);
+                assert!(
+                    matches!(ev[s].as_slice(), [SessionEvent::Result { request: r, .. }] if *r == request),
+                    "{:?}",
+                    ev[s]
+                );
+                self.slots[s].testaments.push((t, n));
+            }
+            Op::Kill(s, target) => {
+                let Some(p) = self.peer(s) else { return };
+                if s == target || self.peer(target).is_none() {
+                    return;
+                }
+                let victim = self.session_of(target);
+                let request = self.w.peers[p]
+                    .session
+                    .call(
+                        Uri::parse("wamp.session.kill").unwrap(),
+                        CallOptions::default(),
+                        Payload::new(args![victim], Dict::new()),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let mut ev = self.events();
+                let answered = ev[s].iter().position(
+                    |e| matches!(e, SessionEvent::Result { request: r, .. } if *r == request),
+                );
+                let Some(i) = answered else {
+                    panic!("no RESULT for wamp.session.kill: {:?}", ev[s]);
+                };
+                ev[s].remove(i);
+                assert!(
+                    ev[target].iter().any(|e| matches!(
+                        e,
+                        SessionEvent::Left { reason, router_initiated: true, .. }
+                            if reason.as_str() == "wamp.close.killed"
+                    )),
+                    "{:?}",
+                    ev[target]
+                );
+                self.depart(target, ev);
+            }
+            Op::Unavailable(s) => {
+                let Some(p) = self.peer(s) else { return };
+                let Some(mut held) = self.slots[s].held.pop_front() else {
+                    return;
+                };
+                self.w.peers[p]
+                    .session
+                    .yield_error(
+                        held.invocation,
+                        Uri::parse(uri::error::UNAVAILABLE).unwrap(),
+                        Default::default(),
+                        Payload::default(),
+                    )
+                    .unwrap();
+                self.w.pump();
+                let ev = self.events();
+                if !held.live {
+                    Self::quiet(&ev, &[]);
+                    return;
+                }
+                held.tried.push(s);
+                let candidates: Vec<usize> = match self.callees.get(&held.pr) {
+                    Some(holders) if held.reroutable && shared(held.pr) => holders
+                        .iter()
+                        .copied()
+                        .filter(|c| !held.tried.contains(c))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let caller = held.caller;
+                let invoked: Vec<usize> = (0..SLOTS)
+                    .filter(|j| {
+                        ev[*j]
+                            .iter()
+                            .any(|e| matches!(e, SessionEvent::Invocation { .. }))
+                    })
+                    .collect();
+                if candidates.is_empty() {
+                    // Not re-routable (single, sharded or progressive): the error as is;
+                    // nobody left to try: no_available_callee.
+                    Self::quiet(&ev, &[caller]);
+                    let expected = if held.reroutable {
+                        uri::error::NO_AVAILABLE_CALLEE
+                    } else {
+                        uri::error::UNAVAILABLE
+                    };
+                    assert!(
+                        matches!(
+                            ev[caller].as_slice(),
+                            [SessionEvent::CallError { request, error, .. }]
+                                if *request == held.call && error.as_str() == expected
+                        ),
+                        "expected {expected}: {:?}",
+                        ev[caller]
+                    );
+                    self.slots[caller].calls.remove(&held.call);
+                    self.slots[caller].killed.remove(&held.call);
+                    return;
+                }
+                let [next] = invoked[..] else {
+                    panic!("one of {candidates:?} must be invoked, not {invoked:?}: {ev:?}");
+                };
+                assert!(candidates.contains(&next), "{next} not in {candidates:?}");
+                Self::quiet(&ev, &[next]);
+                let invocation = match ev[next].as_slice() {
+                    [SessionEvent::Invocation { request, .. }] => *request,
+                    other => panic!("{other:?}"),
+                };
+                self.slots[caller]
+                    .calls
+                    .insert(held.call, (next, invocation));
+                self.slots[next].held.push_back(Held { invocation, ..held });
             }
             Op::Yield(s) | Op::Fail(s) => {
                 let Some(p) = self.peer(s) else { return };
@@ -639,11 +817,25 @@ impl Model {
             self.forget_callee(s, pr);
         }
         let slot = std::mem::take(&mut self.slots[s]);
+        // A new session in this slot is a new callee to the router.
+        for other in &mut self.slots {
+            for h in &mut other.held {
+                h.tried.retain(|t| *t != s);
+            }
+        }
         let mut expected: Vec<Vec<String>> = vec![Vec::new(); SLOTS];
         // Calls the leaver was handling end with wamp.error.canceled at their callers.
         for held in slot.held.iter().filter(|h| h.live) {
             self.slots[held.caller].calls.remove(&held.call);
             expected[held.caller].push(format!("canceled {}", held.call));
+        }
+        // Its testaments are published, as its publications, to the others subscribed.
+        for (t, n) in &slot.testaments {
+            for (j, other) in self.slots.iter().enumerate() {
+                if j != s && other.subscriptions.contains_key(t) {
+                    expected[j].push(format!("testament {t} {n}"));
+                }
+            }
         }
         // Calls the leaver made are interrupted at their callees (which announce
         // call_canceling) and forgotten there.
@@ -669,6 +861,12 @@ impl Model {
                         format!("canceled {request}")
                     }
                     SessionEvent::Interrupt { request, .. } => format!("interrupt {request}"),
+                    SessionEvent::Event { payload, .. }
+                        if payload.args().get(1) == Some(&Value::from("will")) =>
+                    {
+                        let a = payload.args();
+                        format!("testament {} {}", a[0], a[2])
+                    }
                     other => format!("{other:?}"),
                 })
                 .collect();

@@ -496,9 +496,6 @@ pub(crate) enum Cmd {
         options: YieldOptions,
         payload: Payload,
     },
-    WatchRevocations {
-        tx: mpsc::UnboundedSender<Revoked>,
-    },
     Leave {
         reply: oneshot::Sender<Result<(), Error>>,
     },
@@ -511,8 +508,19 @@ struct Shared {
     tokens: AtomicU64,
     event_buffer: usize,
     closed: futures::future::Shared<oneshot::Receiver<()>>,
+    /// Who watches revocations. Shared with the task rather than registered through a
+    /// command, so a watcher exists from the moment `revocations()` returns (a command could
+    /// be read after a revocation the router already sent).
+    revocations: Arc<std::sync::Mutex<Watchers>>,
     /// Dropped with the last `Client` handle, which tells the task to leave.
     _alive: oneshot::Sender<()>,
+}
+
+/// The revocation watchers; `closed` once the session ended (new watchers end at once).
+#[derive(Default)]
+struct Watchers {
+    closed: bool,
+    list: Vec<mpsc::UnboundedSender<Revoked>>,
 }
 
 /// A WAMP client session over a transport (or in-process). Cheap to clone; every clone is the
@@ -741,6 +749,7 @@ impl Client {
         let (cmd, cmds) = mpsc::unbounded();
         let (closed_tx, closed_rx) = oneshot::channel();
         let (alive, dropped) = oneshot::channel();
+        let revocations = Arc::new(std::sync::Mutex::new(Watchers::default()));
         let shared = Arc::new(Shared {
             cmd: cmd.clone(),
             session: id,
@@ -748,6 +757,7 @@ impl Client {
             tokens: AtomicU64::new(1),
             event_buffer: config.event_buffer.max(1),
             closed: closed_rx.shared(),
+            revocations: revocations.clone(),
             _alive: alive,
         });
         let task = Task {
@@ -766,7 +776,7 @@ impl Client {
             unregisters: HashMap::new(),
             invocations: HashMap::new(),
             inputs: HashMap::new(),
-            revocation_watchers: Vec::new(),
+            revocation_watchers: revocations,
             leaving: None,
             pending_raw: Vec::new(),
             send_limit: match &link {
@@ -849,6 +859,15 @@ impl Client {
     /// // and a timeout the dealer enforces (an Error::Wamp with wamp.error.timeout after 5 s).
     /// let options = CallOptions { disclose_me: Some(true), timeout: Some(5_000), ..Default::default() };
     /// let r = client.call_with("com.example.whoami", options, Payload::new(args![], Default::default())).await?;
+    ///
+    /// // Sharded registration: every call with this key goes to the same callee of the
+    /// // shared registration (nexus routes it by `router::shard_score`).
+    /// let options = CallOptions {
+    ///     runmode: Some("partition".into()),
+    ///     rkey: Some("customer-42".into()),
+    ///     ..Default::default()
+    /// };
+    /// let r = client.call_with("com.example.orders", options, Payload::new(args![], Default::default())).await?;
     /// # Ok(()) }
     /// ```
     pub fn call_with(
@@ -1053,6 +1072,32 @@ impl Client {
     }
 
     /// Publishes with options; returns the publication ID when acknowledgement was asked.
+    ///
+    /// The options carry the advanced profile's publication features: black- and
+    /// whitelisting (`exclude`, `eligible`, `exclude_authid`, `eligible_authrole`...),
+    /// publisher exclusion (`exclude_me`), publisher identification (`disclose_me`),
+    /// retention (`retain`), sharding (`rkey`) and payload passthru (`ppt_*`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client, backup: nexus_core::Id) -> Result<(), nexus_driver::Error> {
+    /// use nexus_core::message::PublishOptions;
+    /// use nexus_core::{args, Payload};
+    ///
+    /// // To every subscriber with role "operator" except one session, telling them who
+    /// // published, and kept as the topic's retained event for later subscribers.
+    /// let options = PublishOptions {
+    ///     eligible_authrole: Some(vec!["operator".into()]),
+    ///     exclude: Some(vec![backup]),
+    ///     disclose_me: Some(true),
+    ///     retain: Some(true),
+    ///     acknowledge: Some(true),
+    ///     ..Default::default()
+    /// };
+    /// let publication = client
+    ///     .publish_with("com.example.alarm", options, Payload::new(args!["overheat"], Default::default()))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn publish_with(
         &self,
         topic: &str,
@@ -1076,6 +1121,40 @@ impl Client {
     }
 
     /// Subscribes with options (for example a `prefix` or `wildcard` match).
+    ///
+    /// With `get_retained`, the topic's retained event (if any, and if this session may
+    /// receive it) arrives first, with `details.retained`; with a pattern match each event
+    /// names its concrete `details.topic`; `details.publisher` and `details.trustlevel` say
+    /// who published and how much the router trusts it. The router's meta API is reached with
+    /// ordinary calls and subscriptions (`wamp.subscription.get_events` for the event
+    /// history, `wamp.session.on_join`...).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+    /// use futures::StreamExt;
+    /// use nexus_core::message::SubscribeOptions;
+    /// use nexus_core::{args, MatchPolicy};
+    ///
+    /// let options = SubscribeOptions {
+    ///     match_policy: Some(MatchPolicy::Prefix),
+    ///     get_retained: Some(true),
+    ///     ..Default::default()
+    /// };
+    /// let mut events = client.subscribe_with("com.example.sensors", options).await?;
+    /// while let Some(event) = events.next().await {
+    ///     let topic = event.details.topic.as_ref().map(|t| t.as_str());
+    ///     println!("{topic:?} from {:?}: {:?}", event.details.publisher, event.args);
+    /// }
+    /// // The last ten events the router kept for this subscription, newest first.
+    /// let history = client
+    ///     .call(
+    ///         "wamp.subscription.get_events",
+    ///         args![events.id().get()],
+    ///         nexus_core::kwargs! { "limit" => 10, "reverse" => true },
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn subscribe_with(
         &self,
         topic: &str,
@@ -1269,8 +1348,15 @@ impl Client {
     /// ```
     pub fn revocations(&self) -> Revocations {
         let (tx, rx) = mpsc::unbounded();
-        // A closed session: the stream ends at once.
-        let _ = self.send(Cmd::WatchRevocations { tx });
+        let mut watchers = self
+            .shared
+            .revocations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // A closed session: `tx` is dropped and the stream ends at once.
+        if !watchers.closed {
+            watchers.list.push(tx);
+        }
         Revocations { rx }
     }
 
@@ -1541,7 +1627,7 @@ struct Task {
     /// CALL request.
     inputs: HashMap<u64, (Id, Uri)>,
     /// Streams from `Client::revocations`.
-    revocation_watchers: Vec<mpsc::UnboundedSender<Revoked>>,
+    revocation_watchers: Arc<std::sync::Mutex<Watchers>>,
     leaving: Option<oneshot::Sender<Result<(), Error>>>,
     /// Messages to send that bypass the session (an ERROR replacing a too large YIELD).
     pending_raw: Vec<Message>,
@@ -2115,7 +2201,12 @@ impl Task {
     }
 
     fn revoked(&mut self, revoked: Revoked) {
-        self.revocation_watchers
+        let mut watchers = self
+            .revocation_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        watchers
+            .list
             .retain(|tx| tx.unbounded_send(revoked.clone()).is_ok());
     }
 
@@ -2377,7 +2468,6 @@ impl Task {
                     );
                 }
             }
-            Cmd::WatchRevocations { tx } => self.revocation_watchers.push(tx),
             Cmd::Leave { reply } => {
                 if self.session.is_closed() {
                     let _ = reply.send(Ok(()));
@@ -2420,7 +2510,14 @@ impl Task {
         }
         self.call_tokens.clear();
         self.inputs.clear();
-        self.revocation_watchers.clear();
+        {
+            let mut watchers = self
+                .revocation_watchers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            watchers.closed = true;
+            watchers.list.clear();
+        }
         for (_, reply) in self.publishes.drain() {
             let _ = reply.send(Err(err()));
         }

@@ -12,8 +12,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{self, BoxFuture, Either};
 use futures::{FutureExt, SinkExt, StreamExt};
 use nexus_core::router::{
-    Action, AuthDecision, AuthRequest, AuthzRequest, ConnectionCookie, ConnectionId, CookieStore,
-    RealmConfig, Router, RouterConfig, TransportAuth,
+    Action, AuthDecision, AuthRequest, AuthzDecision, AuthzRequest, ConnectionCookie, ConnectionId,
+    CookieStore, RealmConfig, Router, RouterConfig, TransportAuth,
 };
 use nexus_core::{DecodeError, Id, Limits, Message, Serializer, Uri};
 use nexus_transports::{
@@ -27,8 +27,25 @@ use crate::wire::{decode_frame, Out, Window};
 /// Decides how a client authenticates, for realms with external authentication.
 pub type Authenticator = Arc<dyn Fn(AuthRequest) -> BoxFuture<'static, AuthDecision> + Send + Sync>;
 
-/// Decides whether an action is allowed, for realms with external authorization.
-pub type Authorizer = Arc<dyn Fn(AuthzRequest) -> BoxFuture<'static, bool> + Send + Sync>;
+/// Decides whether an action is allowed, for realms with external authorization. The answer
+/// may let the router cache it ([`AuthzDecision::cached`]); a plain `bool` converts with
+/// `.into()`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use futures::FutureExt;
+/// use nexus_core::router::{AuthzAction, AuthzDecision};
+/// use nexus_driver::Authorizer;
+///
+/// // Everyone may subscribe; only the role "backend" may do anything else. The answer
+/// // depends on nothing but the role and the action, so the router may reuse it.
+/// let authorizer: Authorizer = Arc::new(|request| {
+///     let allowed = request.action == AuthzAction::Subscribe || request.authrole == "backend";
+///     async move { AuthzDecision::from(allowed).cached_for(Duration::from_secs(60)) }.boxed()
+/// });
+/// ```
+pub type Authorizer = Arc<dyn Fn(AuthzRequest) -> BoxFuture<'static, AuthzDecision> + Send + Sync>;
 
 /// Builds and starts a router.
 ///
@@ -231,7 +248,7 @@ enum HostInput {
     Writable(ConnectionId),
     Detach(ConnectionId),
     Auth(ConnectionId, AuthDecision),
-    Authz(u64, bool),
+    Authz(u64, AuthzDecision),
     Shutdown(oneshot::Sender<()>),
     Kill {
         session: Id,
@@ -950,8 +967,8 @@ impl Host {
             HostInput::Auth(c, decision) => {
                 let _ = self.router.resolve_authentication(now, c, decision);
             }
-            HostInput::Authz(token, allowed) => {
-                let _ = self.router.resolve_authorization(now, token, allowed);
+            HostInput::Authz(token, decision) => {
+                let _ = self.router.resolve_authorization(now, token, decision);
             }
             HostInput::Shutdown(reply) => {
                 if let Some(stop) = self.stop.take() {
@@ -1027,7 +1044,12 @@ impl Host {
                 let key = (Arc::as_ptr(&message) as usize, link.serializer);
                 match self.cache.get(&key) {
                     Some((_, bytes)) => Out::Encoded(bytes.clone()),
-                    None if Arc::strong_count(&message) > 1 => {
+                    // Only EVENTs fan out; other messages may be shared for other
+                    // reasons (the dealer keeps an INVOCATION for re-routing) and must stay
+                    // messages, so an oversized one can still be answered.
+                    None if matches!(*message, Message::Event(_))
+                        && Arc::strong_count(&message) > 1 =>
+                    {
                         match link.serializer.encode(&message) {
                             Ok(bytes) => {
                                 self.cache.insert(key, (message.clone(), bytes.clone()));
@@ -1092,8 +1114,8 @@ impl Host {
         };
         let mut tx = shared.tx.clone();
         runtime::spawn(&*self.runtime, async move {
-            let allowed = authorizer(request).await;
-            let _ = tx.send(HostInput::Authz(token, allowed)).await;
+            let decision = authorizer(request).await;
+            let _ = tx.send(HostInput::Authz(token, decision)).await;
         });
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use nexus_tokio::nexus_core::router::{
-    AuthMode, Disclosure, HistoryRule, QueueConfig, RealmConfig, RequestIdPolicy, RouterConfig,
-    SlowSubscriberPolicy, TrustLevels,
+    AuthMode, AuthzMode, Disclosure, HistoryRule, Permission, QueueConfig, RealmConfig,
+    RequestIdPolicy, Roles, RouterConfig, SlowSubscriberPolicy, TrustLevels,
 };
 use nexus_tokio::nexus_core::{Limits, MatchPolicy, Uri, UriRules};
 use nexus_tokio::nexus_transports::tls::ClientCertMode;
@@ -133,6 +133,53 @@ pub struct FileRealm {
     pub disconnect_after: Option<u64>,
     /// Built-in authentication (absent: anonymous, as a first run needs).
     pub auth: Option<FileAuth>,
+    /// Role-based authorization: `[[realm.role]]`. With none, everything is allowed; with
+    /// at least one, each authrole may do only what its permissions grant, and an authrole
+    /// that is not listed nothing.
+    #[serde(default)]
+    pub role: Vec<FileRole>,
+}
+
+/// One `[[realm.role]]`: an authrole and its permissions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRole {
+    /// The authrole (sessions joining anonymously have `anonymous`).
+    pub name: String,
+    /// `[[realm.role.permission]]`.
+    #[serde(default)]
+    pub permission: Vec<FilePermission>,
+}
+
+/// One `[[realm.role.permission]]`. For a URI, the permission that applies is the one the
+/// dealer's precedence picks: exact, then the longest prefix, then the best wildcard; the
+/// actions it does not allow are denied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePermission {
+    /// The URI, or the pattern with `match` (the prefix `""` matches everything).
+    pub uri: String,
+    /// `exact` (default), `prefix` or `wildcard`.
+    #[serde(rename = "match")]
+    pub match_policy: Option<String>,
+    /// CALL allowed.
+    #[serde(default)]
+    pub call: bool,
+    /// REGISTER allowed.
+    #[serde(default)]
+    pub register: bool,
+    /// PUBLISH allowed.
+    #[serde(default)]
+    pub publish: bool,
+    /// SUBSCRIBE allowed.
+    #[serde(default)]
+    pub subscribe: bool,
+    /// Disclose the caller of these calls to the callee.
+    #[serde(default)]
+    pub disclose_caller: bool,
+    /// Disclose the publisher of these publications to subscribers.
+    #[serde(default)]
+    pub disclose_publisher: bool,
 }
 
 /// One `[[listener]]`.
@@ -193,6 +240,84 @@ pub struct FileHistory {
     pub match_policy: Option<String>,
     /// The most events kept.
     pub limit: usize,
+}
+
+/// Parses a match policy.
+fn match_policy(value: Option<&str>, key: &'static str) -> Result<MatchPolicy, ConfigError> {
+    match value {
+        None => Ok(MatchPolicy::Exact),
+        Some(v) => MatchPolicy::parse(v).ok_or_else(|| ConfigError::Value {
+            key,
+            message: format!("{v:?} (expected \"exact\", \"prefix\" or \"wildcard\")"),
+        }),
+    }
+}
+
+/// The roles of a realm; `None` when it lists none (everything is allowed).
+fn roles(realm: &RealmConfig, specs: Vec<FileRole>) -> Result<Option<Roles>, ConfigError> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let mut roles = Roles::new();
+    for role in specs {
+        let bad = |key, message: String| ConfigError::Value {
+            key,
+            message: format!("realm {}, role {:?}: {message}", realm.name, role.name),
+        };
+        if role.name.is_empty() {
+            return Err(bad("realm.role.name", "a role needs a name".into()));
+        }
+        if roles.permissions(&role.name).is_some() {
+            return Err(bad("realm.role.name", "listed twice".into()));
+        }
+        let mut permissions: Vec<Permission> = Vec::new();
+        for p in &role.permission {
+            let policy = match_policy(p.match_policy.as_deref(), "realm.role.permission.match")?;
+            let permission = Permission {
+                call: p.call,
+                register: p.register,
+                publish: p.publish,
+                subscribe: p.subscribe,
+                disclose_caller: p.disclose_caller,
+                disclose_publisher: p.disclose_publisher,
+                ..Permission::new(p.uri.clone(), policy)
+            };
+            if let Err(e) = permission.validate(UriRules::Loose) {
+                return Err(bad(
+                    "realm.role.permission.uri",
+                    format!("{e} (match {policy})"),
+                ));
+            }
+            // Only one permission applies to a URI: a second one for the same pattern would
+            // be silently ignored, so it is a mistake.
+            if permissions
+                .iter()
+                .any(|q| q.uri == permission.uri && q.policy == policy)
+            {
+                return Err(bad(
+                    "realm.role.permission.uri",
+                    format!("{:?} (match {policy}) is listed twice", p.uri),
+                ));
+            }
+            // Permissions add reasons to disclose but cannot override a realm that never
+            // discloses: say so instead of ignoring the flag.
+            if p.disclose_caller && realm.caller_disclosure == Disclosure::Never {
+                return Err(bad(
+                    "realm.role.permission.disclose_caller",
+                    "has no effect with caller_disclosure = \"never\"".into(),
+                ));
+            }
+            if p.disclose_publisher && realm.publisher_disclosure == Disclosure::Never {
+                return Err(bad(
+                    "realm.role.permission.disclose_publisher",
+                    "has no effect with publisher_disclosure = \"never\"".into(),
+                ));
+            }
+            permissions.push(permission);
+        }
+        roles.insert(role.name, permissions);
+    }
+    Ok(Some(roles))
 }
 
 /// Parses a disclosure policy.
@@ -262,17 +387,7 @@ fn realm_config(spec: FileRealm) -> Result<RealmConfig, ConfigError> {
         by_transport: trust.transport,
     };
     for h in spec.history {
-        let policy = match h.match_policy.as_deref() {
-            None | Some("exact") => MatchPolicy::Exact,
-            Some("prefix") => MatchPolicy::Prefix,
-            Some("wildcard") => MatchPolicy::Wildcard,
-            Some(other) => {
-                return Err(ConfigError::Value {
-                    key: "realm.history.match",
-                    message: format!("{other:?} (expected \"exact\", \"prefix\" or \"wildcard\")"),
-                })
-            }
-        };
+        let policy = match_policy(h.match_policy.as_deref(), "realm.history.match")?;
         let uri = Uri::parse(h.uri.clone()).map_err(|e| ConfigError::Value {
             key: "realm.history.uri",
             message: format!("{:?}: {e}", h.uri),
@@ -293,6 +408,9 @@ fn realm_config(spec: FileRealm) -> Result<RealmConfig, ConfigError> {
     )?;
     if let Some(auth) = &spec.auth {
         realm.auth = AuthMode::Static(Arc::new(crate::auth::static_auth(&spec.name, auth)?));
+    }
+    if let Some(roles) = roles(&realm, spec.role)? {
+        realm.authz = AuthzMode::Roles(roles);
     }
     Ok(realm)
 }
@@ -575,6 +693,124 @@ mod tests {
         assert_eq!(s.router.realms[0].name.as_str(), "realm1");
         assert_eq!(s.log_level, "info");
         assert!(!s.router.auto_create_realms);
+        // Open: anonymous clients may do everything.
+        assert_eq!(s.router.realms[0].authz, AuthzMode::AllowAll);
+    }
+
+    fn realm_roles(s: &Settings) -> &Roles {
+        match &s.router.realms[0].authz {
+            AuthzMode::Roles(roles) => roles,
+            other => panic!("expected roles, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn roles_and_permissions() {
+        use nexus_tokio::nexus_core::router::AuthzAction::*;
+        let f = file(
+            r#"
+            [[realm]]
+            name = "realm1"
+            [[realm.role]]
+            name = "anonymous"
+            [[realm.role.permission]]
+            uri = "com.app."
+            match = "prefix"
+            call = true
+            subscribe = true
+            [[realm.role.permission]]
+            uri = "com.app.secret"
+            [[realm.role.permission]]
+            uri = "com..status"
+            match = "wildcard"
+            publish = true
+            disclose_publisher = true
+            [[realm.role]]
+            name = "nobody"
+            "#,
+        );
+        let s = settings(Some(f.path()), &[], &[], None).unwrap();
+        let roles = realm_roles(&s);
+        let exact = MatchPolicy::Exact;
+        assert!(roles.allows("anonymous", Call, "com.app.x", exact));
+        assert!(roles.allows("anonymous", Subscribe, "com.app.", MatchPolicy::Prefix));
+        assert!(!roles.allows("anonymous", Register, "com.app.x", exact));
+        assert!(!roles.allows("anonymous", Call, "com.app.secret", exact));
+        assert!(roles.allows("anonymous", Publish, "com.x.status", exact));
+        let p = roles
+            .permission("anonymous", "com.x.status", exact)
+            .unwrap();
+        assert!(p.disclose_publisher && !p.disclose_caller);
+        assert_eq!(roles.permissions("nobody"), Some(&[][..]));
+        assert!(!roles.allows("guest", Subscribe, "com.app.x", exact));
+    }
+
+    #[test]
+    fn the_locked_down_example_is_valid() {
+        use nexus_tokio::nexus_core::router::AuthzAction::*;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/locked-down.toml");
+        let s = settings(Some(&path), &[], &[], None).unwrap();
+        assert!(
+            s.listen.iter().all(|l| l.url.contains("127.0.0.1")),
+            "{:?}",
+            s.listen
+        );
+        let roles = realm_roles(&s);
+        let names: Vec<&str> = roles.names().collect();
+        assert_eq!(names, ["admin", "anonymous", "backend"]);
+        let exact = MatchPolicy::Exact;
+        assert!(roles.allows("anonymous", Call, "com.example.public.time", exact));
+        assert!(!roles.allows("anonymous", Call, "com.example.public.debug", exact));
+        assert!(!roles.allows("anonymous", Publish, "com.example.public.time", exact));
+        assert!(roles.allows("anonymous", Subscribe, "com.example.billing.status", exact));
+        assert!(!roles.allows("anonymous", Call, "wamp.session.list", exact));
+        let feedback = roles.permission("anonymous", "com.example.public.feedback", exact);
+        assert!(feedback.is_some_and(|p| p.disclose_caller));
+        assert!(roles.allows("backend", Register, "com.example.billing.charge", exact));
+        assert!(roles.allows("backend", Call, "wamp.session.list", exact));
+        assert!(!roles.allows("backend", Call, "wamp.session.kill_all", exact));
+        assert!(roles.allows("admin", Call, "wamp.session.kill_all", exact));
+    }
+
+    #[test]
+    fn bad_roles_are_clear_errors() {
+        let permission = |body: &str| {
+            format!(
+                "[[realm]]\nname = \"realm1\"\n{body}\n[[realm.role]]\nname = \"r\"\n[[realm.role.permission]]\n"
+            )
+        };
+        for (body, rest, mentions) in [
+            (
+                "",
+                "uri = \"com.a\"\nmatch = \"glob\"",
+                "realm.role.permission.match",
+            ),
+            ("", "uri = \"com..a\"", "realm.role.permission.uri"),
+            ("", "uri = \"\"", "realm.role.permission.uri"),
+            (
+                "",
+                "uri = \"com.a\"\ncall = true\n[[realm.role.permission]]\nuri = \"com.a\"",
+                "listed twice",
+            ),
+            ("", "uri = \"com.a\"\nkill = true", "kill"),
+            (
+                "caller_disclosure = \"never\"",
+                "uri = \"com.a\"\ndisclose_caller = true",
+                "caller_disclosure",
+            ),
+            (
+                "publisher_disclosure = \"never\"",
+                "uri = \"com.a\"\ndisclose_publisher = true",
+                "publisher_disclosure",
+            ),
+        ] {
+            let f = file(&format!("{}{rest}\n", permission(body)));
+            let e = settings(Some(f.path()), &[], &[], None).unwrap_err();
+            assert!(e.to_string().contains(mentions), "{rest}: {e}");
+        }
+        let f = file("[[realm]]\nname = \"realm1\"\n[[realm.role]]\nname = \"r\"\n[[realm.role]]\nname = \"r\"\n");
+        let e = settings(Some(f.path()), &[], &[], None).unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
     }
 
     #[test]

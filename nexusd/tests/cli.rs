@@ -142,3 +142,70 @@ fn a_port_in_use_is_reported() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_locked_down_example_refuses_what_anonymous_may_not_do() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/locked-down.toml");
+    let mut child = nexusd(&["--config", config, "--listen", "ws://127.0.0.1:0/ws"])
+        .spawn()
+        .unwrap();
+    let urls = listening(&mut child, 1);
+    let client = nexus_tokio::connect(&urls[0], ClientConfig::new("realm1"))
+        .await
+        .unwrap();
+    let refused = |r: Result<(), nexus_tokio::Error>| match r {
+        Err(nexus_tokio::Error::Wamp(e)) => {
+            assert_eq!(e.error.as_str(), "wamp.error.not_authorized", "{e:?}");
+            let why = e.args.first().and_then(|v| v.as_str()).unwrap_or_default();
+            assert!(why.contains("anonymous"), "{why}");
+        }
+        other => panic!("expected wamp.error.not_authorized, got {other:?}"),
+    };
+    // Allowed: following a public topic.
+    client.subscribe("com.example.public.news").await.unwrap();
+    // Refused: registering, publishing, a procedure taken back, the meta API.
+    refused(
+        client
+            .register("com.example.public.time", |_inv: Invocation| async move {
+                Ok(Payload::default())
+            })
+            .await
+            .map(|_| ()),
+    );
+    refused(
+        client
+            .publish_acknowledged("com.example.public.news", args![1], Default::default())
+            .await
+            .map(|_| ()),
+    );
+    refused(
+        client
+            .call("com.example.public.debug", args![], Default::default())
+            .await
+            .map(|_| ()),
+    );
+    refused(
+        client
+            .call("wamp.session.list", args![], Default::default())
+            .await
+            .map(|_| ()),
+    );
+    // An allowed call goes through to routing (nobody registered it).
+    match client
+        .call("com.example.public.time", args![], Default::default())
+        .await
+    {
+        Err(nexus_tokio::Error::Wamp(e)) => {
+            assert_eq!(e.error.as_str(), "wamp.error.no_such_procedure")
+        }
+        other => panic!("expected wamp.error.no_such_procedure, got {other:?}"),
+    }
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = wait_exit(child);
+    assert!(status.success(), "nexusd exited with {status}");
+}

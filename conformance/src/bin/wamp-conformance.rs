@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! wamp-conformance --url URL --realm REALM [--serializer json|msgpack|cbor] [--json FILE]
+//!                  [--authz-denied-prefix PREFIX]
 //! ```
 
 use std::path::PathBuf;
@@ -40,6 +41,12 @@ struct Cli {
     /// Trust this PEM CA certificate for wss:// and tcps:// (besides the webpki roots).
     #[arg(long, value_name = "PEM")]
     ca: Option<PathBuf>,
+    /// A URI prefix under which the router denies anonymous sessions (the suite's) every
+    /// action, while allowing all else the suite does: runs the `authorization` group, which
+    /// is "not configured" without it. nexusd's conformance config denies
+    /// `com.conformance.denied.`.
+    #[arg(long, value_name = "PREFIX")]
+    authz_denied_prefix: Option<String>,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
             let requires = s
                 .requires
                 .map(|r| format!(" [{}.{}]", r.role, r.feature))
+                .or_else(|| s.needs.map(|n| format!(" [{}]", n.option())))
                 .unwrap_or_default();
             println!("{} / {}{}: {}", s.group, s.name, requires, s.rule);
         }
@@ -89,6 +97,7 @@ fn main() -> ExitCode {
         tls,
         timeout: Duration::from_secs_f64(cli.timeout.max(0.1)),
         quiet: Duration::from_millis(cli.quiet_ms),
+        authz_denied_prefix: cli.authz_denied_prefix.clone().filter(|p| !p.is_empty()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -19,6 +19,7 @@ macro_rules! s {
             name: stringify!($name),
             rule: $rule,
             requires: None,
+            needs: None,
             run: |t| Box::pin($name(t)),
         }
     };

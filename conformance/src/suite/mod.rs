@@ -3,10 +3,13 @@
 //!
 //! Each scenario names the rule it checks. A scenario of an advanced-profile feature runs only
 //! when the router announces that feature in WELCOME; otherwise it is reported as "not
-//! announced", distinct from pass and fail. Every wait has a timeout, so a scenario that hangs
-//! fails instead of hanging the tool.
+//! announced", distinct from pass and fail. A scenario that needs the router configured in a
+//! way WELCOME cannot tell (the `authorization` group: URIs denied to the suite's sessions)
+//! runs only when a command-line option says how; otherwise it is "not configured". Every
+//! wait has a timeout, so a scenario that hangs fails instead of hanging the tool.
 
 mod advanced;
+mod authorization;
 mod basic;
 pub mod peer;
 
@@ -75,6 +78,31 @@ pub struct Requires {
     pub feature: &'static str,
 }
 
+/// Router configuration a scenario needs that WELCOME cannot announce; the suite learns of
+/// it from an option of `wamp-conformance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Needs {
+    /// `--authz-denied-prefix`: a URI prefix under which the router denies the suite's
+    /// sessions (which join anonymously) every action ([`Target::authz_denied_prefix`]).
+    AuthzDeniedPrefix,
+}
+
+impl Needs {
+    /// The option of `wamp-conformance` that provides it.
+    pub fn option(self) -> &'static str {
+        match self {
+            Needs::AuthzDeniedPrefix => "--authz-denied-prefix",
+        }
+    }
+
+    /// Whether the target provides it.
+    pub fn met(self, target: &Target) -> bool {
+        match self {
+            Needs::AuthzDeniedPrefix => target.authz_denied_prefix.is_some(),
+        }
+    }
+}
+
 /// One scenario.
 #[derive(Clone, Copy)]
 pub struct Scenario {
@@ -86,6 +114,8 @@ pub struct Scenario {
     pub rule: &'static str,
     /// The announced feature it needs, if any.
     pub requires: Option<Requires>,
+    /// The router configuration it needs, if any.
+    pub needs: Option<Needs>,
     /// Runs it.
     pub run: fn(Target) -> ScenarioFuture,
 }
@@ -102,6 +132,12 @@ pub enum Outcome {
     NotAnnounced {
         /// The feature.
         feature: String,
+    },
+    /// The suite was not told how the router is configured for it (a command-line option);
+    /// the scenario did not run.
+    NotConfigured {
+        /// The option that would tell it.
+        option: String,
     },
 }
 
@@ -136,7 +172,8 @@ pub struct Report {
     pub passed: usize,
     /// Scenarios that failed.
     pub failed: usize,
-    /// Scenarios not run because their feature is not announced.
+    /// Scenarios not run because their feature is not announced or the router
+    /// configuration they need was not given.
     pub skipped: usize,
 }
 
@@ -144,6 +181,7 @@ pub struct Report {
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = basic::scenarios();
     all.extend(advanced::scenarios());
+    all.extend(authorization::scenarios());
     all
 }
 
@@ -182,9 +220,12 @@ pub async fn run(
                 continue;
             }
         }
-        let outcome = match &s.requires {
-            Some(r) if !announced(&welcome, r) => Outcome::NotAnnounced {
+        let outcome = match (&s.requires, s.needs) {
+            (Some(r), _) if !announced(&welcome, r) => Outcome::NotAnnounced {
                 feature: format!("{}.{}", r.role, r.feature),
+            },
+            (_, Some(n)) if !n.met(target) => Outcome::NotConfigured {
+                option: n.option().to_owned(),
             },
             _ => match tokio::time::timeout(scenario_timeout, (s.run)(target.clone())).await {
                 Ok(Ok(())) => Outcome::Pass,
@@ -210,7 +251,12 @@ pub async fn run(
         agent: welcome.agent.clone(),
         passed: count(|o| matches!(o, Outcome::Pass)),
         failed: count(|o| matches!(o, Outcome::Fail(_))),
-        skipped: count(|o| matches!(o, Outcome::NotAnnounced { .. })),
+        skipped: count(|o| {
+            matches!(
+                o,
+                Outcome::NotAnnounced { .. } | Outcome::NotConfigured { .. }
+            )
+        }),
         rows,
     })
 }
@@ -241,15 +287,27 @@ impl Report {
                     .iter()
                     .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
                     .count();
-                let n = in_group.len() - p - f;
+                let c = in_group
+                    .iter()
+                    .filter(|r| matches!(r.outcome, Outcome::NotConfigured { .. }))
+                    .count();
+                let n = in_group.len() - p - f - c;
+                let skipped = if c > 0 {
+                    format!("{c} not configured")
+                } else {
+                    format!("{n} not announced")
+                };
                 out.push_str(&format!(
-                    "\n## {group} ({p} passed, {f} failed, {n} not announced)\n\n| result | scenario | rule | details |\n|---|---|---|---|\n"
+                    "\n## {group} ({p} passed, {f} failed, {skipped})\n\n| result | scenario | rule | details |\n|---|---|---|---|\n"
                 ));
             }
             let (result, details) = match &row.outcome {
                 Outcome::Pass => ("pass", String::new()),
                 Outcome::Fail(f) => ("FAIL", f.to_string()),
                 Outcome::NotAnnounced { feature } => ("not announced", feature.clone()),
+                Outcome::NotConfigured { option } => {
+                    ("not configured", format!("run with {option}"))
+                }
             };
             out.push_str(&format!(
                 "| {result} | {} | {} | {} |\n",

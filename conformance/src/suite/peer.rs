@@ -27,6 +27,10 @@ pub struct Target {
     pub timeout: Duration,
     /// How long "the router sends nothing" is observed.
     pub quiet: Duration,
+    /// A URI prefix under which the router denies the suite's sessions every action (call,
+    /// register, publish, subscribe), for the `authorization` group; everything else the
+    /// suite does must stay allowed. `None`: that group reports "not configured".
+    pub authz_denied_prefix: Option<String>,
 }
 
 impl std::fmt::Debug for Target {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for Target {
             .field("url", &self.url)
             .field("realm", &self.realm)
             .field("serializer", &self.serializer)
+            .field("authz_denied_prefix", &self.authz_denied_prefix)
             .finish_non_exhaustive()
     }
 }

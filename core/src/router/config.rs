@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::authz::Roles;
 use super::static_auth::StaticAuth;
-
 use crate::uri::{MatchPolicy, Uri, UriRules};
 
 /// How a realm authenticates joining clients.
@@ -56,16 +56,22 @@ impl PartialEq for AuthMode {
 
 impl Eq for AuthMode {}
 
-/// How a realm authorizes actions (register, call, subscribe, publish).
+/// How a realm authorizes actions (register, call, subscribe, publish). A denied action gets
+/// ERROR `wamp.error.not_authorized` (a PUBLISH only when acknowledged); see the
+/// [`authz`](super::authz) module documentation for what exactly is checked.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AuthzMode {
     /// Every action is allowed.
     #[default]
     AllowAll,
+    /// Static permissions per authrole, decided by the router at once.
+    Roles(Roles),
     /// Every action becomes an [`Action::Authorize`](super::Action) request that the
     /// embedding application answers with
     /// [`Router::resolve_authorization`](super::Router::resolve_authorization). Later
-    /// messages of the same session wait for the answer, so ordering is kept.
+    /// messages of the same session wait for the answer, so ordering is kept. Decisions the
+    /// application allows the router to cache ([`AuthzDecision`](super::AuthzDecision))
+    /// are applied at once, without asking, while they last.
     External,
 }
 
@@ -142,13 +148,16 @@ pub struct RealmConfig {
     pub auth: AuthMode,
     /// Authorization.
     pub authz: AuthzMode,
-    /// Caller disclosure policy.
+    /// Caller disclosure policy. With [`AuthzMode::Roles`], a permission's
+    /// `disclose_caller` discloses too, unless this is [`Disclosure::Never`].
     pub caller_disclosure: Disclosure,
     /// Trust levels of the realm's sessions.
     pub trust: TrustLevels,
     /// Publisher disclosure policy (publisher identification): `disclose_me` on PUBLISH is
     /// honoured, refused (ERROR `wamp.error.option_disallowed.disclose_me` when the
-    /// publication is acknowledged, otherwise it is dropped) or forced.
+    /// publication is acknowledged, otherwise it is dropped) or forced. With
+    /// [`AuthzMode::Roles`], a permission's `disclose_publisher` discloses too, unless this
+    /// is [`Disclosure::Never`].
     pub publisher_disclosure: Disclosure,
     /// Topics whose events are kept for `wamp.subscription.get_events` (none by default).
     pub history: Vec<HistoryRule>,
@@ -257,6 +266,10 @@ pub struct RouterConfig {
     /// most one message's worth of payload, so this bounds what a session can make the
     /// router keep for it.
     pub max_testaments: usize,
+    /// The most decisions of external authorizers kept in the router's cache, all realms
+    /// together (see [`AuthzDecision`](super::AuthzDecision)); when full, the oldest is
+    /// forgotten. 0 disables caching.
+    pub authz_cache_capacity: usize,
     /// The `agent` announced in WELCOME.
     pub agent: String,
 }
@@ -273,6 +286,7 @@ impl Default for RouterConfig {
             queue: QueueConfig::default(),
             max_pending_messages: 1024,
             max_testaments: 64,
+            authz_cache_capacity: 4096,
             agent: concat!("nexus-", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -6,14 +6,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::authz::Stage;
 use super::config::{QueueConfig, SlowSubscriberPolicy};
 use super::session_meta::Testaments;
 use super::static_auth::Pending;
 use super::transport_auth::TransportAuth;
-use super::Action;
+use super::{Action, AuthzAction};
 use crate::id::{Id, RequestIdCounter};
 use crate::message::{CancelMode, ClientRoles, Hello, Interrupt, InterruptOptions, Message};
 use crate::serializer::Serializer;
+use crate::uri::{MatchPolicy, Uri};
 
 /// A handle to one attached connection.
 ///
@@ -157,6 +159,10 @@ impl SessionData {
 pub(crate) struct PendingAuthz {
     pub token: u64,
     pub message: Message,
+    /// What the authorizer was asked (the key its decision is cached under).
+    pub question: (AuthzAction, MatchPolicy, Uri),
+    /// How far the message gets if the answer is yes.
+    pub then: Stage,
 }
 
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::connection::ConnectionId;
 use crate::id::{Id, IdGenerator};
 use crate::message::{InvokePolicy, Message};
-use crate::uri::{MatchPolicy, Uri};
+use crate::uri::{self, MatchPolicy, Uri};
 
 /// One registration: a procedure (or pattern), its match and invocation policies, and its
 /// callees in registration order.
@@ -211,7 +211,7 @@ impl Dealer {
             .iter()
             .filter_map(|id| self.registrations.get(id).map(|r| (id, r)))
             .filter(|(_, r)| procedure.as_str().starts_with(r.uri.as_str()))
-            .max_by_key(|(_, r)| (r.uri.component_count(), r.uri.as_str().len()));
+            .max_by_key(|(_, r)| uri::prefix_precedence(r.uri.as_str()));
         if let Some((id, _)) = best_prefix {
             return Some(*id);
         }
@@ -374,26 +374,10 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The lengths of the runs of literal (non-empty) components of a wildcard pattern.
-fn literal_runs(pattern: &str) -> Vec<usize> {
-    let mut runs = Vec::new();
-    let mut run = 0;
-    for component in pattern.split('.') {
-        if component.is_empty() {
-            runs.push(run);
-            run = 0;
-        } else {
-            run += 1;
-        }
-    }
-    runs.push(run);
-    runs
-}
-
-/// Orders wildcard patterns by the spec's precedence: the longer first run of literal
-/// components wins, then the next run, and so on.
+/// Orders wildcard registrations by the spec's precedence (shared with authorization, which
+/// picks the permission for a URI the way the dealer picks the registration).
 fn wildcard_precedence(a: &Uri, b: &Uri) -> Ordering {
-    literal_runs(a.as_str()).cmp(&literal_runs(b.as_str()))
+    uri::wildcard_precedence(a.as_str(), b.as_str())
 }
 
 #[cfg(test)]

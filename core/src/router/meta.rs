@@ -3,8 +3,10 @@
 //! (`wamp.registration.on_*`, `wamp.subscription.on_*`).
 //!
 //! Meta procedures are CALLs to the reserved `wamp.` namespace. They go through
-//! authorization like any CALL (so a realm with an external authorizer decides who may list
+//! authorization like any CALL (so a realm's roles or external authorizer decide who may list
 //! or revoke), then are answered at once with RESULT or ERROR; no session is involved.
+//! `wamp.subscription.get_events` also needs the right to subscribe to the subscription's
+//! URI (see the [`authz`](super::authz) module).
 
 use std::time::SystemTime;
 
@@ -143,8 +145,9 @@ impl Router {
         self.wall(at)?.format(&Rfc3339).ok()
     }
 
-    /// Answers a CALL to the reserved `wamp.` namespace.
-    pub(super) fn meta_call(&mut self, now: Instant, conn: ConnectionId, m: Call) {
+    /// Answers a CALL to the reserved `wamp.` namespace, allowed with `grant` (which, for
+    /// `wamp.session.add_testament`, is the grant to publish to the testament's topic).
+    pub(super) fn meta_call(&mut self, now: Instant, conn: ConnectionId, m: Call, grant: Grant) {
         let Some(s) = self.conns.session(conn) else {
             return;
         };
@@ -188,7 +191,7 @@ impl Router {
                 self.session_kill_many(now, conn, realm, &a, Kill::Authrole)
             }
             "wamp.session.kill_all" => self.session_kill_many(now, conn, realm, &a, Kill::All),
-            "wamp.session.add_testament" => self.add_testament(conn, &a),
+            "wamp.session.add_testament" => self.add_testament(conn, &a, grant.disclose),
             "wamp.session.flush_testaments" => self.flush_testaments(conn, &a),
             other => Err(MetaError::new(
                 uri::error::NO_SUCH_PROCEDURE,

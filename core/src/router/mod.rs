@@ -21,8 +21,10 @@
 //!   every HELLO and AUTHENTICATE into an [`Action::Authenticate`] answered by an
 //!   [`AuthDecision`] (welcome with an [`Identity`], challenge, or deny), so any method, sync
 //!   or async, plugs in without the core doing I/O.
-//! - **Authorization**: [`AuthzMode::External`] asks about every register, call, subscribe
-//!   and publish ([`Action::Authorize`]); the session's later messages wait, keeping order.
+//! - **Authorization**: [`AuthzMode::Roles`] checks every register, call, subscribe and
+//!   publish against static per-role [`Permission`]s; [`AuthzMode::External`] asks the
+//!   application ([`Action::Authorize`]) while the session's later messages wait, keeping
+//!   order, and may let the router cache its answers ([`AuthzDecision`]). See [`authz`].
 //! - **Realms**: configured up front, added with [`Router::add_realm`], or created on demand
 //!   ([`RouterConfig::auto_create_realms`]).
 //! - **Advanced profile** (digest §4): publication options are applied where the broker
@@ -50,6 +52,7 @@
 //! ```
 
 mod auth_digest;
+pub mod authz;
 mod broker;
 mod config;
 mod connection;
@@ -68,6 +71,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+pub use authz::{AuthzDecision, Caching, Permission, Roles};
 pub use broker::nkey_score;
 pub use config::{
     AuthMode, AuthzMode, Disclosure, HistoryRule, QueueConfig, RealmConfig, RequestIdPolicy,
@@ -89,8 +93,9 @@ pub use transport_auth::{
     CookieIdentity, TransportAuth,
 };
 
+use authz::{DecisionCache, Grant, Stage};
 use broker::Broker;
-use connection::{Class, Connections, PendingAuthz, Pushed, SessionData, State};
+use connection::{Class, Connections, Pushed, SessionData, State};
 use dealer::{Dealer, InFlight};
 
 use crate::features;
@@ -212,6 +217,14 @@ pub struct AuthzRequest {
     pub action: AuthzAction,
     /// The topic or procedure (or pattern).
     pub uri: Uri,
+    /// How `uri` matches: the pattern's policy for a SUBSCRIBE or REGISTER of a pattern,
+    /// exact otherwise.
+    pub match_policy: MatchPolicy,
+    /// The meta procedure whose target this question is about, if any: the session called
+    /// `wamp.subscription.get_events` (may it subscribe to the subscription's URI?) or
+    /// `wamp.session.add_testament` (may it publish to the testament's topic?), and that
+    /// CALL is already allowed. `None` when the session itself performs `action`.
+    pub via: Option<Uri>,
 }
 
 /// Misuse of the router's API by the embedding program (not a peer's fault).
@@ -260,6 +273,8 @@ pub struct Router {
     sessions: HashMap<Id, ConnectionId>,
     timers: BTreeSet<(Instant, ConnectionId)>,
     authz: HashMap<u64, ConnectionId>,
+    /// Decisions of external authorizers that may be reused.
+    authz_cache: DecisionCache,
     next_token: u64,
     roles: RouterRoles,
     /// A moment and its wall-clock time, for the meta API's timestamps.
@@ -279,6 +294,7 @@ impl Router {
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
             authz: HashMap::new(),
+            authz_cache: DecisionCache::new(config.authz_cache_capacity),
             next_token: 1,
             roles: router_roles(),
             wall_clock: None,
@@ -440,7 +456,7 @@ impl Router {
                         c.inbox.push_back(message);
                     }
                 } else {
-                    self.dispatch(now, conn, message, false);
+                    self.dispatch(now, conn, message);
                 }
             }
         }
@@ -553,16 +569,53 @@ impl Router {
         Ok(())
     }
 
-    /// Answers an [`Action::Authorize`] request. When allowed, the action proceeds; when
+    /// Answers an [`Action::Authorize`] request with a decision: `true` or `false`, or an
+    /// [`AuthzDecision`] that may also be cached. When allowed, the action proceeds; when
     /// denied, the session gets ERROR `wamp.error.not_authorized` (for a PUBLISH, only if
     /// it asked for acknowledgement). Messages that arrived meanwhile are then handled in
     /// order.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use nexus_core::message::{Call, ClientRoles, Hello, Message, Role};
+    /// use nexus_core::router::{Action, AuthzDecision, AuthzMode, RealmConfig, Router, RouterConfig};
+    /// use nexus_core::{Id, Uri};
+    ///
+    /// let realm = Uri::parse("realm1").unwrap();
+    /// let mut config = RealmConfig::new(realm.clone());
+    /// config.authz = AuthzMode::External;
+    /// let mut router = Router::new(RouterConfig { realms: vec![config], ..Default::default() }, 7);
+    /// let now = Instant::now();
+    /// let conn = router.attach(now, nexus_core::Serializer::Json);
+    /// let roles = ClientRoles { caller: Some(Role::default()), ..Default::default() };
+    /// router.handle_message(now, conn, Hello::new(realm, roles).into());
+    /// while router.poll_action().is_some() {}
+    /// router.poll_transmit(conn); // WELCOME
+    ///
+    /// let procedure = Uri::parse("com.example.secret").unwrap();
+    /// router.handle_message(now, conn, Call::new(Id::MIN, procedure.clone()).into());
+    /// let Some(Action::Authorize(request)) = router.poll_action() else { panic!() };
+    /// // No, and the same answer for this role and procedure during the next minute.
+    /// let no = AuthzDecision::deny().cached_for(Duration::from_secs(60));
+    /// router.resolve_authorization(now, request.token, no).unwrap();
+    /// let error = router.poll_transmit(conn).unwrap();
+    /// assert!(matches!(&*error, Message::Error(e) if e.error == "wamp.error.not_authorized"));
+    ///
+    /// while router.poll_action().is_some() {}
+    ///
+    /// // The next identical call is refused at once, without a question.
+    /// router.handle_message(now, conn, Call::new(Id::new(2).unwrap(), procedure).into());
+    /// assert_eq!(router.poll_action(), Some(Action::Transmit(conn)));
+    /// assert_eq!(router.poll_action(), None);
+    /// assert!(matches!(&*router.poll_transmit(conn).unwrap(), Message::Error(_)));
+    /// ```
     pub fn resolve_authorization(
         &mut self,
         now: Instant,
         token: u64,
-        allowed: bool,
+        decision: impl Into<AuthzDecision>,
     ) -> Result<(), UsageError> {
+        let decision = decision.into();
         let conn = self
             .authz
             .remove(&token)
@@ -573,14 +626,10 @@ impl Router {
         let Some(pending) = c.pending.take() else {
             return Ok(());
         };
-        if allowed {
-            self.dispatch(now, conn, pending.message, true);
-        } else {
-            self.deny(conn, &pending.message);
-        }
+        self.decided(now, conn, pending, decision);
         // Handle what queued up behind it, until another authorization is pending.
         while let Some(next) = self.next_held(conn) {
-            self.dispatch(now, conn, next, false);
+            self.dispatch(now, conn, next);
         }
         self.reap(now);
         Ok(())
@@ -1093,9 +1142,8 @@ impl Router {
 
     // ---- established sessions ------------------------------------------------------------
 
-    /// Handles a message of an established session. `authorized` is true when the message
-    /// comes back from an authorization that allowed it.
-    fn dispatch(&mut self, now: Instant, conn: ConnectionId, message: Message, authorized: bool) {
+    /// Handles a message of an established session.
+    fn dispatch(&mut self, now: Instant, conn: ConnectionId, message: Message) {
         match message {
             Message::Goodbye(_) => {
                 self.conns
@@ -1111,30 +1159,27 @@ impl Router {
             }
             Message::Abort(_) => self.close(conn),
             Message::Publish(m) => {
-                if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(now, conn, Message::Publish(m), authorized);
+                if self.check_request(conn, m.request, false) {
+                    self.authorize_then(now, conn, Message::Publish(m), Stage::New);
                 }
             }
             Message::Subscribe(m) => {
-                if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(now, conn, Message::Subscribe(m), authorized);
+                if self.check_request(conn, m.request, false) {
+                    self.authorize_then(now, conn, Message::Subscribe(m), Stage::New);
                 }
             }
             Message::Register(m) => {
-                if authorized || self.check_request(conn, m.request, false) {
-                    self.authorize_then(now, conn, Message::Register(m), authorized);
+                if self.check_request(conn, m.request, false) {
+                    self.authorize_then(now, conn, Message::Register(m), Stage::New);
                 }
             }
             Message::Call(m) => {
-                if authorized {
-                    return self.authorize_then(now, conn, Message::Call(m), true);
-                }
                 // A chunk of a progressive call invocation already under way?
                 let Some(m) = self.call_continuation(conn, m) else {
                     return;
                 };
                 if self.check_request(conn, m.request, true) {
-                    self.authorize_then(now, conn, Message::Call(m), false);
+                    self.authorize_then(now, conn, Message::Call(m), Stage::New);
                 }
             }
             Message::Unsubscribe(m) => {
@@ -1204,76 +1249,6 @@ impl Router {
                 true
             }
         }
-    }
-
-    /// Runs `message` now, or after the realm's authorizer allows it.
-    fn authorize_then(
-        &mut self,
-        now: Instant,
-        conn: ConnectionId,
-        message: Message,
-        authorized: bool,
-    ) {
-        let Some(s) = self.conns.session(conn) else {
-            return;
-        };
-        let realm = &self.realms[s.realm];
-        if !authorized && realm.config.authz == AuthzMode::External {
-            let (action, uri) = match &message {
-                Message::Publish(m) => (AuthzAction::Publish, &m.topic),
-                Message::Subscribe(m) => (AuthzAction::Subscribe, &m.topic),
-                Message::Register(m) => (AuthzAction::Register, &m.procedure),
-                Message::Call(m) => (AuthzAction::Call, &m.procedure),
-                _ => return,
-            };
-            let token = self.next_token;
-            self.next_token += 1;
-            let request = AuthzRequest {
-                token,
-                connection: conn,
-                session: s.id,
-                realm: realm.config.name.clone(),
-                authid: s.authid.clone(),
-                authrole: s.authrole.clone(),
-                action,
-                uri: uri.clone(),
-            };
-            self.authz.insert(token, conn);
-            if let Some(c) = self.conns.get_mut(conn) {
-                c.pending = Some(PendingAuthz { token, message });
-            }
-            self.conns.actions.push_back(Action::Authorize(request));
-            return;
-        }
-        match message {
-            Message::Publish(m) => self.on_publish(now, conn, m),
-            Message::Subscribe(m) => self.on_subscribe(now, conn, m),
-            Message::Register(m) => self.on_register(now, conn, m),
-            Message::Call(m) => self.on_call(now, conn, m),
-            _ => {}
-        }
-    }
-
-    /// Answers a denied action with ERROR `wamp.error.not_authorized`.
-    fn deny(&mut self, conn: ConnectionId, message: &Message) {
-        let (kind, request) = match message {
-            Message::Publish(m) if m.options.acknowledge == Some(true) => {
-                (RequestType::Publish, m.request)
-            }
-            Message::Subscribe(m) => (RequestType::Subscribe, m.request),
-            Message::Register(m) => (RequestType::Register, m.request),
-            Message::Call(m) => {
-                if m.options.progress == Some(true) {
-                    if let Some(s) = self.conns.session_mut(conn) {
-                        s.stream_ended(m.request);
-                    }
-                }
-                (RequestType::Call, m.request)
-            }
-            _ => return,
-        };
-        self.conns
-            .reply(conn, Error::new(kind, request, uri::error::NOT_AUTHORIZED));
     }
 
     /// Checks a topic or procedure URI; answers ERROR `wamp.error.invalid_uri` (or

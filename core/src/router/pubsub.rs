@@ -162,7 +162,14 @@ impl Router {
         true
     }
 
-    pub(super) fn on_publish(&mut self, now: Instant, conn: ConnectionId, m: Publish) {
+    /// A PUBLISH, allowed with `grant`.
+    pub(super) fn on_publish(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        m: Publish,
+        grant: Grant,
+    ) {
         let ack = m.options.acknowledge == Some(true);
         if !self.usable_uri(
             conn,
@@ -187,8 +194,10 @@ impl Router {
             );
         }
         let realm = s.realm;
+        // The publisher's permission adds a reason to disclose, except in a realm that never
+        // discloses publishers.
         let disclose = match self.realms[realm].config.publisher_disclosure {
-            Disclosure::OnRequest => m.options.disclose_me == Some(true),
+            Disclosure::OnRequest => m.options.disclose_me == Some(true) || grant.disclose,
             Disclosure::Always => true,
             Disclosure::Never if m.options.disclose_me == Some(true) => {
                 if ack {

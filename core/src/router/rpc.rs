@@ -115,11 +115,17 @@ impl Router {
         self.registration_removed(realm, session, registration, deleted == Some(true));
     }
 
-    /// A new CALL (not a continuation of a progressive one).
-    pub(super) fn on_call(&mut self, now: Instant, conn: ConnectionId, m: crate::message::Call) {
+    /// A new CALL (not a continuation of a progressive one), allowed with `grant`.
+    pub(super) fn on_call(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        m: crate::message::Call,
+        grant: Grant,
+    ) {
         let streaming = m.options.progress == Some(true);
         let request = m.request;
-        self.start_call(now, conn, m);
+        self.start_call(now, conn, m, grant);
         // A progressive call refused at once: the caller's next chunks are discarded.
         if streaming {
             if let Some(s) = self.conns.session_mut(conn) {
@@ -214,9 +220,15 @@ impl Router {
         );
     }
 
-    fn start_call(&mut self, now: Instant, conn: ConnectionId, m: crate::message::Call) {
+    fn start_call(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        m: crate::message::Call,
+        grant: Grant,
+    ) {
         if m.procedure.is_reserved() {
-            return self.meta_call(now, conn, m);
+            return self.meta_call(now, conn, m, grant);
         }
         if !self.usable_uri(
             conn,
@@ -335,10 +347,14 @@ impl Router {
         let forward_timeout = timeout_ms.is_some()
             && reg.forward_timeout.contains(&callee)
             && supports(callee_role, features::CALL_TIMEOUT);
+        // The caller's permission adds a reason to disclose; a realm that never discloses
+        // keeps that promise whatever the permission says.
         let disclose = match policy {
             Disclosure::Never => false,
             Disclosure::Always => true,
-            Disclosure::OnRequest => disclose_me || reg.disclose_caller.contains(&callee),
+            Disclosure::OnRequest => {
+                disclose_me || grant.disclose || reg.disclose_caller.contains(&callee)
+            }
         };
         // The ID is taken only once the INVOCATION is queued: a refused one leaves no gap.
         let invocation = callee_session.invocation_ids.peek();

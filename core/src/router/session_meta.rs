@@ -47,9 +47,11 @@
 //! publication of that session: its trust level, its stored options (`acknowledge` has no one
 //! to answer and is ignored). Then `on_leave` follows.
 //!
-//! In a realm with [`AuthzMode::External`], the authorizer is asked about the CALL to
-//! `wamp.session.add_testament`, not about the later publication: it should refuse that
-//! procedure to sessions it would not let publish.
+//! Adding a testament needs, besides the right to call `wamp.session.add_testament`, the
+//! right to publish to the testament's topic (checked then, with the session's role; an
+//! external authorizer is asked a second question, with
+//! [`AuthzRequest::via`](super::AuthzRequest::via) naming the procedure). A permission that
+//! discloses the role's publications to that topic discloses the testament too.
 
 use super::meta::{result, MetaArgs, MetaError, MetaResult};
 use super::*;
@@ -61,6 +63,8 @@ pub(crate) struct Testament {
     topic: Uri,
     payload: Payload,
     options: PublishOptions,
+    /// The permission that allowed the session to publish to `topic` discloses it.
+    disclose: bool,
 }
 
 /// A session's testaments by scope, each in the order they were added.
@@ -208,7 +212,7 @@ impl Router {
         t: Testament,
     ) {
         let disclose = match self.realms[session.realm].config.publisher_disclosure {
-            Disclosure::OnRequest => t.options.disclose_me == Some(true),
+            Disclosure::OnRequest => t.options.disclose_me == Some(true) || t.disclose,
             Disclosure::Always => true,
             Disclosure::Never => false,
         };
@@ -405,8 +409,14 @@ impl Router {
 
     // ---- testament meta procedures -------------------------------------------------------------
 
-    /// `wamp.session.add_testament(topic, args, kwargs; publish_options=, scope=)`.
-    pub(super) fn add_testament(&mut self, conn: ConnectionId, a: &MetaArgs<'_>) -> MetaResult {
+    /// `wamp.session.add_testament(topic, args, kwargs; publish_options=, scope=)`;
+    /// `disclose` when the permission to publish to the topic discloses the publisher.
+    pub(super) fn add_testament(
+        &mut self,
+        conn: ConnectionId,
+        a: &MetaArgs<'_>,
+        disclose: bool,
+    ) -> MetaResult {
         let topic = a.uri(0, "topic")?;
         if let Err(e) = topic.validate(self.config.uri_rules, MatchPolicy::Exact) {
             return Err(MetaError::new(uri::error::INVALID_URI, e.to_string()));
@@ -472,6 +482,7 @@ impl Router {
             topic,
             payload: Payload::new(args, kwargs),
             options,
+            disclose,
         });
         Ok(Payload::default())
     }

@@ -71,9 +71,12 @@ impl SessionConfig {
     /// | caller | `call_canceling` ([`Session::cancel`](super::Session::cancel)), `progressive_call_results` (progressive RESULTs keep the call outstanding; opt in per call with `CallOptions::receive_progress`), `progressive_call_invocations` ([`Session::continue_call`](super::Session::continue_call)), `caller_identification` (`CallOptions::disclose_me`), `sharded_registration` (`CallOptions::runmode` and `rkey`; `partition` without `rkey` is refused), `payload_passthru_mode` (`ppt_*` options pass through; the payload must be one binary argument) |
     /// | callee | `call_canceling` and its spelling `call_cancelling` (INTERRUPT becomes [`SessionEvent::Interrupt`](super::SessionEvent::Interrupt)), `progressive_call_results` (progressive YIELDs, allowed only when the invocation asked for them), `progressive_call_invocations` ([`SessionEvent::InvocationChunk`](super::SessionEvent::InvocationChunk)), `registration_revocation` ([`SessionEvent::RegistrationRevoked`](super::SessionEvent::RegistrationRevoked)), `call_timeout` (a forwarded `InvocationDetails::timeout` reaches the application, which must answer `wamp.error.timeout` when it expires: nexus-driver's `Client` does), `caller_identification`, `call_trustlevels` (`InvocationDetails::caller`, `trustlevel`), `pattern_based_registration`, `shared_registration` (`RegisterOptions::match_policy`, `invoke`), `sharded_registration`, `payload_passthru_mode` (`ppt_*` details reach the application; YIELD and ERROR may carry `ppt_*` options) |
     ///
-    /// Features that only change what the application puts in publish and subscribe
-    /// options (pattern-based subscription, publisher exclusion...) are not announced:
-    /// add them with [`with_roles`](SessionConfig::with_roles) if the application uses them.
+    /// The publisher announces `publisher_exclusion`, `publisher_identification`,
+    /// `subscriber_blackwhite_listing`, `shareded_subscriptions` and `payload_passthru_mode`,
+    /// and the subscriber `pattern_based_subscription`, `publisher_identification`,
+    /// `publication_trustlevels`, `shareded_subscriptions` and `payload_passthru_mode`: their
+    /// options and details pass through untouched. The callee also announces `call_reroute`
+    /// (a handler may answer `wamp.error.unavailable` to have the call re-routed).
     ///
     /// ```
     /// use nexus_core::features;
@@ -83,12 +86,25 @@ impl SessionConfig {
     /// let callee = roles.callee.as_ref().unwrap();
     /// assert!(callee.supports(features::PROGRESSIVE_CALL_INVOCATIONS));
     /// assert!(callee.supports(features::CALL_TIMEOUT));
-    /// assert!(!roles.publisher.as_ref().unwrap().supports(features::PUBLISHER_EXCLUSION));
+    /// assert!(roles.publisher.as_ref().unwrap().supports(features::PUBLISHER_EXCLUSION));
     /// ```
     pub fn default_roles() -> ClientRoles {
         ClientRoles {
-            publisher: Some(Role::default()),
-            subscriber: Some(Role::with_features([features::SUBSCRIPTION_REVOCATION])),
+            publisher: Some(Role::with_features([
+                features::PUBLISHER_EXCLUSION,
+                features::PUBLISHER_IDENTIFICATION,
+                features::SUBSCRIBER_BLACKWHITE_LISTING,
+                features::SHARDED_SUBSCRIPTION,
+                features::PAYLOAD_PASSTHRU_MODE,
+            ])),
+            subscriber: Some(Role::with_features([
+                features::SUBSCRIPTION_REVOCATION,
+                features::PATTERN_BASED_SUBSCRIPTION,
+                features::PUBLISHER_IDENTIFICATION,
+                features::PUBLICATION_TRUSTLEVELS,
+                features::SHARDED_SUBSCRIPTION,
+                features::PAYLOAD_PASSTHRU_MODE,
+            ])),
             caller: Some(Role::with_features([
                 features::CALL_CANCELING,
                 features::PROGRESSIVE_CALL_RESULTS,
@@ -110,6 +126,7 @@ impl SessionConfig {
                 features::SHARED_REGISTRATION,
                 features::SHARDED_REGISTRATION,
                 features::PAYLOAD_PASSTHRU_MODE,
+                features::CALL_REROUTE,
             ])),
             extra: Dict::new(),
         }

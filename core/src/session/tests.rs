@@ -254,13 +254,30 @@ fn default_roles_announce_the_advanced_rpc_features_the_session_handles() {
             features::SHARED_REGISTRATION,
             features::SHARDED_REGISTRATION,
             features::PAYLOAD_PASSTHRU_MODE,
+            features::CALL_REROUTE,
         ])
     );
     assert_eq!(
         announced(&roles.subscriber),
-        sorted(&[features::SUBSCRIPTION_REVOCATION])
+        sorted(&[
+            features::SUBSCRIPTION_REVOCATION,
+            features::PATTERN_BASED_SUBSCRIPTION,
+            features::PUBLISHER_IDENTIFICATION,
+            features::PUBLICATION_TRUSTLEVELS,
+            features::SHARDED_SUBSCRIPTION,
+            features::PAYLOAD_PASSTHRU_MODE,
+        ])
     );
-    assert!(announced(&roles.publisher).is_empty());
+    assert_eq!(
+        announced(&roles.publisher),
+        sorted(&[
+            features::PUBLISHER_EXCLUSION,
+            features::PUBLISHER_IDENTIFICATION,
+            features::SUBSCRIBER_BLACKWHITE_LISTING,
+            features::SHARDED_SUBSCRIPTION,
+            features::PAYLOAD_PASSTHRU_MODE,
+        ])
+    );
 }
 
 #[test]
@@ -285,7 +302,11 @@ fn join_queues_hello_with_default_roles_and_agent() {
     assert_eq!(hello.realm, "com.example.realm");
     let roles = hello.details.roles.as_ref().unwrap();
     assert_eq!(roles, &SessionConfig::default_roles());
-    assert!(roles.publisher.as_ref().unwrap().is_empty());
+    assert!(roles
+        .publisher
+        .as_ref()
+        .unwrap()
+        .supports(features::PUBLISHER_IDENTIFICATION));
     assert!(roles
         .caller
         .as_ref()

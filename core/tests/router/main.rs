@@ -4,6 +4,7 @@
 mod advanced_pubsub;
 mod advanced_rpc;
 mod authz;
+mod authz_roles;
 mod broker;
 mod dealer;
 mod harness;

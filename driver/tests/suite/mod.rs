@@ -1491,6 +1491,445 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
 
 /// The whole suite. Each part is boxed: the futures are large, and some executors poll the
 /// root future on a test thread's small stack.
+/// The advanced publish/subscribe features and the meta APIs through the client API, over
+/// WebSocket: black- and whitelisting, publisher identification, trust levels, pattern and
+/// sharded subscriptions, retention, history, the subscription and session meta APIs,
+/// subscription revocation and testaments.
+pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
+    use nexus_driver::nexus_core::message::SubscribeOptions;
+    use nexus_driver::nexus_core::router::{HistoryRule, RealmConfig};
+    use nexus_driver::nexus_core::{MatchPolicy, Uri};
+    use nexus_driver::Revoked;
+
+    let mut realm = RealmConfig::new(Uri::parse("realm1").unwrap());
+    realm.history.push(HistoryRule {
+        uri: Uri::parse("com.suite.history").unwrap(),
+        policy: MatchPolicy::Prefix,
+        limit: 10,
+    });
+    let router = RouterBuilder::new().realm_config(realm).start(rt.clone());
+    let url = within(&*rt, "listen", router.listen("ws://127.0.0.1:0/ws", None))
+        .await
+        .unwrap();
+    let join = |what: &'static str| {
+        let rt = rt.clone();
+        let url = url.clone();
+        async move {
+            within(
+                &*rt,
+                what,
+                Client::connect(rt.clone(), &url, ClientConfig::new("realm1")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+        }
+    };
+    let publisher = join("publisher").await;
+    let a = join("a").await;
+    let b = join("b").await;
+    let topic = "com.suite.lists";
+    let mut sa = within(&*rt, "subscribe a", a.subscribe(topic))
+        .await
+        .unwrap();
+    let mut sb = within(&*rt, "subscribe b", b.subscribe(topic))
+        .await
+        .unwrap();
+    let ack = |options: PublishOptions| PublishOptions {
+        acknowledge: Some(true),
+        ..options
+    };
+    // Only b is eligible; then a marker for everyone: a's next event is the marker.
+    let only_b = PublishOptions {
+        eligible: Some(vec![b.session_id()]),
+        disclose_me: Some(true),
+        ..Default::default()
+    };
+    within(
+        &*rt,
+        "publish",
+        publisher.publish_with(topic, ack(only_b), one("for b")),
+    )
+    .await
+    .unwrap();
+    within(
+        &*rt,
+        "marker",
+        publisher.publish_with(topic, ack(Default::default()), one("all")),
+    )
+    .await
+    .unwrap();
+    let ea = within(&*rt, "a's event", sa.next()).await.unwrap();
+    assert_eq!(ea.args, args!["all"], "a was not eligible");
+    let eb = within(&*rt, "b's event", sb.next()).await.unwrap();
+    assert_eq!(eb.args, args!["for b"]);
+    assert_eq!(eb.details.publisher, Some(publisher.session_id()));
+    assert_eq!(eb.details.publisher_authrole.as_deref(), Some("anonymous"));
+    assert_eq!(eb.details.trustlevel, Some(0));
+    assert_eq!(
+        within(&*rt, "marker b", sb.next()).await.unwrap().args,
+        args!["all"]
+    );
+    // Excluding by authrole excludes everyone here.
+    let nobody = PublishOptions {
+        exclude_authrole: Some(vec!["anonymous".into()]),
+        ..Default::default()
+    };
+    within(
+        &*rt,
+        "publish",
+        publisher.publish_with(topic, ack(nobody), one("nobody")),
+    )
+    .await
+    .unwrap();
+    within(
+        &*rt,
+        "marker",
+        publisher.publish_with(topic, ack(Default::default()), one("m2")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        within(&*rt, "a", sa.next()).await.unwrap().args,
+        args!["m2"]
+    );
+    assert_eq!(
+        within(&*rt, "b", sb.next()).await.unwrap().args,
+        args!["m2"]
+    );
+
+    // A prefix subscription sees the concrete topic.
+    let prefix = SubscribeOptions {
+        match_policy: Some(MatchPolicy::Prefix),
+        ..Default::default()
+    };
+    let mut sp = within(
+        &*rt,
+        "prefix",
+        a.subscribe_with("com.suite.pattern", prefix),
+    )
+    .await
+    .unwrap();
+    within(
+        &*rt,
+        "publish",
+        publisher.publish_with("com.suite.pattern.x", ack(Default::default()), one(1)),
+    )
+    .await
+    .unwrap();
+    let e = within(&*rt, "pattern event", sp.next()).await.unwrap();
+    assert_eq!(
+        e.details.topic.as_ref().map(|t| t.as_str()),
+        Some("com.suite.pattern.x")
+    );
+
+    // Retention: a later subscriber asking for it gets the last retained event.
+    let retain = PublishOptions {
+        retain: Some(true),
+        ..Default::default()
+    };
+    for v in ["old", "new"] {
+        within(
+            &*rt,
+            "retain",
+            publisher.publish_with("com.suite.retained", ack(retain.clone()), one(v)),
+        )
+        .await
+        .unwrap();
+    }
+    let get_retained = SubscribeOptions {
+        get_retained: Some(true),
+        ..Default::default()
+    };
+    let mut sr = within(
+        &*rt,
+        "get_retained",
+        b.subscribe_with("com.suite.retained", get_retained),
+    )
+    .await
+    .unwrap();
+    let e = within(&*rt, "retained event", sr.next()).await.unwrap();
+    assert_eq!(e.args, args!["new"]);
+    assert_eq!(e.details.retained, Some(true));
+
+    // History through the meta API.
+    let sh = within(&*rt, "history sub", a.subscribe("com.suite.history.t"))
+        .await
+        .unwrap();
+    let mut publications = Vec::new();
+    for i in 0..3 {
+        let p = within(
+            &*rt,
+            "publish history",
+            publisher.publish_acknowledged("com.suite.history.t", args![i], Default::default()),
+        )
+        .await
+        .unwrap();
+        publications.push(Value::from(p));
+    }
+    let r = within(
+        &*rt,
+        "get_events",
+        b.call(
+            "wamp.subscription.get_events",
+            args![sh.id().get()],
+            kwargs! { "reverse" => true, "limit" => 2 },
+        ),
+    )
+    .await
+    .unwrap();
+    let got: Vec<Value> = r.args[0]
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|e| e["publication"].clone())
+        .collect();
+    assert_eq!(got, vec![publications[2].clone(), publications[1].clone()]);
+
+    // Subscription meta API, then revocation reaches the subscriber.
+    let r = within(
+        &*rt,
+        "count_subscribers",
+        publisher.call(
+            "wamp.subscription.count_subscribers",
+            args![sa.id().get()],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args![2]);
+    let mut revocations = a.revocations();
+    within(
+        &*rt,
+        "remove_subscriber",
+        publisher.call(
+            "wamp.subscription.remove_subscriber",
+            args![sa.id().get(), a.session_id().get()],
+            kwargs! { "reason" => "com.suite.enough" },
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        within(&*rt, "revocation", revocations.next()).await,
+        Some(Revoked::Subscription {
+            id: sa.id(),
+            reason: Some("com.suite.enough".into())
+        })
+    );
+    assert!(within(&*rt, "revoked stream ends", sa.next())
+        .await
+        .is_none());
+
+    // Session meta API and testaments: b watches a leave, after a testament.
+    let mut joins = within(&*rt, "on_join", b.subscribe("wamp.session.on_join"))
+        .await
+        .unwrap();
+    let mut wills = within(&*rt, "testament topic", b.subscribe("com.suite.will"))
+        .await
+        .unwrap();
+    let c = join("c").await;
+    let joined = within(&*rt, "on_join event", joins.next()).await.unwrap();
+    assert_eq!(joined.args[0]["session"], Value::from(c.session_id()));
+    let r = within(
+        &*rt,
+        "session.count",
+        b.call("wamp.session.count", vec![], Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args![4]);
+    within(
+        &*rt,
+        "add_testament",
+        c.call(
+            "wamp.session.add_testament",
+            args!["com.suite.will", args!["bye"], kwargs! {}],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    within(
+        &*rt,
+        "kill",
+        b.call(
+            "wamp.session.kill",
+            args![c.session_id().get()],
+            kwargs! { "message" => "out" },
+        ),
+    )
+    .await
+    .unwrap();
+    within(&*rt, "killed session ends", c.closed()).await;
+    let will = within(&*rt, "testament", wills.next()).await.unwrap();
+    assert_eq!(will.args, args!["bye"]);
+    for client in [publisher, a, b] {
+        within(&*rt, "close", client.close()).await.unwrap();
+    }
+}
+
+/// Pattern-based and shared registrations, call re-routing and the registration meta API
+/// through the client API.
+pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    use nexus_driver::nexus_core::message::{InvokePolicy, RegisterOptions};
+    use nexus_driver::nexus_core::MatchPolicy;
+
+    let a = local(&*rt, router, "a").await;
+    let b = local(&*rt, router, "b").await;
+    let caller = local(&*rt, router, "caller").await;
+    let mut created = within(
+        &*rt,
+        "on_create",
+        caller.subscribe("wamp.registration.on_create"),
+    )
+    .await
+    .unwrap();
+    // A prefix and a wildcard registration: the handler sees the concrete procedure.
+    let echo_procedure = |inv: Invocation| async move {
+        Ok(one(inv
+            .details
+            .procedure
+            .map(|p| p.to_string())
+            .unwrap_or_default()))
+    };
+    let prefix = RegisterOptions {
+        match_policy: Some(MatchPolicy::Prefix),
+        ..Default::default()
+    };
+    let wildcard = RegisterOptions {
+        match_policy: Some(MatchPolicy::Wildcard),
+        ..Default::default()
+    };
+    let p = within(
+        &*rt,
+        "prefix",
+        a.register_with("com.suite.reg", prefix, echo_procedure),
+    )
+    .await
+    .unwrap();
+    let w = within(
+        &*rt,
+        "wildcard",
+        a.register_with("com.suite..w", wildcard, echo_procedure),
+    )
+    .await
+    .unwrap();
+    let e = within(&*rt, "on_create event", created.next())
+        .await
+        .unwrap();
+    assert_eq!(e.args[1]["id"], Value::from(p.id()));
+    assert_eq!(e.args[1]["match"], Value::from("prefix"));
+    for (procedure, expected) in [
+        ("com.suite.reg.x", "com.suite.reg.x"),
+        ("com.suite.q.w", "com.suite.q.w"),
+    ] {
+        let r = within(
+            &*rt,
+            "pattern call",
+            caller.call(procedure, vec![], Default::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.args, args![expected]);
+    }
+    let r = within(
+        &*rt,
+        "registration.match",
+        caller.call(
+            "wamp.registration.match",
+            args!["com.suite.q.w"],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, vec![Value::from(w.id())]);
+
+    // A shared registration: roundrobin alternates; a callee answering
+    // wamp.error.unavailable has the call re-routed to the other.
+    let shared = RegisterOptions {
+        invoke: Some(InvokePolicy::RoundRobin),
+        ..Default::default()
+    };
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut regs = Vec::new();
+    for (c, name) in [(&a, "a"), (&b, "b")] {
+        let busy = busy.clone();
+        let reg = within(
+            &*rt,
+            "register shared",
+            c.register_with(
+                "com.suite.shared",
+                shared.clone(),
+                move |_inv: Invocation| {
+                    let busy = busy.load(Ordering::SeqCst) && name == "a";
+                    async move {
+                        if busy {
+                            return Err(WampError::new("wamp.error.unavailable"));
+                        }
+                        Ok(one(name))
+                    }
+                },
+            ),
+        )
+        .await
+        .unwrap();
+        regs.push(reg);
+    }
+    assert_eq!(regs[0].id(), regs[1].id(), "one registration, two callees");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r = within(
+            &*rt,
+            "shared call",
+            caller.call("com.suite.shared", vec![], Default::default()),
+        )
+        .await
+        .unwrap();
+        seen.push(r.args[0].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["a", "b", "a", "b"]);
+    busy.store(true, Ordering::SeqCst);
+    for _ in 0..2 {
+        let r = within(
+            &*rt,
+            "re-routed call",
+            caller.call("com.suite.shared", vec![], Default::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.args, args!["b"], "a is unavailable: b answers");
+    }
+    let r = within(
+        &*rt,
+        "count_callees",
+        caller.call(
+            "wamp.registration.count_callees",
+            args![regs[0].id().get()],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args, args![2]);
+    let r = within(
+        &*rt,
+        "registration.get",
+        caller.call(
+            "wamp.registration.get",
+            args![regs[0].id().get()],
+            Default::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.args[0]["invoke"], Value::from("roundrobin"));
+    for c in [a, b, caller] {
+        within(&*rt, "close", c.close()).await.unwrap();
+    }
+}
+
 pub async fn run_all(rt: Arc<dyn Runtime>) {
     let (server_tls, client_tls) = tls_pair();
     let (router, urls) = Box::pin(router_everywhere(rt.clone(), server_tls)).await;
@@ -1511,7 +1950,9 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(registration_revocation(rt.clone(), &router)).await;
     Box::pin(callee_timeout(rt.clone(), &router)).await;
     Box::pin(advanced_options(rt.clone(), &router)).await;
+    Box::pin(registrations(rt.clone(), &router)).await;
     Box::pin(scripted_router(rt.clone())).await;
+    Box::pin(advanced_pubsub(rt.clone())).await;
     Box::pin(payload_limits(rt.clone())).await;
     Box::pin(auth::cookie_round_trip(rt.clone())).await;
     Box::pin(auth::tls_client_certificates(rt.clone())).await;

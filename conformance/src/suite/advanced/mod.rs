@@ -24,6 +24,7 @@ macro_rules! a {
                 role: $role,
                 feature: $feature,
             }),
+            needs: None,
             run: |t| Box::pin($name(t)),
         }
     };
