@@ -1010,5 +1010,8 @@ mod tests {
         };
         assert_eq!(app.users().count(), 4);
         assert!(matches!(s.router.realms[1].auth, AuthMode::Static(_)));
+        for realm in &s.router.realms {
+            assert!(matches!(realm.authz, AuthzMode::Roles(_)), "{}", realm.name);
+        }
     }
 }
