@@ -429,8 +429,6 @@ impl Fuzz {
                     );
                     self.authz.push(request.token);
                 }
-                // No connection of this target carries a cookie.
-                Action::RememberCookie(grant) => panic!("unexpected cookie grant {grant:?}"),
             }
         }
     }
