@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,11 +12,13 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{self, BoxFuture, Either};
 use futures::{FutureExt, SinkExt, StreamExt};
 use nexus_core::router::{
-    Action, AuthDecision, AuthRequest, AuthzDecision, AuthzRequest, ConnectionId, RealmConfig,
-    Router, RouterConfig,
+    Action, AuthDecision, AuthRequest, AuthzDecision, AuthzRequest, ConnectionCookie, ConnectionId,
+    CookieStore, RealmConfig, Router, RouterConfig, TransportAuth,
 };
 use nexus_core::{DecodeError, Id, Limits, Message, Serializer, Uri};
-use nexus_transports::{Endpoint, Incoming, Outgoing, ServerConfig, Transport};
+use nexus_transports::{
+    CookieConfig, Endpoint, Incoming, Outgoing, ServerConfig, Transport, UpgradeRequest,
+};
 
 use crate::error::Error;
 use crate::runtime::{self, BoxIo, Listener, Runtime};
@@ -64,6 +66,7 @@ pub struct RouterBuilder {
     keepalive: Option<Duration>,
     authenticator: Option<Authenticator>,
     authorizer: Option<Authorizer>,
+    cookie_capacity: usize,
 }
 
 impl Default for RouterBuilder {
@@ -88,7 +91,15 @@ impl RouterBuilder {
             keepalive: Some(Duration::from_secs(30)),
             authenticator: None,
             authorizer: None,
+            cookie_capacity: 100_000,
         }
+    }
+
+    /// The most cookies bound to identities at once (cookie authentication; default
+    /// 100 000). Past it, the binding closest to expiry is forgotten.
+    pub fn cookie_capacity(mut self, capacity: usize) -> Self {
+        self.cookie_capacity = capacity;
+        self
     }
 
     /// Adds an open realm (anonymous, everything allowed). An invalid name is ignored with
@@ -148,6 +159,22 @@ impl RouterBuilder {
     /// Starts the router task on `runtime`.
     pub fn start(self, runtime: Arc<dyn Runtime>) -> RouterHandle {
         let seed = self.seed.unwrap_or_else(entropy);
+        let handshake_timeout = self.config.handshake_timeout;
+        let mut router = Router::new(self.config, seed);
+        router.set_wall_clock(Instant::now(), std::time::SystemTime::now());
+        // Authentication nonces and cookie values come from the operating system's entropy;
+        // without it the router still runs, but refuses every challenge method.
+        match os_entropy() {
+            Some(seed) => router.seed_authentication(seed),
+            None => tracing::error!(
+                "no operating-system randomness: authentication methods with a CHALLENGE will be refused"
+            ),
+        }
+        let cookie_key = router.cookie_store_key().unwrap_or([0; 32]);
+        let cookies = Arc::new(Mutex::new(CookieStore::new(
+            self.cookie_capacity,
+            cookie_key,
+        )));
         let (tx, rx) = mpsc::channel(1024);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let shared = Arc::new(HostShared {
@@ -160,13 +187,12 @@ impl RouterBuilder {
                 allow_batched: true,
                 ..ServerConfig::default()
             },
-            handshake_timeout: self.config.handshake_timeout,
+            handshake_timeout,
             keepalive: self.keepalive,
             stop: stop_rx.map(|_| ()).boxed().shared(),
             stopping: AtomicBool::new(false),
+            cookies: cookies.clone(),
         });
-        let mut router = Router::new(self.config, seed);
-        router.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let host = Host {
             router,
             links: HashMap::new(),
@@ -175,12 +201,20 @@ impl RouterBuilder {
             stop: Some(stop_tx),
             authenticator: self.authenticator,
             authorizer: self.authorizer,
+            cookies,
             shared: Arc::downgrade(&shared),
             runtime: runtime.clone(),
         };
         runtime::spawn(&*runtime, host.run(rx));
         RouterHandle { shared }
     }
+}
+
+/// 32 bytes from the operating system's CSPRNG.
+fn os_entropy() -> Option<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).ok()?;
+    Some(seed)
 }
 
 /// Seed material for IDs when none is given: the clock and the address of a local.
@@ -205,6 +239,8 @@ enum HostInput {
         /// The transport's label for trust levels (`ws`, `wss`, `tcp`, `tcps`, `unix`,
         /// `local`).
         transport: &'static str,
+        /// Cookie, client certificate and channel binding.
+        auth: Box<TransportAuth>,
         reply: oneshot::Sender<ConnectionId>,
     },
     Message(ConnectionId, Message),
@@ -241,6 +277,22 @@ pub(crate) struct HostShared {
     keepalive: Option<Duration>,
     stop: future::Shared<BoxFuture<'static, ()>>,
     stopping: AtomicBool,
+    /// Cookie authentication: which cookie stands for whom. Shared by the WebSocket
+    /// handshakes (is the presented cookie known?) and the router task (bind a cookie).
+    cookies: Arc<Mutex<CookieStore>>,
+}
+
+/// How a listener accepts connections (see [`RouterHandle::listen_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct ListenOptions {
+    /// The TLS configuration, for `wss://` and `tcps://` URLs. When it asks for client
+    /// certificates, the verified certificate's identity is handed to the router for `tls`
+    /// authentication; under TLS 1.3 the `tls-exporter` channel binding is too.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// WebSocket cookie tracking: a client without a known cookie gets a fresh one in the
+    /// handshake response, and a session that authenticates on that connection binds it
+    /// to its identity for `cookie` authentication later.
+    pub cookie: Option<CookieConfig>,
 }
 
 /// A handle to a running router: listen on more URLs, connect in-process clients, shut down.
@@ -258,6 +310,26 @@ impl RouterHandle {
         url: &str,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<String, Error> {
+        self.listen_with(url, ListenOptions { tls, cookie: None })
+            .await
+    }
+
+    /// [`listen`](Self::listen) with more options: TLS (a rustls configuration that asks
+    /// for client certificates enables `tls` authentication, see
+    /// [`tls::server_config_with_client_auth`](nexus_transports::tls::server_config_with_client_auth)),
+    /// and WebSocket cookie tracking for `cookie` authentication.
+    ///
+    /// ```no_run
+    /// # async fn run(router: nexus_driver::RouterHandle) -> Result<(), nexus_driver::Error> {
+    /// use nexus_driver::ListenOptions;
+    /// use nexus_driver::nexus_transports::CookieConfig;
+    ///
+    /// let options = ListenOptions { tls: None, cookie: Some(CookieConfig::default()) };
+    /// router.listen_with("ws://127.0.0.1:8080/ws", options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn listen_with(&self, url: &str, options: ListenOptions) -> Result<String, Error> {
+        let ListenOptions { tls, cookie } = options;
         let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
         if endpoint.is_tls() && tls.is_none() {
             return Err(Error::Config(format!(
@@ -285,9 +357,15 @@ impl RouterHandle {
         };
         let bound_url = bound.to_url();
         tracing::info!("listening on {bound_url}");
+        if cookie.is_some() && !endpoint.is_websocket() {
+            return Err(Error::Config(format!(
+                "{url}: cookie tracking needs a WebSocket listener (ws:// or wss://)"
+            )));
+        }
+        let listener_options = Arc::new(ListenOptions { tls, cookie });
         runtime::spawn(
             &**rt,
-            accept_loop(self.shared.clone(), listener, endpoint, tls),
+            accept_loop(self.shared.clone(), listener, endpoint, listener_options),
         );
         Ok(bound_url)
     }
@@ -359,6 +437,7 @@ impl RouterHandle {
             window: window.clone(),
             local: true,
             transport: "local",
+            auth: Box::default(),
             reply,
         })
         .await
@@ -425,7 +504,7 @@ async fn accept_loop(
     shared: Arc<HostShared>,
     mut listener: Box<dyn Listener>,
     endpoint: Endpoint,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    options: Arc<ListenOptions>,
 ) {
     let stop = shared.stop.clone();
     futures::pin_mut!(stop);
@@ -443,7 +522,7 @@ async fn accept_loop(
                     break;
                 }
                 tracing::debug!("connection from {peer} on {}", endpoint.to_url());
-                let task = serve(shared.clone(), io, peer, endpoint.clone(), tls.clone());
+                let task = serve(shared.clone(), io, peer, endpoint.clone(), options.clone());
                 runtime::spawn(&*shared.runtime, task);
             }
             Err(e) => {
@@ -461,22 +540,38 @@ async fn serve(
     io: BoxIo,
     peer: String,
     endpoint: Endpoint,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    options: Arc<ListenOptions>,
 ) {
     let rt = shared.runtime.clone();
+    let mut auth = TransportAuth::default();
     let handshake = async {
-        let io: BoxIo = match (&tls, endpoint.is_tls()) {
-            (Some(config), true) => Box::new(
-                nexus_transports::tls::accept(io, config.clone())
+        let io: BoxIo = match (&options.tls, endpoint.is_tls()) {
+            (Some(config), true) => {
+                let stream = nexus_transports::tls::accept(io, config.clone())
                     .await
-                    .map_err(|e| e.to_string())?,
-            ),
+                    .map_err(|e| e.to_string())?;
+                auth.client_cert = nexus_transports::tls::peer_certificate(&stream);
+                auth.channel_binding = nexus_transports::tls::channel_binding(&stream);
+                Box::new(stream)
+            }
             _ => io,
         };
         match endpoint {
-            Endpoint::WebSocket { .. } => nexus_transports::accept_websocket(io, &shared.server)
-                .await
-                .map_err(|e| e.to_string()),
+            Endpoint::WebSocket { tls, .. } => match &options.cookie {
+                Some(cookies) => {
+                    let respond = |request: &UpgradeRequest| {
+                        let (cookie, headers) = track_cookie(&shared, cookies, tls, request);
+                        auth.cookie = cookie;
+                        headers
+                    };
+                    nexus_transports::accept_websocket_with(io, &shared.server, respond)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                None => nexus_transports::accept_websocket(io, &shared.server)
+                    .await
+                    .map_err(|e| e.to_string()),
+            },
             Endpoint::RawSocket { .. } | Endpoint::Unix { .. } => {
                 nexus_transports::accept_rawsocket(io, &shared.server)
                     .await
@@ -495,6 +590,13 @@ async fn serve(
             return;
         }
     };
+    if let Some(cert) = &auth.client_cert {
+        tracing::debug!(
+            "{peer}: TLS client certificate {:?} (SHA-256 {})",
+            cert.authid(),
+            cert.fingerprint
+        );
+    }
     let serializer = transport.serializer();
     let (tx, rx) = mpsc::unbounded();
     let window = Arc::new(Window::default());
@@ -512,6 +614,7 @@ async fn serve(
             Endpoint::RawSocket { tls: true, .. } => "tcps",
             Endpoint::Unix { .. } => "unix",
         },
+        auth: Box::new(auth),
         reply,
     };
     if host.send(attach).await.is_err() {
@@ -524,6 +627,63 @@ async fn serve(
     let end = pump_connection(&shared, &mut host, conn, transport, rx, &window).await;
     tracing::debug!("{peer}: connection ended: {end}");
     let _ = host.send(HostInput::Detach(conn)).await;
+}
+
+/// Cookie tracking in a WebSocket handshake: a presented cookie that is bound to an identity
+/// is kept; otherwise the client gets a fresh one (never adopting a value the client chose:
+/// see [`ConnectionCookie`]). Returns the connection's cookie and the response headers.
+fn track_cookie(
+    shared: &HostShared,
+    config: &CookieConfig,
+    tls: bool,
+    request: &UpgradeRequest,
+) -> (Option<ConnectionCookie>, Vec<(String, String)>) {
+    // Ours are 43 characters; anything much longer is not worth hashing.
+    let presented = request.cookie(&config.name).filter(|v| v.len() <= 256);
+    if let Some(value) = presented {
+        let remembered = shared
+            .cookies
+            .lock()
+            .ok()
+            .and_then(|mut store| store.lookup(Instant::now(), value));
+        if let Some(remembered) = remembered {
+            let cookie = ConnectionCookie {
+                value: value.to_owned(),
+                issued: false,
+                max_age: config.max_age,
+                remembered: Some(remembered),
+            };
+            return (Some(cookie), Vec::new());
+        }
+    }
+    let Some(random) = os_entropy() else {
+        return (None, Vec::new());
+    };
+    let value = base64_url(&random);
+    let header = ("Set-Cookie".to_owned(), config.set_cookie(&value, tls));
+    let cookie = ConnectionCookie {
+        value,
+        issued: true,
+        max_age: config.max_age,
+        remembered: None,
+    };
+    (Some(cookie), vec![header])
+}
+
+/// Unpadded URL-safe base64 (a cookie value needs no quoting).
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
 }
 
 /// Reads, decodes and forwards incoming messages; encodes and writes outgoing ones; pings
@@ -718,6 +878,7 @@ struct Host {
     stop: Option<oneshot::Sender<()>>,
     authenticator: Option<Authenticator>,
     authorizer: Option<Authorizer>,
+    cookies: Arc<Mutex<CookieStore>>,
     shared: std::sync::Weak<HostShared>,
     runtime: Arc<dyn Runtime>,
 }
@@ -776,10 +937,12 @@ impl Host {
                 window,
                 local,
                 transport,
+                auth,
                 reply,
             } => {
                 let conn = self.router.attach(now, serializer);
                 self.router.set_transport(conn, transport);
+                self.router.set_transport_auth(conn, *auth);
                 self.links.insert(
                     conn,
                     Link {
@@ -843,6 +1006,11 @@ impl Host {
                 }
                 Action::Authenticate(request) => self.authenticate(request),
                 Action::Authorize(request) => self.authorize(request),
+                Action::RememberCookie(grant) => {
+                    if let Ok(mut store) = self.cookies.lock() {
+                        store.remember(Instant::now(), grant);
+                    }
+                }
             }
         }
         self.cache.clear();

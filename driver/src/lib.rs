@@ -34,7 +34,9 @@ pub use client::{
     HandlerResult, Invocation, Registration, Subscription,
 };
 pub use error::{Error, WampError};
-pub use host::{Authenticator, Authorizer, RouterBuilder, RouterHandle, RouterStats};
+pub use host::{
+    Authenticator, Authorizer, ListenOptions, RouterBuilder, RouterHandle, RouterStats,
+};
 pub use rpc::{CallSender, InvocationStream, Progress, ProgressiveCall, Revocations, Revoked};
 pub use runtime::{BoxIo, Listener, Runtime, TimedOut};
 

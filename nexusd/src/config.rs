@@ -3,13 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use nexus_tokio::nexus_core::router::{
-    AuthzMode, Disclosure, HistoryRule, Permission, QueueConfig, RealmConfig, RequestIdPolicy,
-    Roles, RouterConfig, SlowSubscriberPolicy, TrustLevels,
+    AuthMode, AuthzMode, Disclosure, HistoryRule, Permission, QueueConfig, RealmConfig,
+    RequestIdPolicy, Roles, RouterConfig, SlowSubscriberPolicy, TrustLevels,
 };
 use nexus_tokio::nexus_core::{Limits, MatchPolicy, Uri, UriRules};
-use nexus_tokio::nexus_transports::Endpoint;
+use nexus_tokio::nexus_transports::tls::ClientCertMode;
+use nexus_tokio::nexus_transports::{CookieConfig, Endpoint};
 use serde::Deserialize;
+
+use crate::auth::{FileAuth, FileCookie};
 
 /// The listeners of a first run: WebSocket and RawSocket on loopback.
 pub const DEFAULT_LISTENERS: &[&str] = &["ws://127.0.0.1:8080/ws", "tcp://127.0.0.1:8081"];
@@ -57,6 +62,14 @@ pub enum ConfigError {
         /// The URL.
         url: String,
     },
+    /// A realm's `[realm.auth]` is unusable.
+    #[error("realm {realm}: [realm.auth]: {message}")]
+    Auth {
+        /// The realm.
+        realm: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A value is out of range.
     #[error("invalid value for {key}: {message}")]
     Value {
@@ -76,6 +89,9 @@ pub struct FileConfig {
     /// Listener URLs.
     #[serde(default)]
     pub listen: Vec<String>,
+    /// Listeners with options (client certificates, cookies).
+    #[serde(default)]
+    pub listener: Vec<FileListener>,
     /// Realms.
     #[serde(default)]
     pub realm: Vec<FileRealm>,
@@ -115,6 +131,8 @@ pub struct FileRealm {
     /// With `slow_subscriber = "disconnect"`: close a session after this many dropped events
     /// instead of at the first.
     pub disconnect_after: Option<u64>,
+    /// Built-in authentication (absent: anonymous, as a first run needs).
+    pub auth: Option<FileAuth>,
     /// Role-based authorization: `[[realm.role]]`. With none, everything is allowed; with
     /// at least one, each authrole may do only what its permissions grant, and an authrole
     /// that is not listed nothing.
@@ -162,6 +180,44 @@ pub struct FilePermission {
     /// Disclose the publisher of these publications to subscribers.
     #[serde(default)]
     pub disclose_publisher: bool,
+}
+
+/// One `[[listener]]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileListener {
+    /// The URL, as in `listen`.
+    pub url: String,
+    /// TLS client certificates: `none` (default), `optional` or `required`.
+    pub client_certificates: Option<String>,
+    /// The PEM file of the CAs that issue client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// WebSocket cookie tracking for `cookie` authentication.
+    pub cookie: Option<FileCookie>,
+}
+
+/// A listener, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerSettings {
+    /// The URL.
+    pub url: String,
+    /// Whether TLS clients are asked for certificates.
+    pub client_certs: ClientCertMode,
+    /// The client CA file (with `client_certs` other than none).
+    pub client_ca: Option<PathBuf>,
+    /// Cookie tracking.
+    pub cookie: Option<CookieConfig>,
+}
+
+impl ListenerSettings {
+    fn plain(url: &str) -> Self {
+        ListenerSettings {
+            url: url.to_owned(),
+            client_certs: ClientCertMode::None,
+            client_ca: None,
+            cookie: None,
+        }
+    }
 }
 
 impl FileRealm {
@@ -350,6 +406,9 @@ fn realm_config(spec: FileRealm) -> Result<RealmConfig, ConfigError> {
         spec.disconnect_after,
         "realm.slow_subscriber",
     )?;
+    if let Some(auth) = &spec.auth {
+        realm.auth = AuthMode::Static(Arc::new(crate::auth::static_auth(&spec.name, auth)?));
+    }
     if let Some(roles) = roles(&realm, spec.role)? {
         realm.authz = AuthzMode::Roles(roles);
     }
@@ -430,8 +489,8 @@ pub struct FileRouter {
 pub struct Settings {
     /// The log filter.
     pub log_level: String,
-    /// Listener endpoints, as given.
-    pub listen: Vec<String>,
+    /// Listeners, as given.
+    pub listen: Vec<ListenerSettings>,
     /// TLS files.
     pub tls: Option<FileTls>,
     /// The router configuration.
@@ -463,20 +522,59 @@ pub fn settings(
         }
         None => FileConfig::default(),
     };
-    let listen = if !listen.is_empty() {
-        listen.to_vec()
-    } else if !file.listen.is_empty() {
-        file.listen.clone()
+    let listen: Vec<ListenerSettings> = if !listen.is_empty() {
+        listen.iter().map(|u| ListenerSettings::plain(u)).collect()
+    } else if !file.listen.is_empty() || !file.listener.is_empty() {
+        let mut all: Vec<ListenerSettings> = file
+            .listen
+            .iter()
+            .map(|u| ListenerSettings::plain(u))
+            .collect();
+        for l in &file.listener {
+            all.push(ListenerSettings {
+                url: l.url.clone(),
+                client_certs: crate::auth::client_cert_mode(l.client_certificates.as_deref())?,
+                client_ca: l.client_ca.clone(),
+                cookie: l.cookie.as_ref().map(FileCookie::config).transpose()?,
+            });
+        }
+        all
     } else {
-        DEFAULT_LISTENERS.iter().map(|s| s.to_string()).collect()
+        DEFAULT_LISTENERS
+            .iter()
+            .map(|u| ListenerSettings::plain(u))
+            .collect()
     };
-    for url in &listen {
+    for listener in &listen {
+        let url = &listener.url;
         let endpoint = Endpoint::parse(url).map_err(|e| ConfigError::Url {
             url: url.clone(),
             message: e.to_string(),
         })?;
         if endpoint.is_tls() && file.tls.is_none() {
             return Err(ConfigError::NoCertificate { url: url.clone() });
+        }
+        if listener.client_certs != ClientCertMode::None {
+            if !endpoint.is_tls() {
+                return Err(ConfigError::Value {
+                    key: "listener.client_certificates",
+                    message: format!("{url} is not a TLS listener (use wss:// or tcps://)"),
+                });
+            }
+            if listener.client_ca.is_none() {
+                return Err(ConfigError::Value {
+                    key: "listener.client_ca",
+                    message: format!(
+                        "{url} asks for client certificates: set client_ca to the PEM file of the CAs that issue them"
+                    ),
+                });
+            }
+        }
+        if listener.cookie.is_some() && !endpoint.is_websocket() {
+            return Err(ConfigError::Value {
+                key: "listener.cookie",
+                message: format!("{url}: cookies need a WebSocket listener (ws:// or wss://)"),
+            });
         }
     }
     let realm_specs: Vec<FileRealm> = if !realms.is_empty() {
@@ -577,6 +675,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn urls(s: &Settings) -> Vec<&str> {
+        s.listen.iter().map(|l| l.url.as_str()).collect()
+    }
+
     fn file(text: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(text.as_bytes()).unwrap();
@@ -586,7 +688,7 @@ mod tests {
     #[test]
     fn defaults_serve_realm1_on_loopback() {
         let s = settings(None, &[], &[], None).unwrap();
-        assert_eq!(s.listen, DEFAULT_LISTENERS);
+        assert_eq!(urls(&s), DEFAULT_LISTENERS);
         assert_eq!(s.router.realms.len(), 1);
         assert_eq!(s.router.realms[0].name.as_str(), "realm1");
         assert_eq!(s.log_level, "info");
@@ -649,7 +751,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/locked-down.toml");
         let s = settings(Some(&path), &[], &[], None).unwrap();
         assert!(
-            s.listen.iter().all(|l| l.contains("127.0.0.1")),
+            s.listen.iter().all(|l| l.url.contains("127.0.0.1")),
             "{:?}",
             s.listen
         );
@@ -744,7 +846,7 @@ mod tests {
             "#,
         );
         let s = settings(Some(f.path()), &[], &[], None).unwrap();
-        assert_eq!(s.listen, ["tcp://127.0.0.1:9000"]);
+        assert_eq!(urls(&s), ["tcp://127.0.0.1:9000"]);
         assert_eq!(s.router.realms[0].name.as_str(), "from.file");
         assert_eq!(s.router.realms[0].caller_disclosure, Disclosure::Never);
         let realm = &s.router.realms[0];
@@ -777,7 +879,7 @@ mod tests {
             Some("warn"),
         )
         .unwrap();
-        assert_eq!(s.listen, ["ws://127.0.0.1:0/ws"]);
+        assert_eq!(urls(&s), ["ws://127.0.0.1:0/ws"]);
         assert_eq!(s.router.realms.len(), 2);
         assert_eq!(s.log_level, "warn");
     }
@@ -800,5 +902,116 @@ mod tests {
         assert!(e.to_string().contains("queue.slow_subscriber"), "{e}");
         let f = file("[queue]\ncapacity = 10\nhard_limit = 5\n");
         assert!(settings(Some(f.path()), &[], &[], None).is_err());
+    }
+
+    #[test]
+    fn realm_auth_and_listener_options() {
+        let scram = crate::auth::scram_credential(
+            nexus_tokio::nexus_core::auth::scram::Variant::Autobahn,
+            nexus_tokio::nexus_core::auth::scram::Kdf::Pbkdf2 { iterations: 4096 },
+            "pw",
+            &[1; 16],
+        )
+        .unwrap();
+        let f = file(&format!(
+            r#"
+            [tls]
+            cert = "cert.pem"
+            key = "key.pem"
+            [[listener]]
+            url = "wss://127.0.0.1:8443/ws"
+            client_certificates = "optional"
+            client_ca = "ca.pem"
+            cookie = {{ name = "sid", max_age_secs = 60 }}
+            [[realm]]
+            name = "app"
+            [realm.auth]
+            methods = ["ticket", "wampcra", "cryptosign", "scram", "tls", "cookie"]
+            tls_role = "device"
+            router_key = "{seed}"
+            [[realm.auth.user]]
+            authid = "alice"
+            role = "admin"
+            ticket = "t0p-s3cr3t"
+            cryptosign = ["{pubkey}"]
+            [realm.auth.user.wampcra]
+            secret = "L3L1YUE8Txlw"
+            salt = "salt123"
+            {scram}
+            "#,
+            seed = "11".repeat(32),
+            pubkey = nexus_tokio::nexus_core::auth::cryptosign::SigningKey::from_seed(&[1; 32])
+                .public_key()
+                .to_hex(),
+        ));
+        let s = settings(Some(f.path()), &[], &[], None).unwrap();
+        let l = &s.listen[0];
+        assert_eq!(l.client_certs, ClientCertMode::Optional);
+        assert_eq!(l.cookie.as_ref().unwrap().name, "sid");
+        assert_eq!(l.cookie.as_ref().unwrap().max_age, Duration::from_secs(60));
+        let AuthMode::Static(auth) = &s.router.realms[0].auth else {
+            panic!("static auth expected")
+        };
+        assert_eq!(auth.users().count(), 1);
+        // Secrets never show in Debug output of the settings or the file.
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("t0p-s3cr3t") && !debug.contains("L3L1YUE8Txlw"),
+            "{debug}"
+        );
+
+        // The default stays open.
+        let s = settings(None, &[], &[], None).unwrap();
+        assert_eq!(s.router.realms[0].auth, AuthMode::Anonymous);
+    }
+
+    #[test]
+    fn auth_errors_name_the_realm_and_the_problem() {
+        for (text, needle) in [
+            ("[[realm]]\nname = \"a\"\n[realm.auth]\nmethods = [\"password\"]\n", "password"),
+            ("[[realm]]\nname = \"a\"\n[realm.auth]\nmethods = []\n", "empty"),
+            (
+                "[[realm]]\nname = \"a\"\n[realm.auth]\nmethods = [\"cryptosign\"]\n[[realm.auth.user]]\nauthid = \"x\"\nrole = \"r\"\ncryptosign = [\"zz\"]\n",
+                "cryptosign key",
+            ),
+            (
+                "[[realm]]\nname = \"a\"\n[realm.auth]\nmethods = [\"scram\"]\n[[realm.auth.user]]\nauthid = \"x\"\nrole = \"r\"\n[realm.auth.user.scram]\nkdf = \"argon2id13\"\niterations = 1\nsalt = \"AA==\"\nstored_key = \"AA==\"\nserver_key = \"AA==\"\n",
+                "memory",
+            ),
+            (
+                "[[realm]]\nname = \"a\"\n[realm.auth]\nmethods = [\"wampcra\"]\n[[realm.auth.user]]\nauthid = \"x\"\nrole = \"r\"\n[realm.auth.user.wampcra]\nderived_key = \"abc\"\n",
+                "salt",
+            ),
+            ("[[listener]]\nurl = \"ws://127.0.0.1:1/ws\"\nclient_certificates = \"required\"\n", "not a TLS listener"),
+            ("[[listener]]\nurl = \"tcp://127.0.0.1:1\"\ncookie = {}\n", "WebSocket"),
+            ("[[listener]]\nurl = \"ws://127.0.0.1:1/ws\"\ncookie = { name = \"a b\" }\n", "cookie name"),
+        ] {
+            let f = file(text);
+            let e = settings(Some(f.path()), &[], &[], None).unwrap_err();
+            assert!(e.to_string().contains(needle), "{e} (expected {needle:?})");
+        }
+    }
+
+    #[test]
+    fn the_secure_example_is_valid() {
+        let text = include_str!("../examples/secure.toml");
+        let key = file(&"22".repeat(32));
+        let text = text.replace(
+            "/etc/nexusd/router-cryptosign.key",
+            &key.path().display().to_string(),
+        );
+        let f = file(&text);
+        let s = settings(Some(f.path()), &[], &[], None).unwrap();
+        assert_eq!(s.listen.len(), 3);
+        assert_eq!(s.listen[1].client_certs, ClientCertMode::Required);
+        assert!(s.listen[0].cookie.is_some());
+        let AuthMode::Static(app) = &s.router.realms[0].auth else {
+            panic!()
+        };
+        assert_eq!(app.users().count(), 4);
+        assert!(matches!(s.router.realms[1].auth, AuthMode::Static(_)));
+        for realm in &s.router.realms {
+            assert!(matches!(realm.authz, AuthzMode::Roles(_)), "{}", realm.name);
+        }
     }
 }

@@ -137,6 +137,16 @@ where
                 offered.join(", ")
             ))
         })?;
+    let response_headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     Ok(Transport::new(
         serializer,
         batched,
@@ -149,7 +159,8 @@ where
             config.max_message_size,
             false,
         ))),
-    ))
+    )
+    .with_response_headers(response_headers))
 }
 
 fn subprotocol(serializer: Serializer, batched: bool) -> &'static str {

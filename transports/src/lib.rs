@@ -63,6 +63,9 @@ pub use client::{
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::TransportError;
 pub use rawsocket::RawSocketError;
-pub use server::{accept, accept_rawsocket, accept_websocket, reject_rawsocket, ServerConfig};
+pub use server::{
+    accept, accept_rawsocket, accept_websocket, accept_websocket_with, reject_rawsocket,
+    CookieConfig, ServerConfig,
+};
 pub use tls::TlsError;
 pub use transport::{Incoming, Outgoing, Transport, TransportKind, UpgradeRequest};

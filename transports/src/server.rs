@@ -57,6 +57,53 @@ impl Default for ServerConfig {
     }
 }
 
+/// Cookie tracking on a WebSocket listener: the name and lifetime of the cookie the router
+/// sets for WAMP cookie authentication.
+///
+/// ```
+/// use std::time::Duration;
+/// use nexus_transports::CookieConfig;
+///
+/// let config = CookieConfig { name: "cbtid".into(), max_age: Duration::from_secs(3600) };
+/// assert_eq!(
+///     config.set_cookie("abc", true),
+///     "cbtid=abc; Max-Age=3600; Path=/; HttpOnly; SameSite=Strict; Secure"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// The cookie's name (default `cbtid`, as Crossbar names it).
+    pub name: String,
+    /// How long the cookie, and the identity bound to it, lives (default 1 day).
+    pub max_age: std::time::Duration,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: "cbtid".into(),
+            max_age: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl CookieConfig {
+    /// The `Set-Cookie` header value for `value`: `HttpOnly` (scripts cannot read it),
+    /// `SameSite=Strict` (other sites' pages cannot make the browser send it), and `Secure`
+    /// when the listener is TLS.
+    pub fn set_cookie(&self, value: &str, secure: bool) -> String {
+        let mut header = format!(
+            "{}={value}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict",
+            self.name,
+            self.max_age.as_secs()
+        );
+        if secure {
+            header.push_str("; Secure");
+        }
+        header
+    }
+}
+
 impl ServerConfig {
     fn subprotocols(&self) -> String {
         let mut names = Vec::new();
@@ -88,6 +135,37 @@ pub async fn accept_websocket<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    accept_websocket_with(stream, config, |_| Vec::new()).await
+}
+
+/// [`accept_websocket`] with a say in the handshake response: `respond` sees the upgrade
+/// request (once a subprotocol is agreed) and returns extra response headers, for example
+/// a `Set-Cookie` (see [`CookieConfig`]). Headers whose name or value is not valid HTTP
+/// are left out.
+///
+/// ```
+/// use nexus_transports::{accept_websocket_with, CookieConfig, ServerConfig};
+/// # async fn example(stream: smol::net::TcpStream) -> Result<(), nexus_transports::TransportError> {
+/// let cookies = CookieConfig::default();
+/// let transport = accept_websocket_with(stream, &ServerConfig::default(), |request| {
+///     match request.cookie(&cookies.name) {
+///         Some(_) => Vec::new(),
+///         None => vec![("Set-Cookie".into(), cookies.set_cookie("fresh-random-value", false))],
+///     }
+/// })
+/// .await?;
+/// # let _ = transport; Ok(()) }
+/// ```
+pub async fn accept_websocket_with<S, F>(
+    stream: S,
+    config: &ServerConfig,
+    respond: F,
+) -> Result<Transport, TransportError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnOnce(&UpgradeRequest) -> Vec<(String, String)> + Send,
+{
+    let mut respond = Some(respond);
     let io: BoxIo = Box::new(stream);
     let mut outcome: Option<Result<(Serializer, bool, UpgradeRequest), String>> = None;
     // tungstenite fixes the callback's signature, large error type included.
@@ -134,6 +212,16 @@ where
                         })
                         .collect(),
                 };
+                if let Some(respond) = respond.take() {
+                    for (name, value) in respond(&upgrade) {
+                        if let (Ok(name), Ok(value)) = (
+                            header::HeaderName::from_bytes(name.as_bytes()),
+                            HeaderValue::from_str(&value),
+                        ) {
+                            response.headers_mut().append(name, value);
+                        }
+                    }
+                }
                 outcome = Some(Ok((serializer, batched, upgrade)));
                 Ok(response)
             }

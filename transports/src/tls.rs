@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector};
+use nexus_core::router::{ChannelBinding, ChannelBindingKind, ClientCertificate};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -189,3 +190,190 @@ where
         .await
         .map_err(TlsError::Handshake)
 }
+
+/// Whether a TLS listener asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientCertMode {
+    /// Never (the default).
+    #[default]
+    None,
+    /// Ask; a client without one still connects (and may authenticate otherwise), a client
+    /// with one the CA did not issue is refused.
+    Optional,
+    /// Refuse clients without a certificate issued by the CA.
+    Required,
+}
+
+/// A server configuration like [`server_config_from_pem`] that asks clients for a
+/// certificate issued by one of the CAs in `client_ca_pem` (rustls' WebPKI client
+/// verifier: chain, validity period and key usage are checked). `mode`
+/// [`ClientCertMode::None`] ignores `client_ca_pem`.
+///
+/// The verified certificate's identity is then read with [`peer_certificate`].
+///
+/// ```
+/// use nexus_transports::tls::{self, ClientCertMode};
+///
+/// let ca_key = rcgen::KeyPair::generate().unwrap();
+/// let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+/// ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+/// let ca = ca.self_signed(&ca_key).unwrap();
+/// let key = rcgen::KeyPair::generate().unwrap();
+/// let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap()
+///     .self_signed(&key).unwrap();
+/// let config = tls::server_config_with_client_auth(
+///     cert.pem().as_bytes(),
+///     key.serialize_pem().as_bytes(),
+///     ca.pem().as_bytes(),
+///     ClientCertMode::Required,
+/// ).unwrap();
+/// # let _ = config;
+/// ```
+pub fn server_config_with_client_auth(
+    cert_chain_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: &[u8],
+    mode: ClientCertMode,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    if mode == ClientCertMode::None {
+        return server_config_from_pem(cert_chain_pem, key_pem);
+    }
+    let chain = certificates(cert_chain_pem)?;
+    let key = private_key(key_pem)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in certificates(client_ca_pem)? {
+        roots.add(certificate)?;
+    }
+    let builder =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+    let builder = match mode {
+        ClientCertMode::Optional => builder.allow_unauthenticated(),
+        _ => builder,
+    };
+    let verifier = builder
+        .build()
+        .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// [`server_config_with_client_auth`] with the PEM read from files (blocking: call it at
+/// start-up).
+pub fn server_config_from_files_with_client_auth(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+    mode: ClientCertMode,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_with_client_auth(&read(cert)?, &read(key)?, &read(client_ca)?, mode)
+}
+
+/// A client configuration like [`client_config`] that presents a client certificate
+/// (`cert_chain_pem`, leaf first, and its `key_pem`) to servers that ask for one.
+pub fn client_config_with_cert(
+    extra_roots_pem: Option<&[u8]>,
+    cert_chain_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = extra_roots_pem {
+        for certificate in certificates(pem)? {
+            roots.add(certificate)?;
+        }
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certificates(cert_chain_pem)?, private_key(key_pem)?)?;
+    Ok(Arc::new(config))
+}
+
+/// The identity in the client certificate of an accepted TLS connection, if the client
+/// presented one (rustls has verified it against the configured client CA by then).
+/// `None` also when the certificate cannot be parsed, which a verified one always can.
+pub fn peer_certificate<S>(stream: &TlsServerStream<S>) -> Option<ClientCertificate> {
+    let leaf = stream.get_ref().1.peer_certificates()?.first()?;
+    certificate_identity(leaf.as_ref())
+}
+
+/// The subject CN, DNS names and SHA-256 fingerprint of a DER certificate.
+///
+/// ```
+/// let key = rcgen::KeyPair::generate().unwrap();
+/// let mut params = rcgen::CertificateParams::new(vec!["a.example".into(), "b.example".into()]).unwrap();
+/// params.distinguished_name.push(rcgen::DnType::CommonName, "device-7");
+/// let cert = params.self_signed(&key).unwrap();
+/// let id = nexus_transports::tls::certificate_identity(cert.der()).unwrap();
+/// assert_eq!(id.subject_cn.as_deref(), Some("device-7"));
+/// assert_eq!(id.dns_names, ["a.example", "b.example"]);
+/// assert_eq!(id.authid(), Some("device-7"));
+/// assert!(nexus_transports::tls::certificate_identity(b"garbage").is_none());
+/// ```
+pub fn certificate_identity(der: &[u8]) -> Option<ClientCertificate> {
+    use sha2::Digest;
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject_cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::DNSName(dns) = name {
+                dns_names.push((*dns).to_owned());
+            }
+        }
+    }
+    Some(ClientCertificate {
+        subject_cn,
+        dns_names,
+        fingerprint: hex::encode(sha2::Sha256::digest(der)),
+    })
+}
+
+/// The RFC 9266 `tls-exporter` channel binding of an accepted TLS connection: 32 bytes of
+/// keying material exported with the label `EXPORTER-Channel-Binding` and no context.
+///
+/// Only for TLS 1.3: RFC 9266 allows `tls-exporter` under TLS 1.2 only with the extended
+/// master secret, which rustls does not report. `tls-unique` is not available at all
+/// (rustls does not expose the Finished message).
+pub fn channel_binding<S>(stream: &TlsServerStream<S>) -> Option<ChannelBinding> {
+    let conn = stream.get_ref().1;
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    let data = conn
+        .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
+        .ok()?;
+    Some(ChannelBinding {
+        kind: ChannelBindingKind::TlsExporter,
+        data,
+    })
+}
+
+/// The client side of [`channel_binding`], for clients that bind their authentication to
+/// the channel.
+pub fn client_channel_binding<S>(stream: &TlsClientStream<S>) -> Option<ChannelBinding> {
+    let conn = stream.get_ref().1;
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    let data = conn
+        .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
+        .ok()?;
+    Some(ChannelBinding {
+        kind: ChannelBindingKind::TlsExporter,
+        data,
+    })
+}
+
+/// RFC 9266's exporter label.
+const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";

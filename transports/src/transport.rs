@@ -64,6 +64,35 @@ impl UpgradeRequest {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
+
+    /// The value of the first cookie named `name` in the `Cookie` headers (RFC 6265
+    /// `name=value` pairs separated by `;`; surrounding double quotes are removed).
+    ///
+    /// ```
+    /// use nexus_transports::UpgradeRequest;
+    ///
+    /// let request = UpgradeRequest {
+    ///     path: "/ws".into(),
+    ///     headers: vec![("cookie".into(), "a=1; cbtid=\"xyz\"; b=2".into())],
+    /// };
+    /// assert_eq!(request.cookie("cbtid"), Some("xyz"));
+    /// assert_eq!(request.cookie("c"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, value)| value.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| key.trim() == name)
+            .map(|(_, value)| {
+                let value = value.trim();
+                value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value)
+            })
+    }
 }
 
 pub(crate) enum Conn {
@@ -103,6 +132,7 @@ pub struct Transport {
     receive_limit: usize,
     send_limit: usize,
     upgrade_request: Option<UpgradeRequest>,
+    response_headers: Vec<(String, String)>,
     conn: Conn,
     ended: bool,
 }
@@ -122,9 +152,15 @@ impl Transport {
             receive_limit,
             send_limit,
             upgrade_request,
+            response_headers: Vec::new(),
             conn,
             ended: false,
         }
+    }
+
+    pub(crate) fn with_response_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.response_headers = headers;
+        self
     }
 
     /// The negotiated serializer.
@@ -162,6 +198,13 @@ impl Transport {
     /// The HTTP upgrade request, for WebSocket transports accepted by a server.
     pub fn upgrade_request(&self) -> Option<&UpgradeRequest> {
         self.upgrade_request.as_ref()
+    }
+
+    /// The headers of the server's HTTP upgrade response (names in lower case), for
+    /// WebSocket transports opened by a client: a `set-cookie` to present next time, for
+    /// example. Empty otherwise.
+    pub fn response_headers(&self) -> &[(String, String)] {
+        &self.response_headers
     }
 
     /// Starts closing (see the type's documentation): sends a WebSocket CLOSE (code 1000) or

@@ -1,13 +1,15 @@
 //! Router configuration: realms, limits and policies.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::authz::Roles;
+use super::static_auth::StaticAuth;
 use crate::uri::{MatchPolicy, Uri, UriRules};
 
 /// How a realm authenticates joining clients.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum AuthMode {
     /// Everyone joins as `anonymous` (authid: a random string, authrole `anonymous`), without
     /// a CHALLENGE. A client that offers authentication methods but not `anonymous` is
@@ -19,7 +21,40 @@ pub enum AuthMode {
     /// request that the embedding application answers with
     /// [`Router::resolve_authentication`](super::Router::resolve_authentication).
     External,
+    /// The built-in provider: users and methods configured up front, evaluated by the router
+    /// itself without asking the application (see [`StaticAuth`]). Challenges need
+    /// randomness: the driver must seed it with
+    /// [`Router::seed_authentication`](super::Router::seed_authentication), or every
+    /// challenge method fails closed.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use nexus_core::router::{AuthMethod, AuthMode, RealmConfig, StaticAuth, StaticUser};
+    /// use nexus_core::Uri;
+    ///
+    /// let users = StaticAuth::new([AuthMethod::Ticket])
+    ///     .user("alice", StaticUser::new("admin").ticket("s3cr3t"))
+    ///     .unwrap();
+    /// let mut realm = RealmConfig::new(Uri::parse("realm1").unwrap());
+    /// realm.auth = AuthMode::Static(Arc::new(users));
+    /// ```
+    Static(Arc<StaticAuth>),
 }
+
+/// Two static configurations are equal when they are the same one (secrets are not
+/// compared).
+impl PartialEq for AuthMode {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (AuthMode::Anonymous, AuthMode::Anonymous)
+            | (AuthMode::External, AuthMode::External) => true,
+            (AuthMode::Static(a), AuthMode::Static(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for AuthMode {}
 
 /// How a realm authorizes actions (register, call, subscribe, publish). A denied action gets
 /// ERROR `wamp.error.not_authorized` (a PUBLISH only when acknowledged); see the

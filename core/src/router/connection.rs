@@ -9,6 +9,8 @@ use std::time::Instant;
 use super::authz::Stage;
 use super::config::{QueueConfig, SlowSubscriberPolicy};
 use super::session_meta::Testaments;
+use super::static_auth::Pending;
+use super::transport_auth::TransportAuth;
 use super::{Action, AuthzAction};
 use crate::id::{Id, RequestIdCounter};
 use crate::message::{CancelMode, ClientRoles, Hello, Interrupt, InterruptOptions, Message};
@@ -69,6 +71,8 @@ pub(crate) enum State {
         realm: usize,
         hello: Box<Hello>,
         waiting: bool,
+        /// The built-in provider's pending challenge (static authentication only).
+        pending: Option<Box<Pending>>,
     },
     /// WELCOME sent.
     Established,
@@ -167,6 +171,8 @@ pub(crate) struct Connection {
     pub serializer: Option<Serializer>,
     /// The transport's label (see `Router::set_transport`).
     pub transport: Option<String>,
+    /// What the transport knows about the client (see `Router::set_transport_auth`).
+    pub auth: TransportAuth,
     pub state: State,
     pub queue: VecDeque<Arc<Message>>,
     pub stats: ConnectionStats,
@@ -232,6 +238,7 @@ impl Connections {
             id,
             serializer,
             transport: None,
+            auth: TransportAuth::default(),
             state: State::AwaitingHello,
             queue: VecDeque::new(),
             stats: ConnectionStats::default(),

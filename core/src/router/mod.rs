@@ -51,15 +51,19 @@
 //! assert!(matches!(*welcome, Message::Welcome(_)));
 //! ```
 
+mod auth_digest;
 pub mod authz;
 mod broker;
 mod config;
 mod connection;
+mod cookie;
 mod dealer;
 mod meta;
 mod pubsub;
 mod rpc;
 mod session_meta;
+mod static_auth;
+mod transport_auth;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -81,7 +85,13 @@ pub use config::{
 /// `wamp.` namespace so that no client can forge it.
 pub const EVENTS_DROPPED: &str = "wamp.session.on_events_dropped";
 pub use connection::{ConnectionId, ConnectionStats};
+pub use cookie::CookieStore;
 pub use dealer::shard_score;
+pub use static_auth::{AuthMethod, CraCredential, StaticAuth, StaticAuthError, StaticUser};
+pub use transport_auth::{
+    ChannelBinding, ChannelBindingKind, ClientCertificate, ConnectionCookie, CookieGrant,
+    CookieIdentity, TransportAuth,
+};
 
 use authz::{DecisionCache, Grant, Stage};
 use broker::Broker;
@@ -115,6 +125,11 @@ pub enum Action {
     /// Decide whether a session may perform an action; answer with
     /// [`Router::resolve_authorization`].
     Authorize(AuthzRequest),
+    /// A session authenticated (by a method other than `anonymous` or `cookie`) on a
+    /// connection whose WebSocket handshake issued a cookie: remember that the cookie now
+    /// stands for this identity (in a [`CookieStore`]), so a later connection presenting
+    /// it can authenticate with `cookie`. Nothing to answer.
+    RememberCookie(CookieGrant),
 }
 
 /// A question about a joining client, for realms with [`AuthMode::External`].
@@ -128,6 +143,10 @@ pub struct AuthRequest {
     pub hello: Box<Hello>,
     /// The client's answer to the last CHALLENGE (`None` on the HELLO itself).
     pub authenticate: Option<Authenticate>,
+    /// What the transport knows about the client (cookie, TLS client certificate, channel
+    /// binding), as given to [`Router::set_transport_auth`] (boxed: most connections
+    /// have none, and actions stay small).
+    pub transport: Box<TransportAuth>,
 }
 
 /// The answer to an [`AuthRequest`].
@@ -260,6 +279,8 @@ pub struct Router {
     roles: RouterRoles,
     /// A moment and its wall-clock time, for the meta API's timestamps.
     wall_clock: Option<(Instant, std::time::SystemTime)>,
+    /// The CSPRNG of authentication challenges (`None` until seeded).
+    auth_entropy: Option<static_auth::AuthEntropy>,
 }
 
 impl Router {
@@ -277,6 +298,7 @@ impl Router {
             next_token: 1,
             roles: router_roles(),
             wall_clock: None,
+            auth_entropy: None,
             config,
         };
         for realm in router.config.realms.clone() {
@@ -335,6 +357,50 @@ impl Router {
         if let Some(c) = self.conns.get_mut(conn) {
             c.transport = Some(label.into());
         }
+    }
+
+    /// Hands over what the transport knows about the client: its WebSocket cookie, its
+    /// verified TLS client certificate, its TLS channel binding. Call it right after
+    /// [`attach`](Self::attach), before the HELLO is handled. Realms with
+    /// [`AuthMode::Static`] use it for the `cookie` and `tls` methods and for channel
+    /// binding; external authenticators get it in [`AuthRequest::transport`].
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use nexus_core::router::{ClientCertificate, Router, RouterConfig, TransportAuth};
+    /// use nexus_core::{Serializer, Uri};
+    ///
+    /// let mut router = Router::new(RouterConfig::with_realm(Uri::parse("realm1").unwrap()), 1);
+    /// let conn = router.attach(Instant::now(), Serializer::Json);
+    /// let cert = ClientCertificate {
+    ///     subject_cn: Some("device-1".into()),
+    ///     dns_names: vec![],
+    ///     fingerprint: String::new(),
+    /// };
+    /// router.set_transport_auth(conn, TransportAuth { client_cert: Some(cert), ..Default::default() });
+    /// ```
+    pub fn set_transport_auth(&mut self, conn: ConnectionId, auth: TransportAuth) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.auth = auth;
+        }
+    }
+
+    /// Seeds the cryptographically secure generator of authentication challenges (nonces,
+    /// cryptosign challenges, SCRAM server nonces) with 32 bytes of operating-system
+    /// entropy. The ID seed given to [`Router::new`] is only 64 bits and predictable
+    /// enough for IDs, not for authentication. Until this is called, realms with
+    /// [`AuthMode::Static`] refuse every method that needs a CHALLENGE.
+    ///
+    /// Seeding again replaces the generator (and the key of mock challenges, so the fake
+    /// salts of unknown users change: do it once, at start-up).
+    pub fn seed_authentication(&mut self, seed: [u8; 32]) {
+        self.auth_entropy = Some(static_auth::AuthEntropy::new(seed));
+    }
+
+    /// A fresh key for a [`CookieStore`], drawn from the authentication generator (`None`
+    /// until [`seed_authentication`](Self::seed_authentication)).
+    pub fn cookie_store_key(&mut self) -> Option<[u8; 32]> {
+        self.auth_entropy.as_mut().map(|e| e.cookie_key())
     }
 
     /// The serializer a connection negotiated.
@@ -485,7 +551,7 @@ impl Router {
                 else {
                     unreachable!("checked above")
                 };
-                self.welcome(conn, realm, &hello, identity);
+                self.welcome(conn, realm, &hello, identity, None);
             }
             AuthDecision::Challenge { method, extra } => {
                 *waiting = false;
@@ -675,7 +741,7 @@ impl Router {
                 )
             }
         };
-        match self.realms[realm].config.auth {
+        match &self.realms[realm].config.auth {
             AuthMode::Anonymous => {
                 let methods = hello.details.authmethods.as_deref().unwrap_or_default();
                 if !methods.is_empty() && !methods.iter().any(|m| m == "anonymous") {
@@ -695,51 +761,195 @@ impl Router {
                     authprovider: "static".into(),
                     authextra: Dict::new(),
                 };
-                self.welcome(conn, realm, &hello, identity);
+                self.welcome(conn, realm, &hello, identity, None);
             }
             AuthMode::External => {
+                let transport = Box::new(
+                    self.conns
+                        .get(conn)
+                        .map(|c| c.auth.clone())
+                        .unwrap_or_default(),
+                );
                 let request = AuthRequest {
                     connection: conn,
                     realm: hello.realm.clone(),
                     hello: hello.clone(),
                     authenticate: None,
+                    transport,
                 };
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.state = State::Authenticating {
                         realm,
                         hello,
                         waiting: true,
+                        pending: None,
                     };
                 }
                 self.conns.actions.push_back(Action::Authenticate(request));
             }
+            AuthMode::Static(auth) => {
+                let auth = auth.clone();
+                self.on_static_hello(now, conn, realm, hello, &auth);
+            }
         }
-        let _ = now;
     }
 
-    fn on_authenticate(&mut self, conn: ConnectionId, authenticate: Authenticate) {
-        let Some(c) = self.conns.get(conn) else {
-            return;
+    /// A HELLO to a realm with the built-in provider: WELCOME, CHALLENGE or ABORT at once.
+    fn on_static_hello(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        realm: usize,
+        hello: Box<Hello>,
+        auth: &StaticAuth,
+    ) {
+        let session = self.unused_session_id();
+        let unix_millis = self
+            .wall_clock
+            .map(|(at, wall)| {
+                let t = if now >= at {
+                    wall + (now - at)
+                } else {
+                    wall - (at - now)
+                };
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            })
+            .unwrap_or(0);
+        let transport = self
+            .conns
+            .get(conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
+        let ctx = static_auth::HelloContext {
+            realm: &self.realms[realm].config.name,
+            hello: &hello,
+            transport: &transport,
+            now,
+            unix_millis,
+            session,
         };
-        let State::Authenticating { realm, hello, .. } = &c.state else {
-            return;
-        };
-        let request = AuthRequest {
-            connection: conn,
-            realm: self.realms[*realm].config.name.clone(),
-            hello: hello.clone(),
-            authenticate: Some(authenticate),
-        };
-        self.conns.actions.push_back(Action::Authenticate(request));
+        let outcome = auth.on_hello(&ctx, self.auth_entropy.as_mut());
+        self.static_outcome(conn, realm, hello, outcome);
     }
 
-    fn welcome(&mut self, conn: ConnectionId, realm: usize, hello: &Hello, identity: Identity) {
-        let session = loop {
+    /// Carries out what the built-in provider decided.
+    fn static_outcome(
+        &mut self,
+        conn: ConnectionId,
+        realm: usize,
+        hello: Box<Hello>,
+        outcome: static_auth::Outcome,
+    ) {
+        use static_auth::Outcome;
+        match outcome {
+            Outcome::Welcome(identity) => self.welcome(conn, realm, &hello, identity, None),
+            Outcome::Anonymous(role) => {
+                let identity = Identity {
+                    authid: anonymous_authid(&mut self.rng),
+                    authrole: role,
+                    authmethod: "anonymous".into(),
+                    authprovider: static_auth::PROVIDER.into(),
+                    authextra: Dict::new(),
+                };
+                self.welcome(conn, realm, &hello, identity, None);
+            }
+            Outcome::Challenge {
+                method,
+                extra,
+                pending,
+            } => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.state = State::Authenticating {
+                        realm,
+                        hello,
+                        waiting: false,
+                        pending: Some(pending),
+                    };
+                }
+                self.conns.reply(
+                    conn,
+                    Challenge {
+                        auth_method: method.to_owned(),
+                        extra,
+                    },
+                );
+            }
+            Outcome::Deny { reason, message } => self.abort(conn, reason, message),
+        }
+    }
+
+    /// A session ID no session has.
+    fn unused_session_id(&mut self) -> Id {
+        loop {
             let id = self.rng.next_id();
             if !self.sessions.contains_key(&id) {
                 break id;
             }
+        }
+    }
+
+    fn on_authenticate(&mut self, conn: ConnectionId, authenticate: Authenticate) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
         };
+        let State::Authenticating {
+            realm,
+            hello,
+            pending,
+            ..
+        } = &mut c.state
+        else {
+            return;
+        };
+        let realm = *realm;
+        if let Some(pending) = pending.take() {
+            // The built-in provider: one AUTHENTICATE per CHALLENGE, decided at once.
+            let State::Authenticating { hello, .. } =
+                std::mem::replace(&mut c.state, State::AwaitingHello)
+            else {
+                unreachable!("matched above")
+            };
+            let session = pending.session;
+            match StaticAuth::on_authenticate(pending, &authenticate) {
+                static_auth::Outcome::Welcome(identity) => {
+                    self.welcome(conn, realm, &hello, identity, session)
+                }
+                static_auth::Outcome::Deny { reason, message } => self.abort(conn, reason, message),
+                // Not produced for an AUTHENTICATE; refuse rather than trust it.
+                _ => self.abort(
+                    conn,
+                    uri::error::AUTHENTICATION_FAILED,
+                    "authentication failed".into(),
+                ),
+            }
+            return;
+        }
+        let request = AuthRequest {
+            connection: conn,
+            realm: self.realms[realm].config.name.clone(),
+            hello: hello.clone(),
+            authenticate: Some(authenticate),
+            transport: Box::new(c.auth.clone()),
+        };
+        self.conns.actions.push_back(Action::Authenticate(request));
+    }
+
+    /// Establishes the session. `session` is the ID a CHALLENGE announced, if any (it is
+    /// used unless another session took it meanwhile).
+    fn welcome(
+        &mut self,
+        conn: ConnectionId,
+        realm: usize,
+        hello: &Hello,
+        identity: Identity,
+        session: Option<Id>,
+    ) {
+        let session = match session {
+            Some(id) if !self.sessions.contains_key(&id) => id,
+            _ => self.unused_session_id(),
+        };
+        self.remember_cookie(conn, realm, &identity);
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -786,6 +996,32 @@ impl Router {
         };
         self.conns.reply(conn, Welcome { session, details });
         self.session_joined(conn);
+    }
+
+    /// Asks the driver to bind the cookie issued on this connection to the identity that
+    /// just authenticated. Not for `anonymous` (nothing to remember) nor `cookie` (already
+    /// bound), and never for a cookie the client merely presented (session fixation: see
+    /// [`ConnectionCookie`]).
+    fn remember_cookie(&mut self, conn: ConnectionId, realm: usize, identity: &Identity) {
+        if matches!(identity.authmethod.as_str(), "anonymous" | "cookie") {
+            return;
+        }
+        let Some(cookie) = self.conns.get(conn).and_then(|c| c.auth.cookie.as_ref()) else {
+            return;
+        };
+        if !cookie.issued {
+            return;
+        }
+        let grant = CookieGrant {
+            value: cookie.value.clone(),
+            realm: self.realms[realm].config.name.clone(),
+            identity: Identity {
+                authextra: Dict::new(),
+                ..identity.clone()
+            },
+            max_age: cookie.max_age,
+        };
+        self.conns.actions.push_back(Action::RememberCookie(grant));
     }
 
     /// Sends GOODBYE and waits (up to the goodbye timeout) for the reply; the session is torn

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use nexus_core::message::*;
-use nexus_core::router::{Action, AuthRequest, AuthzRequest, ConnectionId, Router, RouterConfig};
+use nexus_core::router::{
+    Action, AuthRequest, AuthzRequest, ConnectionId, CookieGrant, Router, RouterConfig,
+};
 use nexus_core::{features, Id, RequestIdCounter, Serializer, Uri};
 
 pub struct Net {
@@ -17,6 +19,7 @@ pub struct Net {
     pub closed: HashSet<ConnectionId>,
     pub auth: Vec<AuthRequest>,
     pub authz: Vec<AuthzRequest>,
+    pub cookies: Vec<CookieGrant>,
 }
 
 /// A raw client: a connection and its request-ID counter.
@@ -72,6 +75,7 @@ impl Net {
             closed: HashSet::new(),
             auth: Vec::new(),
             authz: Vec::new(),
+            cookies: Vec::new(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Net {
                 }
                 Action::Authenticate(r) => self.auth.push(r),
                 Action::Authorize(r) => self.authz.push(r),
+                Action::RememberCookie(g) => self.cookies.push(g),
             }
         }
     }

@@ -11,4 +11,5 @@ mod harness;
 mod session_meta;
 mod sessions;
 mod slow_peers;
+mod static_auth;
 mod violations;

@@ -125,7 +125,7 @@ impl World {
                         self.router.detach(self.now, c);
                         self.peers[p].conn = None;
                     }
-                    Action::Authenticate(_) | Action::Authorize(_) => {
+                    Action::Authenticate(_) | Action::Authorize(_) | Action::RememberCookie(_) => {
                         panic!("the open realm asks no questions")
                     }
                 }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+mod auth;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -1952,5 +1954,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(scripted_router(rt.clone())).await;
     Box::pin(advanced_pubsub(rt.clone())).await;
     Box::pin(payload_limits(rt.clone())).await;
+    Box::pin(auth::cookie_round_trip(rt.clone())).await;
+    Box::pin(auth::tls_client_certificates(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
