@@ -61,11 +61,19 @@ pub(crate) struct InFlight {
     pub reroute: Option<Box<Reroute>>,
 }
 
-/// A call that can be re-routed: the INVOCATION sent, and the callees that refused it.
+/// A call that can be re-routed: the INVOCATION sent (its payload and the details every
+/// callee gets), what the caller asked for that depends on the callee (disclosure, a
+/// timeout a callee may enforce, progressive results), and the callees that refused it.
 #[derive(Debug, Clone)]
 pub(crate) struct Reroute {
     pub invocation: Arc<Message>,
     pub tried: Vec<ConnectionId>,
+    /// The caller asked for disclosure (`disclose_me`, or its role's permission).
+    pub disclose_requested: bool,
+    /// CALL.Options.timeout in milliseconds, when set.
+    pub timeout_ms: Option<u64>,
+    /// CALL.Options.receive_progress.
+    pub wants_progress: bool,
 }
 
 /// What one callee asked for when registering.

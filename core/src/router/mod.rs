@@ -1194,7 +1194,7 @@ impl Router {
             }
             Message::Yield(m) => self.on_yield(now, conn, m),
             Message::Error(m) if m.request_type == RequestType::Invocation => {
-                self.on_callee_error(conn, m)
+                self.on_callee_error(now, conn, m)
             }
             Message::Error(m) => self.violation(
                 conn,

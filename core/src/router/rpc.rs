@@ -339,8 +339,8 @@ impl Router {
                 "the callee does not support payload passthru mode".into(),
             );
         }
-        let receive_progress =
-            m.options.receive_progress == Some(true) && supports_progressive_results(callee_role);
+        let o_receive_progress = m.options.receive_progress == Some(true);
+        let receive_progress = o_receive_progress && supports_progressive_results(callee_role);
         let timeout_ms = m.options.timeout.filter(|ms| *ms > 0);
         let reg = &self.realms[realm_index].dealer.registrations[&registration];
         // The callee enforces the timeout when it asked to (forward_timeout) and can.
@@ -390,6 +390,9 @@ impl Router {
                     Box::new(dealer::Reroute {
                         invocation: message.clone(),
                         tried: Vec::new(),
+                        disclose_requested: disclose_me || grant.disclose,
+                        timeout_ms,
+                        wants_progress: o_receive_progress,
                     })
                 });
         if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
@@ -430,7 +433,7 @@ impl Router {
     /// Call re-routing: the callee answered `wamp.error.unavailable`; the call goes to the
     /// next callee its registration's invocation policy allows, keeping its timeout, or ends
     /// with ERROR `wamp.error.no_available_callee` when there is none.
-    fn reroute(&mut self, realm: usize, refused_by: ConnectionId, call: InFlight) {
+    fn reroute(&mut self, now: Instant, realm: usize, refused_by: ConnectionId, call: InFlight) {
         let Some(mut reroute) = call.reroute.clone() else {
             return;
         };
@@ -439,12 +442,26 @@ impl Router {
             return;
         };
         let registration = sent.registration;
-        let next =
-            self.realms[realm]
-                .dealer
-                .pick_reroute(registration, &reroute.tried, &mut self.rng);
-        let Some((callee, session)) = next.and_then(|c| self.conns.session(c).map(|s| (c, s)))
-        else {
+        let passthru = sent.details.ppt_scheme.is_some();
+        // The next callee the policy names; one that cannot take a passthru payload counts
+        // as unavailable too.
+        let callee = loop {
+            let next =
+                self.realms[realm]
+                    .dealer
+                    .pick_reroute(registration, &reroute.tried, &mut self.rng);
+            let Some(c) = next else {
+                break None;
+            };
+            let fits = self.conns.session(c).is_some_and(|s| {
+                !passthru || supports(&s.roles.callee, features::PAYLOAD_PASSTHRU_MODE)
+            });
+            if fits {
+                break Some(c);
+            }
+            reroute.tried.push(c);
+        };
+        let (Some(callee), Some(caller)) = (callee, self.conns.session(call.caller)) else {
             return self.call_error(
                 call.caller,
                 call.call,
@@ -452,15 +469,40 @@ impl Router {
                 "every callee of the procedure is unavailable".into(),
             );
         };
-        let invocation = session.invocation_ids.peek();
+        let caller_identity = (caller.id, caller.authid.clone(), caller.authrole.clone());
+        let Some(session) = self.conns.session(callee) else {
+            return;
+        };
+        // What depends on the callee is decided again for this one.
         let role = &session.roles.callee;
-        let receive_progress = call.receive_progress && supports_progressive_results(role);
+        let reg = &self.realms[realm].dealer.registrations[&registration];
+        let receive_progress = reroute.wants_progress && supports_progressive_results(role);
+        let forward_timeout = reroute.timeout_ms.is_some()
+            && reg.forward_timeout.contains(&callee)
+            && supports(role, features::CALL_TIMEOUT);
+        let disclose = match self.realms[realm].config.caller_disclosure {
+            Disclosure::Never => false,
+            Disclosure::Always => true,
+            Disclosure::OnRequest => {
+                reroute.disclose_requested || reg.disclose_caller.contains(&callee)
+            }
+        };
         let can_reroute = supports(role, features::CALL_REROUTE);
+        let invocation = session.invocation_ids.peek();
+        let (caller_id, caller_authid, caller_authrole) = caller_identity;
         let message = Arc::new(Message::Invocation(Invocation {
             request: invocation,
             registration,
             details: InvocationDetails {
                 receive_progress: receive_progress.then_some(true),
+                caller: disclose.then_some(caller_id),
+                caller_authid: disclose.then_some(caller_authid),
+                caller_authrole: disclose.then_some(caller_authrole),
+                timeout: if forward_timeout {
+                    reroute.timeout_ms
+                } else {
+                    None
+                },
                 ..sent.details.clone()
             },
             payload: sent.payload.clone(),
@@ -469,6 +511,7 @@ impl Router {
             Box::new(dealer::Reroute {
                 invocation: message.clone(),
                 tried: std::mem::take(&mut reroute.tried),
+                ..*reroute
             })
         });
         if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
@@ -486,12 +529,21 @@ impl Router {
         if let Some(s) = self.conns.session_mut(call.caller) {
             s.calls.insert(call.call, (callee, invocation));
         }
+        // The dealer times the call unless this callee enforces the timeout; the clock keeps
+        // running from the original CALL when the dealer already timed it.
+        let timeout = reroute
+            .timeout_ms
+            .filter(|_| !forward_timeout)
+            .map(std::time::Duration::from_millis);
+        let deadline = timeout.map(|t| call.deadline.unwrap_or(now + t));
         self.realms[realm].dealer.insert_in_flight(
             callee,
             invocation,
             InFlight {
                 receive_progress,
                 reroute: kept,
+                timeout,
+                deadline,
                 ..call
             },
         );
@@ -587,7 +639,7 @@ impl Router {
         );
     }
 
-    pub(super) fn on_callee_error(&mut self, conn: ConnectionId, m: Error) {
+    pub(super) fn on_callee_error(&mut self, now: Instant, conn: ConnectionId, m: Error) {
         let Some((realm, call)) = self.answered(conn, m.request, "ERROR") else {
             return;
         };
@@ -596,7 +648,7 @@ impl Router {
         }
         self.finish(realm, conn, m.request, &call);
         if call.reroute.is_some() && m.error.as_str() == uri::error::UNAVAILABLE {
-            return self.reroute(realm, conn, call);
+            return self.reroute(now, realm, conn, call);
         }
         self.conns.reply(
             call.caller,

@@ -735,3 +735,72 @@ fn a_call_every_callee_refuses_gets_no_available_callee() {
         ("wamp.error.unavailable", call, RequestType::Call)
     );
 }
+
+#[test]
+fn a_rerouted_call_is_set_up_again_for_its_new_callee() {
+    let mut net = Net::realm1();
+    let reroute = roles_with(&[features::CALL_REROUTE, features::CALL_TIMEOUT]);
+    let plain = roles_with(&[features::CALL_REROUTE]);
+    // a: discloses callers, enforces timeouts, takes passthru; b: takes no passthru; c: none
+    // of these.
+    let mut a = net.join_with(roles_with(&[
+        features::CALL_REROUTE,
+        features::CALL_TIMEOUT,
+        features::PAYLOAD_PASSTHRU_MODE,
+    ]));
+    let mut b = net.join_with(reroute);
+    let mut c = net.join_with(plain);
+    let shared = |disclose: bool, forward: bool| RegisterOptions {
+        invoke: Some(InvokePolicy::RoundRobin),
+        disclose_caller: Some(disclose),
+        forward_timeout: Some(forward),
+        ..Default::default()
+    };
+    net.register_with(&mut a, "com.r", shared(true, true));
+    net.register_with(&mut b, "com.r", shared(false, false));
+    net.register_with(&mut c, "com.r", shared(false, true));
+    let mut caller = net.join_with(roles_with(&[features::PAYLOAD_PASSTHRU_MODE]));
+    let options = CallOptions {
+        timeout: Some(1000),
+        ..Default::default()
+    };
+    let call = net.call_with(&mut caller, "com.r", options, args![]);
+    let inv = invocation(net.recv_one(&a));
+    assert!(inv.details.caller.is_some(), "a asked for disclosure");
+    assert_eq!(inv.details.timeout, Some(1000), "a enforces the timeout");
+    unavailable(&mut net, &a, &inv);
+    let inv = invocation(net.recv_one(&b));
+    assert_eq!(inv.details.caller, None, "b did not ask for disclosure");
+    assert_eq!(
+        inv.details.timeout, None,
+        "b leaves the timeout to the dealer"
+    );
+    // The dealer now times the call.
+    net.advance(duration(1000));
+    assert_eq!(
+        error_of(&net.recv_one(&caller)),
+        ("wamp.error.timeout", call, RequestType::Call)
+    );
+    // A passthru call is not re-routed to callees that cannot take it.
+    let mut net = Net::realm1();
+    let mut a = net.join_with(roles_with(&[
+        features::CALL_REROUTE,
+        features::PAYLOAD_PASSTHRU_MODE,
+    ]));
+    let mut b = net.join_with(roles_with(&[features::CALL_REROUTE]));
+    net.register_with(&mut a, "com.r", shared(false, false));
+    net.register_with(&mut b, "com.r", shared(false, false));
+    let mut caller = net.join_with(roles_with(&[features::PAYLOAD_PASSTHRU_MODE]));
+    let ppt = CallOptions {
+        ppt_scheme: Some("x_custom".into()),
+        ..Default::default()
+    };
+    let call = net.call_with(&mut caller, "com.r", ppt, opaque());
+    let inv = invocation(net.recv_one(&a));
+    unavailable(&mut net, &a, &inv);
+    assert!(net.recv(&b).is_empty(), "b cannot take a passthru payload");
+    assert_eq!(
+        error_of(&net.recv_one(&caller)),
+        ("wamp.error.no_available_callee", call, RequestType::Call)
+    );
+}
