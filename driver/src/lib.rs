@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod cookie;
 mod error;
 mod host;
 mod rpc;
@@ -33,6 +34,7 @@ pub use client::{
     connect_transport, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig, Event,
     HandlerResult, Invocation, Registration, Subscription,
 };
+pub use cookie::CookieJar;
 pub use error::{Error, WampError};
 pub use host::{
     Authenticator, Authorizer, ListenOptions, RouterBuilder, RouterHandle, RouterStats,
