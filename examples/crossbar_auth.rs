@@ -95,8 +95,22 @@ fn cookie_cases(url: &str) -> Vec<Case> {
         (
             "cookie: a cookie Crossbar does not know",
             url.to_owned(),
-            c().cookie_jar(forged),
+            c().cookie_jar(forged.clone()),
             Expect::Abort,
+        ),
+        (
+            "cookie: the fresh cookie is skipped for the ticket, which binds it",
+            url.to_owned(),
+            c().authid("ticket-user")
+                .ticket("ticket-secret-1")
+                .cookie_jar(forged.clone()),
+            Expect::WelcomeBy("ticket-user", "ticket-role", "ticket", "static"),
+        ),
+        (
+            "cookie: then the fresh cookie alone",
+            url.to_owned(),
+            c().cookie_jar(forged),
+            Expect::WelcomeBy("ticket-user", "ticket-role", "ticket", "cookie"),
         ),
     ]
 }

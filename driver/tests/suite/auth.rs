@@ -190,7 +190,8 @@ pub async fn cookie_round_trip(rt: Arc<dyn Runtime>) {
 
 /// The client's cookie jar: the first session logs in by ticket and the jar keeps the
 /// router's cookie; the next sessions offer `cookie` first and are welcomed by it; a cookie
-/// the router does not know is not enough, and the jar takes the fresh one.
+/// the router does not know is not enough, and the jar takes the fresh one, which the next
+/// ticket login binds.
 pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
     let router = router(rt.clone());
     let options = ListenOptions {
@@ -264,6 +265,29 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
     );
     let fresh = forged.header("127.0.0.1", false).unwrap();
     assert!(fresh.starts_with("nexus_sid=") && fresh != "nexus_sid=forged" && fresh != cookie);
+
+    // 5. An unbound cookie is skipped for the next method, and that login binds it.
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("alice-ticket")
+        .cookie_jar(forged.clone());
+    let client = connect(config).await.unwrap();
+    assert_eq!(client.authmethod(), Some("ticket"));
+    client.close().await.unwrap();
+    let client = connect(ClientConfig::new("auth.realm").cookie_jar(forged))
+        .await
+        .unwrap();
+    assert_eq!(client.authmethod(), Some("cookie"));
+    assert_eq!(client.authid(), Some("alice"));
+    client.close().await.unwrap();
+
+    // 6. Without a jar, no cookie is sent: the ticket is used.
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("alice-ticket");
+    let client = connect(config).await.unwrap();
+    assert_eq!(client.authmethod(), Some("ticket"));
+    client.close().await.unwrap();
     router.shutdown().await;
 }
 
