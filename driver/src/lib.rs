@@ -13,6 +13,9 @@
 //!   input in chunks ([`Client::call_streaming`], [`Client::call_duplex`],
 //!   [`Client::register_streaming`]), revocations ([`Client::revocations`]), and
 //!   callee-enforced call timeouts (see [`Client::register_with`]).
+//! - Authentication: ticket, WAMP-CRA, cryptosign, SCRAM and anonymous through
+//!   [`ClientConfig`]; TLS client certificates ([`ClientConfig::client_certificate`]) and
+//!   WebSocket cookies ([`ClientConfig::cookie_jar`], [`CookieJar`]).
 //! - [`RouterBuilder`] / [`RouterHandle`]: a router with realms, listening on any number of
 //!   URLs, embedded in your program.
 //!
