@@ -29,6 +29,7 @@ use nexus_transports::{Endpoint, Incoming, Outgoing, Transport};
 
 use nexus_core::auth::AuthError;
 
+use crate::cookie::CookieJar;
 use crate::error::{Error, WampError};
 use crate::host::{LocalLink, RouterHandle};
 use crate::rpc::{
@@ -76,6 +77,11 @@ pub struct ClientConfig {
     /// Events buffered per subscription before new ones are dropped (a slow consumer
     /// must not stall the client).
     pub event_buffer: usize,
+    /// Where WebSocket cookies come from and go to (see [`ClientConfig::cookie_jar`]).
+    pub cookie_jar: Option<CookieJar>,
+    /// Offers `tls` (TLS client certificate authentication) first, before the credentials'
+    /// methods (see [`ClientConfig::client_certificate`]).
+    pub offer_tls: bool,
 }
 
 impl ClientConfig {
@@ -94,6 +100,8 @@ impl ClientConfig {
             on_challenge: None,
             keepalive: Some(Duration::from_secs(30)),
             event_buffer: 4096,
+            cookie_jar: None,
+            offer_tls: false,
         }
     }
 
@@ -195,6 +203,59 @@ impl ClientConfig {
         self
     }
 
+    /// Keeps WebSocket cookies in `jar`: the client stores the cookies the router sets in
+    /// the handshake response and sends the jar's cookies for the router's host in the
+    /// handshake request. When it sends one, it offers `cookie` first in `authmethods`
+    /// (and `anonymous` after it, if nothing else is offered), so a router that bound the
+    /// cookie to an earlier authenticated session welcomes it without a CHALLENGE (as
+    /// that session's authid and authrole); otherwise the router goes on with the next
+    /// method. RawSocket and in-process connections ignore the jar.
+    ///
+    /// ```no_run
+    /// # async fn example(runtime: std::sync::Arc<dyn nexus_driver::Runtime>) -> Result<(), nexus_driver::Error> {
+    /// use nexus_driver::{Client, ClientConfig, CookieJar};
+    ///
+    /// let jar = CookieJar::new();
+    /// // The first session authenticates by ticket; the router sets a cookie and binds it.
+    /// let config = ClientConfig::new("realm1").authid("joe").ticket("s3cr3t");
+    /// let first = Client::connect(runtime.clone(), "ws://127.0.0.1:8080/ws", config.cookie_jar(jar.clone())).await?;
+    /// first.close().await?;
+    /// // The next one needs nothing but the cookie.
+    /// let config = ClientConfig::new("realm1").cookie_jar(jar);
+    /// let second = Client::connect(runtime, "ws://127.0.0.1:8080/ws", config).await?;
+    /// assert_eq!(second.authid(), Some("joe"));
+    /// # Ok(()) }
+    /// ```
+    pub fn cookie_jar(mut self, jar: CookieJar) -> Self {
+        self.cookie_jar = Some(jar);
+        self
+    }
+
+    /// Presents the client certificate of `tls` (build it with
+    /// [`tls::client_config_with_cert`](nexus_transports::tls::client_config_with_cert))
+    /// on `wss://` and `tcps://` connections, and offers `tls` authentication first: the
+    /// router authenticates the client from the certificate, without a CHALLENGE.
+    ///
+    /// ```no_run
+    /// # fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use nexus_driver::nexus_transports::tls;
+    ///
+    /// // The router's CA (when not a public one), the client's certificate and its key.
+    /// let tls = tls::client_config_with_cert(
+    ///     Some(&std::fs::read("ca.pem")?),
+    ///     &std::fs::read("client.pem")?,
+    ///     &std::fs::read("client.key")?,
+    /// )?;
+    /// let config = nexus_driver::ClientConfig::new("realm1").client_certificate(tls);
+    /// assert!(config.offer_tls && config.tls.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn client_certificate(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self.offer_tls = true;
+        self
+    }
+
     /// Replaces the credentials (for options the shortcuts above do not cover).
     ///
     /// ```
@@ -223,6 +284,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("authid", &self.authid)
             .field("credentials", &self.credentials)
             .field("authmethods", &self.authmethods)
+            .field("cookie_jar", &self.cookie_jar)
+            .field("offer_tls", &self.offer_tls)
             .finish_non_exhaustive()
     }
 }
@@ -680,21 +743,43 @@ impl Client {
         config: ClientConfig,
     ) -> Result<Client, Error> {
         let started = Instant::now();
-        let transport = connect_transport(
+        let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        // The jar's cookies for this host, on WebSocket only.
+        let cookie_host = match (&endpoint, &config.cookie_jar) {
+            (Endpoint::WebSocket { host, tls, .. }, Some(jar)) => Some((jar, host.clone(), *tls)),
+            _ => None,
+        };
+        let mut headers = Vec::new();
+        if let Some((jar, host, tls)) = &cookie_host {
+            if let Some(cookie) = jar.header(host, *tls) {
+                headers.push(("Cookie".to_owned(), cookie));
+            }
+        }
+        let cookie_sent = !headers.is_empty();
+        let transport = open_transport(
             &*runtime,
             url,
+            &endpoint,
             &config.serializers,
             config.tls.clone(),
             config.limits.max_message_size,
             config.connect_timeout,
+            headers,
         )
         .await?;
+        if let Some((jar, host, _)) = &cookie_host {
+            for (name, value) in transport.response_headers() {
+                if name.eq_ignore_ascii_case("set-cookie") {
+                    jar.store(host, value);
+                }
+            }
+        }
         let link = Link::Wire {
             transport,
             limits: config.limits,
         };
         let left = config.connect_timeout.saturating_sub(started.elapsed());
-        Client::start(runtime, link, config, left).await
+        Client::start(runtime, link, config, left, cookie_sent).await
     }
 
     /// Joins `config.realm` on an in-process router, without a socket or serialization.
@@ -704,7 +789,7 @@ impl Client {
     ) -> Result<Client, Error> {
         let link = Link::Local(router.attach_local().await?);
         let timeout = config.connect_timeout;
-        Client::start(router.runtime(), link, config, timeout).await
+        Client::start(router.runtime(), link, config, timeout, false).await
     }
 
     async fn start(
@@ -712,6 +797,7 @@ impl Client {
         mut link: Link,
         config: ClientConfig,
         timeout: Duration,
+        cookie_sent: bool,
     ) -> Result<Client, Error> {
         let realm = Uri::parse(config.realm.clone())?;
         let mut session_config = SessionConfig::new(realm);
@@ -731,6 +817,24 @@ impl Client {
                     return Err(e);
                 }
             }
+        }
+        // Transport-level methods go first: they need no CHALLENGE, and routers such as
+        // Crossbar pick the first offered method they have configured.
+        let mut first: Vec<String> = Vec::new();
+        if cookie_sent {
+            first.push("cookie".into());
+        }
+        if config.offer_tls {
+            first.push("tls".into());
+        }
+        if !first.is_empty() {
+            let rest = std::mem::take(&mut session_config.authmethods);
+            if cookie_sent && rest.is_empty() && !config.offer_tls {
+                // Without the cookie this client would have offered nothing (anonymous).
+                first.push("anonymous".into());
+            }
+            first.extend(rest.into_iter().filter(|m| m != "cookie" && m != "tls"));
+            session_config.authmethods = first;
         }
         let mut session = Session::new(session_config);
         session.join()?;
@@ -1392,15 +1496,40 @@ pub async fn connect_transport(
     timeout: Duration,
 ) -> Result<Transport, Error> {
     let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+    open_transport(
+        runtime,
+        url,
+        &endpoint,
+        serializers,
+        tls,
+        max_message_size,
+        timeout,
+        Vec::new(),
+    )
+    .await
+}
+
+/// [`connect_transport`] with extra WebSocket handshake headers.
+#[allow(clippy::too_many_arguments)]
+async fn open_transport(
+    runtime: &dyn Runtime,
+    url: &str,
+    endpoint: &Endpoint,
+    serializers: &[Serializer],
+    tls: Option<Arc<rustls::ClientConfig>>,
+    max_message_size: usize,
+    timeout: Duration,
+    headers: Vec<(String, String)>,
+) -> Result<Transport, Error> {
     let connect = async {
-        let io = match &endpoint {
+        let io = match endpoint {
             Endpoint::WebSocket { host, port, .. } | Endpoint::RawSocket { host, port, .. } => {
                 runtime.connect_tcp(host.clone(), *port).await
             }
             Endpoint::Unix { path } => runtime.connect_unix(path.clone()).await,
         }
         .map_err(|e| Error::Connect(url.to_owned(), e.to_string()))?;
-        let io: crate::runtime::BoxIo = match &endpoint {
+        let io: crate::runtime::BoxIo = match endpoint {
             Endpoint::WebSocket {
                 tls: true, host, ..
             }
@@ -1420,10 +1549,14 @@ pub async fn connect_transport(
             }
             _ => io,
         };
-        let transport = match &endpoint {
+        let transport = match endpoint {
             Endpoint::WebSocket { .. } => {
-                nexus_transports::connect_websocket(io, &endpoint, serializers, max_message_size)
-                    .await?
+                let config = nexus_transports::WebSocketClientConfig {
+                    offers: serializers.iter().map(|s| (*s, false)).collect(),
+                    max_message_size,
+                    headers,
+                };
+                nexus_transports::connect_websocket_with_config(io, endpoint, &config).await?
             }
             _ => {
                 let serializer = *serializers

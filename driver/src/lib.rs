@@ -13,6 +13,9 @@
 //!   input in chunks ([`Client::call_streaming`], [`Client::call_duplex`],
 //!   [`Client::register_streaming`]), revocations ([`Client::revocations`]), and
 //!   callee-enforced call timeouts (see [`Client::register_with`]).
+//! - Authentication: ticket, WAMP-CRA, cryptosign, SCRAM and anonymous through
+//!   [`ClientConfig`]; TLS client certificates ([`ClientConfig::client_certificate`]) and
+//!   WebSocket cookies ([`ClientConfig::cookie_jar`], [`CookieJar`]).
 //! - [`RouterBuilder`] / [`RouterHandle`]: a router with realms, listening on any number of
 //!   URLs, embedded in your program.
 //!
@@ -23,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod cookie;
 mod error;
 mod host;
 mod rpc;
@@ -33,6 +37,7 @@ pub use client::{
     connect_transport, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig, Event,
     HandlerResult, Invocation, Registration, Subscription,
 };
+pub use cookie::CookieJar;
 pub use error::{Error, WampError};
 pub use host::{
     Authenticator, Authorizer, ListenOptions, RouterBuilder, RouterHandle, RouterStats,

@@ -272,7 +272,33 @@ pub fn server_config_from_files_with_client_auth(
 }
 
 /// A client configuration like [`client_config`] that presents a client certificate
-/// (`cert_chain_pem`, leaf first, and its `key_pem`) to servers that ask for one.
+/// (`cert_chain_pem`, leaf first, and its `key_pem`: PKCS#8, PKCS#1 or SEC1) to servers
+/// that ask for one, for TLS client certificate authentication (the `tls` authmethod).
+///
+/// ```
+/// use nexus_transports::tls;
+///
+/// // A CA, and a client certificate it issued for "device-17".
+/// let ca_key = rcgen::KeyPair::generate().unwrap();
+/// let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+/// ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+/// let ca_pem = ca.clone().self_signed(&ca_key).unwrap().pem();
+/// let issuer = rcgen::Issuer::new(ca, ca_key);
+/// let key = rcgen::KeyPair::generate().unwrap();
+/// let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+/// params.distinguished_name.push(rcgen::DnType::CommonName, "device-17");
+/// let cert_pem = params.signed_by(&key, &issuer).unwrap().pem();
+///
+/// // Trust the CA for the router's certificate too, and present ours.
+/// let config = tls::client_config_with_cert(
+///     Some(ca_pem.as_bytes()),
+///     cert_pem.as_bytes(),
+///     key.serialize_pem().as_bytes(),
+/// ).unwrap();
+/// assert!(config.client_auth_cert_resolver.has_certs());
+/// // A key that is not PEM is refused.
+/// assert!(tls::client_config_with_cert(None, cert_pem.as_bytes(), b"nope").is_err());
+/// ```
 pub fn client_config_with_cert(
     extra_roots_pem: Option<&[u8]>,
     cert_chain_pem: &[u8],

@@ -18,7 +18,7 @@ use nexus_driver::nexus_transports::{
     connect_rawsocket, connect_websocket_with_config, CookieConfig, Endpoint, Incoming, Outgoing,
     Transport, WebSocketClientConfig,
 };
-use nexus_driver::{ClientConfig, ListenOptions, RouterBuilder, Runtime};
+use nexus_driver::{ClientConfig, CookieJar, Error, ListenOptions, RouterBuilder, Runtime};
 
 use super::within;
 
@@ -188,6 +188,109 @@ pub async fn cookie_round_trip(rt: Arc<dyn Runtime>) {
     router.shutdown().await;
 }
 
+/// The client's cookie jar: the first session logs in by ticket and the jar keeps the
+/// router's cookie; the next sessions offer `cookie` first and are welcomed by it; a cookie
+/// the router does not know is not enough, and the jar takes the fresh one, which the next
+/// ticket login binds.
+pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
+    let router = router(rt.clone());
+    let options = ListenOptions {
+        tls: None,
+        cookie: Some(CookieConfig {
+            name: "nexus_sid".into(),
+            max_age: Duration::from_secs(600),
+        }),
+    };
+    let url = within(
+        &*rt,
+        "listen",
+        router.listen_with("ws://127.0.0.1:0/ws", options),
+    )
+    .await
+    .unwrap();
+    let connect = |config: ClientConfig| {
+        let rt = rt.clone();
+        let url = url.clone();
+        async move {
+            within(
+                &*rt,
+                "join",
+                nexus_driver::Client::connect(rt.clone(), &url, config),
+            )
+            .await
+        }
+    };
+    let jar = CookieJar::new();
+
+    // 1. Ticket; the router's cookie lands in the jar.
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("alice-ticket")
+        .cookie_jar(jar.clone());
+    let client = connect(config).await.unwrap();
+    assert_eq!(client.authmethod(), Some("ticket"));
+    client.close().await.unwrap();
+    let cookie = jar.header("127.0.0.1", false).expect("the router's cookie");
+    assert!(cookie.starts_with("nexus_sid="));
+    assert!(!format!("{jar:?}").contains(&cookie["nexus_sid=".len()..]));
+
+    // 2. The jar alone: welcomed by cookie as alice; the cookie is kept as it is.
+    let client = connect(ClientConfig::new("auth.realm").cookie_jar(jar.clone()))
+        .await
+        .unwrap();
+    assert_eq!(client.authmethod(), Some("cookie"));
+    assert_eq!(client.authid(), Some("alice"));
+    assert_eq!(client.authrole(), Some("admin"));
+    client.close().await.unwrap();
+    assert_eq!(jar.header("127.0.0.1", false), Some(cookie.clone()));
+
+    // 3. The cookie is offered before the credentials: a wrong ticket is never tried.
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("wrong")
+        .cookie_jar(jar.clone());
+    let client = connect(config).await.unwrap();
+    assert_eq!(client.authmethod(), Some("cookie"));
+    client.close().await.unwrap();
+
+    // 4. A forged cookie does not authenticate; the router sets a fresh one, which the
+    // jar keeps instead.
+    let forged = CookieJar::new();
+    forged.store("127.0.0.1", "nexus_sid=forged");
+    let refused = connect(ClientConfig::new("auth.realm").cookie_jar(forged.clone())).await;
+    assert!(
+        matches!(&refused, Err(Error::Aborted { reason, .. }) if reason.as_str() == "wamp.error.no_matching_auth_method"),
+        "{:?}",
+        refused.map(|c| c.authmethod().map(str::to_owned))
+    );
+    let fresh = forged.header("127.0.0.1", false).unwrap();
+    assert!(fresh.starts_with("nexus_sid=") && fresh != "nexus_sid=forged" && fresh != cookie);
+
+    // 5. An unbound cookie is skipped for the next method, and that login binds it.
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("alice-ticket")
+        .cookie_jar(forged.clone());
+    let client = connect(config).await.unwrap();
+    assert_eq!(client.authmethod(), Some("ticket"));
+    client.close().await.unwrap();
+    let client = connect(ClientConfig::new("auth.realm").cookie_jar(forged))
+        .await
+        .unwrap();
+    assert_eq!(client.authmethod(), Some("cookie"));
+    assert_eq!(client.authid(), Some("alice"));
+    client.close().await.unwrap();
+
+    // 6. Without a jar, no cookie is sent: the ticket is used.
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("alice-ticket");
+    let client = connect(config).await.unwrap();
+    assert_eq!(client.authmethod(), Some("ticket"));
+    client.close().await.unwrap();
+    router.shutdown().await;
+}
+
 /// A CA, a server certificate and client certificates.
 struct Pki {
     ca_pem: String,
@@ -295,12 +398,16 @@ pub async fn tls_client_certificates(rt: Arc<dyn Runtime>) {
         config
     };
 
-    // The certificate authenticates, on both listeners.
+    // The certificate authenticates, on both listeners; `client_certificate` offers `tls`
+    // before the credentials' methods (`anonymous` here, which the realm refuses).
     for url in [&optional, &required] {
+        let config = ClientConfig::new("auth.realm")
+            .client_certificate(with_cert.clone())
+            .anonymous();
         let client = within(
             &*rt,
             "join with a certificate",
-            nexus_driver::Client::connect(rt.clone(), url, tls_login(with_cert.clone())),
+            nexus_driver::Client::connect(rt.clone(), url, config),
         )
         .await
         .unwrap();

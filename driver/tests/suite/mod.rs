@@ -1955,6 +1955,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(advanced_pubsub(rt.clone())).await;
     Box::pin(payload_limits(rt.clone())).await;
     Box::pin(auth::cookie_round_trip(rt.clone())).await;
+    Box::pin(auth::client_cookie_jar(rt.clone())).await;
     Box::pin(auth::tls_client_certificates(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }
