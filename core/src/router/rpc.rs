@@ -259,7 +259,7 @@ impl Router {
                 "CALL with ppt_scheme: the caller did not announce payload_passthru_mode".into(),
             );
         }
-        let caller = (s.id, s.authid.clone(), s.authrole.clone(), s.trust_level);
+        let (caller_id, trustlevel) = (s.id, s.trust_level);
         let disclose_me = m.options.disclose_me == Some(true);
         let policy = self.realms[realm_index].config.caller_disclosure;
         if disclose_me && policy == Disclosure::Never {
@@ -358,15 +358,19 @@ impl Router {
         };
         // The ID is taken only once the INVOCATION is queued: a refused one leaves no gap.
         let invocation = callee_session.invocation_ids.peek();
-        let (caller_id, caller_authid, caller_authrole, trustlevel) = caller;
+        // The caller's authid and authrole are copied only when they are disclosed.
+        let (caller_authid, caller_authrole) = match self.conns.session(conn) {
+            Some(s) if disclose => (Some(s.authid.clone()), Some(s.authrole.clone())),
+            _ => (None, None),
+        };
         let o = m.options;
         let details = InvocationDetails {
             receive_progress: receive_progress.then_some(true),
             progress: streaming.then_some(true),
             procedure: pattern.then(|| m.procedure.clone()),
             caller: disclose.then_some(caller_id),
-            caller_authid: disclose.then_some(caller_authid),
-            caller_authrole: disclose.then_some(caller_authrole),
+            caller_authid,
+            caller_authrole,
             trustlevel: Some(trustlevel),
             timeout: if forward_timeout { timeout_ms } else { None },
             ppt_scheme: o.ppt_scheme,
