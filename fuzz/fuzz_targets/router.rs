@@ -116,9 +116,9 @@ use std::time::{Duration, Instant, SystemTime};
 use libfuzzer_sys::fuzz_target;
 use nexus_core::message::*;
 use nexus_core::router::{
-    Action, AuthDecision, AuthMode, AuthzMode, ConnectionId, Disclosure, HistoryRule, Identity,
-    QueueConfig, RealmConfig, RequestIdPolicy, Router, RouterConfig, SlowSubscriberPolicy,
-    TrustLevels, UsageError,
+    Action, AuthDecision, AuthMode, AuthzDecision, AuthzMode, ConnectionId, Disclosure,
+    HistoryRule, Identity, QueueConfig, RealmConfig, RequestIdPolicy, Router, RouterConfig,
+    SlowSubscriberPolicy, TrustLevels, UsageError,
 };
 use nexus_core::{
     features, to_value, DecodeError, Dict, Id, MatchPolicy, Payload, Serializer, Uri, Value,
@@ -3001,8 +3001,15 @@ impl Fuzz {
         let allowed = b & 1 == 0;
         if !self.authz.is_empty() && b % 8 != 7 {
             let token = self.authz.remove(usize::from(b / 8) % self.authz.len());
-            trace!("resolve_authorization {token} allowed={allowed}");
-            let result = self.router.resolve_authorization(self.now, token, allowed);
+            // Some answers are cached (for a while, or until evicted), so later actions are
+            // decided at once from the cache.
+            let decision = match b & 6 {
+                2 => AuthzDecision::from(allowed).cached_for(STEPS[usize::from(b) % STEPS.len()]),
+                4 => AuthzDecision::from(allowed).cached(),
+                _ => AuthzDecision::from(allowed),
+            };
+            trace!("resolve_authorization {token} {decision:?}");
+            let result = self.router.resolve_authorization(self.now, token, decision);
             trace!("  -> {result:?}");
             if result.is_ok() {
                 self.resolved_token = Some(token);
