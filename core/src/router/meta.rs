@@ -116,6 +116,26 @@ fn policy_name(policy: MatchPolicy) -> &'static str {
     }
 }
 
+/// `{exact: [ids], prefix: [ids], wildcard: [ids]}`, each list sorted: what
+/// `wamp.registration.list` and `wamp.subscription.list` return.
+fn by_policy(items: impl Iterator<Item = (Id, MatchPolicy)>) -> MetaResult {
+    let mut lists: [Vec<Id>; 3] = Default::default();
+    for (id, policy) in items {
+        let slot = match policy {
+            MatchPolicy::Exact => 0,
+            MatchPolicy::Prefix => 1,
+            MatchPolicy::Wildcard => 2,
+        };
+        lists[slot].push(id);
+    }
+    let [exact, prefix, wildcard] = lists;
+    let mut d = Dict::new();
+    d.insert("exact".into(), id_list(exact));
+    d.insert("prefix".into(), id_list(prefix));
+    d.insert("wildcard".into(), id_list(wildcard));
+    result(d)
+}
+
 fn id_list(mut ids: Vec<Id>) -> Value {
     ids.sort_unstable();
     Value::List(ids.into_iter().map(Value::from).collect())
@@ -215,21 +235,8 @@ impl Router {
     // ---- registration meta procedures --------------------------------------------------------
 
     fn registration_list(&self, realm: usize) -> MetaResult {
-        let mut lists: [Vec<Id>; 3] = Default::default();
-        for (id, reg) in &self.realms[realm].dealer.registrations {
-            let slot = match reg.policy {
-                MatchPolicy::Exact => 0,
-                MatchPolicy::Prefix => 1,
-                MatchPolicy::Wildcard => 2,
-            };
-            lists[slot].push(*id);
-        }
-        let [exact, prefix, wildcard] = lists;
-        let mut d = Dict::new();
-        d.insert("exact".into(), id_list(exact));
-        d.insert("prefix".into(), id_list(prefix));
-        d.insert("wildcard".into(), id_list(wildcard));
-        result(d)
+        let registrations = &self.realms[realm].dealer.registrations;
+        by_policy(registrations.iter().map(|(id, r)| (*id, r.policy)))
     }
 
     fn registration_lookup(&self, realm: usize, a: &MetaArgs<'_>) -> MetaResult {
@@ -360,21 +367,8 @@ impl Router {
     // ---- subscription meta procedures --------------------------------------------------------
 
     fn subscription_list(&self, realm: usize) -> MetaResult {
-        let mut lists: [Vec<Id>; 3] = Default::default();
-        for (id, sub) in &self.realms[realm].broker.subscriptions {
-            let slot = match sub.policy {
-                MatchPolicy::Exact => 0,
-                MatchPolicy::Prefix => 1,
-                MatchPolicy::Wildcard => 2,
-            };
-            lists[slot].push(*id);
-        }
-        let [exact, prefix, wildcard] = lists;
-        let mut d = Dict::new();
-        d.insert("exact".into(), id_list(exact));
-        d.insert("prefix".into(), id_list(prefix));
-        d.insert("wildcard".into(), id_list(wildcard));
-        result(d)
+        let subscriptions = &self.realms[realm].broker.subscriptions;
+        by_policy(subscriptions.iter().map(|(id, s)| (*id, s.policy)))
     }
 
     fn subscription_lookup(&self, realm: usize, a: &MetaArgs<'_>) -> MetaResult {
@@ -606,13 +600,27 @@ impl Router {
         registration: Id,
         deleted: bool,
     ) {
-        self.meta_event(realm, "wamp.registration.on_unregister", |_| {
-            vec![Value::from(session), Value::from(registration)]
-        });
+        let topics = (
+            "wamp.registration.on_unregister",
+            "wamp.registration.on_delete",
+        );
+        self.holder_removed(realm, topics, session, registration, deleted);
+    }
+
+    /// A session stopped holding a registration or subscription: the first topic's event,
+    /// then, when it was the last holder, the second's, each with `(session, id)`.
+    fn holder_removed(
+        &mut self,
+        realm: usize,
+        (left, deleted_topic): (&'static str, &'static str),
+        session: Id,
+        id: Id,
+        deleted: bool,
+    ) {
+        let args = || vec![Value::from(session), Value::from(id)];
+        self.meta_event(realm, left, |_| args());
         if deleted {
-            self.meta_event(realm, "wamp.registration.on_delete", |_| {
-                vec![Value::from(session), Value::from(registration)]
-            });
+            self.meta_event(realm, deleted_topic, |_| args());
         }
     }
 
@@ -657,14 +665,11 @@ impl Router {
         subscription: Id,
         deleted: bool,
     ) {
-        self.meta_event(realm, "wamp.subscription.on_unsubscribe", |_| {
-            vec![Value::from(session), Value::from(subscription)]
-        });
-        if deleted {
-            self.meta_event(realm, "wamp.subscription.on_delete", |_| {
-                vec![Value::from(session), Value::from(subscription)]
-            });
-        }
+        let topics = (
+            "wamp.subscription.on_unsubscribe",
+            "wamp.subscription.on_delete",
+        );
+        self.holder_removed(realm, topics, session, subscription, deleted);
     }
 }
 
