@@ -139,17 +139,9 @@ pub fn server_config_from_files(cert: &Path, key: &Path) -> Result<Arc<ServerCon
 /// assert!(nexus_transports::tls::client_config(Some(b"not PEM")).is_err());
 /// ```
 pub fn client_config(extra_roots_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Some(pem) = extra_roots_pem {
-        for certificate in certificates(pem)? {
-            roots.add(certificate)?;
-        }
-    }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
+        .with_root_certificates(root_store(extra_roots_pem)?)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
@@ -304,17 +296,9 @@ pub fn client_config_with_cert(
     cert_chain_pem: &[u8],
     key_pem: &[u8],
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Some(pem) = extra_roots_pem {
-        for certificate in certificates(pem)? {
-            roots.add(certificate)?;
-        }
-    }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
+        .with_root_certificates(root_store(extra_roots_pem)?)
         .with_client_auth_cert(certificates(cert_chain_pem)?, private_key(key_pem)?)?;
     Ok(Arc::new(config))
 }
@@ -403,3 +387,16 @@ pub fn client_channel_binding<S>(stream: &TlsClientStream<S>) -> Option<ChannelB
 
 /// RFC 9266's exporter label.
 const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+
+/// The webpki roots, plus the certificates of `extra_roots_pem` (for example a private CA).
+fn root_store(extra_roots_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = extra_roots_pem {
+        for certificate in certificates(pem)? {
+            roots.add(certificate)?;
+        }
+    }
+    Ok(roots)
+}
