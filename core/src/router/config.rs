@@ -88,6 +88,25 @@ pub enum Disclosure {
     Always,
 }
 
+impl Disclosure {
+    /// Whether an identity is disclosed under this policy when `requested` (by the peer's
+    /// option, the other party's, or a permission).
+    ///
+    /// ```
+    /// use nexus_core::router::Disclosure;
+    /// assert!(Disclosure::OnRequest.discloses(true));
+    /// assert!(!Disclosure::Never.discloses(true));
+    /// assert!(Disclosure::Always.discloses(false));
+    /// ```
+    pub fn discloses(self, requested: bool) -> bool {
+        match self {
+            Disclosure::OnRequest => requested,
+            Disclosure::Never => false,
+            Disclosure::Always => true,
+        }
+    }
+}
+
 /// How a realm assigns trust levels to its sessions (call and publication trust levels:
 /// `trustlevel` in INVOCATION and EVENT details; 0 is the lowest, the meaning of higher
 /// levels is the application's).

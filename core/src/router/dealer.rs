@@ -68,12 +68,27 @@ pub(crate) struct InFlight {
 pub(crate) struct Reroute {
     pub invocation: Arc<Message>,
     pub tried: Vec<ConnectionId>,
-    /// The caller asked for disclosure (`disclose_me`, or its role's permission).
-    pub disclose_requested: bool,
+    pub asked: Asked,
+}
+
+/// What a caller asked for whose outcome depends on the callee.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked {
+    /// Disclosure (`disclose_me`, or its role's permission).
+    pub disclose: bool,
     /// CALL.Options.timeout in milliseconds, when set.
     pub timeout_ms: Option<u64>,
     /// CALL.Options.receive_progress.
-    pub wants_progress: bool,
+    pub progress: bool,
+}
+
+/// What a call gets from one callee: progressive results, a timeout it enforces itself, the
+/// caller disclosed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CalleeTerms {
+    pub receive_progress: bool,
+    pub forward_timeout: bool,
+    pub disclose: bool,
 }
 
 /// What one callee asked for when registering.

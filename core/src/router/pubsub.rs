@@ -196,25 +196,23 @@ impl Router {
         let realm = s.realm;
         // The publisher's permission adds a reason to disclose, except in a realm that never
         // discloses publishers.
-        let disclose = match self.realms[realm].config.publisher_disclosure {
-            Disclosure::OnRequest => m.options.disclose_me == Some(true) || grant.disclose,
-            Disclosure::Always => true,
-            Disclosure::Never if m.options.disclose_me == Some(true) => {
-                if ack {
-                    self.conns.reply(
-                        conn,
-                        Error::new(
-                            RequestType::Publish,
-                            m.request,
-                            uri::error::OPTION_DISALLOWED_DISCLOSE_ME,
-                        )
-                        .with_args(vec![Value::from("this realm does not disclose publishers")]),
-                    );
-                }
-                return;
+        let policy = self.realms[realm].config.publisher_disclosure;
+        let disclose_me = m.options.disclose_me == Some(true);
+        if policy == Disclosure::Never && disclose_me {
+            if ack {
+                self.conns.reply(
+                    conn,
+                    Error::new(
+                        RequestType::Publish,
+                        m.request,
+                        uri::error::OPTION_DISALLOWED_DISCLOSE_ME,
+                    )
+                    .with_args(vec![Value::from("this realm does not disclose publishers")]),
+                );
             }
-            Disclosure::Never => false,
-        };
+            return;
+        }
+        let disclose = policy.discloses(disclose_me || grant.disclose);
         let origin = Origin {
             conn: Some(conn),
             session: Some(s.id),

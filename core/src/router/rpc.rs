@@ -339,23 +339,19 @@ impl Router {
                 "the callee does not support payload passthru mode".into(),
             );
         }
-        let o_receive_progress = m.options.receive_progress == Some(true);
-        let receive_progress = o_receive_progress && supports_progressive_results(callee_role);
         let timeout_ms = m.options.timeout.filter(|ms| *ms > 0);
-        let reg = &self.realms[realm_index].dealer.registrations[&registration];
-        // The callee enforces the timeout when it asked to (forward_timeout) and can.
-        let forward_timeout = timeout_ms.is_some()
-            && reg.forward_timeout.contains(&callee)
-            && supports(callee_role, features::CALL_TIMEOUT);
         // The caller's permission adds a reason to disclose; a realm that never discloses
         // keeps that promise whatever the permission says.
-        let disclose = match policy {
-            Disclosure::Never => false,
-            Disclosure::Always => true,
-            Disclosure::OnRequest => {
-                disclose_me || grant.disclose || reg.disclose_caller.contains(&callee)
-            }
+        let asked = dealer::Asked {
+            disclose: disclose_me || grant.disclose,
+            timeout_ms,
+            progress: m.options.receive_progress == Some(true),
         };
+        let dealer::CalleeTerms {
+            receive_progress,
+            forward_timeout,
+            disclose,
+        } = self.callee_terms(realm_index, registration, callee, callee_role, asked);
         // The ID is taken only once the INVOCATION is queued: a refused one leaves no gap.
         let invocation = callee_session.invocation_ids.peek();
         // The caller's authid and authrole are copied only when they are disclosed.
@@ -372,7 +368,7 @@ impl Router {
             caller_authid,
             caller_authrole,
             trustlevel: Some(trustlevel),
-            timeout: if forward_timeout { timeout_ms } else { None },
+            timeout: timeout_ms.filter(|_| forward_timeout),
             ppt_scheme: o.ppt_scheme,
             ppt_serializer: o.ppt_serializer,
             ppt_cipher: o.ppt_cipher,
@@ -394,9 +390,7 @@ impl Router {
                     Box::new(dealer::Reroute {
                         invocation: message.clone(),
                         tried: Vec::new(),
-                        disclose_requested: disclose_me || grant.disclose,
-                        timeout_ms,
-                        wants_progress: o_receive_progress,
+                        asked,
                     })
                 });
         if self.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
@@ -432,6 +426,35 @@ impl Router {
                 reroute,
             },
         );
+    }
+
+    /// What a call gets from `callee` of `registration`, given what the caller `asked`:
+    /// progressive results if the callee can give them, a timeout it enforces itself if it
+    /// registered with `forward_timeout` and can, and the caller disclosed under the realm's
+    /// policy (when asked, or when the callee registered with `disclose_caller`).
+    fn callee_terms(
+        &self,
+        realm: usize,
+        registration: Id,
+        callee: ConnectionId,
+        role: &Option<Role>,
+        asked: dealer::Asked,
+    ) -> dealer::CalleeTerms {
+        let realm = &self.realms[realm];
+        let reg = realm.dealer.registrations.get(&registration);
+        let has = |list: fn(&dealer::Registration) -> &Vec<ConnectionId>| {
+            reg.is_some_and(|r| list(r).contains(&callee))
+        };
+        dealer::CalleeTerms {
+            receive_progress: asked.progress && supports_progressive_results(role),
+            forward_timeout: asked.timeout_ms.is_some()
+                && has(|r| &r.forward_timeout)
+                && supports(role, features::CALL_TIMEOUT),
+            disclose: realm
+                .config
+                .caller_disclosure
+                .discloses(asked.disclose || has(|r| &r.disclose_caller)),
+        }
     }
 
     /// Call re-routing: the callee answered `wamp.error.unavailable`; the call goes to the
@@ -479,18 +502,11 @@ impl Router {
         };
         // What depends on the callee is decided again for this one.
         let role = &session.roles.callee;
-        let reg = &self.realms[realm].dealer.registrations[&registration];
-        let receive_progress = reroute.wants_progress && supports_progressive_results(role);
-        let forward_timeout = reroute.timeout_ms.is_some()
-            && reg.forward_timeout.contains(&callee)
-            && supports(role, features::CALL_TIMEOUT);
-        let disclose = match self.realms[realm].config.caller_disclosure {
-            Disclosure::Never => false,
-            Disclosure::Always => true,
-            Disclosure::OnRequest => {
-                reroute.disclose_requested || reg.disclose_caller.contains(&callee)
-            }
-        };
+        let dealer::CalleeTerms {
+            receive_progress,
+            forward_timeout,
+            disclose,
+        } = self.callee_terms(realm, registration, callee, role, reroute.asked);
         let can_reroute = supports(role, features::CALL_REROUTE);
         let invocation = session.invocation_ids.peek();
         let (caller_id, caller_authid, caller_authrole) = caller_identity;
@@ -502,11 +518,7 @@ impl Router {
                 caller: disclose.then_some(caller_id),
                 caller_authid: disclose.then_some(caller_authid),
                 caller_authrole: disclose.then_some(caller_authrole),
-                timeout: if forward_timeout {
-                    reroute.timeout_ms
-                } else {
-                    None
-                },
+                timeout: reroute.asked.timeout_ms.filter(|_| forward_timeout),
                 ..sent.details.clone()
             },
             payload: sent.payload.clone(),
@@ -536,6 +548,7 @@ impl Router {
         // The dealer times the call unless this callee enforces the timeout; the clock keeps
         // running from the original CALL when the dealer already timed it.
         let timeout = reroute
+            .asked
             .timeout_ms
             .filter(|_| !forward_timeout)
             .map(std::time::Duration::from_millis);

@@ -211,11 +211,10 @@ impl Router {
         session: &SessionData,
         t: Testament,
     ) {
-        let disclose = match self.realms[session.realm].config.publisher_disclosure {
-            Disclosure::OnRequest => t.options.disclose_me == Some(true) || t.disclose,
-            Disclosure::Always => true,
-            Disclosure::Never => false,
-        };
+        let disclose = self.realms[session.realm]
+            .config
+            .publisher_disclosure
+            .discloses(t.options.disclose_me == Some(true) || t.disclose);
         let origin = broker::Origin {
             conn: Some(conn),
             session: Some(session.id),
