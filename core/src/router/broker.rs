@@ -9,6 +9,7 @@ use indexmap::{IndexMap, IndexSet};
 
 use super::config::HistoryRule;
 use super::connection::{Class, ConnectionId, Connections, Pushed};
+use super::uri_index::{Pattern, UriIndex};
 use crate::id::{Id, IdGenerator};
 use crate::message::{Event, EventDetails, Message, Payload, PublishOptions};
 use crate::uri::{MatchPolicy, Uri};
@@ -24,6 +25,15 @@ pub(crate) struct Subscription {
     pub nkeys: HashMap<ConnectionId, String>,
     /// When the subscription was created (for the meta API).
     pub created: Instant,
+}
+
+impl Pattern for Subscription {
+    fn uri(&self) -> &Uri {
+        &self.uri
+    }
+    fn policy(&self) -> MatchPolicy {
+        self.policy
+    }
 }
 
 /// Who a subscriber is, for black- and whitelists.
@@ -120,13 +130,7 @@ pub(crate) struct Delivery {
 
 #[derive(Debug, Default)]
 pub(crate) struct Broker {
-    pub subscriptions: HashMap<Id, Subscription>,
-    /// Exact subscriptions by topic (looked up by `&str`, without allocating).
-    exact: HashMap<Uri, Id>,
-    /// Prefix and wildcard subscriptions by (policy, pattern).
-    by_pattern: HashMap<(MatchPolicy, Uri), Id>,
-    /// Prefix and wildcard subscriptions, checked against every publication.
-    patterns: Vec<Id>,
+    pub subscriptions: UriIndex<Subscription>,
     /// Retained events by topic, oldest first (the oldest goes when the store is full).
     pub retained: IndexMap<Uri, Retained>,
     /// Event history stores, one per configured rule.
@@ -150,10 +154,7 @@ impl Broker {
 
     /// The subscription of exactly `uri` under `policy`.
     pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
-        match policy {
-            MatchPolicy::Exact => self.exact.get(uri.as_str()).copied(),
-            _ => self.by_pattern.get(&(policy, uri.clone())).copied(),
-        }
+        self.subscriptions.find(policy, uri)
     }
 
     /// Adds `subscriber` to the subscription for (`policy`, `uri`), creating it if needed.
@@ -171,29 +172,14 @@ impl Broker {
         let (id, created) = match self.find(policy, &uri) {
             Some(id) => (id, false),
             None => {
-                let id = loop {
-                    let id = ids.next_id();
-                    if !self.subscriptions.contains_key(&id) {
-                        break id;
-                    }
+                let sub = Subscription {
+                    uri,
+                    policy,
+                    subscribers: IndexSet::new(),
+                    nkeys: HashMap::new(),
+                    created: now,
                 };
-                if policy == MatchPolicy::Exact {
-                    self.exact.insert(uri.clone(), id);
-                } else {
-                    self.by_pattern.insert((policy, uri.clone()), id);
-                    self.patterns.push(id);
-                }
-                self.subscriptions.insert(
-                    id,
-                    Subscription {
-                        uri,
-                        policy,
-                        subscribers: IndexSet::new(),
-                        nkeys: HashMap::new(),
-                        created: now,
-                    },
-                );
-                (id, true)
+                (self.subscriptions.insert(ids, sub), true)
             }
         };
         if let Some(sub) = self.subscriptions.get_mut(&id) {
@@ -218,33 +204,14 @@ impl Broker {
         if !sub.subscribers.is_empty() {
             return Some(false);
         }
-        if let Some(sub) = self.subscriptions.remove(&subscription) {
-            if sub.policy == MatchPolicy::Exact {
-                self.exact.remove(&sub.uri);
-            } else {
-                self.by_pattern.remove(&(sub.policy, sub.uri));
-                self.patterns.retain(|p| *p != subscription);
-            }
-        }
+        self.subscriptions.remove(subscription);
         Some(true)
     }
 
     /// Every subscription matching `topic`: the exact one first, then patterns in the order
     /// they were created.
     pub fn matching(&self, topic: &Uri) -> Vec<Id> {
-        // Allocates only when something matches.
-        let mut out = Vec::new();
-        if let Some(id) = self.exact.get(topic.as_str()) {
-            out.push(*id);
-        }
-        for id in &self.patterns {
-            if let Some(sub) = self.subscriptions.get(id) {
-                if sub.policy.matches(sub.uri.as_str(), topic.as_str()) {
-                    out.push(*id);
-                }
-            }
-        }
-        out
+        self.subscriptions.matching(topic)
     }
 
     /// The EVENT details of a publication (without `topic`).
@@ -398,9 +365,6 @@ impl Broker {
 
     pub fn is_empty(&self) -> bool {
         self.subscriptions.is_empty()
-            && self.exact.is_empty()
-            && self.by_pattern.is_empty()
-            && self.patterns.is_empty()
     }
 }
 

@@ -1,15 +1,15 @@
 //! The dealer: registrations, the choice of callee, and the invocations in flight.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
 use super::connection::ConnectionId;
+use super::uri_index::{Pattern, UriIndex};
 use crate::id::{Id, IdGenerator};
 use crate::message::{InvokePolicy, Message};
-use crate::uri::{self, MatchPolicy, Uri};
+use crate::uri::{MatchPolicy, Uri};
 
 /// One registration: a procedure (or pattern), its match and invocation policies, and its
 /// callees in registration order.
@@ -27,6 +27,15 @@ pub(crate) struct Registration {
     pub created: Instant,
     /// The next callee for `roundrobin`.
     next: usize,
+}
+
+impl Pattern for Registration {
+    fn uri(&self) -> &Uri {
+        &self.uri
+    }
+    fn policy(&self) -> MatchPolicy {
+        self.policy
+    }
 }
 
 impl Registration {
@@ -110,13 +119,7 @@ pub(crate) enum RegisterRefused {
 
 #[derive(Debug, Default)]
 pub(crate) struct Dealer {
-    pub registrations: HashMap<Id, Registration>,
-    /// Exact registrations by procedure (looked up by `&str`, without allocating).
-    exact: HashMap<Uri, Id>,
-    /// Prefix and wildcard registrations by (policy, pattern).
-    by_pattern: HashMap<(MatchPolicy, Uri), Id>,
-    prefixes: Vec<Id>,
-    wildcards: Vec<Id>,
+    pub registrations: UriIndex<Registration>,
     pub in_flight: HashMap<(ConnectionId, Id), InFlight>,
     /// Deadlines of calls with a timeout: (deadline, callee, invocation).
     call_timers: BTreeSet<(Instant, ConnectionId, Id)>,
@@ -135,14 +138,10 @@ impl Dealer {
         flags: CalleeFlags,
         now: Instant,
     ) -> Result<Id, RegisterRefused> {
-        let existing = match policy {
-            MatchPolicy::Exact => self.exact.get(&uri),
-            _ => self.by_pattern.get(&(policy, uri.clone())),
-        };
-        if let Some(id) = existing {
+        if let Some(id) = self.registrations.find(policy, &uri) {
             let reg = self
                 .registrations
-                .get_mut(id)
+                .get_mut(&id)
                 .expect("index and registrations agree");
             if invoke == InvokePolicy::Single
                 || reg.invoke != invoke
@@ -152,26 +151,7 @@ impl Dealer {
             }
             reg.callees.push(callee);
             reg.set_flags(callee, flags);
-            return Ok(*id);
-        }
-        let id = loop {
-            let id = ids.next_id();
-            if !self.registrations.contains_key(&id) {
-                break id;
-            }
-        };
-        match policy {
-            MatchPolicy::Exact => {
-                self.exact.insert(uri.clone(), id);
-            }
-            MatchPolicy::Prefix => {
-                self.by_pattern.insert((policy, uri.clone()), id);
-                self.prefixes.push(id);
-            }
-            MatchPolicy::Wildcard => {
-                self.by_pattern.insert((policy, uri.clone()), id);
-                self.wildcards.push(id);
-            }
+            return Ok(id);
         }
         let mut reg = Registration {
             uri,
@@ -184,8 +164,7 @@ impl Dealer {
             next: 0,
         };
         reg.set_flags(callee, flags);
-        self.registrations.insert(id, reg);
-        Ok(id)
+        Ok(self.registrations.insert(ids, reg))
     }
 
     /// Removes `callee` from `registration`, deleting it with its last callee. Returns
@@ -202,48 +181,19 @@ impl Dealer {
         if !reg.callees.is_empty() {
             return Some(false);
         }
-        if let Some(reg) = self.registrations.remove(&registration) {
-            if reg.policy == MatchPolicy::Exact {
-                self.exact.remove(&reg.uri);
-            } else {
-                self.by_pattern.remove(&(reg.policy, reg.uri));
-            }
-            self.prefixes.retain(|r| *r != registration);
-            self.wildcards.retain(|r| *r != registration);
-        }
+        self.registrations.remove(registration);
         Some(true)
     }
 
     /// The registration of exactly `uri` under `policy` (not the best match for a call).
     pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
-        match policy {
-            MatchPolicy::Exact => self.exact.get(uri.as_str()).copied(),
-            _ => self.by_pattern.get(&(policy, uri.clone())).copied(),
-        }
+        self.registrations.find(policy, uri)
     }
 
-    /// The registration a call to `procedure` goes to: the exact one; else the prefix
-    /// registration with the longest prefix; else the wildcard registration whose literal
-    /// components match best (longest first run of literal components, then the next run...).
+    /// The registration a call to `procedure` goes to, with the spec's precedence (see
+    /// [`UriIndex::best_match`]).
     pub fn lookup(&self, procedure: &Uri) -> Option<Id> {
-        if let Some(id) = self.exact.get(procedure.as_str()) {
-            return Some(*id);
-        }
-        let best_prefix = self
-            .prefixes
-            .iter()
-            .filter_map(|id| self.registrations.get(id).map(|r| (id, r)))
-            .filter(|(_, r)| procedure.as_str().starts_with(r.uri.as_str()))
-            .max_by_key(|(_, r)| uri::prefix_precedence(r.uri.as_str()));
-        if let Some((id, _)) = best_prefix {
-            return Some(*id);
-        }
-        self.wildcards
-            .iter()
-            .filter_map(|id| self.registrations.get(id).map(|r| (id, r)))
-            .filter(|(_, r)| MatchPolicy::Wildcard.matches(r.uri.as_str(), procedure.as_str()))
-            .max_by(|(_, a), (_, b)| wildcard_precedence(&a.uri, &b.uri))
-            .map(|(id, _)| *id)
+        self.registrations.best_match(procedure)
     }
 
     /// Records an invocation in flight (and its timeout).
@@ -366,13 +316,7 @@ impl Dealer {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.registrations.is_empty()
-            && self.exact.is_empty()
-            && self.by_pattern.is_empty()
-            && self.prefixes.is_empty()
-            && self.wildcards.is_empty()
-            && self.in_flight.is_empty()
-            && self.call_timers.is_empty()
+        self.registrations.is_empty() && self.in_flight.is_empty() && self.call_timers.is_empty()
     }
 }
 
@@ -397,12 +341,6 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Orders wildcard registrations by the spec's precedence (shared with authorization, which
-/// picks the permission for a URI the way the dealer picks the registration).
-fn wildcard_precedence(a: &Uri, b: &Uri) -> Ordering {
-    uri::wildcard_precedence(a.as_str(), b.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,15 +356,19 @@ mod tests {
         Uri::new_unchecked(s)
     }
 
+    fn wildcard_precedence(a: &Uri, b: &Uri) -> std::cmp::Ordering {
+        crate::uri::wildcard_precedence(a.as_str(), b.as_str())
+    }
+
     #[test]
     fn wildcard_precedence_follows_the_spec_examples() {
         assert_eq!(
             wildcard_precedence(&uri("a1.b2..d4"), &uri("a1...d4")),
-            Ordering::Greater
+            std::cmp::Ordering::Greater
         );
         assert_eq!(
             wildcard_precedence(&uri("a1.b2..d4.e5..g7"), &uri("a1.b2..d4..f6.g7")),
-            Ordering::Greater
+            std::cmp::Ordering::Greater
         );
     }
 

@@ -64,6 +64,7 @@ mod rpc;
 mod session_meta;
 mod static_auth;
 mod transport_auth;
+mod uri_index;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
