@@ -61,3 +61,13 @@ pub const SESSION_META_API: &str = "session_meta_api";
 pub const TESTAMENT_META_API: &str = "testament_meta_api";
 /// Payload passthru mode.
 pub const PAYLOAD_PASSTHRU_MODE: &str = "payload_passthru_mode";
+
+/// Whether a peer's role announced `feature`.
+pub(crate) fn supports(role: &Option<crate::message::Role>, feature: &str) -> bool {
+    role.as_ref().is_some_and(|r| r.supports(feature))
+}
+
+/// Whether a peer's role announced call canceling (in either of the spec's spellings).
+pub(crate) fn supports_canceling(role: &Option<crate::message::Role>) -> bool {
+    supports(role, CALL_CANCELING) || supports(role, CALL_CANCELLING)
+}

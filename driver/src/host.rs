@@ -915,16 +915,19 @@ impl Host {
             let Some(input) = input else {
                 break;
             };
+            // The router's outputs are taken after every input, as it requires; a burst of
+            // waiting inputs is handled before waiting again.
             self.handle(input);
-            // Take whatever else is waiting before flushing, so a burst shares one flush
-            // (and fan-out encodings).
+            self.flush();
             for _ in 0..256 {
                 match rx.try_recv() {
-                    Ok(input) => self.handle(input),
+                    Ok(input) => {
+                        self.handle(input);
+                        self.flush();
+                    }
                     Err(_) => break,
                 }
             }
-            self.flush();
         }
     }
 

@@ -30,10 +30,15 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::connection::PendingAuthz;
-use super::*;
-use crate::message::Payload;
-use crate::uri::UriRules;
+use super::config::AuthzMode;
+use super::connection::{ConnectionId, Connections, PendingAuthz};
+use super::context::Ctx;
+use super::realm::Realm;
+use super::{Action, AuthzAction, AuthzRequest};
+use crate::id::Id;
+use crate::message::{Error, Message, Payload, RequestType};
+use crate::uri::{self, MatchPolicy, Uri, UriRules};
+use crate::value::Value;
 
 /// What a permission grants, for one URI, exact or pattern.
 ///
@@ -626,7 +631,7 @@ impl DecisionCache {
     }
 
     /// Forgets the decisions of one realm, or all.
-    fn clear(&mut self, realm: Option<usize>) {
+    pub(crate) fn clear(&mut self, realm: Option<usize>) {
         match realm {
             None => {
                 self.slots.clear();
@@ -716,37 +721,61 @@ fn refusal(authrole: &str, action: AuthzAction, policy: MatchPolicy, uri: &Uri) 
     format!("authrole {authrole:?} may not {action}{to} {uri}{pattern}")
 }
 
-impl Router {
-    /// Runs `message` (a PUBLISH, SUBSCRIBE, REGISTER or CALL) once the realm's authorization
-    /// allows it, `stage` saying what is already allowed: at once when it decides
-    /// synchronously (everything allowed, roles, a cached decision), otherwise after the
-    /// application answers the [`Action::Authorize`] it emits; later messages of the session
-    /// wait meanwhile.
-    pub(super) fn authorize_then(
+/// The router's authorization state: the external authorizer's cached decisions, and the
+/// counter of its questions.
+pub(crate) struct Gate {
+    pub cache: DecisionCache,
+    next_token: u32,
+}
+
+/// A message that may proceed, with what authorization settled for it.
+pub(crate) type Allowed = (Message, Grant);
+
+impl Gate {
+    pub fn new(cache_capacity: usize) -> Self {
+        Gate {
+            cache: DecisionCache::new(cache_capacity),
+            next_token: 0,
+        }
+    }
+
+    /// Checks `message` (a PUBLISH, SUBSCRIBE, REGISTER or CALL of the session on `conn` in
+    /// `realm`) against the realm's authorization, `stage` saying what is already allowed:
+    /// returns it when it may proceed at once (everything allowed, roles, a cached
+    /// decision); otherwise it is refused here, or held while the application answers the
+    /// [`Action::Authorize`] this emits (later messages of the session wait meanwhile).
+    pub fn check(
         &mut self,
-        now: Instant,
+        cx: &mut Ctx<'_>,
+        realm: &Realm,
         conn: ConnectionId,
         message: Message,
         mut stage: Stage,
-    ) {
-        let Some(s) = self.conns.session(conn) else {
-            return;
-        };
+    ) -> Option<Allowed> {
         let mut grant = Grant::default();
         // The common case costs nothing more than this test.
-        if matches!(self.realms[s.realm].config.authz, AuthzMode::AllowAll) {
+        if matches!(realm.config.authz, AuthzMode::AllowAll) {
             stage = Stage::Allowed;
         }
         if stage == Stage::New {
-            let Some((action, policy, uri)) = subject(&message) else {
-                return;
-            };
-            match self.verdict(now, conn, action, policy, uri) {
+            let (action, policy, uri) = subject(&message)?;
+            match self.verdict(cx, realm, conn, action, policy, uri) {
                 Verdict::Allow(g) => grant = g,
-                Verdict::Deny(why) => return self.deny(conn, &message, why),
+                Verdict::Deny(why) => {
+                    deny(cx.conns, conn, &message, why);
+                    return None;
+                }
                 Verdict::Ask => {
                     let question = (action, policy, uri.clone());
-                    return self.ask(conn, message, question, Stage::ActionAllowed);
+                    self.ask(
+                        cx.conns,
+                        realm,
+                        conn,
+                        message,
+                        question,
+                        Stage::ActionAllowed,
+                    );
+                    return None;
                 }
             }
             stage = Stage::ActionAllowed;
@@ -757,8 +786,8 @@ impl Router {
             if matches!(&message, Message::Call(m) if m.procedure.is_reserved()) {
                 grant = Grant::default();
             }
-            if let Some((action, policy, uri)) = self.meta_target(conn, &message) {
-                match self.verdict(now, conn, action, policy, &uri) {
+            if let Some((action, policy, uri)) = meta_target(realm, &message) {
+                match self.verdict(cx, realm, conn, action, policy, &uri) {
                     Verdict::Allow(g) => grant = g,
                     Verdict::Deny(why) => {
                         let why = match &message {
@@ -767,36 +796,33 @@ impl Router {
                             }
                             _ => why,
                         };
-                        return self.deny(conn, &message, why);
+                        deny(cx.conns, conn, &message, why);
+                        return None;
                     }
                     Verdict::Ask => {
-                        return self.ask(conn, message, (action, policy, uri), Stage::Allowed)
+                        let question = (action, policy, uri);
+                        self.ask(cx.conns, realm, conn, message, question, Stage::Allowed);
+                        return None;
                     }
                 }
             }
         }
-        match message {
-            Message::Publish(m) => self.on_publish(now, conn, m, grant),
-            Message::Subscribe(m) => self.on_subscribe(now, conn, m),
-            Message::Register(m) => self.on_register(now, conn, m),
-            Message::Call(m) => self.on_call(now, conn, m, grant),
-            _ => {}
-        }
+        Some((message, grant))
     }
 
     /// Decides one question for the session on `conn` at once, if the realm can.
     fn verdict(
         &mut self,
-        now: Instant,
+        cx: &Ctx<'_>,
+        realm: &Realm,
         conn: ConnectionId,
         action: AuthzAction,
         policy: MatchPolicy,
         uri: &Uri,
     ) -> Verdict {
-        let Some(s) = self.conns.session(conn) else {
+        let Some(s) = cx.conns.session(conn) else {
             return Verdict::Deny("the session is gone".into());
         };
-        let realm = &self.realms[s.realm];
         match &realm.config.authz {
             AuthzMode::AllowAll => Verdict::Allow(Grant::default()),
             AuthzMode::Roles(roles) => match roles.permission(&s.authrole, uri.as_str(), policy) {
@@ -812,9 +838,14 @@ impl Router {
                 None => Verdict::Deny(refusal(&s.authrole, action, policy, uri)),
             },
             AuthzMode::External => {
-                let cached =
-                    self.authz_cache
-                        .get(now, s.realm, &s.authrole, action, policy, uri.as_str());
+                let cached = self.cache.get(
+                    cx.now,
+                    realm.id.index(),
+                    &s.authrole,
+                    action,
+                    policy,
+                    uri.as_str(),
+                );
                 match cached {
                     Some(true) => Verdict::Allow(Grant::default()),
                     Some(false) => Verdict::Deny(refusal(&s.authrole, action, policy, uri)),
@@ -824,55 +855,33 @@ impl Router {
         }
     }
 
-    /// The second question a meta procedure raises: what its target needs.
-    fn meta_target(&self, conn: ConnectionId, message: &Message) -> Option<Question> {
-        let Message::Call(m) = message else {
-            return None;
-        };
-        if !m.procedure.is_reserved() {
-            return None;
-        }
-        let Payload::Args { args, .. } = &m.payload else {
-            return None;
-        };
-        // Arguments the procedure rejects raise no question: it answers with its own error.
-        match m.procedure.as_str() {
-            "wamp.subscription.get_events" => {
-                let id = args.first()?.as_u64().and_then(Id::new)?;
-                let realm = self.conns.session(conn)?.realm;
-                let sub = self.realms[realm].broker.subscriptions.get(&id)?;
-                Some((AuthzAction::Subscribe, sub.policy, sub.uri.clone()))
-            }
-            "wamp.session.add_testament" => {
-                let topic = args.first()?.as_str()?;
-                Some((
-                    AuthzAction::Publish,
-                    MatchPolicy::Exact,
-                    Uri::new_unchecked(topic),
-                ))
-            }
-            _ => None,
-        }
-    }
-
     /// Holds `message` and asks the application about `question`; `then` is how far the
     /// message gets if the answer is yes.
-    fn ask(&mut self, conn: ConnectionId, message: Message, question: Question, then: Stage) {
-        let Some(s) = self.conns.session(conn) else {
+    fn ask(
+        &mut self,
+        conns: &mut Connections,
+        realm: &Realm,
+        conn: ConnectionId,
+        message: Message,
+        question: Question,
+        then: Stage,
+    ) {
+        let Some(s) = conns.session(conn) else {
             return;
         };
         let via = match (&message, then) {
             (Message::Call(m), Stage::Allowed) => Some(m.procedure.clone()),
             _ => None,
         };
-        let token = self.next_token;
-        self.next_token += 1;
+        // The token names the connection's slot, so the answer finds it without a table.
+        self.next_token = self.next_token.wrapping_add(1);
+        let token = u64::from(conn.index()) << 32 | u64::from(self.next_token);
         let (action, match_policy, uri) = question.clone();
         let request = AuthzRequest {
             token,
             connection: conn,
             session: s.id,
-            realm: self.realms[s.realm].config.name.clone(),
+            realm: realm.config.name.clone(),
             authid: s.authid.clone(),
             authrole: s.authrole.clone(),
             action,
@@ -880,8 +889,7 @@ impl Router {
             match_policy,
             via,
         };
-        self.authz.insert(token, conn);
-        if let Some(c) = self.conns.get_mut(conn) {
+        if let Some(c) = conns.get_mut(conn) {
             c.pending = Some(PendingAuthz {
                 token,
                 message,
@@ -889,82 +897,96 @@ impl Router {
                 then,
             });
         }
-        self.conns.actions.push_back(Action::Authorize(request));
+        conns.actions.push_back(Action::Authorize(request));
     }
 
-    /// Answers a held message after the application's decision.
-    pub(super) fn decided(
+    /// Carries out the application's decision about a held message: returns it if it may
+    /// proceed (or is checked further), refuses it otherwise.
+    pub fn decided(
         &mut self,
-        now: Instant,
+        cx: &mut Ctx<'_>,
+        realm: &Realm,
         conn: ConnectionId,
         pending: PendingAuthz,
         decision: AuthzDecision,
-    ) {
-        let Some(s) = self.conns.session(conn) else {
-            return;
-        };
+    ) -> Option<Allowed> {
+        let s = cx.conns.session(conn)?;
         let (action, policy, uri) = &pending.question;
-        self.authz_cache
-            .insert(now, s.realm, &s.authrole, *action, *policy, uri, decision);
+        self.cache.insert(
+            cx.now,
+            realm.id.index(),
+            &s.authrole,
+            *action,
+            *policy,
+            uri,
+            decision,
+        );
         if decision.allowed {
-            return self.authorize_then(now, conn, pending.message, pending.then);
+            return self.check(cx, realm, conn, pending.message, pending.then);
         }
         let mut why = refusal(&s.authrole, *action, *policy, uri);
         if let (Message::Call(m), Stage::Allowed) = (&pending.message, pending.then) {
             why = format!("{why}, {}", meta_purpose(m.procedure.as_str()));
         }
-        self.deny(conn, &pending.message, why);
+        deny(cx.conns, conn, &pending.message, why);
+        None
     }
+}
 
-    /// Answers a denied action with ERROR `wamp.error.not_authorized` saying `why` (nothing
-    /// for an unacknowledged PUBLISH).
-    fn deny(&mut self, conn: ConnectionId, message: &Message, why: String) {
-        let (kind, request) = match message {
-            Message::Publish(m) if m.options.acknowledge == Some(true) => {
-                (RequestType::Publish, m.request)
-            }
-            Message::Subscribe(m) => (RequestType::Subscribe, m.request),
-            Message::Register(m) => (RequestType::Register, m.request),
-            Message::Call(m) => {
-                // A refused progressive call: the caller's next chunks are discarded.
-                if m.options.progress == Some(true) {
-                    if let Some(s) = self.conns.session_mut(conn) {
-                        s.stream_ended(m.request);
-                    }
-                }
-                (RequestType::Call, m.request)
-            }
-            _ => return,
-        };
-        self.conns.reply(
-            conn,
-            Error::new(kind, request, uri::error::NOT_AUTHORIZED).with_args(vec![Value::from(why)]),
-        );
+/// The second question a meta procedure raises: what its target needs.
+fn meta_target(realm: &Realm, message: &Message) -> Option<Question> {
+    let Message::Call(m) = message else {
+        return None;
+    };
+    if !m.procedure.is_reserved() {
+        return None;
     }
-
-    /// Forgets the external authorizer's cached decisions: those of `realm`, or all of them
-    /// (`None`). Call it when the authorizer's policy changes; decisions cached with an
-    /// expiry also lapse on their own.
-    ///
-    /// ```
-    /// use nexus_core::router::{Router, RouterConfig};
-    /// use nexus_core::Uri;
-    ///
-    /// let realm = Uri::parse("realm1").unwrap();
-    /// let mut router = Router::new(RouterConfig::with_realm(realm.clone()), 1);
-    /// router.clear_authorization_cache(Some(&realm));
-    /// router.clear_authorization_cache(None);
-    /// ```
-    pub fn clear_authorization_cache(&mut self, realm: Option<&Uri>) {
-        match realm {
-            None => self.authz_cache.clear(None),
-            Some(name) => {
-                if let Some(&index) = self.realm_index.get(name) {
-                    self.authz_cache.clear(Some(index));
-                }
-            }
+    let Payload::Args { args, .. } = &m.payload else {
+        return None;
+    };
+    // Arguments the procedure rejects raise no question: it answers with its own error.
+    match m.procedure.as_str() {
+        "wamp.subscription.get_events" => {
+            let id = args.first()?.as_u64().and_then(Id::new)?;
+            let sub = realm.broker.subscriptions.get(&id)?;
+            Some((AuthzAction::Subscribe, sub.policy, sub.uri.clone()))
         }
+        "wamp.session.add_testament" => {
+            let topic = args.first()?.as_str()?;
+            Some((
+                AuthzAction::Publish,
+                MatchPolicy::Exact,
+                Uri::new_unchecked(topic),
+            ))
+        }
+        _ => None,
     }
+}
+
+/// Answers a denied action with ERROR `wamp.error.not_authorized` saying `why` (nothing
+/// for an unacknowledged PUBLISH).
+fn deny(conns: &mut Connections, conn: ConnectionId, message: &Message, why: String) {
+    let (kind, request) = match message {
+        Message::Publish(m) if m.options.acknowledge == Some(true) => {
+            (RequestType::Publish, m.request)
+        }
+        Message::Subscribe(m) => (RequestType::Subscribe, m.request),
+        Message::Register(m) => (RequestType::Register, m.request),
+        Message::Call(m) => {
+            // A refused progressive call: the caller's next chunks are discarded.
+            if m.options.progress == Some(true) {
+                if let Some(s) = conns.session_mut(conn) {
+                    s.rpc.stream_ended(m.request);
+                }
+            }
+            (RequestType::Call, m.request)
+        }
+        _ => return,
+    };
+    conns.reply(
+        conn,
+        Error::new(kind, request, uri::error::NOT_AUTHORIZED).with_args(vec![Value::from(why)]),
+    );
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::auth::static_auth::StaticAuth;
 use super::authz::Roles;
-use super::static_auth::StaticAuth;
 use crate::uri::{MatchPolicy, Uri, UriRules};
 
 /// How a realm authenticates joining clients.

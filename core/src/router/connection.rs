@@ -1,21 +1,25 @@
-//! The connection table: generational handles, per-connection state and the bounded
-//! outbound queues.
+//! The connection table: generational handles, per-connection state, the index of
+//! sessions by ID, the connections' deadlines (handshake, GOODBYE reply) and the bounded
+//! outbound queues with their policy for slow peers (the router's outbox).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::auth::static_auth::Pending;
+use super::auth::transport::TransportAuth;
 use super::authz::Stage;
 use super::config::{QueueConfig, SlowSubscriberPolicy};
-use super::session_meta::Testaments;
-use super::static_auth::Pending;
-use super::transport_auth::TransportAuth;
+use super::meta::session::Testaments;
+use super::pubsub::SessionPubSub;
+use super::realm::RealmId;
+use super::rpc::SessionRpc;
 use super::{Action, AuthzAction};
-use crate::id::{Id, RequestIdCounter};
-use crate::message::{CancelMode, ClientRoles, Hello, Interrupt, InterruptOptions, Message};
+use crate::id::Id;
+use crate::message::{Abort, ClientRoles, Hello, Message};
 use crate::serializer::Serializer;
-use crate::uri::{MatchPolicy, Uri};
+use crate::uri::{self, MatchPolicy, Uri};
 
 /// A handle to one attached connection.
 ///
@@ -68,7 +72,7 @@ pub(crate) enum State {
     /// HELLO received; authentication under way. `waiting` is true while the router waits
     /// for the application's decision (no AUTHENTICATE is expected then).
     Authenticating {
-        realm: usize,
+        realm: RealmId,
         hello: Box<Hello>,
         waiting: bool,
         /// The built-in provider's pending challenge (static authentication only).
@@ -102,11 +106,12 @@ pub(crate) enum Pushed {
     Refused,
 }
 
-/// The state of an established session.
+/// The state of an established session. What a feature keeps per session is that
+/// feature's type (`rpc`, `pubsub`, `testaments`), held here so that it goes with the session.
 #[derive(Debug)]
 pub(crate) struct SessionData {
     pub id: Id,
-    pub realm: usize,
+    pub realm: RealmId,
     pub authid: String,
     pub authrole: String,
     /// How the session authenticated (as its WELCOME said).
@@ -120,38 +125,15 @@ pub(crate) struct SessionData {
     pub roles: ClientRoles,
     /// The last new-request ID received (the watermark of strict checking).
     pub last_request: Option<Id>,
-    /// INVOCATION request IDs, router to this callee.
-    pub invocation_ids: RequestIdCounter,
-    // Ordered sets and maps: teardown walks them, and its output order must not depend on
-    // a hasher's random seed.
-    pub subscriptions: BTreeSet<Id>,
-    pub registrations: BTreeSet<Id>,
-    /// This session's calls in flight (CALL request ID → the invocation's callee and ID).
-    pub calls: BTreeMap<Id, (ConnectionId, Id)>,
-    /// Invocations in flight to this session as callee (INVOCATION request IDs).
-    pub invocations: BTreeSet<Id>,
-    /// Progressive calls (invocations) that ended while the caller was still sending
-    /// chunks, newest last: their late continuations are discarded, not violations.
-    pub ended_streams: VecDeque<Id>,
+    /// Registrations, calls and invocations.
+    pub rpc: SessionRpc,
+    /// Subscriptions.
+    pub pubsub: SessionPubSub,
     /// Publications to make when the session ends (testament meta API).
     pub testaments: Testaments,
     /// End without `wamp.session.on_leave` or testaments (`wamp.session.kill_all` and
     /// router shutdown, which end every other session at once).
     pub quiet: bool,
-}
-
-impl SessionData {
-    /// How many ended progressive calls are remembered (the grace table of the spec's
-    /// request-ID check); older continuations are violations.
-    pub const ENDED_STREAMS: usize = 64;
-
-    /// Remembers a progressive call that ended before its caller's last chunk.
-    pub fn stream_ended(&mut self, call: Id) {
-        if self.ended_streams.len() == Self::ENDED_STREAMS {
-            self.ended_streams.pop_front();
-        }
-        self.ended_streams.push_back(call);
-    }
 }
 
 /// An action held until its authorization is decided.
@@ -200,6 +182,10 @@ pub(crate) struct Connections {
     pub queue: QueueConfig,
     /// Connections to close and tear down once the current input is handled.
     pub doomed: Vec<ConnectionId>,
+    /// Established sessions by ID, in every realm.
+    pub sessions: HashMap<Id, ConnectionId>,
+    /// The connections' deadlines, soonest first.
+    timers: BTreeSet<(Instant, ConnectionId)>,
 }
 
 impl Connections {
@@ -211,6 +197,50 @@ impl Connections {
             actions: VecDeque::new(),
             queue,
             doomed: Vec::new(),
+            sessions: HashMap::new(),
+            timers: BTreeSet::new(),
+        }
+    }
+
+    /// Sets (or with `None` clears) a connection's deadline.
+    pub fn set_deadline(&mut self, id: ConnectionId, deadline: Option<Instant>) {
+        let Some(c) = self.get_mut(id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut c.deadline, deadline);
+        if let Some(d) = old {
+            self.timers.remove(&(d, id));
+        }
+        if let Some(d) = deadline {
+            self.timers.insert((d, id));
+        }
+    }
+
+    /// The earliest deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Takes the next connection whose deadline passed by `now` (clearing that deadline).
+    pub fn expired(&mut self, now: Instant) -> Option<ConnectionId> {
+        let &(at, id) = self.timers.first()?;
+        if at > now {
+            return None;
+        }
+        self.timers.pop_first();
+        if let Some(c) = self.get_mut(id) {
+            c.deadline = None;
+        }
+        Some(id)
+    }
+
+    /// A session ID no session has.
+    pub fn unused_session_id(&self, ids: &mut crate::id::IdGenerator) -> Id {
+        loop {
+            let id = ids.next_id();
+            if !self.sessions.contains_key(&id) {
+                break id;
+            }
         }
     }
 
@@ -234,6 +264,9 @@ impl Connections {
             index,
             generation: slot.generation,
         };
+        if let Some(d) = deadline {
+            self.timers.insert((d, id));
+        }
         slot.conn = Some(Connection {
             id,
             serializer,
@@ -261,6 +294,10 @@ impl Connections {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);
         self.live -= 1;
+        if let Some(d) = conn.deadline {
+            self.timers.remove(&(d, id));
+        }
+        self.doomed.retain(|d| *d != id);
         Some(conn)
     }
 
@@ -352,45 +389,32 @@ impl Connections {
         self.push(id, Arc::new(message.into()), Class::Reply);
     }
 
-    /// Sends INTERRUPT (`mode`, `reason`) for `invocation` to `callee` if it announced call
-    /// canceling (a callee that cannot be interrupted is simply not told); returns whether
-    /// it was sent.
-    pub fn interrupt(
-        &mut self,
-        callee: ConnectionId,
-        invocation: Id,
-        mode: CancelMode,
-        reason: &str,
-    ) -> bool {
-        let interruptible = self
-            .session(callee)
-            .is_some_and(|s| super::supports_canceling(&s.roles.callee));
-        if interruptible {
-            let options = InterruptOptions {
-                mode: Some(mode),
-                reason: Some(reason.to_owned()),
-                ..Default::default()
-            };
-            self.reply(
-                callee,
-                Interrupt {
-                    request: invocation,
-                    options,
-                },
-            );
-        }
-        interruptible
+    /// ABORT with `reason`, then close.
+    pub fn abort(&mut self, id: ConnectionId, reason: &str, message: String) {
+        self.reply(id, Abort::new(reason, message));
+        self.doom(id);
     }
 
-    /// Forgets a finished call on its caller's side (remembering a progressive call whose
-    /// caller may still send chunks).
-    pub fn forget_call(&mut self, call: &super::dealer::InFlight) {
-        if let Some(s) = self.session_mut(call.caller) {
-            s.calls.remove(&call.call);
-            if call.stream.is_some() {
-                s.stream_ended(call.call);
-            }
-        }
+    /// ABORT `wamp.error.protocol_violation`, then close.
+    pub fn violation(&mut self, id: ConnectionId, message: String) {
+        self.abort(id, uri::error::PROTOCOL_VIOLATION, message);
+    }
+
+    /// Whether any connection waits for an authorization.
+    pub fn any_pending_authorization(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.conn.as_ref().is_some_and(|c| c.pending.is_some()))
+    }
+
+    /// Finds the connection holding the authorization with `token`.
+    pub fn pending_authorization(&mut self, token: u64) -> Option<&mut Connection> {
+        let index = usize::try_from(token >> 32).ok()?;
+        let c = self.slots.get_mut(index)?.conn.as_mut()?;
+        c.pending
+            .as_ref()
+            .is_some_and(|p| p.token == token)
+            .then_some(c)
     }
 
     /// Marks a connection to be closed and torn down after the current input.

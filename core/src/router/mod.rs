@@ -51,33 +51,51 @@
 //! assert!(matches!(*welcome, Message::Welcome(_)));
 //! ```
 
-mod auth_digest;
+mod auth;
 pub mod authz;
-mod broker;
 mod config;
 mod connection;
-mod cookie;
-mod dealer;
+mod context;
+mod lifecycle;
 mod meta;
 mod pubsub;
+mod realm;
 mod rpc;
-mod session_meta;
-mod static_auth;
-mod transport_auth;
+mod shard;
 mod uri_index;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
-use indexmap::IndexMap;
-
+pub use auth::cookie::CookieStore;
+pub use auth::static_auth::{AuthMethod, CraCredential, StaticAuth, StaticAuthError, StaticUser};
+pub use auth::transport::{
+    ChannelBinding, ChannelBindingKind, ClientCertificate, ConnectionCookie, CookieGrant,
+    CookieIdentity, TransportAuth,
+};
 pub use authz::{AuthzDecision, Caching, Permission, Roles};
-pub use broker::nkey_score;
 pub use config::{
     AuthMode, AuthzMode, Disclosure, HistoryRule, QueueConfig, RealmConfig, RequestIdPolicy,
     RouterConfig, SlowSubscriberPolicy, TrustLevels,
 };
+pub use connection::{ConnectionId, ConnectionStats};
+pub use shard::{nkey_score, shard_score};
+
+use auth::Authentication;
+use authz::{Gate, Stage};
+use connection::{Connections, State};
+use context::{Ctx, WallClock};
+use realm::{Realm, RealmId};
+
+use crate::features;
+use crate::id::{Id, IdGenerator};
+use crate::message::{
+    Authenticate, ChallengeExtra, Hello, Message, RequestType, Role, RouterRoles,
+};
+use crate::serializer::{DecodeError, Serializer};
+use crate::uri::{self, MatchPolicy, Uri};
+use crate::value::Dict;
 
 /// The meta event the router publishes when EVENTs to a slow session are dropped (its
 /// outbound queue is full): arguments `[session, {subscription, topic, dropped, total}]`,
@@ -85,31 +103,6 @@ pub use config::{
 /// the first drop of a run and every 1000th after. A nexus extension, in the reserved
 /// `wamp.` namespace so that no client can forge it.
 pub const EVENTS_DROPPED: &str = "wamp.session.on_events_dropped";
-pub use connection::{ConnectionId, ConnectionStats};
-pub use cookie::CookieStore;
-pub use dealer::shard_score;
-pub use static_auth::{AuthMethod, CraCredential, StaticAuth, StaticAuthError, StaticUser};
-pub use transport_auth::{
-    ChannelBinding, ChannelBindingKind, ClientCertificate, ConnectionCookie, CookieGrant,
-    CookieIdentity, TransportAuth,
-};
-
-use authz::{DecisionCache, Grant, Stage};
-use broker::Broker;
-use connection::{Class, Connections, Pushed, SessionData, State};
-use dealer::{Dealer, InFlight};
-
-use crate::features;
-use crate::id::{Id, IdGenerator, RequestIdCounter};
-use crate::message::{
-    Abort, Authenticate, CallResult, CancelMode, Challenge, ChallengeExtra, Error, ErrorDetails,
-    Goodbye, GoodbyeDetails, Hello, Invocation, InvocationDetails, Message, Publish, Published,
-    RequestType, ResultDetails, Role, RouterRoles, Subscribed, Unregistered, Unsubscribed, Welcome,
-    WelcomeDetails,
-};
-use crate::serializer::{DecodeError, Serializer};
-use crate::uri::{self, MatchPolicy, Uri};
-use crate::value::{Dict, Value};
 
 /// Something the driver must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,43 +238,25 @@ pub enum UsageError {
     RealmExists(Uri),
 }
 
-/// One realm: its sessions, broker and dealer.
-struct Realm {
-    config: RealmConfig,
-    sessions: IndexMap<Id, ConnectionId>,
-    broker: Broker,
-    dealer: Dealer,
-}
-
-impl Realm {
-    fn new(config: RealmConfig) -> Self {
-        Realm {
-            sessions: IndexMap::new(),
-            broker: Broker::new(&config.history),
-            dealer: Dealer::default(),
-            config,
-        }
-    }
-}
-
 /// The WAMP router state machine. See the [module documentation](self).
 pub struct Router {
     config: RouterConfig,
     realms: Vec<Realm>,
-    realm_index: HashMap<Uri, usize>,
+    realm_index: HashMap<Uri, RealmId>,
     conns: Connections,
     rng: IdGenerator,
-    sessions: HashMap<Id, ConnectionId>,
-    timers: BTreeSet<(Instant, ConnectionId)>,
-    authz: HashMap<u64, ConnectionId>,
-    /// Decisions of external authorizers that may be reused.
-    authz_cache: DecisionCache,
-    next_token: u64,
+    gate: Gate,
+    auth: Authentication,
     roles: RouterRoles,
-    /// A moment and its wall-clock time, for the meta API's timestamps.
-    wall_clock: Option<(Instant, std::time::SystemTime)>,
-    /// The CSPRNG of authentication challenges (`None` until seeded).
-    auth_entropy: Option<static_auth::AuthEntropy>,
+    clock: WallClock,
+}
+
+/// The router's parts as one input's handlers get them.
+struct Parts<'a> {
+    cx: Ctx<'a>,
+    realms: &'a mut [Realm],
+    gate: &'a mut Gate,
+    auth: &'a mut Authentication,
 }
 
 impl Router {
@@ -292,14 +267,10 @@ impl Router {
             realms: Vec::new(),
             realm_index: HashMap::new(),
             rng: IdGenerator::from_seed(seed),
-            sessions: HashMap::new(),
-            timers: BTreeSet::new(),
-            authz: HashMap::new(),
-            authz_cache: DecisionCache::new(config.authz_cache_capacity),
-            next_token: 1,
+            gate: Gate::new(config.authz_cache_capacity),
+            auth: Authentication::default(),
             roles: router_roles(),
-            wall_clock: None,
-            auth_entropy: None,
+            clock: WallClock::default(),
             config,
         };
         for realm in router.config.realms.clone() {
@@ -314,9 +285,9 @@ impl Router {
         if self.realm_index.contains_key(&config.name) {
             return Err(UsageError::RealmExists(config.name));
         }
-        self.realm_index
-            .insert(config.name.clone(), self.realms.len());
-        self.realms.push(Realm::new(config));
+        let id = RealmId::new(self.realms.len());
+        self.realm_index.insert(config.name.clone(), id);
+        self.realms.push(Realm::new(id, config));
         Ok(())
     }
 
@@ -329,26 +300,21 @@ impl Router {
     /// within the handshake timeout.
     pub fn attach(&mut self, now: Instant, serializer: Serializer) -> ConnectionId {
         let deadline = now + self.config.handshake_timeout;
-        let id = self.conns.insert(Some(serializer), Some(deadline));
-        self.timers.insert((deadline, id));
-        id
+        self.conns.insert(Some(serializer), Some(deadline))
     }
 
     /// Detaches a connection whose transport is gone: everything its session held is torn
     /// down (a caller's pending calls are dropped, a callee's give their callers
     /// `wamp.error.canceled`), and its handle becomes invalid.
     pub fn detach(&mut self, now: Instant, conn: ConnectionId) {
+        self.expect_drained("detach");
         if self.conns.get(conn).is_none() {
             return;
         }
-        self.teardown(now, conn);
-        if let Some(c) = self.conns.remove(conn) {
-            if let Some(d) = c.deadline {
-                self.timers.remove(&(d, conn));
-            }
-        }
-        self.conns.doomed.retain(|d| *d != conn);
-        self.reap(now);
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        lifecycle::teardown(&mut cx, realms, conn);
+        cx.conns.remove(conn);
+        lifecycle::reap(&mut cx, realms);
     }
 
     /// Labels a connection's transport (`ws`, `wss`, `tcp`, `tcps`, `unix`, `local`, or
@@ -395,13 +361,20 @@ impl Router {
     /// Seeding again replaces the generator (and the key of mock challenges, so the fake
     /// salts of unknown users change: do it once, at start-up).
     pub fn seed_authentication(&mut self, seed: [u8; 32]) {
-        self.auth_entropy = Some(static_auth::AuthEntropy::new(seed));
+        self.auth.entropy = Some(auth::static_auth::AuthEntropy::new(seed));
     }
 
     /// A fresh key for a [`CookieStore`], drawn from the authentication generator (`None`
     /// until [`seed_authentication`](Self::seed_authentication)).
     pub fn cookie_store_key(&mut self) -> Option<[u8; 32]> {
-        self.auth_entropy.as_mut().map(|e| e.cookie_key())
+        self.auth.entropy.as_mut().map(|e| e.cookie_key())
+    }
+
+    /// Tells the router what wall-clock time `at` is, so the meta API can give creation
+    /// times (`created` in `wamp.registration.get`) as ISO 8601 strings. The core reads no
+    /// clock: a driver calls this once at start. Without it, `created` is left out.
+    pub fn set_wall_clock(&mut self, at: Instant, wall: SystemTime) {
+        self.clock = WallClock(Some((at, wall)));
     }
 
     /// The serializer a connection negotiated.
@@ -411,6 +384,7 @@ impl Router {
 
     /// Handles one message from a connection.
     pub fn handle_message(&mut self, now: Instant, conn: ConnectionId, message: Message) {
+        self.expect_drained("handle_message");
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -418,13 +392,13 @@ impl Router {
         match &mut c.state {
             State::Closed => {}
             State::ShuttingDown => match message {
-                Message::Goodbye(_) | Message::Abort(_) => self.close(conn),
+                Message::Goodbye(_) | Message::Abort(_) => self.conns.doom(conn),
                 _ => {}
             },
             State::AwaitingHello => match message {
                 Message::Hello(hello) => self.on_hello(now, conn, hello),
-                Message::Abort(_) => self.close(conn),
-                other => self.violation(
+                Message::Abort(_) => self.conns.doom(conn),
+                other => self.conns.violation(
                     conn,
                     format!(
                         "received {} before HELLO: HELLO must be the first message",
@@ -432,13 +406,15 @@ impl Router {
                     ),
                 ),
             },
-            State::Authenticating { waiting, .. } => match message {
+            State::Authenticating { waiting, realm, .. } => match message {
                 Message::Authenticate(auth) if !*waiting => {
                     *waiting = true;
-                    self.on_authenticate(conn, auth);
+                    let realm = *realm;
+                    let Parts { mut cx, realms, .. } = self.parts(now);
+                    auth::on_authenticate(&mut cx, &mut realms[realm.index()], conn, auth);
                 }
-                Message::Abort(_) => self.close(conn),
-                other => self.violation(
+                Message::Abort(_) => self.conns.doom(conn),
+                other => self.conns.violation(
                     conn,
                     format!(
                         "received {} while authenticating: expected AUTHENTICATE after CHALLENGE",
@@ -449,7 +425,7 @@ impl Router {
             State::Established => {
                 if c.pending.is_some() {
                     if c.inbox.len() >= self.config.max_pending_messages {
-                        self.violation(
+                        self.conns.violation(
                             conn,
                             "too many messages while an authorization is pending".into(),
                         );
@@ -466,9 +442,11 @@ impl Router {
 
     /// Handles a frame the driver could not decode: a protocol violation.
     pub fn handle_decode_error(&mut self, now: Instant, conn: ConnectionId, error: &DecodeError) {
+        self.expect_drained("handle_decode_error");
         if let Some(c) = self.conns.get(conn) {
             if !matches!(c.state, State::Closed) {
-                self.violation(conn, format!("could not decode a message: {error}"));
+                self.conns
+                    .violation(conn, format!("could not decode a message: {error}"));
             }
         }
         self.reap(now);
@@ -491,8 +469,7 @@ impl Router {
             .iter()
             .filter_map(|r| r.dealer.next_deadline())
             .min();
-        let conns = self.timers.first().map(|(t, _)| *t);
-        match (conns, calls) {
+        match (self.conns.next_deadline(), calls) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -500,29 +477,13 @@ impl Router {
 
     /// Handles every deadline up to `now` (calling it early is harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(at, conn)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
-            let Some(c) = self.conns.get_mut(conn) else {
-                continue;
-            };
-            if c.deadline != Some(at) {
-                continue;
-            }
-            c.deadline = None;
-            match c.state {
-                State::AwaitingHello | State::Authenticating { .. } | State::ShuttingDown => {
-                    self.close(conn)
-                }
-                State::Established | State::Closed => {}
-            }
+        self.expect_drained("handle_timeout");
+        while let Some(conn) = self.conns.expired(now) {
+            lifecycle::deadline_passed(&mut self.conns, conn);
         }
-        for realm in 0..self.realms.len() {
-            for (callee, invocation) in self.realms[realm].dealer.expired(now) {
-                self.call_timed_out(realm, callee, invocation);
-            }
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        for realm in realms.iter_mut() {
+            rpc::handle_timeouts(&mut cx, realm);
         }
         self.reap(now);
     }
@@ -536,36 +497,18 @@ impl Router {
     ) -> Result<(), UsageError> {
         let c = self
             .conns
-            .get_mut(conn)
+            .get(conn)
             .ok_or(UsageError::NoSuchConnection(conn))?;
-        let State::Authenticating { realm, waiting, .. } = &mut c.state else {
-            return Err(UsageError::NotAuthenticating(conn));
+        let realm = match &c.state {
+            State::Authenticating {
+                realm,
+                waiting: true,
+                ..
+            } => *realm,
+            _ => return Err(UsageError::NotAuthenticating(conn)),
         };
-        if !*waiting {
-            return Err(UsageError::NotAuthenticating(conn));
-        }
-        let realm = *realm;
-        match decision {
-            AuthDecision::Welcome(identity) => {
-                let State::Authenticating { hello, .. } =
-                    std::mem::replace(&mut c.state, State::AwaitingHello)
-                else {
-                    unreachable!("checked above")
-                };
-                self.welcome(conn, realm, &hello, identity, None);
-            }
-            AuthDecision::Challenge { method, extra } => {
-                *waiting = false;
-                self.conns.reply(
-                    conn,
-                    Challenge {
-                        auth_method: method,
-                        extra,
-                    },
-                );
-            }
-            AuthDecision::Deny { reason, message } => self.abort(conn, &reason, message),
-        }
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        auth::resolved(&mut cx, &mut realms[realm.index()], conn, decision);
         self.reap(now);
         Ok(())
     }
@@ -617,17 +560,25 @@ impl Router {
         decision: impl Into<AuthzDecision>,
     ) -> Result<(), UsageError> {
         let decision = decision.into();
-        let conn = self
-            .authz
-            .remove(&token)
+        let c = self
+            .conns
+            .pending_authorization(token)
             .ok_or(UsageError::NoSuchAuthorization(token))?;
-        let Some(c) = self.conns.get_mut(conn) else {
+        let conn = c.id;
+        let (Some(pending), Some(realm)) = (c.pending.take(), c.session.as_ref().map(|s| s.realm))
+        else {
             return Ok(());
         };
-        let Some(pending) = c.pending.take() else {
-            return Ok(());
-        };
-        self.decided(now, conn, pending, decision);
+        let Parts {
+            mut cx,
+            realms,
+            gate,
+            ..
+        } = self.parts(now);
+        let realm = &mut realms[realm.index()];
+        if let Some((message, grant)) = gate.decided(&mut cx, realm, conn, pending, decision) {
+            perform(&mut cx, realm, conn, message, grant);
+        }
         // Handle what queued up behind it, until another authorization is pending.
         while let Some(next) = self.next_held(conn) {
             self.dispatch(now, conn, next);
@@ -636,32 +587,23 @@ impl Router {
         Ok(())
     }
 
-    /// The next message held behind an authorization, once none is pending.
-    fn next_held(&mut self, conn: ConnectionId) -> Option<Message> {
-        // A connection doomed by one of the held messages reads nothing more.
-        if self.conns.doomed.contains(&conn) {
-            return None;
-        }
-        let c = self.conns.get_mut(conn)?;
-        if c.pending.is_some() || !matches!(c.state, State::Established) {
-            return None;
-        }
-        c.inbox.pop_front()
-    }
-
     /// Ends every session with GOODBYE `wamp.close.system_shutdown` and closes connections
     /// that have none; sessions then get [`RouterConfig::goodbye_timeout`] to reply.
     pub fn shutdown(&mut self, now: Instant) {
-        for conn in self.conns.ids() {
-            let established = matches!(
-                self.conns.get(conn).map(|c| &c.state),
-                Some(State::Established)
-            );
-            if established {
-                self.leave_quietly(conn);
-                self.goodbye(now, conn, uri::close::SYSTEM_SHUTDOWN, None);
-            } else {
-                self.close(conn);
+        self.expect_drained("shutdown");
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        for conn in cx.conns.ids() {
+            let established = cx
+                .conns
+                .get(conn)
+                .is_some_and(|c| matches!(c.state, State::Established));
+            match cx.conns.session(conn).map(|s| s.realm) {
+                Some(realm) if established => {
+                    meta::session::leave_quietly(cx.conns, conn);
+                    let realm = &mut realms[realm.index()];
+                    lifecycle::goodbye(&mut cx, realm, conn, uri::close::SYSTEM_SHUTDOWN, None);
+                }
+                _ => cx.conns.doom(conn),
             }
         }
         self.reap(now);
@@ -676,17 +618,95 @@ impl Router {
         reason: &str,
         message: Option<String>,
     ) -> bool {
-        let Some(&conn) = self.sessions.get(&session) else {
+        self.expect_drained("kill");
+        let Some((conn, realm)) = self.session_realm(session) else {
             return false;
         };
-        self.goodbye(now, conn, reason, message);
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        lifecycle::goodbye(&mut cx, &mut realms[realm.index()], conn, reason, message);
         self.reap(now);
         true
     }
 
+    /// Revokes `session`'s part in `registration` (registration revocation): the callee is
+    /// told with UNREGISTERED (request 0, the registration and `reason`) if it announced
+    /// `registration_revocation`, and calls no longer reach it. Invocations already sent
+    /// still complete. Returns whether the session held the registration.
+    pub fn revoke_registration(
+        &mut self,
+        now: Instant,
+        session: Id,
+        registration: Id,
+        reason: Option<&str>,
+    ) -> bool {
+        let Some((conn, realm)) = self.session_realm(session) else {
+            return false;
+        };
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        let held = rpc::revoke(
+            &mut cx,
+            &mut realms[realm.index()],
+            conn,
+            registration,
+            reason,
+        );
+        self.reap(now);
+        held
+    }
+
+    /// Revokes `session`'s subscription (subscription revocation): the subscriber is told
+    /// with UNSUBSCRIBED (request 0, the subscription and `reason`) if it announced
+    /// `subscription_revocation`, and gets no more of its events. Returns whether the
+    /// session held the subscription.
+    pub fn revoke_subscription(
+        &mut self,
+        now: Instant,
+        session: Id,
+        subscription: Id,
+        reason: Option<&str>,
+    ) -> bool {
+        let Some((conn, realm)) = self.session_realm(session) else {
+            return false;
+        };
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        let held = pubsub::revoke(
+            &mut cx,
+            &mut realms[realm.index()],
+            conn,
+            subscription,
+            reason,
+        );
+        self.reap(now);
+        held
+    }
+
+    /// Forgets the external authorizer's cached decisions: those of `realm`, or all of them
+    /// (`None`). Call it when the authorizer's policy changes; decisions cached with an
+    /// expiry also lapse on their own.
+    ///
+    /// ```
+    /// use nexus_core::router::{Router, RouterConfig};
+    /// use nexus_core::Uri;
+    ///
+    /// let realm = Uri::parse("realm1").unwrap();
+    /// let mut router = Router::new(RouterConfig::with_realm(realm.clone()), 1);
+    /// router.clear_authorization_cache(Some(&realm));
+    /// router.clear_authorization_cache(None);
+    /// ```
+    pub fn clear_authorization_cache(&mut self, realm: Option<&Uri>) {
+        match realm {
+            None => self.gate.cache.clear(None),
+            Some(name) => {
+                if let Some(id) = self.realm_index.get(name) {
+                    self.gate.cache.clear(Some(id.index()));
+                }
+            }
+        }
+    }
+
     /// The number of established sessions.
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.conns.sessions.len()
     }
 
     /// The number of attached connections.
@@ -710,19 +730,56 @@ impl Router {
     /// Whether no realm holds any session, subscription, registration or call in flight
     /// (what remains once every session has left).
     pub fn is_idle(&self) -> bool {
-        self.sessions.is_empty()
-            && self.authz.is_empty()
-            && self
-                .realms
-                .iter()
-                .all(|r| r.sessions.is_empty() && r.broker.is_empty() && r.dealer.is_empty())
+        self.conns.sessions.is_empty()
+            && !self.conns.any_pending_authorization()
+            && self.realms.iter().all(Realm::is_empty)
     }
 
-    // ---- session lifecycle ---------------------------------------------------------------
+    // ---- internals -------------------------------------------------------------------------
 
+    fn parts(&mut self, now: Instant) -> Parts<'_> {
+        Parts {
+            cx: Ctx {
+                now,
+                conns: &mut self.conns,
+                ids: &mut self.rng,
+                config: &self.config,
+                roles: &self.roles,
+                clock: self.clock,
+            },
+            realms: &mut self.realms,
+            gate: &mut self.gate,
+            auth: &mut self.auth,
+        }
+    }
+
+    /// The connection and realm of an established session.
+    fn session_realm(&self, session: Id) -> Option<(ConnectionId, RealmId)> {
+        let conn = *self.conns.sessions.get(&session)?;
+        Some((conn, self.conns.session(conn)?.realm))
+    }
+
+    /// Catches a driver that feeds an input before draining the outputs of the last one
+    /// (see the crate documentation): their order would be lost.
+    fn expect_drained(&self, input: &str) {
+        debug_assert!(
+            self.conns.actions.is_empty(),
+            "Router::{input} called with {} actions not yet taken: drain poll_action after every input",
+            self.conns.actions.len()
+        );
+    }
+
+    /// Closes what the last input doomed.
+    fn reap(&mut self, now: Instant) {
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        lifecycle::reap(&mut cx, realms);
+    }
+
+    /// A HELLO: into a realm (created on demand if the router does that), then to its
+    /// authentication.
     fn on_hello(&mut self, now: Instant, conn: ConnectionId, hello: Box<Hello>) {
         if hello.details.roles.as_ref().is_none_or(|r| r.is_none()) {
-            return self.violation(
+            return self.conns.violation(
                 conn,
                 "HELLO must announce at least one role (publisher, subscriber, caller, callee)"
                     .into(),
@@ -732,582 +789,140 @@ impl Router {
             Some(&r) => r,
             None if self.config.auto_create_realms => {
                 let _ = self.add_realm(RealmConfig::new(hello.realm.clone()));
-                self.realms.len() - 1
+                RealmId::new(self.realms.len() - 1)
             }
             None => {
-                return self.abort(
+                return self.conns.abort(
                     conn,
                     uri::error::NO_SUCH_REALM,
                     format!("no realm named {} exists on this router", hello.realm),
                 )
             }
         };
-        match &self.realms[realm].config.auth {
-            AuthMode::Anonymous => {
-                let methods = hello.details.authmethods.as_deref().unwrap_or_default();
-                if !methods.is_empty() && !methods.iter().any(|m| m == "anonymous") {
-                    return self.abort(
-                        conn,
-                        uri::error::NO_MATCHING_AUTH_METHOD,
-                        format!(
-                            "realm {} only allows anonymous authentication, which the client did not offer",
-                            hello.realm
-                        ),
-                    );
-                }
-                let identity = Identity {
-                    authid: anonymous_authid(&mut self.rng),
-                    authrole: "anonymous".into(),
-                    authmethod: "anonymous".into(),
-                    authprovider: "static".into(),
-                    authextra: Dict::new(),
-                };
-                self.welcome(conn, realm, &hello, identity, None);
-            }
-            AuthMode::External => {
-                let transport = Box::new(
-                    self.conns
-                        .get(conn)
-                        .map(|c| c.auth.clone())
-                        .unwrap_or_default(),
-                );
-                let request = AuthRequest {
-                    connection: conn,
-                    realm: hello.realm.clone(),
-                    hello: hello.clone(),
-                    authenticate: None,
-                    transport,
-                };
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.state = State::Authenticating {
-                        realm,
-                        hello,
-                        waiting: true,
-                        pending: None,
-                    };
-                }
-                self.conns.actions.push_back(Action::Authenticate(request));
-            }
-            AuthMode::Static(auth) => {
-                let auth = auth.clone();
-                self.on_static_hello(now, conn, realm, hello, &auth);
-            }
-        }
-    }
-
-    /// A HELLO to a realm with the built-in provider: WELCOME, CHALLENGE or ABORT at once.
-    fn on_static_hello(
-        &mut self,
-        now: Instant,
-        conn: ConnectionId,
-        realm: usize,
-        hello: Box<Hello>,
-        auth: &StaticAuth,
-    ) {
-        let session = self.unused_session_id();
-        let unix_millis = self
-            .wall_clock
-            .map(|(at, wall)| {
-                let t = if now >= at {
-                    wall + (now - at)
-                } else {
-                    wall - (at - now)
-                };
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            })
-            .unwrap_or(0);
-        let transport = self
-            .conns
-            .get(conn)
-            .map(|c| c.auth.clone())
-            .unwrap_or_default();
-        let ctx = static_auth::HelloContext {
-            realm: &self.realms[realm].config.name,
-            hello: &hello,
-            transport: &transport,
-            now,
-            unix_millis,
-            session,
-        };
-        let outcome = auth.on_hello(&ctx, self.auth_entropy.as_mut());
-        self.static_outcome(conn, realm, hello, outcome);
-    }
-
-    /// Carries out what the built-in provider decided.
-    fn static_outcome(
-        &mut self,
-        conn: ConnectionId,
-        realm: usize,
-        hello: Box<Hello>,
-        outcome: static_auth::Outcome,
-    ) {
-        use static_auth::Outcome;
-        match outcome {
-            Outcome::Welcome(identity) => self.welcome(conn, realm, &hello, identity, None),
-            Outcome::Anonymous(role) => {
-                let identity = Identity {
-                    authid: anonymous_authid(&mut self.rng),
-                    authrole: role,
-                    authmethod: "anonymous".into(),
-                    authprovider: static_auth::PROVIDER.into(),
-                    authextra: Dict::new(),
-                };
-                self.welcome(conn, realm, &hello, identity, None);
-            }
-            Outcome::Challenge {
-                method,
-                extra,
-                pending,
-            } => {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.state = State::Authenticating {
-                        realm,
-                        hello,
-                        waiting: false,
-                        pending: Some(pending),
-                    };
-                }
-                self.conns.reply(
-                    conn,
-                    Challenge {
-                        auth_method: method.to_owned(),
-                        extra,
-                    },
-                );
-            }
-            Outcome::Deny { reason, message } => self.abort(conn, reason, message),
-        }
-    }
-
-    /// A session ID no session has.
-    fn unused_session_id(&mut self) -> Id {
-        loop {
-            let id = self.rng.next_id();
-            if !self.sessions.contains_key(&id) {
-                break id;
-            }
-        }
-    }
-
-    fn on_authenticate(&mut self, conn: ConnectionId, authenticate: Authenticate) {
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        let State::Authenticating {
-            realm,
-            hello,
-            pending,
+        let Parts {
+            mut cx,
+            realms,
+            auth,
             ..
-        } = &mut c.state
-        else {
-            return;
-        };
-        let realm = *realm;
-        if let Some(pending) = pending.take() {
-            // The built-in provider: one AUTHENTICATE per CHALLENGE, decided at once.
-            let State::Authenticating { hello, .. } =
-                std::mem::replace(&mut c.state, State::AwaitingHello)
-            else {
-                unreachable!("matched above")
-            };
-            let session = pending.session;
-            match StaticAuth::on_authenticate(pending, &authenticate) {
-                static_auth::Outcome::Welcome(identity) => {
-                    self.welcome(conn, realm, &hello, identity, session)
-                }
-                static_auth::Outcome::Deny { reason, message } => self.abort(conn, reason, message),
-                // Not produced for an AUTHENTICATE; refuse rather than trust it.
-                _ => self.abort(
-                    conn,
-                    uri::error::AUTHENTICATION_FAILED,
-                    "authentication failed".into(),
-                ),
-            }
-            return;
-        }
-        let request = AuthRequest {
-            connection: conn,
-            realm: self.realms[realm].config.name.clone(),
-            hello: hello.clone(),
-            authenticate: Some(authenticate),
-            transport: Box::new(c.auth.clone()),
-        };
-        self.conns.actions.push_back(Action::Authenticate(request));
+        } = self.parts(now);
+        auth.on_hello(&mut cx, &mut realms[realm.index()], conn, hello);
     }
 
-    /// Establishes the session. `session` is the ID a CHALLENGE announced, if any (it is
-    /// used unless another session took it meanwhile).
-    fn welcome(
-        &mut self,
-        conn: ConnectionId,
-        realm: usize,
-        hello: &Hello,
-        identity: Identity,
-        session: Option<Id>,
-    ) {
-        let session = match session {
-            Some(id) if !self.sessions.contains_key(&id) => id,
-            _ => self.unused_session_id(),
-        };
-        self.remember_cookie(conn, realm, &identity);
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        if let Some(d) = c.deadline.take() {
-            self.timers.remove(&(d, conn));
+    /// The next message held behind an authorization, once none is pending.
+    fn next_held(&mut self, conn: ConnectionId) -> Option<Message> {
+        // A connection doomed by one of the held messages reads nothing more.
+        if self.conns.doomed.contains(&conn) {
+            return None;
         }
-        c.state = State::Established;
-        let trust_level = self.realms[realm]
-            .config
-            .trust
-            .level(&identity.authrole, c.transport.as_deref());
-        c.session = Some(SessionData {
-            id: session,
-            realm,
-            authid: identity.authid.clone(),
-            authrole: identity.authrole.clone(),
-            authmethod: identity.authmethod.clone(),
-            authprovider: identity.authprovider.clone(),
-            trust_level,
-            slow_subscriber: self.realms[realm].config.slow_subscriber,
-            roles: hello.details.roles.clone().unwrap_or_default(),
-            last_request: None,
-            invocation_ids: RequestIdCounter::new(),
-            subscriptions: Default::default(),
-            registrations: Default::default(),
-            calls: Default::default(),
-            invocations: Default::default(),
-            ended_streams: Default::default(),
-            testaments: Default::default(),
-            quiet: false,
-        });
-        self.sessions.insert(session, conn);
-        self.realms[realm].sessions.insert(session, conn);
-        let details = WelcomeDetails {
-            roles: Some(self.roles.clone()),
-            agent: Some(self.config.agent.clone()),
-            authid: Some(identity.authid),
-            authrole: Some(identity.authrole),
-            authmethod: Some(identity.authmethod),
-            authprovider: Some(identity.authprovider),
-            authextra: (!identity.authextra.is_empty()).then_some(identity.authextra),
-            realm: Some(self.realms[realm].config.name.to_string()),
-            ..Default::default()
-        };
-        self.conns.reply(conn, Welcome { session, details });
-        self.session_joined(conn);
+        let c = self.conns.get_mut(conn)?;
+        if c.pending.is_some() || !matches!(c.state, State::Established) {
+            return None;
+        }
+        c.inbox.pop_front()
     }
 
-    /// Asks the driver to bind the cookie issued on this connection to the identity that
-    /// just authenticated. Not for `anonymous` (nothing to remember) nor `cookie` (already
-    /// bound), and never for a cookie the client merely presented (session fixation: see
-    /// [`ConnectionCookie`]).
-    fn remember_cookie(&mut self, conn: ConnectionId, realm: usize, identity: &Identity) {
-        if matches!(identity.authmethod.as_str(), "anonymous" | "cookie") {
-            return;
-        }
-        let Some(cookie) = self.conns.get(conn).and_then(|c| c.auth.cookie.as_ref()) else {
-            return;
-        };
-        if !cookie.issued {
-            return;
-        }
-        let grant = CookieGrant {
-            value: cookie.value.clone(),
-            realm: self.realms[realm].config.name.clone(),
-            identity: Identity {
-                authextra: Dict::new(),
-                ..identity.clone()
-            },
-            max_age: cookie.max_age,
-        };
-        self.conns.actions.push_back(Action::RememberCookie(grant));
-    }
-
-    /// Sends GOODBYE and waits (up to the goodbye timeout) for the reply; the session is torn
-    /// down at once, so it gets no more events or invocations.
-    fn goodbye(&mut self, now: Instant, conn: ConnectionId, reason: &str, message: Option<String>) {
-        self.conns.reply(
-            conn,
-            Goodbye {
-                details: GoodbyeDetails {
-                    message,
-                    ..Default::default()
-                },
-                reason: Uri::new_unchecked(reason),
-            },
-        );
-        self.teardown(now, conn);
-        let deadline = now + self.config.goodbye_timeout;
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.state = State::ShuttingDown;
-            if let Some(d) = c.deadline.replace(deadline) {
-                self.timers.remove(&(d, conn));
-            }
-            self.timers.insert((deadline, conn));
-        }
-    }
-
-    /// ABORT with `reason`, then close.
-    fn abort(&mut self, conn: ConnectionId, reason: &str, message: String) {
-        self.conns.reply(conn, Abort::new(reason, message));
-        self.close(conn);
-    }
-
-    /// ABORT `wamp.error.protocol_violation`, then close.
-    fn violation(&mut self, conn: ConnectionId, message: String) {
-        self.abort(conn, uri::error::PROTOCOL_VIOLATION, message);
-    }
-
-    /// Stops reading the connection and closes it once the current input is handled.
-    fn close(&mut self, conn: ConnectionId) {
-        self.conns.doom(conn);
-    }
-
-    /// Closes the doomed connections: tears their sessions down and asks the driver to close.
-    fn reap(&mut self, now: Instant) {
-        while let Some(conn) = self.conns.doomed.pop() {
-            self.teardown(now, conn);
-            if let Some(c) = self.conns.get_mut(conn) {
-                if !matches!(c.state, State::Closed) {
-                    c.state = State::Closed;
-                    c.inbox.clear();
-                    if let Some(d) = c.deadline.take() {
-                        self.timers.remove(&(d, conn));
-                    }
-                    self.conns.actions.push_back(Action::Close(conn));
-                }
-            }
-        }
-    }
-
-    /// Removes everything a session holds.
-    fn teardown(&mut self, now: Instant, conn: ConnectionId) {
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        if let Some(p) = c.pending.take() {
-            self.authz.remove(&p.token);
-        }
-        c.inbox.clear();
-        let Some(session) = c.session.take() else {
-            return;
-        };
-        let realm_index = session.realm;
-        let mut removed = Vec::new();
-        let realm = &mut self.realms[realm_index];
-        let mut unsubscribed = Vec::new();
-        for sub in &session.subscriptions {
-            let deleted = realm.broker.unsubscribe(conn, *sub) == Some(true);
-            unsubscribed.push((*sub, deleted));
-        }
-        for reg in &session.registrations {
-            removed.push((*reg, realm.dealer.unregister(conn, *reg) == Some(true)));
-        }
-        // Calls this session made: forget them; interrupt callees that can be interrupted.
-        for &(callee, invocation) in session.calls.values() {
-            realm.dealer.remove_in_flight(callee, invocation);
-            if let Some(s) = self.conns.session_mut(callee) {
-                s.invocations.remove(&invocation);
-            }
-            self.conns.interrupt(
-                callee,
-                invocation,
-                CancelMode::KillNoWait,
-                uri::error::CANCELED,
-            );
-        }
-        // Invocations this session was handling: their callers get wamp.error.canceled.
-        for &invocation in &session.invocations {
-            if let Some(call) = realm.dealer.remove_in_flight(conn, invocation) {
-                self.conns.forget_call(&call);
-                self.conns.reply(
-                    call.caller,
-                    Error::new(RequestType::Call, call.call, uri::error::CANCELED)
-                        .with_args(vec![Value::from("the callee left before answering")]),
-                );
-            }
-        }
-        realm.sessions.shift_remove(&session.id);
-        self.sessions.remove(&session.id);
-        for (subscription, deleted) in unsubscribed {
-            self.subscription_removed(realm_index, session.id, subscription, deleted);
-        }
-        for (registration, deleted) in removed {
-            self.registration_removed(realm_index, session.id, registration, deleted);
-        }
-        // Last, once the session holds no subscription, so it gets none of them.
-        self.session_left(now, conn, session);
-    }
-
-    // ---- established sessions ------------------------------------------------------------
-
-    /// Handles a message of an established session.
+    /// Handles a message of an established session: to the feature that owns it.
     fn dispatch(&mut self, now: Instant, conn: ConnectionId, message: Message) {
-        match message {
-            Message::Goodbye(_) => {
-                self.conns
-                    .reply(conn, Goodbye::new(uri::close::GOODBYE_AND_OUT));
-                self.teardown(now, conn);
-                // The transport may carry a new session; it has the handshake timeout to.
-                let deadline = now + self.config.handshake_timeout;
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.state = State::AwaitingHello;
-                    c.deadline = Some(deadline);
-                    self.timers.insert((deadline, conn));
-                }
-            }
-            Message::Abort(_) => self.close(conn),
-            Message::Publish(m) => {
-                if self.check_request(conn, m.request, false) {
-                    self.authorize_then(now, conn, Message::Publish(m), Stage::New);
-                }
-            }
-            Message::Subscribe(m) => {
-                if self.check_request(conn, m.request, false) {
-                    self.authorize_then(now, conn, Message::Subscribe(m), Stage::New);
-                }
-            }
-            Message::Register(m) => {
-                if self.check_request(conn, m.request, false) {
-                    self.authorize_then(now, conn, Message::Register(m), Stage::New);
-                }
-            }
+        let Some(realm) = self.conns.session(conn).map(|s| s.realm) else {
+            return;
+        };
+        let policy = self.config.request_ids;
+        let Parts {
+            mut cx,
+            realms,
+            gate,
+            ..
+        } = self.parts(now);
+        let (cx, realm) = (&mut cx, &mut realms[realm.index()]);
+        let fresh = |cx: &mut Ctx<'_>, request: Id, is_call: bool| {
+            lifecycle::check_request(cx.conns, policy, conn, request, is_call)
+        };
+        let allowed = match message {
+            Message::Goodbye(_) => return lifecycle::client_goodbye(cx, realm, conn),
+            Message::Abort(_) => return cx.conns.doom(conn),
+            Message::Publish(m) => fresh(cx, m.request, false).then_some(Message::Publish(m)),
+            Message::Subscribe(m) => fresh(cx, m.request, false).then_some(Message::Subscribe(m)),
+            Message::Register(m) => fresh(cx, m.request, false).then_some(Message::Register(m)),
             Message::Call(m) => {
                 // A chunk of a progressive call invocation already under way?
-                let Some(m) = self.call_continuation(conn, m) else {
+                let Some(m) = rpc::call_continuation(cx, realm, conn, m) else {
                     return;
                 };
-                if self.check_request(conn, m.request, true) {
-                    self.authorize_then(now, conn, Message::Call(m), Stage::New);
-                }
+                fresh(cx, m.request, true).then_some(Message::Call(m))
             }
             Message::Unsubscribe(m) => {
-                if self.check_request(conn, m.request, false) {
-                    self.on_unsubscribe(conn, m.request, m.subscription);
+                if fresh(cx, m.request, false) {
+                    pubsub::on_unsubscribe(cx, realm, conn, m.request, m.subscription);
                 }
+                return;
             }
             Message::Unregister(m) => {
-                if self.check_request(conn, m.request, false) {
-                    self.on_unregister(conn, m.request, m.registration);
+                if fresh(cx, m.request, false) {
+                    rpc::on_unregister(cx, realm, conn, m.request, m.registration);
                 }
+                return;
             }
-            Message::Yield(m) => self.on_yield(now, conn, m),
+            Message::Yield(m) => return rpc::on_yield(cx, realm, conn, m),
             Message::Error(m) if m.request_type == RequestType::Invocation => {
-                self.on_callee_error(now, conn, m)
+                return rpc::on_callee_error(cx, realm, conn, m)
             }
-            Message::Error(m) => self.violation(
-                conn,
-                format!(
-                    "a client may send ERROR only for INVOCATION (68), not for request type {}",
-                    m.request_type.code()
-                ),
-            ),
-            Message::Cancel(m) => self.on_cancel(conn, m.request, m.options.mode),
+            Message::Error(m) => {
+                return cx.conns.violation(
+                    conn,
+                    format!(
+                        "a client may send ERROR only for INVOCATION (68), not for request type {}",
+                        m.request_type.code()
+                    ),
+                )
+            }
+            Message::Cancel(m) => {
+                return rpc::on_cancel(cx, realm, conn, m.request, m.options.mode)
+            }
             // Autobahn's delivery acknowledgement: not announced, so nothing to do.
-            Message::EventReceived(_) => {}
-            other @ (Message::Hello(_) | Message::Authenticate(_)) => self.violation(
-                conn,
-                format!(
-                    "received {} after the session was established",
-                    other.name()
-                ),
-            ),
-            other => self.violation(
-                conn,
-                format!(
-                    "a client must not send {}; only a router does",
-                    other.name()
-                ),
-            ),
-        }
-    }
-
-    /// Checks a new request ID against the session's watermark.
-    fn check_request(&mut self, conn: ConnectionId, request: Id, is_call: bool) -> bool {
-        let policy = self.config.request_ids;
-        let Some(s) = self.conns.session_mut(conn) else {
-            return false;
+            Message::EventReceived(_) => return,
+            other @ (Message::Hello(_) | Message::Authenticate(_)) => {
+                return cx.conns.violation(
+                    conn,
+                    format!(
+                        "received {} after the session was established",
+                        other.name()
+                    ),
+                )
+            }
+            other => {
+                return cx.conns.violation(
+                    conn,
+                    format!(
+                        "a client must not send {}; only a router does",
+                        other.name()
+                    ),
+                )
+            }
         };
-        let expected = s.last_request.map_or(Id::MIN, Id::next);
-        match policy {
-            RequestIdPolicy::Strict if request != expected => {
-                let msg = format!(
-                    "request IDs must be sequential: expected {expected}, received {request}"
-                );
-                self.violation(conn, msg);
-                false
-            }
-            RequestIdPolicy::Lenient if is_call && s.calls.contains_key(&request) => {
-                let msg =
-                    format!("CALL request ID {request} is already in use by a call in flight");
-                self.violation(conn, msg);
-                false
-            }
-            _ => {
-                s.last_request = Some(request);
-                true
-            }
+        let Some(message) = allowed else {
+            return;
+        };
+        if let Some((message, grant)) = gate.check(cx, realm, conn, message, Stage::New) {
+            perform(cx, realm, conn, message, grant);
         }
     }
+}
 
-    /// Checks a topic or procedure URI; answers ERROR `wamp.error.invalid_uri` (or
-    /// `wamp.error.not_authorized` for the reserved `wamp.` namespace) when it is not usable.
-    fn usable_uri(
-        &mut self,
-        conn: ConnectionId,
-        kind: RequestType,
-        request: Id,
-        uri: &Uri,
-        policy: MatchPolicy,
-        reply: bool,
-    ) -> bool {
-        if let Err(e) = uri.validate(self.config.uri_rules, policy) {
-            if reply {
-                self.conns.reply(
-                    conn,
-                    Error::new(kind, request, uri::error::INVALID_URI)
-                        .with_args(vec![Value::from(e.to_string())]),
-                );
-            }
-            return false;
-        }
-        if kind != RequestType::Subscribe && uri.is_reserved() {
-            if reply {
-                self.conns.reply(
-                    conn,
-                    Error::new(kind, request, uri::error::NOT_AUTHORIZED).with_args(vec![
-                        Value::from(format!(
-                            "URIs starting with \"wamp.\" are reserved for the router ({uri})"
-                        )),
-                    ]),
-                );
-            }
-            return false;
-        }
-        true
+/// Carries out an allowed PUBLISH, SUBSCRIBE, REGISTER or CALL.
+fn perform(
+    cx: &mut Ctx<'_>,
+    realm: &mut Realm,
+    conn: ConnectionId,
+    message: Message,
+    grant: authz::Grant,
+) {
+    match message {
+        Message::Publish(m) => pubsub::on_publish(cx, realm, conn, m, grant),
+        Message::Subscribe(m) => pubsub::on_subscribe(cx, realm, conn, m),
+        Message::Register(m) => rpc::on_register(cx, realm, conn, m),
+        Message::Call(m) => rpc::on_call(cx, realm, conn, m, grant),
+        _ => {}
     }
-}
-
-/// Whether a peer's role announced `feature`.
-pub(crate) fn supports(role: &Option<Role>, feature: &str) -> bool {
-    role.as_ref().is_some_and(|r| r.supports(feature))
-}
-
-pub(crate) fn supports_canceling(role: &Option<Role>) -> bool {
-    role.as_ref().is_some_and(|r| {
-        r.supports(features::CALL_CANCELING) || r.supports(features::CALL_CANCELLING)
-    })
-}
-
-/// A callee takes progressive results only if it can also be canceled (the spec makes the
-/// dealer treat it as not supporting them otherwise).
-fn supports_progressive_results(role: &Option<Role>) -> bool {
-    supports_canceling(role)
-        && role
-            .as_ref()
-            .is_some_and(|r| r.supports(features::PROGRESSIVE_CALL_RESULTS))
 }
 
 /// The roles and features this router announces: only what it implements.
@@ -1346,22 +961,4 @@ fn router_roles() -> RouterRoles {
         ])),
         extra: Dict::new(),
     }
-}
-
-/// Crossbar-style random authid for anonymous sessions, e.g. `5HUC-TTJX-9KYH-7CMP`.
-fn anonymous_authid(rng: &mut IdGenerator) -> String {
-    const ALPHABET: &[u8] = b"345679ACEFGHJKLMNPQRSTUVWXY";
-    let mut n = rng.next_u64();
-    let mut out = String::with_capacity(19);
-    for i in 0..16 {
-        if i > 0 && i % 4 == 0 {
-            out.push('-');
-        }
-        out.push(ALPHABET[(n % ALPHABET.len() as u64) as usize] as char);
-        n /= ALPHABET.len() as u64;
-        if n == 0 {
-            n = rng.next_u64();
-        }
-    }
-    out
 }

@@ -620,8 +620,7 @@ fn dropped_events_are_reported_and_can_disconnect() {
     // Nothing is drained while publishing (no pump): the slow client's queue fills up.
     for i in 0..7 {
         let request = publisher.next();
-        net.router.handle_message(
-            net.now,
+        net.feed(
             publisher.conn,
             Publish::new(request, uri("com.flood"))
                 .with_args(args![i])

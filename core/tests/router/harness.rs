@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use nexus_core::message::*;
@@ -20,6 +20,8 @@ pub struct Net {
     pub auth: Vec<AuthRequest>,
     pub authz: Vec<AuthzRequest>,
     pub cookies: Vec<CookieGrant>,
+    /// Actions taken from the router and not carried out yet (see [`Net::feed`]).
+    held: VecDeque<Action>,
 }
 
 /// A raw client: a connection and its request-ID counter.
@@ -76,6 +78,7 @@ impl Net {
             auth: Vec::new(),
             authz: Vec::new(),
             cookies: Vec::new(),
+            held: VecDeque::new(),
         }
     }
 
@@ -83,9 +86,19 @@ impl Net {
         Net::new(RouterConfig::with_realm(uri("realm1")))
     }
 
+    /// Hands the router a message as a driver that is slow to write does: the router's
+    /// actions are taken (as it requires after every input) but carried out only at the next
+    /// [`pump`](Self::pump), so the connections' queues fill up meanwhile.
+    pub fn feed(&mut self, conn: ConnectionId, message: Message) {
+        self.router.handle_message(self.now, conn, message);
+        while let Some(action) = self.router.poll_action() {
+            self.held.push_back(action);
+        }
+    }
+
     /// Collects every output of the router.
     pub fn pump(&mut self) {
-        while let Some(action) = self.router.poll_action() {
+        while let Some(action) = self.held.pop_front().or_else(|| self.router.poll_action()) {
             match action {
                 Action::Transmit(c) => {
                     while let Some(m) = self.router.poll_transmit(c) {

@@ -33,8 +33,7 @@ fn events_beyond_capacity_are_dropped_and_counted() {
     // Stop draining s: publish directly through the router.
     for i in 0..10u32 {
         let request = p.next();
-        net.router.handle_message(
-            net.now,
+        net.feed(
             p.conn,
             Publish::new(request, uri("com.t"))
                 .with_args(vec![Value::from(i)])
@@ -67,8 +66,7 @@ fn slow_subscribers_can_be_disconnected() {
     let s = stalled_subscriber(&mut net);
     for _ in 0..5 {
         let request = p.next();
-        net.router
-            .handle_message(net.now, p.conn, Publish::new(request, uri("com.t")).into());
+        net.feed(p.conn, Publish::new(request, uri("com.t")).into());
     }
     net.pump();
     assert!(net.is_closed(&s));
@@ -89,11 +87,7 @@ fn invocations_to_a_full_callee_are_refused_to_the_caller() {
     for _ in 0..6 {
         let request = caller.next();
         calls.push(request);
-        net.router.handle_message(
-            net.now,
-            caller.conn,
-            Call::new(request, uri("com.p")).into(),
-        );
+        net.feed(caller.conn, Call::new(request, uri("com.p")).into());
     }
     net.pump();
     let to_callee = net.recv(&callee);
@@ -127,11 +121,7 @@ fn a_peer_that_never_reads_is_closed_at_the_hard_limit() {
     let mut c2 = c.clone();
     for _ in 0..9 {
         let request = c2.next();
-        net.router.handle_message(
-            net.now,
-            c.conn,
-            Subscribe::new(request, uri("com.t")).into(),
-        );
+        net.feed(c.conn, Subscribe::new(request, uri("com.t")).into());
     }
     assert_eq!(net.router.connection_stats(c.conn).unwrap().queued, 8);
     net.pump();
@@ -155,8 +145,7 @@ fn a_refused_invocation_leaves_no_gap_in_invocation_ids() {
     net.register(&mut callee, "com.p");
     for _ in 0..3 {
         let r = caller.next();
-        net.router
-            .handle_message(net.now, caller.conn, Call::new(r, uri("com.p")).into());
+        net.feed(caller.conn, Call::new(r, uri("com.p")).into());
     }
     net.pump();
     let mut got = net.recv(&callee);

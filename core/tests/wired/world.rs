@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use nexus_core::router::{Action, ConnectionId, Router, RouterConfig};
@@ -28,6 +29,9 @@ pub struct World {
     pub peers: Vec<Peer>,
     /// Messages the router transmitted, in total.
     pub transmitted: usize,
+    /// The router's actions, taken after every input (as the router requires) and carried
+    /// out in order.
+    actions: VecDeque<Action>,
 }
 
 fn cross(serializer: Serializer, message: &Message) -> Message {
@@ -46,6 +50,7 @@ impl World {
             now: Instant::now(),
             peers: Vec::new(),
             transmitted: 0,
+            actions: VecDeque::new(),
         }
     }
 
@@ -93,10 +98,11 @@ impl World {
                     if let (Some(conn), false) = (peer.conn, peer.closed) {
                         let m = cross(peer.serializer, &m);
                         self.router.handle_message(self.now, conn, m);
+                        self.take_actions();
                     }
                 }
             }
-            while let Some(action) = self.router.poll_action() {
+            while let Some(action) = self.next_action() {
                 progress = true;
                 match action {
                     Action::Transmit(c) => {
@@ -123,6 +129,7 @@ impl World {
                         self.peers[p].closed = true;
                         self.peers[p].session.handle_transport_closed();
                         self.router.detach(self.now, c);
+                        self.take_actions();
                         self.peers[p].conn = None;
                     }
                     Action::Authenticate(_) | Action::Authorize(_) | Action::RememberCookie(_) => {
@@ -142,6 +149,19 @@ impl World {
         }
     }
 
+    /// Takes the router's actions into this world's queue.
+    fn take_actions(&mut self) {
+        while let Some(action) = self.router.poll_action() {
+            self.actions.push_back(action);
+        }
+    }
+
+    /// The next action to carry out.
+    fn next_action(&mut self) -> Option<Action> {
+        self.take_actions();
+        self.actions.pop_front()
+    }
+
     fn peer_of(&self, conn: ConnectionId) -> Option<usize> {
         self.peers.iter().position(|p| p.conn == Some(conn))
     }
@@ -155,6 +175,7 @@ impl World {
     pub fn disconnect(&mut self, p: usize) {
         if let Some(conn) = self.peers[p].conn.take() {
             self.router.detach(self.now, conn);
+            self.take_actions();
         }
         self.peers[p].closed = true;
         self.peers[p].session.handle_transport_closed();
@@ -164,6 +185,7 @@ impl World {
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
         self.router.handle_timeout(self.now);
+        self.take_actions();
         self.pump();
     }
 

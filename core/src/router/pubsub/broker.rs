@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use indexmap::{IndexMap, IndexSet};
 
-use super::config::HistoryRule;
-use super::connection::{Class, ConnectionId, Connections, Pushed};
-use super::uri_index::{Pattern, UriIndex};
 use crate::id::{Id, IdGenerator};
 use crate::message::{Event, EventDetails, Message, Payload, PublishOptions};
+use crate::router::config::HistoryRule;
+use crate::router::connection::{Class, ConnectionId, Connections, Pushed};
+use crate::router::shard::nkey_score;
+use crate::router::uri_index::{Pattern, UriIndex};
 use crate::uri::{MatchPolicy, Uri};
 
 /// One subscription: a topic (or pattern) and match policy, shared by all its subscribers.
@@ -80,13 +81,6 @@ fn has_lists(o: &PublishOptions) -> bool {
         || o.exclude.is_some()
         || o.exclude_authid.is_some()
         || o.exclude_authrole.is_some()
-}
-
-/// The rendezvous-hashing score of a publication's `rkey` for a subscriber's `nkey`
-/// (sharded subscription): the SplitMix64 finalizer of (FNV-1a 64 of `rkey` XOR FNV-1a 64
-/// of `nkey`).
-pub fn nkey_score(rkey: &str, nkey: &str) -> u64 {
-    super::dealer::mix(super::dealer::fnv1a(rkey) ^ super::dealer::fnv1a(nkey))
 }
 
 /// A retained event: the last publication to a topic with `retain`.

@@ -13,7 +13,7 @@ use std::time::Instant;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use super::transport_auth::{ChannelBindingKind, TransportAuth};
+use super::transport::{ChannelBindingKind, TransportAuth};
 use super::Identity;
 use crate::auth::cra::{self, CraChallenge, Salt};
 use crate::auth::cryptosign::{self, PublicKey, SigningKey};
@@ -483,10 +483,10 @@ impl AuthEntropy {
         let mut input = Vec::with_capacity(label.len() + data.len());
         input.extend_from_slice(label);
         input.extend_from_slice(data);
-        super::auth_digest::keyed_digest(&self.mock_key, &input)
+        super::digest::keyed_digest(&self.mock_key, &input)
     }
 
-    /// A fresh key for the driver's [`CookieStore`](super::CookieStore).
+    /// A fresh key for the driver's [`CookieStore`](crate::router::CookieStore).
     pub fn cookie_key(&mut self) -> [u8; 32] {
         self.bytes()
     }

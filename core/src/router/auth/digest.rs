@@ -1,5 +1,5 @@
 //! A keyed digest for values the router must recognise without keeping them: cookie values
-//! in the [`CookieStore`](super::CookieStore) and the per-authid inputs of mock challenges.
+//! in the [`CookieStore`](crate::router::CookieStore) and the per-authid inputs of mock challenges.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -3,15 +3,15 @@
 //!
 //! The driver owns one store and consults it twice: while accepting a WebSocket connection
 //! (is the cookie the client presents bound to someone? if not, issue a fresh one) and on
-//! the router's [`Action::RememberCookie`](super::Action::RememberCookie) (bind the cookie
-//! issued on that connection). See [`ConnectionCookie`](super::ConnectionCookie) for why only
+//! the router's [`Action::RememberCookie`](crate::router::Action::RememberCookie) (bind the cookie
+//! issued on that connection). See [`ConnectionCookie`](crate::router::ConnectionCookie) for why only
 //! issued cookies are bound.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::time::Instant;
 
-use super::transport_auth::{CookieGrant, CookieIdentity};
+use super::transport::{CookieGrant, CookieIdentity};
 
 /// A bounded map from cookie values to identities, with expiry.
 ///
@@ -60,7 +60,7 @@ impl CookieStore {
     }
 
     fn digest(&self, value: &str) -> [u8; 32] {
-        super::auth_digest::keyed_digest(&self.key, value.as_bytes())
+        super::digest::keyed_digest(&self.key, value.as_bytes())
     }
 
     /// Binds `grant.value` to `grant.identity` in `grant.realm` until `now + max_age`,

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use super::connection::ConnectionId;
-use super::uri_index::{Pattern, UriIndex};
 use crate::id::{Id, IdGenerator};
 use crate::message::{InvokePolicy, Message};
+use crate::router::connection::ConnectionId;
+use crate::router::shard::shard_score;
+use crate::router::uri_index::{Pattern, UriIndex};
 use crate::uri::{MatchPolicy, Uri};
 
 /// One registration: a procedure (or pattern), its match and invocation policies, and its
@@ -299,7 +300,7 @@ impl Dealer {
 
     /// Picks the callee owning the shard of `rkey` (sharded registration, `runmode:
     /// "partition"`), by rendezvous hashing over the callees' session IDs: the callee with
-    /// the highest [`shard_score`] wins. A key stays with its callee for as long as that
+    /// the highest [`shard_score`](crate::router::shard_score) wins. A key stays with its callee for as long as that
     /// callee is registered; when callees come or go, only the keys they win or held move.
     pub fn pick_shard(
         &self,
@@ -318,27 +319,6 @@ impl Dealer {
     pub fn is_empty(&self) -> bool {
         self.registrations.is_empty() && self.in_flight.is_empty() && self.call_timers.is_empty()
     }
-}
-
-/// The rendezvous-hashing score of a shard key for a callee session: the SplitMix64
-/// finalizer of (FNV-1a 64 of the key's UTF-8 bytes XOR the session ID). Stable across
-/// routers and versions, so anyone can compute where a key goes.
-pub fn shard_score(rkey: &str, session: Id) -> u64 {
-    mix(fnv1a(rkey) ^ session.get())
-}
-
-/// FNV-1a 64 of a string's UTF-8 bytes.
-pub(crate) fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The SplitMix64 finalizer: spreads FNV's weak low bits over the whole word.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

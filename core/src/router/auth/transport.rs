@@ -151,7 +151,7 @@ impl fmt::Debug for ChannelBinding {
 }
 
 /// The router's request to remember that a cookie now stands for an identity
-/// ([`Action::RememberCookie`](super::Action::RememberCookie)).
+/// ([`Action::RememberCookie`](crate::router::Action::RememberCookie)).
 #[derive(Clone, PartialEq)]
 pub struct CookieGrant {
     /// The cookie's value (redacted by `Debug`).
