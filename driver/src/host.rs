@@ -1014,6 +1014,7 @@ impl Host {
                         store.remember(Instant::now(), grant);
                     }
                 }
+                other => tracing::error!("the router asked for {other:?}, which this host does not do"),
             }
         }
         self.cache.clear();

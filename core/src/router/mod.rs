@@ -51,6 +51,7 @@
 //! assert!(matches!(*welcome, Message::Welcome(_)));
 //! ```
 
+mod actions;
 mod auth;
 pub mod authz;
 mod config;
@@ -68,6 +69,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+pub use actions::{Action, AuthDecision, AuthRequest, AuthzAction, AuthzRequest, Identity};
 pub use auth::cookie::CookieStore;
 pub use auth::static_auth::{AuthMethod, CraCredential, StaticAuth, StaticAuthError, StaticUser};
 pub use auth::transport::{
@@ -91,10 +93,10 @@ use realm::{Realm, RealmId};
 use crate::features;
 use crate::id::{Id, IdGenerator};
 use crate::message::{
-    Authenticate, ChallengeExtra, Hello, Message, RequestType, Role, RouterRoles,
+    Hello, Message, RequestType, Role, RouterRoles,
 };
 use crate::serializer::{DecodeError, Serializer};
-use crate::uri::{self, MatchPolicy, Uri};
+use crate::uri::{self, Uri};
 use crate::value::Dict;
 
 /// The meta event the router publishes when EVENTs to a slow session are dropped (its
@@ -104,125 +106,9 @@ use crate::value::Dict;
 /// `wamp.` namespace so that no client can forge it.
 pub const EVENTS_DROPPED: &str = "wamp.session.on_events_dropped";
 
-/// Something the driver must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// The connection has messages to send: drain them with
-    /// [`Router::poll_transmit`]. Emitted when its queue goes from empty to non-empty.
-    Transmit(ConnectionId),
-    /// Close the connection's transport once its queued messages are sent, then
-    /// [`Router::detach`] it.
-    Close(ConnectionId),
-    /// Decide how a joining client authenticates; answer with
-    /// [`Router::resolve_authentication`].
-    Authenticate(AuthRequest),
-    /// Decide whether a session may perform an action; answer with
-    /// [`Router::resolve_authorization`].
-    Authorize(AuthzRequest),
-    /// A session authenticated (by a method other than `anonymous` or `cookie`) on a
-    /// connection whose WebSocket handshake issued a cookie: remember that the cookie now
-    /// stands for this identity (in a [`CookieStore`]), so a later connection presenting
-    /// it can authenticate with `cookie`. Nothing to answer.
-    RememberCookie(CookieGrant),
-}
-
-/// A question about a joining client, for realms with [`AuthMode::External`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthRequest {
-    /// The connection.
-    pub connection: ConnectionId,
-    /// The realm asked for.
-    pub realm: Uri,
-    /// The client's HELLO.
-    pub hello: Box<Hello>,
-    /// The client's answer to the last CHALLENGE (`None` on the HELLO itself).
-    pub authenticate: Option<Authenticate>,
-    /// What the transport knows about the client (cookie, TLS client certificate, channel
-    /// binding), as given to [`Router::set_transport_auth`] (boxed: most connections
-    /// have none, and actions stay small).
-    pub transport: Box<TransportAuth>,
-}
-
-/// The answer to an [`AuthRequest`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum AuthDecision {
-    /// Let the client in with this identity.
-    Welcome(Identity),
-    /// Send this CHALLENGE; the client's AUTHENTICATE comes back as another request.
-    Challenge {
-        /// The authentication method.
-        method: String,
-        /// Its data.
-        extra: ChallengeExtra,
-    },
-    /// Refuse with ABORT.
-    Deny {
-        /// The ABORT reason, e.g. `wamp.error.authentication_failed`.
-        reason: String,
-        /// A message for the client (say nothing that helps an attacker).
-        message: String,
-    },
-}
-
-/// Who an authenticated session is.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Identity {
-    /// The authenticated identity.
-    pub authid: String,
-    /// The role it gets.
-    pub authrole: String,
-    /// The method that authenticated it.
-    pub authmethod: String,
-    /// Who authenticated it.
-    pub authprovider: String,
-    /// Method-specific data for WELCOME.
-    pub authextra: Dict,
-}
-
-/// An action that needs authorization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthzAction {
-    /// CALL.
-    Call,
-    /// REGISTER.
-    Register,
-    /// PUBLISH.
-    Publish,
-    /// SUBSCRIBE.
-    Subscribe,
-}
-
-/// A question about one action, for realms with [`AuthzMode::External`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthzRequest {
-    /// Identifies the request in [`Router::resolve_authorization`].
-    pub token: u64,
-    /// The connection.
-    pub connection: ConnectionId,
-    /// The session.
-    pub session: Id,
-    /// The realm.
-    pub realm: Uri,
-    /// The session's authid.
-    pub authid: String,
-    /// The session's authrole.
-    pub authrole: String,
-    /// The action.
-    pub action: AuthzAction,
-    /// The topic or procedure (or pattern).
-    pub uri: Uri,
-    /// How `uri` matches: the pattern's policy for a SUBSCRIBE or REGISTER of a pattern,
-    /// exact otherwise.
-    pub match_policy: MatchPolicy,
-    /// The meta procedure whose target this question is about, if any: the session called
-    /// `wamp.subscription.get_events` (may it subscribe to the subscription's URI?) or
-    /// `wamp.session.add_testament` (may it publish to the testament's topic?), and that
-    /// CALL is already allowed. `None` when the session itself performs `action`.
-    pub via: Option<Uri>,
-}
-
 /// Misuse of the router's API by the embedding program (not a peer's fault).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UsageError {
     /// The connection handle is not attached (or was detached).
     #[error("connection {0:?} is not attached to this router")]

@@ -115,6 +115,7 @@ impl Net {
                 Action::Authenticate(r) => self.auth.push(r),
                 Action::Authorize(r) => self.authz.push(r),
                 Action::RememberCookie(g) => self.cookies.push(g),
+                other => panic!("an action this harness does not know: {other:?}"),
             }
         }
     }

@@ -24,7 +24,7 @@ use crate::value::Dict;
 use static_auth::{AuthEntropy, HelloContext, Outcome, StaticAuth};
 use transport::CookieGrant;
 
-pub(crate) use super::Identity;
+pub(crate) use super::actions::Identity;
 
 /// The router's authentication state: the generator of challenges and cookies.
 #[derive(Default)]
