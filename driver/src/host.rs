@@ -239,11 +239,16 @@ enum HostInput {
         /// The transport's label for trust levels (`ws`, `wss`, `tcp`, `tcps`, `unix`,
         /// `local`).
         transport: &'static str,
+        /// The largest message the peer accepts (none for in-process links).
+        frame_limit: Option<usize>,
         /// Cookie, client certificate and channel binding.
         auth: Box<TransportAuth>,
         reply: oneshot::Sender<ConnectionId>,
     },
     Message(ConnectionId, Message),
+    /// A message the writer could not send: encoded, it is this many bytes, more than the
+    /// peer accepts.
+    Oversized(ConnectionId, Arc<Message>, usize),
     DecodeError(ConnectionId, DecodeError),
     Writable(ConnectionId),
     Detach(ConnectionId),
@@ -437,6 +442,7 @@ impl RouterHandle {
             window: window.clone(),
             local: true,
             transport: "local",
+            frame_limit: None,
             auth: Box::default(),
             reply,
         })
@@ -614,6 +620,7 @@ async fn serve(
             Endpoint::RawSocket { tls: true, .. } => "tcps",
             Endpoint::Unix { .. } => "unix",
         },
+        frame_limit: Some(transport.send_limit()),
         auth: Box::new(auth),
         reply,
     };
@@ -745,10 +752,7 @@ async fn pump_connection(
                 }
             }
             Event::Write(Some(out)) => {
-                let message = match &out {
-                    Out::Message(m) => Some(m.clone()),
-                    Out::Encoded(_) => None,
-                };
+                let message = out.message().clone();
                 let frame = match out.into_frame(serializer, batched) {
                     Ok(f) => f,
                     Err(e) => {
@@ -756,31 +760,14 @@ async fn pump_connection(
                         continue;
                     }
                 };
-                let frame = if frame.len() > transport.send_limit() {
-                    match oversized(
-                        conn,
-                        message.as_deref(),
-                        frame.len(),
-                        transport.send_limit(),
-                    ) {
-                        Oversized::Send(m) => Out::Message(Arc::new(m))
-                            .into_frame(serializer, batched)
-                            .ok(),
-                        Oversized::Tell(m) => {
-                            if host.send(HostInput::Message(conn, m)).await.is_err() {
-                                return "router stopped".into();
-                            }
-                            None
-                        }
-                        Oversized::Drop => None,
+                if frame.len() > transport.send_limit() {
+                    // The router decides what happens instead.
+                    let oversized = HostInput::Oversized(conn, message, frame.len());
+                    if host.send(oversized).await.is_err() {
+                        return "router stopped".into();
                     }
-                } else {
-                    Some(frame)
-                };
-                if let Some(frame) = frame {
-                    if let Err(e) = transport.send(Outgoing::Message(frame)).await {
-                        return format!("write failed: {e}");
-                    }
+                } else if let Err(e) = transport.send(Outgoing::Message(frame)).await {
+                    return format!("write failed: {e}");
                 }
                 if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
                     return "router stopped".into();
@@ -806,61 +793,6 @@ async fn pump_connection(
                 }
                 tick = Some(rt.sleep(interval));
             }
-        }
-    }
-}
-
-/// What to do instead of sending a message larger than the peer accepts.
-enum Oversized {
-    /// Send this instead.
-    Send(Message),
-    /// Hand this to the router as if the peer had sent it.
-    Tell(Message),
-    /// Send nothing.
-    Drop,
-}
-
-/// A message for `conn` is larger than its transport allows: the peer must not be
-/// disconnected for it (any caller could otherwise disconnect a callee), so each side of
-/// the request learns `wamp.error.payload_size_exceeded` instead.
-fn oversized(
-    conn: ConnectionId,
-    message: Option<&Message>,
-    size: usize,
-    limit: usize,
-) -> Oversized {
-    use nexus_core::message::{Error as ErrorMessage, RequestType};
-    use nexus_core::uri::error::PAYLOAD_SIZE_EXCEEDED;
-    let why = || {
-        vec![nexus_core::Value::from(format!(
-            "the message is {size} bytes; the receiving peer accepts at most {limit}"
-        ))]
-    };
-    match message {
-        // The callee cannot receive the call: answer the caller through the router, as if
-        // the callee had refused it.
-        Some(Message::Invocation(i)) => Oversized::Tell(
-            ErrorMessage::new(RequestType::Invocation, i.request, PAYLOAD_SIZE_EXCEEDED)
-                .with_args(why())
-                .into(),
-        ),
-        // The caller cannot receive its result (or error): tell it the call failed.
-        Some(Message::Result(r)) => Oversized::Send(
-            ErrorMessage::new(RequestType::Call, r.request, PAYLOAD_SIZE_EXCEEDED)
-                .with_args(why())
-                .into(),
-        ),
-        Some(Message::Error(e)) => Oversized::Send(
-            ErrorMessage::new(e.request_type, e.request, PAYLOAD_SIZE_EXCEEDED)
-                .with_args(why())
-                .into(),
-        ),
-        other => {
-            tracing::warn!(
-                "dropped a {} of {size} bytes for {conn:?}: its transport accepts at most {limit}",
-                other.map_or("EVENT", Message::name)
-            );
-            Oversized::Drop
         }
     }
 }
@@ -940,11 +872,15 @@ impl Host {
                 window,
                 local,
                 transport,
+                frame_limit,
                 auth,
                 reply,
             } => {
                 let conn = self.router.attach(now, serializer);
                 self.router.set_transport(conn, transport);
+                if let Some(limit) = frame_limit {
+                    self.router.set_frame_limit(conn, limit);
+                }
                 self.router.set_transport_auth(conn, *auth);
                 self.links.insert(
                     conn,
@@ -961,6 +897,7 @@ impl Host {
                 }
             }
             HostInput::Message(c, m) => self.router.handle_message(now, c, m),
+            HostInput::Oversized(c, m, size) => self.router.handle_oversized(now, c, &m, size),
             HostInput::DecodeError(c, e) => self.router.handle_decode_error(now, c, &e),
             HostInput::Writable(c) => self.pump(c, false),
             HostInput::Detach(c) => {
@@ -1014,7 +951,9 @@ impl Host {
                         store.remember(Instant::now(), grant);
                     }
                 }
-                other => tracing::error!("the router asked for {other:?}, which this host does not do"),
+                other => {
+                    tracing::error!("the router asked for {other:?}, which this host does not do")
+                }
             }
         }
         self.cache.clear();
@@ -1047,7 +986,7 @@ impl Host {
             } else {
                 let key = (Arc::as_ptr(&message) as usize, link.serializer);
                 match self.cache.get(&key) {
-                    Some((_, bytes)) => Out::Encoded(bytes.clone()),
+                    Some((_, bytes)) => Out::Encoded(message, bytes.clone()),
                     // Only EVENTs fan out; other messages may be shared for other
                     // reasons (the dealer keeps an INVOCATION for re-routing) and must stay
                     // messages, so an oversized one can still be answered.
@@ -1057,7 +996,7 @@ impl Host {
                         match link.serializer.encode(&message) {
                             Ok(bytes) => {
                                 self.cache.insert(key, (message.clone(), bytes.clone()));
-                                Out::Encoded(bytes)
+                                Out::Encoded(message, bytes)
                             }
                             Err(e) => {
                                 tracing::error!("cannot encode {}: {e}", message.name());

@@ -13,14 +13,22 @@ use nexus_core::{DecodeError, EncodeError, Limits, Serializer};
 #[derive(Debug, Clone)]
 pub(crate) enum Out {
     Message(Arc<Message>),
-    Encoded(Bytes),
+    /// The message and its encoding (kept so the router can be told if it is too large).
+    Encoded(Arc<Message>, Bytes),
 }
 
 impl Out {
+    /// The message.
+    pub fn message(&self) -> &Arc<Message> {
+        match self {
+            Out::Message(m) | Out::Encoded(m, _) => m,
+        }
+    }
+
     /// The bytes to send for this message on a connection with `serializer`.
     pub fn into_frame(self, serializer: Serializer, batched: bool) -> Result<Bytes, EncodeError> {
         let encoded = match self {
-            Out::Encoded(b) => b,
+            Out::Encoded(_, b) => b,
             Out::Message(m) => serializer.encode(&m)?,
         };
         Ok(if batched {
@@ -38,7 +46,7 @@ impl Out {
     ) -> Result<Message, DecodeError> {
         match self {
             Out::Message(m) => Ok(Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone())),
-            Out::Encoded(b) => serializer.decode(&b, limits),
+            Out::Encoded(_, b) => serializer.decode(&b, limits),
         }
     }
 }

@@ -60,6 +60,10 @@ pub struct ConnectionStats {
     pub dropped_events: u64,
     /// INVOCATIONs refused because the outbound queue was full.
     pub refused_invocations: u64,
+    /// Messages not sent because they were larger than the peer accepts (see
+    /// [`Router::handle_oversized`](super::Router::handle_oversized)); requests among them
+    /// were answered with `wamp.error.payload_size_exceeded`, and are not counted here.
+    pub oversized: u64,
     /// Messages waiting in the outbound queue now.
     pub queued: usize,
 }
@@ -153,6 +157,8 @@ pub(crate) struct Connection {
     pub serializer: Option<Serializer>,
     /// The transport's label (see `Router::set_transport`).
     pub transport: Option<String>,
+    /// The largest message the peer accepts, in bytes (see `Router::set_frame_limit`).
+    pub frame_limit: Option<usize>,
     /// What the transport knows about the client (see `Router::set_transport_auth`).
     pub auth: TransportAuth,
     pub state: State,
@@ -271,6 +277,7 @@ impl Connections {
             id,
             serializer,
             transport: None,
+            frame_limit: None,
             auth: TransportAuth::default(),
             state: State::AwaitingHello,
             queue: VecDeque::new(),

@@ -59,6 +59,7 @@ mod connection;
 mod context;
 mod lifecycle;
 mod meta;
+mod oversized;
 mod pubsub;
 mod realm;
 mod rpc;
@@ -92,9 +93,7 @@ use realm::{Realm, RealmId};
 
 use crate::features;
 use crate::id::{Id, IdGenerator};
-use crate::message::{
-    Hello, Message, RequestType, Role, RouterRoles,
-};
+use crate::message::{Hello, Message, RequestType, Role, RouterRoles};
 use crate::serializer::{DecodeError, Serializer};
 use crate::uri::{self, Uri};
 use crate::value::Dict;
@@ -210,6 +209,53 @@ impl Router {
         if let Some(c) = self.conns.get_mut(conn) {
             c.transport = Some(label.into());
         }
+    }
+
+    /// Tells the router the largest message (in bytes, once encoded) the peer on `conn`
+    /// accepts, as its transport negotiated it. The router names it when it answers for a
+    /// message that was too large (see [`handle_oversized`](Self::handle_oversized)).
+    pub fn set_frame_limit(&mut self, conn: ConnectionId, limit: usize) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.frame_limit = Some(limit);
+        }
+    }
+
+    /// The driver could not send `message` to `conn`: encoded, it is `size` bytes, more
+    /// than the peer accepts. The router decides what happens instead, and the peer is not
+    /// disconnected for it: an INVOCATION's caller gets ERROR
+    /// `wamp.error.payload_size_exceeded` (as if the callee had refused the call), a RESULT
+    /// or ERROR becomes that error for the same request, anything else is dropped and counted
+    /// ([`ConnectionStats::oversized`]).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use nexus_core::message::{CallResult, Message};
+    /// use nexus_core::router::{Router, RouterConfig};
+    /// use nexus_core::{Id, Payload, Serializer, Uri};
+    ///
+    /// let mut router = Router::new(RouterConfig::with_realm(Uri::parse("realm1").unwrap()), 1);
+    /// let now = Instant::now();
+    /// let conn = router.attach(now, Serializer::Json);
+    /// router.set_frame_limit(conn, 1024);
+    /// // (a session joins and calls; its RESULT turns out to be 5000 bytes)
+    /// let result = Message::Result(CallResult {
+    ///     request: Id::MIN,
+    ///     details: Default::default(),
+    ///     payload: Payload::default(),
+    /// });
+    /// router.handle_oversized(now, conn, &result, 5000);
+    /// ```
+    pub fn handle_oversized(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        message: &Message,
+        size: usize,
+    ) {
+        self.expect_drained("handle_oversized");
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        oversized::handle(&mut cx, realms, conn, message, size);
+        self.reap(now);
     }
 
     /// Hands over what the transport knows about the client: its WebSocket cookie, its

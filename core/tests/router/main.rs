@@ -8,6 +8,7 @@ mod authz_roles;
 mod broker;
 mod dealer;
 mod harness;
+mod oversized;
 mod session_meta;
 mod sessions;
 mod slow_peers;
