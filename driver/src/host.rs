@@ -170,10 +170,11 @@ impl RouterBuilder {
                 "no operating-system randomness: authentication methods with a CHALLENGE will be refused"
             ),
         }
-        let cookie_key = router.cookie_store_key().unwrap_or([0; 32]);
+        // Without a secret key, cookie values would be predictable: none are issued then.
+        let cookie_key = router.cookie_store_key();
         let cookies = Arc::new(Mutex::new(CookieStore::new(
             self.cookie_capacity,
-            cookie_key,
+            cookie_key.unwrap_or([0; 32]),
         )));
         let (tx, rx) = mpsc::channel(1024);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -192,6 +193,7 @@ impl RouterBuilder {
             stop: stop_rx.map(|_| ()).boxed().shared(),
             stopping: AtomicBool::new(false),
             cookies: cookies.clone(),
+            issues_cookies: cookie_key.is_some(),
         });
         let host = Host {
             router,
@@ -285,6 +287,9 @@ pub(crate) struct HostShared {
     /// Cookie authentication: which cookie stands for whom. Shared by the WebSocket
     /// handshakes (is the presented cookie known?) and the router task (bind a cookie).
     cookies: Arc<Mutex<CookieStore>>,
+    /// Whether the cookie store has a secret key (from the operating system's entropy):
+    /// without one, cookie values would be predictable, and none are issued.
+    issues_cookies: bool,
 }
 
 /// How a listener accepts connections (see [`RouterHandle::listen_with`]).
@@ -645,52 +650,23 @@ fn track_cookie(
     tls: bool,
     request: &UpgradeRequest,
 ) -> (Option<ConnectionCookie>, Vec<(String, String)>) {
-    // Ours are 43 characters; anything much longer is not worth hashing.
-    let presented = request.cookie(&config.name).filter(|v| v.len() <= 256);
-    if let Some(value) = presented {
-        let remembered = shared
-            .cookies
-            .lock()
-            .ok()
-            .and_then(|mut store| store.lookup(Instant::now(), value));
-        if let Some(remembered) = remembered {
-            let cookie = ConnectionCookie {
-                value: value.to_owned(),
-                issued: false,
-                max_age: config.max_age,
-                remembered: Some(remembered),
-            };
-            return (Some(cookie), Vec::new());
-        }
+    if !shared.issues_cookies {
+        return (None, Vec::new());
     }
-    let Some(random) = os_entropy() else {
+    let presented = request.cookie(&config.name);
+    let Ok(mut store) = shared.cookies.lock() else {
         return (None, Vec::new());
     };
-    let value = base64_url(&random);
-    let header = ("Set-Cookie".to_owned(), config.set_cookie(&value, tls));
-    let cookie = ConnectionCookie {
-        value,
-        issued: true,
-        max_age: config.max_age,
-        remembered: None,
+    let cookie = store.admit(Instant::now(), presented, config.max_age);
+    let headers = if cookie.issued {
+        vec![(
+            "Set-Cookie".to_owned(),
+            config.set_cookie(&cookie.value, tls),
+        )]
+    } else {
+        Vec::new()
     };
-    (Some(cookie), vec![header])
-}
-
-/// Unpadded URL-safe base64 (a cookie value needs no quoting).
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    (Some(cookie), headers)
 }
 
 /// Reads, decodes and forwards incoming messages; encodes and writes outgoing ones; pings

@@ -1,17 +1,28 @@
-//! The store of WAMP cookie authentication: which cookie stands for which identity, until
-//! when. Pure data, no clock: every call takes `now`.
+//! The store of WAMP cookie authentication (digest §4.31, WAMP-Cookie): which cookie stands
+//! for which identity, until when, and the issuing of fresh cookies. Pure data, no clock:
+//! every call takes `now`.
 //!
 //! The driver owns one store and consults it twice: while accepting a WebSocket connection
-//! (is the cookie the client presents bound to someone? if not, issue a fresh one) and on
-//! the router's [`Action::RememberCookie`](crate::router::Action::RememberCookie) (bind the cookie
-//! issued on that connection). See [`ConnectionCookie`](crate::router::ConnectionCookie) for why only
-//! issued cookies are bound.
+//! ([`CookieStore::admit`]: is the cookie the client presents bound to someone? if not, a
+//! fresh one is issued, for the driver to set in its handshake response) and on the router's
+//! [`Action::RememberCookie`](crate::router::Action::RememberCookie) (bind the cookie issued
+//! on that connection). See [`ConnectionCookie`](crate::router::ConnectionCookie) for why
+//! only issued cookies are bound.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::transport::{CookieGrant, CookieIdentity};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use super::transport::{ConnectionCookie, CookieGrant, CookieIdentity};
+
+/// The longest presented cookie value looked up: the store's are 43 characters, and
+/// anything much longer is not worth hashing.
+const MAX_PRESENTED: usize = 256;
 
 /// A bounded map from cookie values to identities, with expiry.
 ///
@@ -36,10 +47,16 @@ use super::transport::{CookieGrant, CookieIdentity};
 /// assert!(store.lookup(now, "other").is_none());
 /// assert!(store.lookup(now + Duration::from_secs(61), "c00k1e").is_none());
 /// assert!(store.is_empty()); // the expired binding is gone
+///
+/// // A client presenting no known cookie is issued a fresh one.
+/// let cookie = store.admit(now, Some("forged"), Duration::from_secs(60));
+/// assert!(cookie.issued && cookie.value != "forged" && cookie.value.len() == 43);
 /// ```
 pub struct CookieStore {
     capacity: usize,
     key: [u8; 32],
+    /// Draws the values of issued cookies (seeded from `key`, which is secret).
+    values: ChaCha20Rng,
     by_value: HashMap<[u8; 32], (CookieIdentity, u64)>,
     /// Bindings by expiry (then insertion), to evict the one closest to expiry.
     by_expiry: BTreeSet<(Instant, u64, [u8; 32])>,
@@ -50,9 +67,11 @@ impl CookieStore {
     /// A store of at most `capacity` bindings (at least 1). `key` keys the digest of the
     /// cookie values: draw it from a CSPRNG.
     pub fn new(capacity: usize, key: [u8; 32]) -> Self {
+        let seed = super::digest::keyed_digest(&key, b"nexus cookie values");
         CookieStore {
             capacity: capacity.max(1),
             key,
+            values: ChaCha20Rng::from_seed(seed),
             by_value: HashMap::new(),
             by_expiry: BTreeSet::new(),
             next: 0,
@@ -61,6 +80,38 @@ impl CookieStore {
 
     fn digest(&self, value: &str) -> [u8; 32] {
         super::digest::keyed_digest(&self.key, value.as_bytes())
+    }
+
+    /// The cookie of a connection whose WebSocket handshake presented `presented` (the value
+    /// of its cookie, if any): that one, when it is bound to an identity (not expired);
+    /// otherwise a fresh value (32 random bytes, URL-safe base64), `issued`, which the driver
+    /// sets in the handshake response with `max_age`. A presented value is never adopted:
+    /// see [`ConnectionCookie`].
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        presented: Option<&str>,
+        max_age: Duration,
+    ) -> ConnectionCookie {
+        let known = presented
+            .filter(|v| v.len() <= MAX_PRESENTED)
+            .and_then(|v| Some((v, self.lookup(now, v)?)));
+        if let Some((value, remembered)) = known {
+            return ConnectionCookie {
+                value: value.to_owned(),
+                issued: false,
+                max_age,
+                remembered: Some(remembered),
+            };
+        }
+        let mut random = [0u8; 32];
+        self.values.fill_bytes(&mut random);
+        ConnectionCookie {
+            value: URL_SAFE_NO_PAD.encode(random),
+            issued: true,
+            max_age,
+            remembered: None,
+        }
     }
 
     /// Binds `grant.value` to `grant.identity` in `grant.realm` until `now + max_age`,
