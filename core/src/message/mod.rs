@@ -26,7 +26,7 @@ use bytes::Bytes;
 pub use options::{
     AbortDetails, AuthenticateExtra, CallOptions, CancelMode, CancelOptions, ChallengeExtra,
     ClientRoles, EncAlgo, EncSerializer, ErrorDetails, EventDetails, ForwardFor, GoodbyeDetails,
-    HelloDetails, InterruptOptions, InvocationDetails, InvokePolicy, PublishOptions,
+    HelloDetails, InterruptOptions, InvocationDetails, InvokePolicy, Passthru, PublishOptions,
     RegisterOptions, ResultDetails, Role, RouterRoles, SubscribeOptions, UnregisteredDetails,
     UnsubscribedDetails, WelcomeDetails, YieldOptions,
 };

@@ -794,6 +794,80 @@ options! {
     }
 }
 
+/// The keys of payload passthru mode (digest §4.17: `ppt_scheme`, `ppt_serializer`,
+/// `ppt_cipher`, `ppt_keyid`) and of Autobahn's transparent payloads before it (`enc_algo`,
+/// `enc_serializer`, `enc_key`): what a router forwards untouched from a request to the
+/// message it routes, so that a payload it cannot read stays readable for its receiver.
+///
+/// ```
+/// use nexus_core::message::{CallOptions, InvocationDetails};
+///
+/// let call = CallOptions { ppt_scheme: Some("x_custom".into()), ..Default::default() };
+/// let details = InvocationDetails::default().with_passthru(call.passthru());
+/// assert_eq!(details.ppt_scheme.as_deref(), Some("x_custom"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Passthru {
+    /// `ppt_scheme`.
+    pub ppt_scheme: Option<String>,
+    /// `ppt_serializer`.
+    pub ppt_serializer: Option<String>,
+    /// `ppt_cipher`.
+    pub ppt_cipher: Option<String>,
+    /// `ppt_keyid`.
+    pub ppt_keyid: Option<String>,
+    /// `enc_algo`.
+    pub enc_algo: Option<EncAlgo>,
+    /// `enc_serializer`.
+    pub enc_serializer: Option<EncSerializer>,
+    /// `enc_key`.
+    pub enc_key: Option<String>,
+}
+
+/// The passthru keys' accessors of the structs that carry them.
+macro_rules! passthru_keys {
+    ($($name:ident),*) => {$(
+        impl $name {
+            /// Its payload passthru keys.
+            pub fn passthru(&self) -> Passthru {
+                Passthru {
+                    ppt_scheme: self.ppt_scheme.clone(),
+                    ppt_serializer: self.ppt_serializer.clone(),
+                    ppt_cipher: self.ppt_cipher.clone(),
+                    ppt_keyid: self.ppt_keyid.clone(),
+                    enc_algo: self.enc_algo.clone(),
+                    enc_serializer: self.enc_serializer.clone(),
+                    enc_key: self.enc_key.clone(),
+                }
+            }
+
+            /// With the payload passthru keys of `p` (replacing its own).
+            pub fn with_passthru(self, p: Passthru) -> Self {
+                $name {
+                    ppt_scheme: p.ppt_scheme,
+                    ppt_serializer: p.ppt_serializer,
+                    ppt_cipher: p.ppt_cipher,
+                    ppt_keyid: p.ppt_keyid,
+                    enc_algo: p.enc_algo,
+                    enc_serializer: p.enc_serializer,
+                    enc_key: p.enc_key,
+                    ..self
+                }
+            }
+        }
+    )*};
+}
+
+passthru_keys!(
+    ErrorDetails,
+    PublishOptions,
+    EventDetails,
+    CallOptions,
+    ResultDetails,
+    InvocationDetails,
+    YieldOptions
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use indexmap::{IndexMap, IndexSet};
 
 use crate::id::{Id, IdGenerator};
-use crate::message::{Event, EventDetails, Message, Payload, PublishOptions};
+use crate::message::{Event, EventDetails, Message, Passthru, Payload, PublishOptions};
 use crate::router::config::HistoryRule;
 use crate::router::connection::{Class, ConnectionId, Connections, Pushed};
 use crate::router::shard::nkey_score;
@@ -219,12 +219,15 @@ impl Broker {
             publisher_authid,
             publisher_authrole,
             trustlevel: origin.trustlevel,
-            ppt_scheme: options.ppt_scheme.clone(),
-            ppt_serializer: options.ppt_serializer.clone(),
-            ppt_cipher: options.ppt_cipher.clone(),
-            ppt_keyid: options.ppt_keyid.clone(),
             ..Default::default()
         }
+        // Autobahn's older enc_* keys are not forwarded to subscribers.
+        .with_passthru(Passthru {
+            enc_algo: None,
+            enc_serializer: None,
+            enc_key: None,
+            ..options.passthru()
+        })
     }
 
     /// Routes a publication: one EVENT per matching subscription, shared by all of its

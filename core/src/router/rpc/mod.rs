@@ -556,7 +556,6 @@ fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, 
         Some(s) if disclose => (Some(s.authid.clone()), Some(s.authrole.clone())),
         _ => (None, None),
     };
-    let o = m.options;
     let details = InvocationDetails {
         receive_progress: receive_progress.then_some(true),
         progress: streaming.then_some(true),
@@ -566,15 +565,9 @@ fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, 
         caller_authrole,
         trustlevel: Some(trustlevel),
         timeout: timeout_ms.filter(|_| forward_timeout),
-        ppt_scheme: o.ppt_scheme,
-        ppt_serializer: o.ppt_serializer,
-        ppt_cipher: o.ppt_cipher,
-        ppt_keyid: o.ppt_keyid,
-        enc_algo: o.enc_algo,
-        enc_serializer: o.enc_serializer,
-        enc_key: o.enc_key,
         ..Default::default()
-    };
+    }
+    .with_passthru(m.options.passthru());
     let message = Arc::new(Message::Invocation(Invocation {
         request: invocation,
         registration,
@@ -808,18 +801,11 @@ pub(crate) fn on_yield(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, 
     } else {
         finish(cx.conns, realm, conn, m.request, &call);
     }
-    let o = m.options;
     let details = ResultDetails {
         progress: progress.then_some(true),
-        ppt_scheme: o.ppt_scheme,
-        ppt_serializer: o.ppt_serializer,
-        ppt_cipher: o.ppt_cipher,
-        ppt_keyid: o.ppt_keyid,
-        enc_algo: o.enc_algo,
-        enc_serializer: o.enc_serializer,
-        enc_key: o.enc_key,
         ..Default::default()
-    };
+    }
+    .with_passthru(m.options.passthru());
     cx.conns.reply(
         call.caller,
         CallResult {
