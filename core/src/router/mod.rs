@@ -551,13 +551,10 @@ impl Router {
         message: Option<String>,
     ) -> bool {
         self.expect_drained("kill");
-        let Some((conn, realm)) = self.session_realm(session) else {
-            return false;
-        };
-        let Parts { mut cx, realms, .. } = self.parts(now);
-        lifecycle::goodbye(&mut cx, &mut realms[realm.index()], conn, reason, message);
-        self.reap(now);
-        true
+        self.in_session(now, session, |cx, realm, conn| {
+            lifecycle::goodbye(cx, realm, conn, reason, message);
+            true
+        })
     }
 
     /// Revokes `session`'s part in `registration` (registration revocation): the callee is
@@ -571,19 +568,9 @@ impl Router {
         registration: Id,
         reason: Option<&str>,
     ) -> bool {
-        let Some((conn, realm)) = self.session_realm(session) else {
-            return false;
-        };
-        let Parts { mut cx, realms, .. } = self.parts(now);
-        let held = rpc::revoke(
-            &mut cx,
-            &mut realms[realm.index()],
-            conn,
-            registration,
-            reason,
-        );
-        self.reap(now);
-        held
+        self.in_session(now, session, |cx, realm, conn| {
+            rpc::revoke(cx, realm, conn, registration, reason)
+        })
     }
 
     /// Revokes `session`'s subscription (subscription revocation): the subscriber is told
@@ -597,19 +584,9 @@ impl Router {
         subscription: Id,
         reason: Option<&str>,
     ) -> bool {
-        let Some((conn, realm)) = self.session_realm(session) else {
-            return false;
-        };
-        let Parts { mut cx, realms, .. } = self.parts(now);
-        let held = pubsub::revoke(
-            &mut cx,
-            &mut realms[realm.index()],
-            conn,
-            subscription,
-            reason,
-        );
-        self.reap(now);
-        held
+        self.in_session(now, session, |cx, realm, conn| {
+            pubsub::revoke(cx, realm, conn, subscription, reason)
+        })
     }
 
     /// Forgets the external authorizer's cached decisions: those of `realm`, or all of them
@@ -685,10 +662,24 @@ impl Router {
         }
     }
 
-    /// The connection and realm of an established session.
-    fn session_realm(&self, session: Id) -> Option<(ConnectionId, RealmId)> {
-        let conn = *self.conns.sessions.get(&session)?;
-        Some((conn, self.conns.session(conn)?.realm))
+    /// Runs `act` on an established session (in its realm, on its connection), then closes
+    /// what it doomed; false when there is no such session.
+    fn in_session(
+        &mut self,
+        now: Instant,
+        session: Id,
+        act: impl FnOnce(&mut Ctx<'_>, &mut Realm, ConnectionId) -> bool,
+    ) -> bool {
+        let Some(&conn) = self.conns.sessions.get(&session) else {
+            return false;
+        };
+        let Some(realm) = self.conns.session(conn).map(|s| s.realm) else {
+            return false;
+        };
+        let Parts { mut cx, realms, .. } = self.parts(now);
+        let done = act(&mut cx, &mut realms[realm.index()], conn);
+        self.reap(now);
+        done
     }
 
     /// Catches a driver that feeds an input before draining the outputs of the last one

@@ -524,19 +524,36 @@ pub(crate) fn registration_added(
     registration: Id,
     created: bool,
 ) {
+    let topics = (
+        "wamp.registration.on_create",
+        "wamp.registration.on_register",
+    );
+    let details = |cx: &Ctx<'_>, realm: &Realm| {
+        let reg = realm.dealer.registrations.get(&registration)?;
+        Some(registration_details(cx.clock, registration, reg))
+    };
+    holder_added(cx, realm, topics, session, registration, created, details);
+}
+
+/// A session came to hold a registration or subscription: when that created it, the first
+/// topic's event with `(session, details)`; then the second's with `(session, id)`.
+fn holder_added(
+    cx: &mut Ctx<'_>,
+    realm: &Realm,
+    (created_topic, added_topic): (&'static str, &'static str),
+    session: Id,
+    id: Id,
+    created: bool,
+    details: impl FnOnce(&Ctx<'_>, &Realm) -> Option<Dict>,
+) {
     if created {
-        publish_event(cx, realm, "wamp.registration.on_create", |cx, realm| {
-            let details = realm
-                .dealer
-                .registrations
-                .get(&registration)
-                .map(|reg| registration_details(cx.clock, registration, reg))
-                .unwrap_or_default();
+        publish_event(cx, realm, created_topic, |cx, realm| {
+            let details = details(cx, realm).unwrap_or_default();
             vec![Value::from(session), Value::Dict(details)]
         });
     }
-    publish_event(cx, realm, "wamp.registration.on_register", |_, _| {
-        vec![Value::from(session), Value::from(registration)]
+    publish_event(cx, realm, added_topic, |_, _| {
+        vec![Value::from(session), Value::from(id)]
     });
 }
 
@@ -589,20 +606,15 @@ pub(crate) fn subscription_added(
     if reserved {
         return;
     }
-    if created {
-        publish_event(cx, realm, "wamp.subscription.on_create", |cx, realm| {
-            let details = realm
-                .broker
-                .subscriptions
-                .get(&subscription)
-                .map(|sub| subscription_details(cx.clock, subscription, sub))
-                .unwrap_or_default();
-            vec![Value::from(session), Value::Dict(details)]
-        });
-    }
-    publish_event(cx, realm, "wamp.subscription.on_subscribe", |_, _| {
-        vec![Value::from(session), Value::from(subscription)]
-    });
+    let topics = (
+        "wamp.subscription.on_create",
+        "wamp.subscription.on_subscribe",
+    );
+    let details = |cx: &Ctx<'_>, realm: &Realm| {
+        let sub = realm.broker.subscriptions.get(&subscription)?;
+        Some(subscription_details(cx.clock, subscription, sub))
+    };
+    holder_added(cx, realm, topics, session, subscription, created, details);
 }
 
 /// `wamp.subscription.on_unsubscribe` then (with the last subscriber) `on_delete`.

@@ -584,11 +584,39 @@ fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, 
                 asked,
             })
         });
+    // A forwarded timeout is the callee's to enforce.
+    let timeout = timeout_ms
+        .filter(|_| !forward_timeout)
+        .map(std::time::Duration::from_millis);
+    let call = InFlight {
+        caller: conn,
+        call: m.request,
+        registration,
+        stream: streaming.then(|| m.procedure.clone()),
+        receive_progress,
+        timeout,
+        deadline: timeout.map(|t| cx.now + t),
+        reroute,
+    };
+    invoke(cx, realm, callee, invocation, message, call);
+}
+
+/// Sends `message`, INVOCATION `invocation` of `call`, to `callee`, and records the call in
+/// flight on both sides; a callee whose queue is full refuses it, and the caller gets
+/// `wamp.error.no_available_callee`.
+fn invoke(
+    cx: &mut Ctx<'_>,
+    realm: &mut Realm,
+    callee: ConnectionId,
+    invocation: Id,
+    message: Arc<Message>,
+    call: InFlight,
+) {
     if cx.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
         return call_error(
             cx.conns,
-            conn,
-            m.request,
+            call.caller,
+            call.call,
             uri::error::NO_AVAILABLE_CALLEE,
             "the callee is not keeping up: its outbound queue is full".into(),
         );
@@ -597,27 +625,10 @@ fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, 
         s.rpc.invocation_ids.next_id();
         s.rpc.invocations.insert(invocation);
     }
-    if let Some(s) = cx.conns.session_mut(conn) {
-        s.rpc.calls.insert(m.request, (callee, invocation));
+    if let Some(s) = cx.conns.session_mut(call.caller) {
+        s.rpc.calls.insert(call.call, (callee, invocation));
     }
-    // A forwarded timeout is the callee's to enforce.
-    let timeout = timeout_ms
-        .filter(|_| !forward_timeout)
-        .map(std::time::Duration::from_millis);
-    realm.dealer.insert_in_flight(
-        callee,
-        invocation,
-        InFlight {
-            caller: conn,
-            call: m.request,
-            registration,
-            stream: streaming.then(|| m.procedure.clone()),
-            receive_progress,
-            timeout,
-            deadline: timeout.map(|t| cx.now + t),
-            reroute,
-        },
-    );
+    realm.dealer.insert_in_flight(callee, invocation, call);
 }
 
 /// What a call gets from `callee` of `registration`, given what the caller `asked`:
@@ -720,22 +731,6 @@ fn reroute(cx: &mut Ctx<'_>, realm: &mut Realm, refused_by: ConnectionId, call: 
             ..*reroute
         })
     });
-    if cx.conns.push(callee, message, Class::Invocation) != Pushed::Queued {
-        return call_error(
-            cx.conns,
-            call.caller,
-            call.call,
-            uri::error::NO_AVAILABLE_CALLEE,
-            "the callee is not keeping up: its outbound queue is full".into(),
-        );
-    }
-    if let Some(s) = cx.conns.session_mut(callee) {
-        s.rpc.invocation_ids.next_id();
-        s.rpc.invocations.insert(invocation);
-    }
-    if let Some(s) = cx.conns.session_mut(call.caller) {
-        s.rpc.calls.insert(call.call, (callee, invocation));
-    }
     // The dealer times the call unless this callee enforces the timeout; the clock keeps
     // running from the original CALL when the dealer already timed it.
     let timeout = reroute
@@ -744,17 +739,14 @@ fn reroute(cx: &mut Ctx<'_>, realm: &mut Realm, refused_by: ConnectionId, call: 
         .filter(|_| !forward_timeout)
         .map(std::time::Duration::from_millis);
     let deadline = timeout.map(|t| call.deadline.unwrap_or(cx.now + t));
-    realm.dealer.insert_in_flight(
-        callee,
-        invocation,
-        InFlight {
-            receive_progress,
-            reroute: kept,
-            timeout,
-            deadline,
-            ..call
-        },
-    );
+    let call = InFlight {
+        receive_progress,
+        reroute: kept,
+        timeout,
+        deadline,
+        ..call
+    };
+    invoke(cx, realm, callee, invocation, message, call);
 }
 
 /// Looks up an invocation answered by `callee`. `None` with no violation when the answer
