@@ -1706,7 +1706,7 @@ async fn join(
         match link.recv().await {
             Received::Messages(messages) => {
                 for m in messages {
-                    let _ = session.handle_message(m);
+                    let _ = session.handle_message(Instant::now(), m);
                 }
             }
             Received::Nothing => {}
@@ -1810,7 +1810,7 @@ impl Task {
                 Input::Link(Received::Messages(messages)) => {
                     last_heard = Instant::now();
                     for m in messages {
-                        let _ = self.session.handle_message(m);
+                        let _ = self.session.handle_message(Instant::now(), m);
                     }
                 }
                 Input::Link(Received::Nothing) => last_heard = Instant::now(),
@@ -2104,7 +2104,7 @@ impl Task {
                     return Some(Error::Protocol(error.to_string()))
                 }
                 SessionEvent::TransportClosed => return Some(Error::Closed),
-                SessionEvent::Joined { .. } | SessionEvent::Challenge(_) => {}
+                _ => {}
             }
         }
         None
@@ -2538,7 +2538,10 @@ impl Task {
                     return;
                 }
                 let answered = match result {
-                    Ok(payload) => self.session.yield_result(invocation, options, payload),
+                    Ok(payload) => {
+                        self.session
+                            .yield_result(Instant::now(), invocation, options, payload)
+                    }
                     Err(e) => self.session.yield_error(
                         invocation,
                         e.error,
@@ -2595,7 +2598,10 @@ impl Task {
                     }
                     return;
                 }
-                if let Err(e) = self.session.yield_result(invocation, options, payload) {
+                if let Err(e) =
+                    self.session
+                        .yield_result(Instant::now(), invocation, options, payload)
+                {
                     tracing::warn!(
                         "invocation {invocation}: a progressive result was refused: {e}"
                     );
