@@ -1,4 +1,6 @@
-//! The router's frame limit: which outgoing messages are too large to send.
+//! The router's frame limit: which outgoing messages are too large to send (WAMP spec,
+//! *RawSocket* maximum message length, WebSocket limits, and `wamp.error.payload_size_exceeded`
+//! in the basic profile's URIs).
 //!
 //! The transport negotiates the largest message the router accepts (RawSocket's length
 //! exponent, the WebSocket limit the application configured); a message over it is not sent

@@ -320,7 +320,9 @@ impl Session {
 
     // ---- state -----------------------------------------------------------------------
 
-    /// The configuration the session announces.
+    /// The configuration the session announces (HELLO adds the
+    /// [credentials'](Session::set_credentials) and the
+    /// [transport's](Session::set_transport_authmethods) authentication methods to it).
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }

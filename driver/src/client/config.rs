@@ -1,6 +1,6 @@
 //! How a client connects and joins: [`ClientConfig`] (realm, serializers, limits, TLS,
-//! keep-alive, credentials and the other authentication settings) and the
-//! [`ChallengeHandler`] for methods the credentials do not answer.
+//! keep-alive, credentials and the other authentication settings of WAMP spec
+//! *Authentication*) and the [`ChallengeHandler`] for methods the credentials do not answer.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! The connection under a client: a negotiated transport (encoding, batching, the router's
-//! size limit, keep-alive pings) or an in-process link to a router task.
+//! The connection under a client: a negotiated transport (WAMP spec, *Transports*: WebSocket,
+//! batched WebSocket and RawSocket framing, the router's size limit, keep-alive pings) or an
+//! in-process link to a router task.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;

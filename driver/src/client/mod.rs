@@ -1,7 +1,9 @@
 //! The async client: connect by URL (or in-process to a router), then call, register,
 //! publish and subscribe. One task per client (the [pump](pump)) owns the sans-IO
 //! [`Session`](nexus_core::session::Session) and the transport; the API here talks to it
-//! through a channel. The session decides the protocol; this module is the API surface.
+//! through a channel. The session decides the protocol (WAMP spec, basic and advanced
+//! profiles); this module is the API surface: calls, registrations, publications,
+//! subscriptions and their handles.
 
 mod config;
 mod connect;
