@@ -669,6 +669,18 @@ impl Session {
         Ok(())
     }
 
+    /// The application no longer wants the outcome of an outstanding call (its future was
+    /// dropped, its input cut short): cancels it with `killnowait` when the router's dealer
+    /// announced `call_canceling` (CANCEL is a protocol violation otherwise) and the caller
+    /// role allows it. Returns whether CANCEL was queued; the call stays outstanding either
+    /// way until its RESULT or ERROR.
+    pub fn abandon_call(&mut self, call_request: Id) -> bool {
+        self.router_supports("dealer", features::CALL_CANCELING)
+            && self
+                .cancel(call_request, Some(CancelMode::KillNoWait))
+                .is_ok()
+    }
+
     /// Cancels an outstanding call: queues CANCEL with `mode` (`None`: the dealer's
     /// default). The call stays outstanding until its RESULT or ERROR (usually
     /// `wamp.error.canceled`) arrives. Needs the `call_canceling` feature in the announced
@@ -958,6 +970,26 @@ impl Session {
                 payload,
             }
             .into(),
+        );
+        Ok(())
+    }
+
+    /// Answers an invocation whose answer the session refused (`refusal`, from
+    /// [`yield_result`](Session::yield_result) or [`yield_error`](Session::yield_error), for
+    /// example a passthru payload of the wrong shape) with ERROR `wamp.error.invalid_argument`
+    /// and the refusal's text, so the caller does not wait forever.
+    pub fn answer_refused(
+        &mut self,
+        invocation: Id,
+        refusal: &UsageError,
+    ) -> Result<(), UsageError> {
+        const ACTION: &str = "answer a refused invocation";
+        self.require_established(ACTION)?;
+        self.open_invocation(invocation)?;
+        self.end_quietly(
+            invocation,
+            uri::error::INVALID_ARGUMENT,
+            format!("the callee's answer was refused: {refusal}"),
         );
         Ok(())
     }

@@ -504,3 +504,72 @@ fn a_welcome_that_proves_nothing_aborts() {
     s.handle_message(t0, welcome(details)).unwrap();
     assert_authentication_failed(&mut s);
 }
+
+#[test]
+fn an_abandoned_call_is_canceled_only_where_the_router_can() {
+    let t0 = Instant::now();
+    // The dealer of `joined` does not announce call_canceling.
+    let mut s = joined(t0);
+    let call = s
+        .call(
+            uri("com.example.p"),
+            CallOptions::default(),
+            Payload::default(),
+        )
+        .unwrap();
+    transmitted(&mut s);
+    assert!(!s.abandon_call(call));
+    assert!(transmitted(&mut s).is_empty());
+
+    let mut s = Session::new(SessionConfig::new(uri("realm1")));
+    s.join().unwrap();
+    let roles = RouterRoles {
+        dealer: Some(Role::with_features([features::CALL_CANCELING])),
+        ..Default::default()
+    };
+    s.handle_message(t0, Welcome::new(id(1), roles).into())
+        .unwrap();
+    let call = s
+        .call(
+            uri("com.example.p"),
+            CallOptions::default(),
+            Payload::default(),
+        )
+        .unwrap();
+    transmitted(&mut s);
+    assert!(s.abandon_call(call));
+    match transmitted(&mut s).as_slice() {
+        [Message::Cancel(cancel)] => {
+            assert_eq!(cancel.request, call);
+            assert_eq!(cancel.options.mode, Some(CancelMode::KillNoWait));
+        }
+        other => panic!("expected CANCEL, got {other:?}"),
+    }
+    // Once is enough.
+    assert!(!s.abandon_call(call));
+}
+
+#[test]
+fn a_refused_answer_becomes_invalid_argument() {
+    let t0 = Instant::now();
+    let mut s = joined(t0);
+    register(&mut s, t0, 40, false);
+    s.handle_message(t0, invocation(1, 40, None)).unwrap();
+    events(&mut s);
+    // A passthru answer whose payload is not one binary argument.
+    let options = YieldOptions {
+        ppt_scheme: Some("x_custom".into()),
+        ..Default::default()
+    };
+    let refusal = s
+        .yield_result(t0, id(1), options, Payload::default())
+        .unwrap_err();
+    s.answer_refused(id(1), &refusal).unwrap();
+    let sent = transmitted(&mut s);
+    let (request, error, why) = invocation_error(&sent[0]);
+    assert_eq!((request, error), (id(1), uri::error::INVALID_ARGUMENT));
+    assert_eq!(
+        why.map(str::to_owned),
+        Some(format!("the callee's answer was refused: {refusal}"))
+    );
+}

@@ -16,8 +16,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::{FutureExt, StreamExt};
 use nexus_core::message::{
-    CallOptions, CancelMode, ErrorDetails, EventDetails, InvocationDetails, PublishOptions,
-    RegisterOptions, SubscribeOptions, YieldOptions,
+    CallOptions, ErrorDetails, EventDetails, InvocationDetails, PublishOptions, RegisterOptions,
+    SubscribeOptions, YieldOptions,
 };
 use nexus_core::session::{Session, SessionEvent, UsageError};
 use nexus_core::{Dict, Id, Payload, Uri, Value};
@@ -561,7 +561,7 @@ impl Task {
             Cmd::DropCall { token } => {
                 if let Some(request) = self.call_of(token) {
                     self.end_request(request);
-                    self.cancel(request);
+                    self.session.abandon_call(request);
                 }
             }
             Cmd::Chunk {
@@ -588,7 +588,7 @@ impl Task {
             Cmd::AbandonInput { token } => {
                 // The input was cut short: cancel rather than pass it off as complete.
                 if let Some(request) = self.call_of(token) {
-                    if !self.cancel(request) {
+                    if !self.session.abandon_call(request) {
                         if let Some(route) = self.end_request(request) {
                             route.fail(Error::from(
                                 WampError::new(nexus_core::uri::error::CANCELED).with_args(vec![
@@ -725,15 +725,7 @@ impl Task {
                     tracing::warn!(
                         "invocation {invocation}: the handler's answer was refused: {e}"
                     );
-                    let _ = self.session.yield_error(
-                        invocation,
-                        Uri::new_unchecked(nexus_core::uri::error::INVALID_ARGUMENT),
-                        ErrorDetails::default(),
-                        Payload::new(
-                            vec![Value::from(format!("the callee's answer was refused: {e}"))],
-                            Dict::new(),
-                        ),
-                    );
+                    let _ = self.session.answer_refused(invocation, &e);
                 }
             }
             Cmd::Progress {
@@ -783,17 +775,6 @@ impl Task {
             self.routes.remove(&Key::CallHandle(*token));
         }
         Some(route)
-    }
-
-    /// Cancels an outstanding call with `killnowait`, if the router supports canceling;
-    /// returns whether it did.
-    fn cancel(&mut self, request: Id) -> bool {
-        self.session
-            .router_supports("dealer", nexus_core::features::CALL_CANCELING)
-            && self
-                .session
-                .cancel(request, Some(CancelMode::KillNoWait))
-                .is_ok()
     }
 
     /// The session ended: every request still waiting fails, for `end`.
