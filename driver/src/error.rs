@@ -69,6 +69,19 @@ impl std::error::Error for WampError {}
 ///
 /// Each variant says what was wrong and carries the details as fields; its message says
 /// what was expected. More variants may come, so a `match` needs a `_` arm.
+///
+/// ```
+/// use nexus_driver::Error;
+///
+/// let e = Error::Config { what: "ClientConfig::serializers", problem: "it is empty".into() };
+/// assert_eq!(e.to_string(), "invalid configuration of ClientConfig::serializers: it is empty");
+/// let advice = match &e {
+///     Error::Config { what, .. } => format!("fix {what}"),
+///     Error::Wamp(e) => format!("the peer said {}", e.error),
+///     _ => e.to_string(),
+/// };
+/// assert_eq!(advice, "fix ClientConfig::serializers");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
