@@ -467,6 +467,19 @@ impl Session {
         Ok(())
     }
 
+    /// Gives up on the router's CHALLENGE ([`SessionEvent::Challenge`]) when the application
+    /// has no way to answer it: queues ABORT `wamp.error.authentication_failed` with `why`
+    /// as its message, and closes. No event follows.
+    pub fn decline_challenge(&mut self, why: impl Into<String>) -> Result<(), UsageError> {
+        if self.state != SessionState::Challenged {
+            return Err(UsageError::NoPendingChallenge { state: self.state });
+        }
+        self.close();
+        self.transmit
+            .push_back(Abort::new(uri::error::AUTHENTICATION_FAILED, why).into());
+        Ok(())
+    }
+
     /// Starts closing an established session: queues GOODBYE with `reason` (for example
     /// `wamp.close.normal` or `wamp.close.close_realm`) and an optional human-readable
     /// `message`. The state becomes [`SessionState::ShuttingDown`] until the router's reply

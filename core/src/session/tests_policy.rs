@@ -573,3 +573,33 @@ fn a_refused_answer_becomes_invalid_argument() {
         Some(format!("the callee's answer was refused: {refusal}"))
     );
 }
+
+#[test]
+fn a_challenge_nobody_answers_is_declined() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::new(uri("realm1")).with_authmethods(["x-custom"]));
+    assert_eq!(
+        s.decline_challenge("no"),
+        Err(UsageError::NoPendingChallenge {
+            state: SessionState::Closed
+        })
+    );
+    s.join().unwrap();
+    transmitted(&mut s);
+    let challenge = Challenge {
+        auth_method: "x-custom".into(),
+        extra: ChallengeExtra::default(),
+    };
+    s.handle_message(t0, challenge.into()).unwrap();
+    events(&mut s);
+    s.decline_challenge("no way to answer").unwrap();
+    assert!(s.is_closed());
+    match transmitted(&mut s).as_slice() {
+        [Message::Abort(abort)] => {
+            assert_eq!(abort.reason, uri::error::AUTHENTICATION_FAILED);
+            assert_eq!(abort.details.message.as_deref(), Some("no way to answer"));
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+    assert!(events(&mut s).is_empty());
+}

@@ -196,10 +196,8 @@ async fn handshake(
                 } => return Ok((id, *details)),
                 SessionEvent::Challenge(challenge) => {
                     let Some(handler) = &config.on_challenge else {
-                        let _ = session.abort(
-                            nexus_core::uri::error::AUTHENTICATION_FAILED,
-                            Some("this client has no way to answer a CHALLENGE".into()),
-                        );
+                        let _ = session
+                            .decline_challenge("this client has no way to answer a CHALLENGE");
                         flush_quietly(session, link).await;
                         return Err(Error::Config {
                             what: "ClientConfig::on_challenge",
