@@ -354,7 +354,7 @@ async fn main() -> ExitCode {
             }
             (
                 Expect::NoConnection,
-                Err(e @ (Error::Connect(..) | Error::Transport(_) | Error::Closed)),
+                Err(e @ (Error::Connect { .. } | Error::Transport(_) | Error::Closed)),
             ) => Ok(format!("no connection: {e}")),
             (Expect::Abort, Err(Error::Aborted { reason, message })) => {
                 Ok(format!("ABORT {reason} ({})", message.unwrap_or_default()))

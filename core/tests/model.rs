@@ -716,9 +716,11 @@ impl Model {
                     return;
                 };
                 if matches!(op, Op::Yield(_)) {
+                    let now = self.w.now;
                     self.w.peers[p]
                         .session
                         .yield_result(
+                            now,
                             held.invocation,
                             Default::default(),
                             Payload::new(args!["ok"], Default::default()),

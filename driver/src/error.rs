@@ -65,8 +65,25 @@ impl fmt::Display for WampError {
 
 impl std::error::Error for WampError {}
 
-/// What can go wrong with a client, a router host or a request.
+/// What can go wrong with a client, a router host or a request, by cause.
+///
+/// Each variant says what was wrong and carries the details as fields; its message says
+/// what was expected. More variants may come, so a `match` needs a `_` arm.
+///
+/// ```
+/// use nexus_driver::Error;
+///
+/// let e = Error::Config { what: "ClientConfig::serializers", problem: "it is empty".into() };
+/// assert_eq!(e.to_string(), "invalid configuration of ClientConfig::serializers: it is empty");
+/// let advice = match &e {
+///     Error::Config { what, .. } => format!("fix {what}"),
+///     Error::Wamp(e) => format!("the peer said {}", e.error),
+///     _ => e.to_string(),
+/// };
+/// assert_eq!(advice, "fix ClientConfig::serializers");
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The peer answered with a WAMP error (an application error from a callee, or a
     /// router error such as `wamp.error.no_such_procedure`).
@@ -74,19 +91,42 @@ pub enum Error {
     Wamp(Box<WampError>),
     /// The URL is not one nexus can connect to or listen on.
     #[error("invalid URL: {0}")]
-    Url(String),
-    /// A configuration problem.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// Connecting failed.
-    #[error("cannot connect to {0}: {1}")]
-    Connect(String, String),
+    Url(#[source] nexus_transports::EndpointError),
+    /// A setting cannot work as given.
+    #[error("invalid configuration of {what}: {problem}")]
+    Config {
+        /// The setting, e.g. `ClientConfig::serializers`.
+        what: &'static str,
+        /// What is wrong with it, and what would work.
+        problem: String,
+    },
+    /// Connecting failed (the address, or the TLS handshake).
+    #[error("cannot connect to {url}: {source}; check that a router listens there and that the URL's scheme, host and port are right")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// What failed (an I/O or TLS error).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Listening failed.
-    #[error("cannot listen on {0}: {1}")]
-    Listen(String, std::io::Error),
+    #[error("cannot listen on {url}: {source}")]
+    Listen {
+        /// The URL.
+        url: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The transport failed (I/O, TLS, WebSocket or RawSocket).
     #[error("transport: {0}")]
     Transport(#[from] nexus_transports::TransportError),
+    /// A message could not be encoded for the peer.
+    #[error("cannot encode a message: {0}")]
+    Encode(#[from] nexus_core::EncodeError),
+    /// A message from the peer could not be decoded.
+    #[error("a message from the peer does not decode: {0}")]
+    Decode(#[from] nexus_core::DecodeError),
     /// The router refused or ended the session with ABORT.
     #[error("the router aborted the session: {reason}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
     Aborted {
@@ -102,15 +142,34 @@ pub enum Error {
     /// client's credentials is [`Error::Aborted`].)
     #[error("authentication: {0}")]
     Authentication(#[from] nexus_core::auth::AuthError),
-    /// The peer broke the WAMP protocol.
-    #[error("protocol violation: {0}")]
-    Protocol(String),
+    /// The router broke the WAMP protocol; the client aborted the session with
+    /// `wamp.error.protocol_violation`.
+    #[error("the router broke the protocol: {0}")]
+    Protocol(#[from] nexus_core::session::ProtocolError),
+    /// The operating system gave no random bytes (authentication needs them).
+    #[error("the operating system gave no random bytes for authentication: {reason}")]
+    Random {
+        /// What the operating system said.
+        reason: String,
+    },
     /// The session is closed (or closed while the request was outstanding).
     #[error("the session is closed")]
     Closed,
+    /// The session ended while the request was outstanding, for `cause`.
+    #[error("the session ended while the request was outstanding: {cause}")]
+    SessionEnded {
+        /// Why the session ended.
+        #[source]
+        cause: std::sync::Arc<Error>,
+    },
     /// A deadline passed.
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
+    #[error("timed out after {after:?}: {what}")]
+    Timeout {
+        /// What took too long, and the setting that bounds it.
+        what: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
     /// A [`CallSender`](crate::CallSender) could not send a chunk: the call has ended.
     #[error("cannot send a chunk: the call has ended (the callee answered, it was canceled, or it never started); await the call's future or stream for its outcome")]
     CallEnded,
@@ -131,6 +190,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Listening on `url` failed.
+    pub(crate) fn listen(url: &str, source: std::io::Error) -> Error {
+        Error::Listen {
+            url: url.to_owned(),
+            source,
+        }
+    }
+
     /// The WAMP error, if the peer answered with one.
     pub fn wamp(&self) -> Option<&WampError> {
         match self {

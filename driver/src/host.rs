@@ -340,11 +340,12 @@ impl RouterHandle {
     /// ```
     pub async fn listen_with(&self, url: &str, options: ListenOptions) -> Result<String, Error> {
         let ListenOptions { tls, cookie } = options;
-        let endpoint = Endpoint::parse(url).map_err(|e| Error::Url(e.to_string()))?;
+        let endpoint = Endpoint::parse(url).map_err(Error::Url)?;
         if endpoint.is_tls() && tls.is_none() {
-            return Err(Error::Config(format!(
-                "{url} needs a TLS certificate and key"
-            )));
+            return Err(Error::Config {
+                what: "ListenOptions::tls",
+                problem: format!("{url} needs a TLS certificate and key"),
+            });
         }
         let rt = &self.shared.runtime;
         let (listener, bound) = match &endpoint {
@@ -352,7 +353,7 @@ impl RouterHandle {
                 let listener = rt
                     .listen_tcp(host.clone(), *port)
                     .await
-                    .map_err(|e| Error::Listen(url.to_owned(), e))?;
+                    .map_err(|e| Error::listen(url, e))?;
                 let port = listener.local_addr().map_or(*port, |a| a.port());
                 (listener, endpoint.with_port(port))
             }
@@ -361,16 +362,19 @@ impl RouterHandle {
                 let listener = rt
                     .listen_unix(path.clone())
                     .await
-                    .map_err(|e| Error::Listen(url.to_owned(), e))?;
+                    .map_err(|e| Error::listen(url, e))?;
                 (listener, endpoint.clone())
             }
         };
         let bound_url = bound.to_url();
         tracing::info!("listening on {bound_url}");
         if cookie.is_some() && !endpoint.is_websocket() {
-            return Err(Error::Config(format!(
-                "{url}: cookie tracking needs a WebSocket listener (ws:// or wss://)"
-            )));
+            return Err(Error::Config {
+                what: "ListenOptions::cookie",
+                problem: format!(
+                    "{url}: cookie tracking needs a WebSocket listener (ws:// or wss://)"
+                ),
+            });
         }
         let listener_options = Arc::new(ListenOptions { tls, cookie });
         runtime::spawn(
@@ -486,7 +490,7 @@ impl LocalLink {
     pub(crate) async fn received(&mut self, out: Out) -> Result<Message, Error> {
         let message = out
             .into_message(Serializer::Cbor, &self.limits)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+            .map_err(Error::Decode)?;
         if self.window.written() {
             let _ = self.host.send(HostInput::Writable(self.conn)).await;
         }

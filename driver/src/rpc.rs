@@ -25,8 +25,6 @@ pub(crate) struct InvocationShared {
     pub(crate) receive_progress: bool,
     pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
     pub(crate) state: Mutex<InvocationState>,
-    /// Restarts a callee-enforced timeout: a progressive result counts as activity.
-    pub(crate) activity: Option<mpsc::UnboundedSender<()>>,
 }
 
 pub(crate) struct InvocationState {
@@ -42,7 +40,6 @@ impl InvocationShared {
         request: Id,
         receive_progress: bool,
         cmd: mpsc::UnboundedSender<Cmd>,
-        activity: Option<mpsc::UnboundedSender<()>>,
     ) -> Arc<InvocationShared> {
         Arc::new(InvocationShared {
             request,
@@ -52,7 +49,6 @@ impl InvocationShared {
                 finished: false,
                 yield_options: YieldOptions::default(),
             }),
-            activity,
         })
     }
 
@@ -144,9 +140,6 @@ impl Progress {
             })
             .map_err(|_| Error::Closed)?;
         drop(state);
-        if let Some(activity) = &self.shared.activity {
-            let _ = activity.unbounded_send(());
-        }
         Ok(())
     }
 }

@@ -152,7 +152,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: config::Settings) -> Result<(), nexus_tokio::Error> {
-    let tls_error = |e: tls::TlsError| nexus_tokio::Error::Config(format!("TLS: {e}"));
+    let tls_error = |e: tls::TlsError| nexus_tokio::Error::Config {
+        what: "TLS",
+        problem: e.to_string(),
+    };
     let goodbye = settings.router.goodbye_timeout;
     let realms: Vec<String> = settings
         .router

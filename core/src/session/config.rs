@@ -32,7 +32,7 @@ pub struct SessionConfig {
     /// not announced here. Announcing a feature the session does not implement (see
     /// [`default_roles`](SessionConfig::default_roles)) is a promise only the application
     /// can keep; removing one the application does not handle (for example `call_timeout`
-    /// when nothing enforces `InvocationDetails::timeout`) is up to the application.
+    /// when the dealer should time calls itself) is up to the application.
     pub roles: ClientRoles,
     /// `HELLO.Details.agent`; [`DEFAULT_AGENT`] by default, `None` to send none.
     pub agent: Option<String>,
@@ -69,7 +69,7 @@ impl SessionConfig {
     /// | publisher | none (basic profile) |
     /// | subscriber | `subscription_revocation` (UNSUBSCRIBED with request 0 becomes [`SessionEvent::SubscriptionRevoked`](super::SessionEvent::SubscriptionRevoked)) |
     /// | caller | `call_canceling` ([`Session::cancel`](super::Session::cancel)), `progressive_call_results` (progressive RESULTs keep the call outstanding; opt in per call with `CallOptions::receive_progress`), `progressive_call_invocations` ([`Session::continue_call`](super::Session::continue_call)), `caller_identification` (`CallOptions::disclose_me`), `sharded_registration` (`CallOptions::runmode` and `rkey`; `partition` without `rkey` is refused), `payload_passthru_mode` (`ppt_*` options pass through; the payload must be one binary argument) |
-    /// | callee | `call_canceling` and its spelling `call_cancelling` (INTERRUPT becomes [`SessionEvent::Interrupt`](super::SessionEvent::Interrupt)), `progressive_call_results` (progressive YIELDs, allowed only when the invocation asked for them), `progressive_call_invocations` ([`SessionEvent::InvocationChunk`](super::SessionEvent::InvocationChunk)), `registration_revocation` ([`SessionEvent::RegistrationRevoked`](super::SessionEvent::RegistrationRevoked)), `call_timeout` (a forwarded `InvocationDetails::timeout` reaches the application, which must answer `wamp.error.timeout` when it expires: nexus-driver's `Client` does), `caller_identification`, `call_trustlevels` (`InvocationDetails::caller`, `trustlevel`), `pattern_based_registration`, `shared_registration` (`RegisterOptions::match_policy`, `invoke`), `sharded_registration`, `payload_passthru_mode` (`ppt_*` details reach the application; YIELD and ERROR may carry `ppt_*` options) |
+    /// | callee | `call_canceling` and its spelling `call_cancelling` (INTERRUPT becomes [`SessionEvent::Interrupt`](super::SessionEvent::Interrupt)), `progressive_call_results` (progressive YIELDs, allowed only when the invocation asked for them), `progressive_call_invocations` ([`SessionEvent::InvocationChunk`](super::SessionEvent::InvocationChunk)), `registration_revocation` ([`SessionEvent::RegistrationRevoked`](super::SessionEvent::RegistrationRevoked)), `call_timeout` (a forwarded `InvocationDetails::timeout` is enforced by the session: see [`Session::handle_timeout`](super::Session::handle_timeout)), `caller_identification`, `call_trustlevels` (`InvocationDetails::caller`, `trustlevel`), `pattern_based_registration`, `shared_registration` (`RegisterOptions::match_policy`, `invoke`), `sharded_registration`, `payload_passthru_mode` (`ppt_*` details reach the application; YIELD and ERROR may carry `ppt_*` options) |
     ///
     /// The publisher announces `publisher_exclusion`, `publisher_identification`,
     /// `subscriber_blackwhite_listing`, `shareded_subscriptions` and `payload_passthru_mode`,

@@ -167,6 +167,25 @@ pub enum UsageError {
         /// The current state.
         state: SessionState,
     },
+    /// [`Session::join`](super::Session::join) with credentials set: they need fresh random
+    /// bytes (the cryptosign router challenge, the SCRAM nonce).
+    #[error("cannot join: the session has credentials, whose HELLO needs fresh random bytes; use join_with_random() with bytes from the operating system")]
+    RandomRequired,
+    /// The credentials cannot make a HELLO (for example ticket, WAMP-CRA or SCRAM without an
+    /// authid, or an authid that is not valid SASLprep input).
+    #[error("cannot join: {0}")]
+    Credentials(#[source] crate::auth::AuthError),
+    /// The message is larger than the router accepts (see
+    /// [`Session::set_send_limit`](super::Session::set_send_limit)); it was not sent.
+    #[error("cannot send {message}: it is {size} bytes and the router accepts at most {limit}; send less per message (progressive call invocations and progressive results split a large payload)")]
+    PayloadTooLarge {
+        /// The message, e.g. `CALL`.
+        message: &'static str,
+        /// Its size on the wire, in bytes.
+        size: usize,
+        /// The largest message the router accepts.
+        limit: usize,
+    },
     /// [`Session::abort`](super::Session::abort) with no session open or opening.
     #[error("cannot abort: the session is already closed")]
     AlreadyClosed,

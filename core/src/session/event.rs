@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::auth::AuthError;
 use crate::id::Id;
 use crate::message::{
     AbortDetails, Challenge, ErrorDetails, EventDetails, GoodbyeDetails, InterruptOptions,
@@ -69,12 +70,14 @@ impl fmt::Display for SessionState {
 /// # Terminal events
 ///
 /// [`Left`](SessionEvent::Left), [`Aborted`](SessionEvent::Aborted),
-/// [`ProtocolViolation`](SessionEvent::ProtocolViolation) and
+/// [`ProtocolViolation`](SessionEvent::ProtocolViolation),
+/// [`AuthenticationFailed`](SessionEvent::AuthenticationFailed) and
 /// [`TransportClosed`](SessionEvent::TransportClosed) end the session. Each of them implies
 /// that **every request still outstanding failed** (calls, acknowledged publications,
 /// subscribe, unsubscribe, register and unregister requests): no further event will name
 /// them, and every subscription, registration and unanswered invocation is gone.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum SessionEvent {
     /// The router sent WELCOME: the session is established.
     Joined {
@@ -290,7 +293,9 @@ pub enum SessionEvent {
     },
     /// The caller canceled an invocation we have not answered yet. The invocation stays
     /// open: with mode `kill` the dealer waits for its answer (`wamp.error.canceled` is
-    /// customary); with `killnowait` the dealer discards any answer.
+    /// customary); with `killnowait` the dealer discards any answer. With
+    /// [`Session::set_answer_interrupts`](super::Session::set_answer_interrupts) the session
+    /// has already answered `wamp.error.canceled` and the invocation is closed: stop its work.
     Interrupt {
         /// The INVOCATION request.
         request: Id,
@@ -306,6 +311,26 @@ pub enum SessionEvent {
     },
     /// The transport closed while a session was open. Terminal.
     TransportClosed,
+    /// Our side of the authentication failed: the router's CHALLENGE could not be answered
+    /// with the session's [credentials](super::Session::set_credentials) (malformed, weak
+    /// SCRAM parameters...) or its WELCOME did not prove the router's identity (SCRAM server
+    /// signature, cryptosign router key). The session queued ABORT
+    /// `wamp.error.authentication_failed` (with the error as its `message`) and is closed.
+    /// Terminal.
+    AuthenticationFailed {
+        /// What went wrong.
+        error: AuthError,
+    },
+    /// The session answered an invocation itself with ERROR `error`, and refuses any other
+    /// answer to it: its forwarded timeout (`InvocationDetails::timeout`) expired
+    /// (`wamp.error.timeout`), or an answer was too large for the router
+    /// (`wamp.error.payload_size_exceeded`). Stop whatever computes the answer.
+    InvocationEnded {
+        /// The INVOCATION request.
+        request: Id,
+        /// The error URI the session answered with.
+        error: Uri,
+    },
 }
 
 impl SessionEvent {
@@ -317,6 +342,7 @@ impl SessionEvent {
                 | SessionEvent::Aborted { .. }
                 | SessionEvent::ProtocolViolation { .. }
                 | SessionEvent::TransportClosed
+                | SessionEvent::AuthenticationFailed { .. }
         )
     }
 }

@@ -4,10 +4,37 @@
 //! Inputs are methods ([`Session::join`], [`Session::call`], [`Session::handle_message`]...);
 //! outputs are polled: after any input, drain [`Session::poll_transmit`] (messages to send to
 //! the router, in order) and [`Session::poll_event`] (events for the application) until both
-//! return `None`. The session does no I/O, reads no clock and draws no random numbers; it
-//! needs no timers. Call timeouts are the dealer's (`CallOptions::timeout`), or the
-//! application's when the dealer forwards one in `InvocationDetails::timeout` (the default
-//! callee role announces `call_timeout`: see [`SessionConfig::default_roles`]).
+//! return `None`. The session does no I/O, reads no clock and draws no random numbers: the
+//! caller passes the time (`now`) to the inputs that start or end timed things, and the
+//! random bytes authentication needs ([`Session::join_with_random`]).
+//!
+//! # Time
+//!
+//! A call timeout is the dealer's (`CallOptions::timeout`), except when the dealer forwards it
+//! to the callee in `InvocationDetails::timeout` (the default callee role announces
+//! `call_timeout`: see [`SessionConfig::default_roles`]): then the session enforces it. The
+//! deadline runs from the INVOCATION's arrival, and each progressive result restarts it (the
+//! spec measures the timeout between results). [`Session::poll_timeout`] gives the next
+//! deadline; at it, [`Session::handle_timeout`] answers ERROR `wamp.error.timeout` and emits
+//! [`SessionEvent::InvocationEnded`] so the application stops the work.
+//!
+//! # Authentication
+//!
+//! With [`Credentials`] ([`Session::set_credentials`]) the session runs the handshake itself
+//! (WAMP spec, *Authentication*): HELLO carries the credentials' methods and `authextra`,
+//! each CHALLENGE for one of their methods is answered with AUTHENTICATE at once, and WELCOME
+//! is checked for what the router must prove (SCRAM server signature, cryptosign router
+//! key). A failure on our side aborts with `wamp.error.authentication_failed`
+//! ([`SessionEvent::AuthenticationFailed`]). A CHALLENGE for another offered method is left
+//! to the application ([`SessionEvent::Challenge`], answered with [`Session::authenticate`]).
+//!
+//! # Message size
+//!
+//! Told the router's limit ([`Session::set_send_limit`]), the session never queues a CALL,
+//! PUBLISH or YIELD larger than it: a CALL or PUBLISH (or a call's chunk) is refused with
+//! [`UsageError::PayloadTooLarge`]; an invocation's answer is replaced by ERROR
+//! `wamp.error.payload_size_exceeded` to the router (ending the invocation,
+//! [`SessionEvent::InvocationEnded`]), so the caller learns why.
 //!
 //! # What the session enforces
 //!
@@ -46,15 +73,22 @@
 mod config;
 mod error;
 mod event;
+mod limit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_policy;
 
 pub use config::{SessionConfig, DEFAULT_AGENT};
 pub use error::{ProtocolError, UsageError};
 pub use event::{SessionEvent, SessionState};
+pub use limit::SendLimit;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
 
+use crate::auth::client::{Credentials, HELLO_RANDOM_LEN};
+use crate::auth::{method, AuthError};
 use crate::features;
 use crate::id::{Id, RequestIdCounter};
 use crate::message::{
@@ -83,7 +117,10 @@ enum Pending {
         /// CANCEL was sent.
         canceled: bool,
     },
-    Register,
+    Register {
+        /// Registered with [`Session::register_whole`].
+        whole: bool,
+    },
     Unregister {
         registration: Id,
     },
@@ -96,7 +133,7 @@ impl Pending {
             Pending::Subscribe => RequestType::Subscribe,
             Pending::Unsubscribe { .. } => RequestType::Unsubscribe,
             Pending::Call { .. } => RequestType::Call,
-            Pending::Register => RequestType::Register,
+            Pending::Register { .. } => RequestType::Register,
             Pending::Unregister { .. } => RequestType::Unregister,
         }
     }
@@ -121,6 +158,18 @@ struct OpenInvocation {
     input_open: bool,
 }
 
+/// The transport-level authentication methods (WebSocket cookie, TLS client certificate).
+const COOKIE: &str = "cookie";
+const TLS: &str = "tls";
+
+/// A forwarded call timeout being enforced for an open invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Deadline {
+    at: Instant,
+    /// `INVOCATION.Details.timeout`, in milliseconds.
+    timeout_ms: u64,
+}
+
 /// How many answered progressive invocations, whose last chunk had not arrived, the session
 /// remembers in order to discard their late continuations.
 const STALE_INPUTS_KEPT: usize = 1024;
@@ -138,6 +187,8 @@ const STALE_INPUTS_KEPT: usize = 1024;
 /// use nexus_core::{args, Id, Payload, Uri};
 ///
 /// let mut session = Session::new(SessionConfig::new(Uri::parse("com.example.realm")?));
+/// // The driver passes the time each message arrives; here it stands still.
+/// let now = std::time::Instant::now();
 ///
 /// // Join: the session queues HELLO, the router answers WELCOME.
 /// session.join()?;
@@ -145,7 +196,7 @@ const STALE_INPUTS_KEPT: usize = 1024;
 /// assert_eq!(hello.realm, "com.example.realm");
 /// let roles = RouterRoles { dealer: Some(Role::default()), ..Default::default() };
 /// let session_id = Id::new(4_242_424_242).unwrap();
-/// session.handle_message(Welcome::new(session_id, roles).into())?;
+/// session.handle_message(now, Welcome::new(session_id, roles).into())?;
 /// assert!(matches!(session.poll_event(), Some(SessionEvent::Joined { session, .. }) if session == session_id));
 /// assert_eq!(session.state(), SessionState::Established);
 ///
@@ -155,7 +206,7 @@ const STALE_INPUTS_KEPT: usize = 1024;
 /// assert_eq!(request.get(), 1);
 /// let Some(Message::Call(call)) = session.poll_transmit() else { panic!("CALL") };
 /// assert_eq!(call.request, request);
-/// session.handle_message(CallResult::new(request).with_args(args![5]).into())?;
+/// session.handle_message(now, CallResult::new(request).with_args(args![5]).into())?;
 /// match session.poll_event() {
 ///     Some(SessionEvent::Result { request: r, payload, .. }) => {
 ///         assert_eq!(r, request);
@@ -187,6 +238,18 @@ pub struct Session {
     /// Progressive calls (CALL with `progress`) whose last chunk is not sent yet, with
     /// their procedure.
     open_inputs: BTreeMap<Id, Uri>,
+    /// Registrations made with `register_whole`: they take no input in chunks.
+    whole: BTreeSet<Id>,
+    /// Forwarded call timeouts of open invocations.
+    deadlines: BTreeMap<Id, Deadline>,
+    /// What the session authenticates with itself.
+    credentials: Option<Credentials>,
+    /// Methods the transport carries (`cookie`, `tls`), offered first.
+    transport_authmethods: Vec<String>,
+    /// The methods offered in this join's HELLO.
+    offered: Vec<String>,
+    send_limit: Option<SendLimit>,
+    answer_interrupts: bool,
     transmit: VecDeque<Message>,
     events: VecDeque<SessionEvent>,
 }
@@ -207,14 +270,59 @@ impl Session {
             invocations: BTreeMap::new(),
             stale_inputs: BTreeSet::new(),
             open_inputs: BTreeMap::new(),
+            whole: BTreeSet::new(),
+            deadlines: BTreeMap::new(),
+            credentials: None,
+            transport_authmethods: Vec::new(),
+            offered: Vec::new(),
+            send_limit: None,
+            answer_interrupts: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
     }
 
+    // ---- settings ----------------------------------------------------------------------
+
+    /// Authenticates with `credentials` from the next join on (see the
+    /// [module documentation](self#authentication)): their methods are offered first in
+    /// HELLO, before [`SessionConfig::authmethods`] (those the application answers itself),
+    /// and joining then needs [`join_with_random`](Session::join_with_random).
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = Some(credentials);
+    }
+
+    /// Authentication methods the transport itself carries, such as `cookie` (a WebSocket
+    /// cookie was sent) and `tls` (a client certificate was presented): offered first in
+    /// HELLO from the next join on, since they need no CHALLENGE and routers such as
+    /// Crossbar take the first offered method they have configured. When `cookie` is the
+    /// only method offered, `anonymous` follows it, so a router that does not know the
+    /// cookie still welcomes the session as it would have without one.
+    pub fn set_transport_authmethods<S: Into<String>>(
+        &mut self,
+        methods: impl IntoIterator<Item = S>,
+    ) {
+        self.transport_authmethods = methods.into_iter().map(Into::into).collect();
+    }
+
+    /// The router's message size limit and the connection's framing (`None`: no limit, for
+    /// example in-process). See the [module documentation](self#message-size).
+    pub fn set_send_limit(&mut self, limit: Option<SendLimit>) {
+        self.send_limit = limit;
+    }
+
+    /// With `true`, the session answers each INTERRUPT for an open invocation itself with
+    /// ERROR `wamp.error.canceled` (before emitting [`SessionEvent::Interrupt`]), for
+    /// applications that stop the work at once rather than answer with a partial result.
+    pub fn set_answer_interrupts(&mut self, answer: bool) {
+        self.answer_interrupts = answer;
+    }
+
     // ---- state -----------------------------------------------------------------------
 
-    /// The configuration the session announces.
+    /// The configuration the session announces (HELLO adds the
+    /// [credentials'](Session::set_credentials) and the
+    /// [transport's](Session::set_transport_authmethods) authentication methods to it).
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
@@ -281,15 +389,51 @@ impl Session {
     ///
     /// A closed session can join again (request IDs restart at 1), for example on a new
     /// transport, or on the same one after a GOODBYE handshake.
+    ///
+    /// With [credentials](Session::set_credentials) set this fails with
+    /// [`UsageError::RandomRequired`]: use [`join_with_random`](Session::join_with_random).
     pub fn join(&mut self) -> Result<(), UsageError> {
+        if self.credentials.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(UsageError::RandomRequired);
+        }
+        self.start_join(None)
+    }
+
+    /// [`join`](Session::join) for a session with [credentials](Session::set_credentials):
+    /// `random` must be fresh bytes from the operating system for every join (the cryptosign
+    /// router challenge and the SCRAM nonce are drawn from them). Fails with
+    /// [`UsageError::Credentials`] when the credentials cannot make a HELLO.
+    pub fn join_with_random(&mut self, random: &[u8; HELLO_RANDOM_LEN]) -> Result<(), UsageError> {
+        self.start_join(Some(random))
+    }
+
+    fn start_join(&mut self, random: Option<&[u8; HELLO_RANDOM_LEN]>) -> Result<(), UsageError> {
         if self.state != SessionState::Closed {
             return Err(UsageError::NotClosed { state: self.state });
         }
         if self.config.roles.is_none() {
             return Err(UsageError::NoRoles);
         }
+        let mut config = self.config.clone();
+        if let (Some(credentials), Some(random)) = (&mut self.credentials, random) {
+            if !credentials.is_empty() {
+                credentials
+                    .hello(random)
+                    .map_err(UsageError::Credentials)?
+                    .apply(&mut config);
+            }
+        }
+        if !self.transport_authmethods.is_empty() {
+            let rest = std::mem::take(&mut config.authmethods);
+            let mut methods = self.transport_authmethods.clone();
+            if rest.is_empty() && methods == [COOKIE] {
+                methods.push(method::ANONYMOUS.to_owned());
+            }
+            methods.extend(rest.into_iter().filter(|m| m != COOKIE && m != TLS));
+            config.authmethods = methods;
+        }
         self.reset();
-        let config = &self.config;
+        self.offered = config.authmethods.clone();
         let hello = Hello {
             realm: config.realm.clone(),
             details: HelloDetails {
@@ -320,6 +464,19 @@ impl Session {
         self.state = SessionState::Establishing;
         self.transmit
             .push_back(Authenticate { signature, extra }.into());
+        Ok(())
+    }
+
+    /// Gives up on the router's CHALLENGE ([`SessionEvent::Challenge`]) when the application
+    /// has no way to answer it: queues ABORT `wamp.error.authentication_failed` with `why`
+    /// as its message, and closes. No event follows.
+    pub fn decline_challenge(&mut self, why: impl Into<String>) -> Result<(), UsageError> {
+        if self.state != SessionState::Challenged {
+            return Err(UsageError::NoPendingChallenge { state: self.state });
+        }
+        self.close();
+        self.transmit
+            .push_back(Abort::new(uri::error::AUTHENTICATION_FAILED, why).into());
         Ok(())
     }
 
@@ -395,7 +552,7 @@ impl Session {
     /// # session.join()?;
     /// # let dealer = Role::with_features([features::PROGRESSIVE_CALL_INVOCATIONS, features::CALL_CANCELING]);
     /// # let roles = RouterRoles { dealer: Some(dealer), ..Default::default() };
-    /// # session.handle_message(Welcome::new(Id::new(1).unwrap(), roles).into())?;
+    /// # session.handle_message(std::time::Instant::now(), Welcome::new(Id::new(1).unwrap(), roles).into())?;
     /// # while session.poll_transmit().is_some() || session.poll_event().is_some() {}
     /// // A progressive call invocation: three chunks, one request ID.
     /// let options = CallOptions { progress: Some(true), ..Default::default() };
@@ -448,9 +605,20 @@ impl Session {
             options.ppt_scheme.as_deref(),
             &payload,
         )?;
-        let request = self.request_ids.next_id();
+        // Checked with the ID it would get, before taking it: an ID never sent would leave a
+        // gap the router must treat as a protocol violation.
+        let request = self.request_ids.peek();
+        let call: Message = Call {
+            request,
+            options,
+            procedure: procedure.clone(),
+            payload,
+        }
+        .into();
+        self.check_size(&call)?;
+        self.request_ids.next_id();
         if progressive_input {
-            self.open_inputs.insert(request, procedure.clone());
+            self.open_inputs.insert(request, procedure);
         }
         self.pending.insert(
             request,
@@ -459,15 +627,7 @@ impl Session {
                 canceled: false,
             },
         );
-        self.transmit.push_back(
-            Call {
-                request,
-                options,
-                procedure,
-                payload,
-            }
-            .into(),
-        );
+        self.transmit.push_back(call);
         Ok(request)
     }
 
@@ -499,25 +659,39 @@ impl Session {
             Some(Pending::Call { .. }) => {}
             _ => return Err(UsageError::CallNotOutstanding { request }),
         }
-        let procedure = if more {
-            self.open_inputs.get(&request).cloned()
-        } else {
-            self.open_inputs.remove(&request)
-        };
-        let procedure = procedure.ok_or(UsageError::CallInputFinished { request })?;
-        self.transmit.push_back(
-            Call {
-                request,
-                options: CallOptions {
-                    progress: more.then_some(true),
-                    ..CallOptions::default()
-                },
-                procedure,
-                payload,
-            }
-            .into(),
-        );
+        let procedure = self
+            .open_inputs
+            .get(&request)
+            .cloned()
+            .ok_or(UsageError::CallInputFinished { request })?;
+        let chunk: Message = Call {
+            request,
+            options: CallOptions {
+                progress: more.then_some(true),
+                ..CallOptions::default()
+            },
+            procedure,
+            payload,
+        }
+        .into();
+        self.check_size(&chunk)?;
+        if !more {
+            self.open_inputs.remove(&request);
+        }
+        self.transmit.push_back(chunk);
         Ok(())
+    }
+
+    /// The application no longer wants the outcome of an outstanding call (its future was
+    /// dropped, its input cut short): cancels it with `killnowait` when the router's dealer
+    /// announced `call_canceling` (CANCEL is a protocol violation otherwise) and the caller
+    /// role allows it. Returns whether CANCEL was queued; the call stays outstanding either
+    /// way until its RESULT or ERROR.
+    pub fn abandon_call(&mut self, call_request: Id) -> bool {
+        self.router_supports("dealer", features::CALL_CANCELING)
+            && self
+                .cancel(call_request, Some(CancelMode::KillNoWait))
+                .is_ok()
     }
 
     /// Cancels an outstanding call: queues CANCEL with `mode` (`None`: the dealer's
@@ -568,19 +742,21 @@ impl Session {
         const ACTION: &str = "publish";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "publisher")?;
-        let request = self.request_ids.next_id();
-        if options.acknowledge == Some(true) {
+        let request = self.request_ids.peek();
+        let acknowledged = options.acknowledge == Some(true);
+        let publish: Message = Publish {
+            request,
+            options,
+            topic,
+            payload,
+        }
+        .into();
+        self.check_size(&publish)?;
+        self.request_ids.next_id();
+        if acknowledged {
             self.pending.insert(request, Pending::Publish);
         }
-        self.transmit.push_back(
-            Publish {
-                request,
-                options,
-                topic,
-                payload,
-            }
-            .into(),
-        );
+        self.transmit.push_back(publish);
         Ok(request)
     }
 
@@ -643,11 +819,32 @@ impl Session {
     /// and returns its request ID, which [`SessionEvent::Registered`] or
     /// [`SessionEvent::RegisterError`] will name.
     pub fn register(&mut self, procedure: Uri, options: RegisterOptions) -> Result<Id, UsageError> {
+        self.register_as(procedure, options, false)
+    }
+
+    /// [`register`](Session::register) for an application that takes each invocation
+    /// whole: a progressive call invocation (input in chunks) of this registration is
+    /// answered by the session with ERROR `wamp.error.feature_not_supported`, and its
+    /// chunks are discarded, without an event.
+    pub fn register_whole(
+        &mut self,
+        procedure: Uri,
+        options: RegisterOptions,
+    ) -> Result<Id, UsageError> {
+        self.register_as(procedure, options, true)
+    }
+
+    fn register_as(
+        &mut self,
+        procedure: Uri,
+        options: RegisterOptions,
+        whole: bool,
+    ) -> Result<Id, UsageError> {
         const ACTION: &str = "register";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "callee")?;
         let request = self.request_ids.next_id();
-        self.pending.insert(request, Pending::Register);
+        self.pending.insert(request, Pending::Register { whole });
         self.transmit.push_back(
             Register {
                 request,
@@ -702,8 +899,13 @@ impl Session {
     /// With `options.ppt_scheme` (payload passthru) the payload must be one binary
     /// argument, and the callee role and the dealer must have announced
     /// `payload_passthru_mode`.
+    ///
+    /// A progressive result at `now` restarts the invocation's forwarded timeout, if it has
+    /// one. A YIELD larger than the router accepts is not sent: the session answers ERROR
+    /// `wamp.error.payload_size_exceeded` instead and emits [`SessionEvent::InvocationEnded`].
     pub fn yield_result(
         &mut self,
+        now: Instant,
         invocation: Id,
         options: YieldOptions,
         payload: Payload,
@@ -725,17 +927,28 @@ impl Session {
             options.ppt_scheme.as_deref(),
             &payload,
         )?;
-        if !progress {
+        let answer: Message = message::Yield {
+            request: invocation,
+            options,
+            payload,
+        }
+        .into();
+        if let Err(UsageError::PayloadTooLarge { size, limit, .. }) = self.check_size(&answer) {
+            self.end_invocation(
+                invocation,
+                uri::error::PAYLOAD_SIZE_EXCEEDED,
+                format!("the message is {size} bytes; the router accepts at most {limit}"),
+            );
+            return Ok(());
+        }
+        if progress {
+            if let Some(deadline) = self.deadlines.get_mut(&invocation) {
+                deadline.at = now + Duration::from_millis(deadline.timeout_ms);
+            }
+        } else {
             self.answered(invocation);
         }
-        self.transmit.push_back(
-            message::Yield {
-                request: invocation,
-                options,
-                payload,
-            }
-            .into(),
-        );
+        self.transmit.push_back(answer);
         Ok(())
     }
 
@@ -774,6 +987,71 @@ impl Session {
         Ok(())
     }
 
+    /// Answers an invocation whose answer the session refused (`refusal`, from
+    /// [`yield_result`](Session::yield_result) or [`yield_error`](Session::yield_error), for
+    /// example a passthru payload of the wrong shape) with ERROR `wamp.error.invalid_argument`
+    /// and the refusal's text, so the caller does not wait forever.
+    pub fn answer_refused(
+        &mut self,
+        invocation: Id,
+        refusal: &UsageError,
+    ) -> Result<(), UsageError> {
+        const ACTION: &str = "answer a refused invocation";
+        self.require_established(ACTION)?;
+        self.open_invocation(invocation)?;
+        self.end_quietly(
+            invocation,
+            uri::error::INVALID_ARGUMENT,
+            format!("the callee's answer was refused: {refusal}"),
+        );
+        Ok(())
+    }
+
+    /// Answers an invocation the application has nothing to run for (its registration is
+    /// gone on our side) with ERROR `wamp.error.no_such_registration`.
+    pub fn refuse_invocation(&mut self, invocation: Id) -> Result<(), UsageError> {
+        const ACTION: &str = "refuse an invocation";
+        self.require_established(ACTION)?;
+        self.open_invocation(invocation)?;
+        self.answered(invocation);
+        self.transmit.push_back(
+            message::Error::new(
+                RequestType::Invocation,
+                invocation,
+                uri::error::NO_SUCH_REGISTRATION,
+            )
+            .into(),
+        );
+        Ok(())
+    }
+
+    // ---- time ------------------------------------------------------------------------
+
+    /// The next deadline (a forwarded call timeout), if any: call
+    /// [`handle_timeout`](Session::handle_timeout) then (earlier does no harm).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.values().map(|d| d.at).min()
+    }
+
+    /// Handles the deadlines that passed by `now`: each invocation whose forwarded timeout
+    /// expired is answered with ERROR `wamp.error.timeout`
+    /// ([`SessionEvent::InvocationEnded`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<(Id, u64)> = self
+            .deadlines
+            .iter()
+            .filter(|(_, d)| d.at <= now)
+            .map(|(id, d)| (*id, d.timeout_ms))
+            .collect();
+        for (invocation, ms) in expired {
+            self.end_invocation(
+                invocation,
+                uri::error::TIMEOUT,
+                format!("the callee did not answer within the invocation's timeout of {ms} ms"),
+            );
+        }
+    }
+
     // ---- inputs from the transport ---------------------------------------------------
 
     /// Handles a message from the router.
@@ -782,7 +1060,9 @@ impl Session {
     /// emits [`SessionEvent::ProtocolViolation`], closes, and returns the error too (for
     /// logging). Messages that arrive while the session is closed are ignored, as are all
     /// but GOODBYE and ABORT while it is shutting down.
-    pub fn handle_message(&mut self, message: Message) -> Result<(), ProtocolError> {
+    ///
+    /// `now` is when the message arrived: a forwarded call timeout runs from then.
+    pub fn handle_message(&mut self, now: Instant, message: Message) -> Result<(), ProtocolError> {
         let result = match self.state {
             SessionState::Closed => Ok(()),
             SessionState::ShuttingDown => {
@@ -792,7 +1072,7 @@ impl Session {
             SessionState::Establishing | SessionState::Challenged => {
                 self.handle_establishing(message)
             }
-            SessionState::Established => self.handle_established(message),
+            SessionState::Established => self.handle_established(now, message),
         };
         if let Err(error) = &result {
             self.violation(error.clone());
@@ -844,6 +1124,12 @@ impl Session {
         match message {
             Message::Welcome(welcome) if self.state == SessionState::Establishing => {
                 let Welcome { session, details } = *welcome;
+                if let Some(credentials) = &mut self.credentials {
+                    if let Err(error) = credentials.check_welcome(&details) {
+                        self.authentication_failed(error);
+                        return Ok(());
+                    }
+                }
                 self.state = SessionState::Established;
                 self.session_id = Some(session);
                 self.welcome = Some(details.clone());
@@ -853,11 +1139,24 @@ impl Session {
                 Ok(())
             }
             Message::Challenge(challenge) if self.state == SessionState::Establishing => {
-                if !self.config.authmethods.contains(&challenge.auth_method) {
+                if !self.offered.contains(&challenge.auth_method) {
                     return Err(ProtocolError::ChallengeMethodNotOffered {
                         method: challenge.auth_method,
-                        offered: self.config.authmethods.clone(),
+                        offered: self.offered.clone(),
                     });
+                }
+                if let Some(credentials) = self
+                    .credentials
+                    .as_mut()
+                    .filter(|c| c.handles(&challenge.auth_method))
+                {
+                    match credentials.respond(&challenge) {
+                        Ok((signature, extra)) => self
+                            .transmit
+                            .push_back(Authenticate { signature, extra }.into()),
+                        Err(error) => self.authentication_failed(error),
+                    }
+                    return Ok(());
                 }
                 self.state = SessionState::Challenged;
                 self.events.push_back(SessionEvent::Challenge(challenge));
@@ -871,7 +1170,7 @@ impl Session {
         }
     }
 
-    fn handle_established(&mut self, message: Message) -> Result<(), ProtocolError> {
+    fn handle_established(&mut self, now: Instant, message: Message) -> Result<(), ProtocolError> {
         match message {
             Message::Abort(abort) => self.aborted(abort),
             Message::Goodbye(goodbye) => {
@@ -918,7 +1217,13 @@ impl Session {
             }
             Message::Result(result) => self.on_result(result)?,
             Message::Registered(registered) => {
-                self.take_pending(registered.request, "REGISTERED", RequestType::Register)?;
+                let pending =
+                    self.take_pending(registered.request, "REGISTERED", RequestType::Register)?;
+                if pending == (Pending::Register { whole: true }) {
+                    self.whole.insert(registered.registration);
+                } else {
+                    self.whole.remove(&registered.registration);
+                }
                 self.registrations
                     .entry(registered.registration)
                     .or_insert(None);
@@ -928,11 +1233,22 @@ impl Session {
                 });
             }
             Message::Unregistered(unregistered) => self.on_unregistered(unregistered)?,
-            Message::Invocation(invocation) => self.on_invocation(invocation)?,
+            Message::Invocation(invocation) => self.on_invocation(now, invocation)?,
             Message::Interrupt(interrupt) => {
                 // An INTERRUPT for an invocation we already answered crossed our answer on
                 // the wire: drop it.
                 if self.invocations.contains_key(&interrupt.request) {
+                    if self.answer_interrupts {
+                        self.answered(interrupt.request);
+                        self.transmit.push_back(
+                            message::Error::new(
+                                RequestType::Invocation,
+                                interrupt.request,
+                                uri::error::CANCELED,
+                            )
+                            .into(),
+                        );
+                    }
                     self.events.push_back(SessionEvent::Interrupt {
                         request: interrupt.request,
                         options: interrupt.options,
@@ -1054,7 +1370,7 @@ impl Session {
                     payload,
                 }
             }
-            Pending::Register => SessionEvent::RegisterError {
+            Pending::Register { .. } => SessionEvent::RegisterError {
                 request,
                 error,
                 details,
@@ -1169,7 +1485,7 @@ impl Session {
         Ok(())
     }
 
-    fn on_invocation(&mut self, invocation: Invocation) -> Result<(), ProtocolError> {
+    fn on_invocation(&mut self, now: Instant, invocation: Invocation) -> Result<(), ProtocolError> {
         let Invocation {
             request,
             registration,
@@ -1226,6 +1542,24 @@ impl Session {
                 input_open: more,
             },
         );
+        if more && self.whole.contains(&registration) {
+            // Its later chunks are discarded once this is answered.
+            self.end_quietly(
+                request,
+                uri::error::FEATURE_NOT_SUPPORTED,
+                format!("registration {registration} takes no input in chunks (progressive call invocations): its callee registered it for whole invocations only"),
+            );
+            return Ok(());
+        }
+        if let Some(timeout_ms) = details.timeout.filter(|ms| *ms > 0) {
+            self.deadlines.insert(
+                request,
+                Deadline {
+                    at: now + Duration::from_millis(timeout_ms),
+                    timeout_ms,
+                },
+            );
+        }
         self.events.push_back(SessionEvent::Invocation {
             request,
             registration,
@@ -1233,6 +1567,50 @@ impl Session {
             payload,
         });
         Ok(())
+    }
+
+    /// Answers an open invocation with ERROR `error` (with `why` as its argument) on the
+    /// application's behalf, and tells the application to stop its work.
+    fn end_invocation(&mut self, invocation: Id, error: &str, why: String) {
+        self.end_quietly(invocation, error, why);
+        self.events.push_back(SessionEvent::InvocationEnded {
+            request: invocation,
+            error: Uri::new_unchecked(error),
+        });
+    }
+
+    /// [`end_invocation`](Self::end_invocation) for an invocation the application never saw.
+    fn end_quietly(&mut self, invocation: Id, error: &str, why: String) {
+        self.answered(invocation);
+        self.transmit.push_back(
+            message::Error::new(RequestType::Invocation, invocation, error)
+                .with_args(vec![crate::Value::from(why)])
+                .into(),
+        );
+    }
+
+    /// Checks `message` against the router's size limit.
+    fn check_size(&self, message: &Message) -> Result<(), UsageError> {
+        match self
+            .send_limit
+            .and_then(|l| Some((l.exceeded_by(message)?, l.max_size)))
+        {
+            Some((size, limit)) => Err(UsageError::PayloadTooLarge {
+                message: message.name(),
+                size,
+                limit,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Our side of the authentication failed: abort the session being joined.
+    fn authentication_failed(&mut self, error: AuthError) {
+        self.close();
+        self.transmit
+            .push_back(Abort::new(uri::error::AUTHENTICATION_FAILED, error.to_string()).into());
+        self.events
+            .push_back(SessionEvent::AuthenticationFailed { error });
     }
 
     fn aborted(&mut self, abort: Abort) {
@@ -1269,6 +1647,9 @@ impl Session {
         self.invocations.clear();
         self.stale_inputs.clear();
         self.open_inputs.clear();
+        self.whole.clear();
+        self.deadlines.clear();
+        self.offered.clear();
     }
 
     fn require_established(&self, action: &'static str) -> Result<(), UsageError> {
@@ -1296,6 +1677,7 @@ impl Session {
     /// The final answer to `invocation` is queued: forget it, remembering it if more of its
     /// input may still arrive.
     fn answered(&mut self, invocation: Id) {
+        self.deadlines.remove(&invocation);
         if let Some(open) = self.invocations.remove(&invocation) {
             if open.input_open {
                 self.stale_inputs.insert(invocation);

@@ -9,6 +9,12 @@ use crate::message::{
 };
 use crate::{args, kwargs, Dict, IdGenerator, MessageError};
 
+/// The start of virtual time: tests add offsets to it by hand.
+fn now() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
 fn id(n: u64) -> Id {
     Id::new(n).unwrap()
 }
@@ -56,15 +62,18 @@ fn welcome_with_dealer(session: u64, dealer: &[&str]) -> Message {
 fn joined_advanced() -> Session {
     let mut s = Session::new(config());
     s.join().unwrap();
-    s.handle_message(welcome_with_dealer(
-        77,
-        &[
-            features::CALL_CANCELING,
-            features::PROGRESSIVE_CALL_RESULTS,
-            features::PROGRESSIVE_CALL_INVOCATIONS,
-            features::PAYLOAD_PASSTHRU_MODE,
-        ],
-    ))
+    s.handle_message(
+        now(),
+        welcome_with_dealer(
+            77,
+            &[
+                features::CALL_CANCELING,
+                features::PROGRESSIVE_CALL_RESULTS,
+                features::PROGRESSIVE_CALL_INVOCATIONS,
+                features::PAYLOAD_PASSTHRU_MODE,
+            ],
+        ),
+    )
     .unwrap();
     transmitted(&mut s);
     events(&mut s);
@@ -75,7 +84,7 @@ fn joined_advanced() -> Session {
 fn joined_with(config: SessionConfig) -> Session {
     let mut s = Session::new(config);
     s.join().unwrap();
-    s.handle_message(welcome(77)).unwrap();
+    s.handle_message(now(), welcome(77)).unwrap();
     transmitted(&mut s);
     events(&mut s);
     s
@@ -91,7 +100,7 @@ fn joined() -> Session {
 fn violation(s: &mut Session, message: Message) -> ProtocolError {
     transmitted(s);
     events(s);
-    let error = s.handle_message(message).unwrap_err();
+    let error = s.handle_message(now(), message).unwrap_err();
     assert_violation_reported(s, &error);
     error
 }
@@ -120,6 +129,7 @@ fn subscribe(s: &mut Session, subscription: u64) -> Id {
         .subscribe(uri("com.example.topic"), SubscribeOptions::default())
         .unwrap();
     s.handle_message(
+        now(),
         Subscribed {
             request,
             subscription: id(subscription),
@@ -137,6 +147,7 @@ fn register(s: &mut Session, registration: u64) -> Id {
         .register(uri("com.example.proc"), RegisterOptions::default())
         .unwrap();
     s.handle_message(
+        now(),
         Registered {
             request,
             registration: id(registration),
@@ -403,7 +414,7 @@ fn welcome_establishes_the_session() {
         transmitted(&mut s).as_slice(),
         [Message::Hello(_)]
     ));
-    s.handle_message(welcome(77)).unwrap();
+    s.handle_message(now(), welcome(77)).unwrap();
     assert_eq!(s.state(), SessionState::Established);
     assert_eq!(s.session_id(), Some(id(77)));
     let SessionEvent::Joined { session, details } = only(events(&mut s)) else {
@@ -429,7 +440,7 @@ fn challenge_and_authenticate_until_welcome() {
         auth_method: "ticket".into(),
         extra: ChallengeExtra::default(),
     };
-    s.handle_message(challenge.clone().into()).unwrap();
+    s.handle_message(now(), challenge.clone().into()).unwrap();
     assert_eq!(s.state(), SessionState::Challenged);
     assert_eq!(events(&mut s), [SessionEvent::Challenge(challenge.clone())]);
     s.authenticate("secret".into(), AuthenticateExtra::default())
@@ -450,12 +461,12 @@ fn challenge_and_authenticate_until_welcome() {
             ..Default::default()
         },
     };
-    s.handle_message(second.clone().into()).unwrap();
+    s.handle_message(now(), second.clone().into()).unwrap();
     assert_eq!(events(&mut s), [SessionEvent::Challenge(second)]);
     s.authenticate("sig".into(), AuthenticateExtra::default())
         .unwrap();
     transmitted(&mut s);
-    s.handle_message(welcome(5)).unwrap();
+    s.handle_message(now(), welcome(5)).unwrap();
     assert_eq!(s.state(), SessionState::Established);
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -482,6 +493,7 @@ fn authenticate_needs_an_unanswered_challenge() {
         })
     );
     s.handle_message(
+        now(),
         Challenge {
             auth_method: "ticket".into(),
             extra: ChallengeExtra::default(),
@@ -537,7 +549,7 @@ fn only_authenticate_or_abort_answers_a_challenge() {
     let challenged = || {
         let mut s = Session::new(config().with_authmethods(["ticket"]));
         s.join().unwrap();
-        s.handle_message(challenge.clone()).unwrap();
+        s.handle_message(now(), challenge.clone()).unwrap();
         transmitted(&mut s);
         events(&mut s);
         s
@@ -555,8 +567,11 @@ fn only_authenticate_or_abort_answers_a_challenge() {
     }
     // ABORT from the router while challenged.
     let mut s = challenged();
-    s.handle_message(Abort::new(uri::error::AUTHENTICATION_FAILED, "timeout").into())
-        .unwrap();
+    s.handle_message(
+        now(),
+        Abort::new(uri::error::AUTHENTICATION_FAILED, "timeout").into(),
+    )
+    .unwrap();
     assert!(s.is_closed());
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -571,7 +586,7 @@ fn abort_from_the_router_closes_in_every_open_state() {
     s.join().unwrap();
     transmitted(&mut s);
     let abort = Abort::new(uri::error::NO_SUCH_REALM, "no realm").with_args(args![1]);
-    s.handle_message(abort.clone().into()).unwrap();
+    s.handle_message(now(), abort.clone().into()).unwrap();
     assert!(s.is_closed());
     assert_eq!(
         events(&mut s),
@@ -587,20 +602,21 @@ fn abort_from_the_router_closes_in_every_open_state() {
     // While established, with requests outstanding: they get no further events.
     let mut s = joined();
     let request = call(&mut s, false);
-    s.handle_message(abort.clone().into()).unwrap();
+    s.handle_message(now(), abort.clone().into()).unwrap();
     assert!(s.is_closed());
     assert!(matches!(
         events(&mut s).as_slice(),
         [SessionEvent::Aborted { .. }]
     ));
-    s.handle_message(CallResult::new(request).into()).unwrap();
+    s.handle_message(now(), CallResult::new(request).into())
+        .unwrap();
     assert!(s.poll_event().is_none() && s.poll_transmit().is_none());
 
     // While shutting down.
     let mut s = joined();
     s.leave(uri::close::NORMAL, None).unwrap();
     transmitted(&mut s);
-    s.handle_message(abort.into()).unwrap();
+    s.handle_message(now(), abort.into()).unwrap();
     assert!(s.is_closed());
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -615,7 +631,7 @@ fn goodbye_from_the_router_is_answered() {
     let mut s = joined();
     let mut goodbye = Goodbye::new(uri::close::SYSTEM_SHUTDOWN);
     goodbye.details.message = Some("maintenance".into());
-    s.handle_message(goodbye.clone().into()).unwrap();
+    s.handle_message(now(), goodbye.clone().into()).unwrap();
     assert!(s.is_closed());
     assert_eq!(s.session_id(), None);
     assert_eq!(
@@ -657,7 +673,7 @@ fn leave_sends_goodbye_and_waits_for_the_reply() {
         Message::Hello(Box::default()),
         error(RequestType::Call, id(999), "x.y"),
     ] {
-        s.handle_message(message).unwrap();
+        s.handle_message(now(), message).unwrap();
     }
     assert!(s.poll_event().is_none() && s.poll_transmit().is_none());
     assert_eq!(
@@ -667,7 +683,7 @@ fn leave_sends_goodbye_and_waits_for_the_reply() {
             state: SessionState::ShuttingDown
         })
     );
-    s.handle_message(Goodbye::new(uri::close::GOODBYE_AND_OUT).into())
+    s.handle_message(now(), Goodbye::new(uri::close::GOODBYE_AND_OUT).into())
         .unwrap();
     assert!(s.is_closed());
     assert_eq!(
@@ -735,12 +751,12 @@ fn a_closed_session_can_join_again_and_request_ids_restart() {
     let mut s = joined();
     call(&mut s, false);
     call(&mut s, false);
-    s.handle_message(Goodbye::new(uri::close::CLOSE_REALM).into())
+    s.handle_message(now(), Goodbye::new(uri::close::CLOSE_REALM).into())
         .unwrap();
     transmitted(&mut s);
     events(&mut s);
     s.join().unwrap();
-    s.handle_message(welcome(78)).unwrap();
+    s.handle_message(now(), welcome(78)).unwrap();
     assert_eq!(s.session_id(), Some(id(78)));
     assert_eq!(call(&mut s, false), id(1));
 }
@@ -792,6 +808,7 @@ fn request_ids_are_sequential_from_one_across_request_types() {
             .unwrap(),
     ];
     s.handle_message(
+        now(),
         Subscribed {
             request: ids[1],
             subscription: id(500),
@@ -800,6 +817,7 @@ fn request_ids_are_sequential_from_one_across_request_types() {
     )
     .unwrap();
     s.handle_message(
+        now(),
         Registered {
             request: ids[3],
             registration: id(600),
@@ -842,7 +860,7 @@ fn usage_errors_change_nothing() {
     assert!(s.unregister(id(1)).is_err());
     assert!(s.cancel(id(1), None).is_err());
     assert!(s
-        .yield_result(id(1), YieldOptions::default(), Payload::default())
+        .yield_result(now(), id(1), YieldOptions::default(), Payload::default())
         .is_err());
     assert!(s
         .yield_error(
@@ -865,7 +883,7 @@ fn usage_errors_change_nothing() {
             state: SessionState::Establishing
         })
     );
-    s.handle_message(welcome(1)).unwrap();
+    s.handle_message(now(), welcome(1)).unwrap();
     // Failed attempts allocated no request ID.
     assert_eq!(
         s.call(p, CallOptions::default(), Payload::default()),
@@ -950,7 +968,7 @@ fn call_and_result() {
             payload
         })]
     );
-    s.handle_message(CallResult::new(request).with_args(args![5]).into())
+    s.handle_message(now(), CallResult::new(request).with_args(args![5]).into())
         .unwrap();
     assert_eq!(
         events(&mut s),
@@ -974,11 +992,10 @@ fn call_and_result() {
 fn call_error() {
     let mut s = joined();
     let request = call(&mut s, false);
-    s.handle_message(error(
-        RequestType::Call,
-        request,
-        uri::error::NO_SUCH_PROCEDURE,
-    ))
+    s.handle_message(
+        now(),
+        error(RequestType::Call, request, uri::error::NO_SUCH_PROCEDURE),
+    )
     .unwrap();
     assert_eq!(
         events(&mut s),
@@ -999,9 +1016,10 @@ fn call_error() {
 fn progressive_results_keep_the_call_outstanding() {
     let mut s = joined();
     let request = call(&mut s, true);
-    s.handle_message(progress_result(request)).unwrap();
-    s.handle_message(progress_result(request)).unwrap();
-    s.handle_message(CallResult::new(request).into()).unwrap();
+    s.handle_message(now(), progress_result(request)).unwrap();
+    s.handle_message(now(), progress_result(request)).unwrap();
+    s.handle_message(now(), CallResult::new(request).into())
+        .unwrap();
     let evs = events(&mut s);
     assert_eq!(evs.len(), 3);
     let progress: Vec<Option<bool>> = evs
@@ -1020,9 +1038,12 @@ fn progressive_results_keep_the_call_outstanding() {
     // An ERROR also ends a call after progressive results.
     let mut s = joined();
     let request = call(&mut s, true);
-    s.handle_message(progress_result(request)).unwrap();
-    s.handle_message(error(RequestType::Call, request, uri::error::CANCELED))
-        .unwrap();
+    s.handle_message(now(), progress_result(request)).unwrap();
+    s.handle_message(
+        now(),
+        error(RequestType::Call, request, uri::error::CANCELED),
+    )
+    .unwrap();
     assert_eq!(events(&mut s).len(), 2);
     assert_eq!(
         s.cancel(request, None),
@@ -1105,8 +1126,9 @@ fn progressive_call_invocation_chunks_share_the_request_id() {
         Err(UsageError::CallInputFinished { request })
     );
     assert!(s.poll_transmit().is_none());
-    s.handle_message(progress_result(request)).unwrap();
-    s.handle_message(CallResult::new(request).into()).unwrap();
+    s.handle_message(now(), progress_result(request)).unwrap();
+    s.handle_message(now(), CallResult::new(request).into())
+        .unwrap();
     assert_eq!(events(&mut s).len(), 2);
     // The chunks did not consume request IDs.
     let next = s
@@ -1132,10 +1154,10 @@ fn progressive_call_invocations_need_the_feature_on_both_sides() {
     roles.caller = Some(Role::with_features([features::CALL_CANCELING]));
     let mut s = Session::new(config().with_roles(roles));
     s.join().unwrap();
-    s.handle_message(welcome_with_dealer(
-        1,
-        &[features::PROGRESSIVE_CALL_INVOCATIONS],
-    ))
+    s.handle_message(
+        now(),
+        welcome_with_dealer(1, &[features::PROGRESSIVE_CALL_INVOCATIONS]),
+    )
     .unwrap();
     transmitted(&mut s);
     assert!(matches!(
@@ -1172,7 +1194,8 @@ fn chunks_need_an_open_progressive_call() {
     let early = s
         .call(uri("com.example.p"), progressive_options(), chunk(1))
         .unwrap();
-    s.handle_message(CallResult::new(early).into()).unwrap();
+    s.handle_message(now(), CallResult::new(early).into())
+        .unwrap();
     assert_eq!(
         s.finish_call(early, chunk(2)),
         Err(UsageError::CallNotOutstanding { request: early })
@@ -1181,8 +1204,11 @@ fn chunks_need_an_open_progressive_call() {
     let failed = s
         .call(uri("com.example.p"), progressive_options(), chunk(1))
         .unwrap();
-    s.handle_message(error(RequestType::Call, failed, uri::error::CANCELED))
-        .unwrap();
+    s.handle_message(
+        now(),
+        error(RequestType::Call, failed, uri::error::CANCELED),
+    )
+    .unwrap();
     assert_eq!(
         s.continue_call(failed, chunk(2)),
         Err(UsageError::CallNotOutstanding { request: failed })
@@ -1290,8 +1316,8 @@ fn payload_passthru_answers() {
     let mut inv = Invocation::new(id(1), id(40)).with_args(passthru(b"in").args().to_vec());
     inv.details.ppt_scheme = Some("x_custom".into());
     inv.details.ppt_serializer = Some("cbor".into());
-    s.handle_message(inv.clone().into()).unwrap();
-    s.handle_message(inv_with_id(&inv, 2)).unwrap();
+    s.handle_message(now(), inv.clone().into()).unwrap();
+    s.handle_message(now(), inv_with_id(&inv, 2)).unwrap();
     // The invocation's ppt details reach the application untouched.
     match &events(&mut s)[0] {
         SessionEvent::Invocation {
@@ -1308,12 +1334,12 @@ fn payload_passthru_answers() {
         ..Default::default()
     };
     assert_eq!(
-        s.yield_result(id(1), options.clone(), chunk(1)),
+        s.yield_result(now(), id(1), options.clone(), chunk(1)),
         Err(UsageError::PassthruPayloadShape {
             action: "yield a result with ppt_scheme"
         })
     );
-    s.yield_result(id(1), options.clone(), passthru(b"out"))
+    s.yield_result(now(), id(1), options.clone(), passthru(b"out"))
         .unwrap();
     let details = ErrorDetails {
         ppt_scheme: Some("x_custom".into()),
@@ -1373,8 +1399,11 @@ fn cancel_an_outstanding_call() {
         Err(UsageError::AlreadyCanceled { request })
     );
     // The call stays outstanding until the dealer answers.
-    s.handle_message(error(RequestType::Call, request, uri::error::CANCELED))
-        .unwrap();
+    s.handle_message(
+        now(),
+        error(RequestType::Call, request, uri::error::CANCELED),
+    )
+    .unwrap();
     assert!(matches!(
         events(&mut s).as_slice(),
         [SessionEvent::CallError { error, .. }] if error == uri::error::CANCELED
@@ -1421,6 +1450,7 @@ fn acknowledged_publish() {
     };
     assert_eq!(publish.options, options);
     s.handle_message(
+        now(),
         Published {
             request,
             publication: id(31),
@@ -1439,11 +1469,10 @@ fn acknowledged_publish() {
     let request = s
         .publish(uri("com.example.t"), options, Payload::default())
         .unwrap();
-    s.handle_message(error(
-        RequestType::Publish,
-        request,
-        uri::error::NOT_AUTHORIZED,
-    ))
+    s.handle_message(
+        now(),
+        error(RequestType::Publish, request, uri::error::NOT_AUTHORIZED),
+    )
     .unwrap();
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -1512,6 +1541,7 @@ fn subscribe_receive_events_and_unsubscribe() {
         })]
     );
     s.handle_message(
+        now(),
         Subscribed {
             request,
             subscription: id(9),
@@ -1527,7 +1557,7 @@ fn subscribe_receive_events_and_unsubscribe() {
         }]
     );
     let event = Event::new(id(9), id(1000)).with_args(args!["hi"]);
-    s.handle_message(event.clone().into()).unwrap();
+    s.handle_message(now(), event.clone().into()).unwrap();
     assert_eq!(
         events(&mut s),
         [SessionEvent::Event {
@@ -1554,12 +1584,13 @@ fn subscribe_receive_events_and_unsubscribe() {
         })
     );
     // Events published before the router processed UNSUBSCRIBE are delivered.
-    s.handle_message(event.clone().into()).unwrap();
+    s.handle_message(now(), event.clone().into()).unwrap();
     assert!(matches!(
         events(&mut s).as_slice(),
         [SessionEvent::Event { .. }]
     ));
     s.handle_message(
+        now(),
         Unsubscribed {
             request: Some(unsubscribe),
             details: UnsubscribedDetails::default(),
@@ -1595,11 +1626,10 @@ fn subscribe_error() {
     let request = s
         .subscribe(uri("com.example.t"), SubscribeOptions::default())
         .unwrap();
-    s.handle_message(error(
-        RequestType::Subscribe,
-        request,
-        uri::error::NOT_AUTHORIZED,
-    ))
+    s.handle_message(
+        now(),
+        error(RequestType::Subscribe, request, uri::error::NOT_AUTHORIZED),
+    )
     .unwrap();
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -1637,11 +1667,14 @@ fn unsubscribe_errors_keep_or_forget_the_subscription() {
     let mut s = joined();
     subscribe(&mut s, 9);
     let request = s.unsubscribe(id(9)).unwrap();
-    s.handle_message(error(
-        RequestType::Unsubscribe,
-        request,
-        uri::error::NOT_AUTHORIZED,
-    ))
+    s.handle_message(
+        now(),
+        error(
+            RequestType::Unsubscribe,
+            request,
+            uri::error::NOT_AUTHORIZED,
+        ),
+    )
     .unwrap();
     assert_eq!(
         events(&mut s),
@@ -1654,13 +1687,17 @@ fn unsubscribe_errors_keep_or_forget_the_subscription() {
         }]
     );
     // Still held: events arrive and we can try again.
-    s.handle_message(Event::new(id(9), id(1)).into()).unwrap();
+    s.handle_message(now(), Event::new(id(9), id(1)).into())
+        .unwrap();
     let request = s.unsubscribe(id(9)).unwrap();
-    s.handle_message(error(
-        RequestType::Unsubscribe,
-        request,
-        uri::error::NO_SUCH_SUBSCRIPTION,
-    ))
+    s.handle_message(
+        now(),
+        error(
+            RequestType::Unsubscribe,
+            request,
+            uri::error::NO_SUCH_SUBSCRIPTION,
+        ),
+    )
     .unwrap();
     assert_eq!(
         s.unsubscribe(id(9)),
@@ -1674,7 +1711,8 @@ fn unsubscribe_errors_keep_or_forget_the_subscription() {
 fn subscription_revocation() {
     let mut s = joined();
     subscribe(&mut s, 9);
-    s.handle_message(revoke_subscription(Some(9))).unwrap();
+    s.handle_message(now(), revoke_subscription(Some(9)))
+        .unwrap();
     assert_eq!(
         events(&mut s),
         [SessionEvent::SubscriptionRevoked {
@@ -1684,7 +1722,8 @@ fn subscription_revocation() {
     );
     assert!(s.unsubscribe(id(9)).is_err());
     // A revocation for a subscription not held is dropped quietly.
-    s.handle_message(revoke_subscription(Some(9))).unwrap();
+    s.handle_message(now(), revoke_subscription(Some(9)))
+        .unwrap();
     assert!(s.poll_event().is_none());
     assert!(matches!(
         violation(&mut s, Event::new(id(9), id(1)).into()),
@@ -1695,12 +1734,16 @@ fn subscription_revocation() {
     let mut s = joined();
     subscribe(&mut s, 9);
     let request = s.unsubscribe(id(9)).unwrap();
-    s.handle_message(revoke_subscription(Some(9))).unwrap();
-    s.handle_message(error(
-        RequestType::Unsubscribe,
-        request,
-        uri::error::NO_SUCH_SUBSCRIPTION,
-    ))
+    s.handle_message(now(), revoke_subscription(Some(9)))
+        .unwrap();
+    s.handle_message(
+        now(),
+        error(
+            RequestType::Unsubscribe,
+            request,
+            uri::error::NO_SUCH_SUBSCRIPTION,
+        ),
+    )
     .unwrap();
     let evs = events(&mut s);
     assert!(matches!(
@@ -1739,6 +1782,7 @@ fn a_shared_subscription_id_is_held_once() {
     subscribe(&mut s, 9);
     let request = s.unsubscribe(id(9)).unwrap();
     s.handle_message(
+        now(),
         Unsubscribed {
             request: Some(request),
             details: UnsubscribedDetails::default(),
@@ -1770,6 +1814,7 @@ fn register_invocation_yield_and_unregister() {
         })]
     );
     s.handle_message(
+        now(),
         Registered {
             request,
             registration: id(40),
@@ -1785,7 +1830,7 @@ fn register_invocation_yield_and_unregister() {
         }]
     );
 
-    s.handle_message(invocation(1, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, false)).unwrap();
     assert_eq!(
         events(&mut s),
         [SessionEvent::Invocation {
@@ -1796,6 +1841,7 @@ fn register_invocation_yield_and_unregister() {
         }]
     );
     s.yield_result(
+        now(),
         id(1),
         YieldOptions::default(),
         Payload::new(args![1], Dict::new()),
@@ -1811,7 +1857,7 @@ fn register_invocation_yield_and_unregister() {
     );
     // Answered once only.
     assert_eq!(
-        s.yield_result(id(1), YieldOptions::default(), Payload::default()),
+        s.yield_result(now(), id(1), YieldOptions::default(), Payload::default()),
         Err(UsageError::UnknownInvocation { request: id(1) })
     );
     assert_eq!(
@@ -1840,12 +1886,13 @@ fn register_invocation_yield_and_unregister() {
         })
     );
     // Invocations racing the UNREGISTER are delivered and must be answered.
-    s.handle_message(invocation(2, 40, false)).unwrap();
+    s.handle_message(now(), invocation(2, 40, false)).unwrap();
     assert!(matches!(
         events(&mut s).as_slice(),
         [SessionEvent::Invocation { .. }]
     ));
     s.handle_message(
+        now(),
         Unregistered {
             request: Some(unregister),
             details: UnregisteredDetails::default(),
@@ -1895,11 +1942,14 @@ fn register_and_unregister_errors() {
     let request = s
         .register(uri("com.example.proc"), RegisterOptions::default())
         .unwrap();
-    s.handle_message(error(
-        RequestType::Register,
-        request,
-        uri::error::PROCEDURE_ALREADY_EXISTS,
-    ))
+    s.handle_message(
+        now(),
+        error(
+            RequestType::Register,
+            request,
+            uri::error::PROCEDURE_ALREADY_EXISTS,
+        ),
+    )
     .unwrap();
     assert!(matches!(
         events(&mut s).as_slice(),
@@ -1909,11 +1959,10 @@ fn register_and_unregister_errors() {
 
     register(&mut s, 40);
     let request = s.unregister(id(40)).unwrap();
-    s.handle_message(error(
-        RequestType::Unregister,
-        request,
-        uri::error::NOT_AUTHORIZED,
-    ))
+    s.handle_message(
+        now(),
+        error(RequestType::Unregister, request, uri::error::NOT_AUTHORIZED),
+    )
     .unwrap();
     assert_eq!(
         events(&mut s),
@@ -1926,13 +1975,16 @@ fn register_and_unregister_errors() {
         }]
     );
     // Still held.
-    s.handle_message(invocation(1, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, false)).unwrap();
     let request = s.unregister(id(40)).unwrap();
-    s.handle_message(error(
-        RequestType::Unregister,
-        request,
-        uri::error::NO_SUCH_REGISTRATION,
-    ))
+    s.handle_message(
+        now(),
+        error(
+            RequestType::Unregister,
+            request,
+            uri::error::NO_SUCH_REGISTRATION,
+        ),
+    )
     .unwrap();
     assert!(s.unregister(id(40)).is_err());
 }
@@ -1941,9 +1993,10 @@ fn register_and_unregister_errors() {
 fn registration_revocation() {
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation(1, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, false)).unwrap();
     events(&mut s);
-    s.handle_message(revoke_registration(Some(40))).unwrap();
+    s.handle_message(now(), revoke_registration(Some(40)))
+        .unwrap();
     assert_eq!(
         events(&mut s),
         [SessionEvent::RegistrationRevoked {
@@ -1953,9 +2006,10 @@ fn registration_revocation() {
     );
     assert!(s.unregister(id(40)).is_err());
     // An invocation received before the revocation can still be answered.
-    s.yield_result(id(1), YieldOptions::default(), Payload::default())
+    s.yield_result(now(), id(1), YieldOptions::default(), Payload::default())
         .unwrap();
-    s.handle_message(revoke_registration(Some(40))).unwrap();
+    s.handle_message(now(), revoke_registration(Some(40)))
+        .unwrap();
     assert!(s.poll_event().is_none());
     assert!(matches!(
         violation(&mut s, invocation(2, 40, false)),
@@ -1967,30 +2021,30 @@ fn registration_revocation() {
 fn progressive_yields_need_receive_progress() {
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation(1, 40, true)).unwrap();
-    s.handle_message(invocation(2, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, true)).unwrap();
+    s.handle_message(now(), invocation(2, 40, false)).unwrap();
     events(&mut s);
     let progress = YieldOptions {
         progress: Some(true),
         ..Default::default()
     };
-    s.yield_result(id(1), progress.clone(), Payload::default())
+    s.yield_result(now(), id(1), progress.clone(), Payload::default())
         .unwrap();
-    s.yield_result(id(1), progress.clone(), Payload::default())
+    s.yield_result(now(), id(1), progress.clone(), Payload::default())
         .unwrap();
-    s.yield_result(id(1), YieldOptions::default(), Payload::default())
+    s.yield_result(now(), id(1), YieldOptions::default(), Payload::default())
         .unwrap();
     assert_eq!(transmitted(&mut s).len(), 3);
     assert!(s
-        .yield_result(id(1), YieldOptions::default(), Payload::default())
+        .yield_result(now(), id(1), YieldOptions::default(), Payload::default())
         .is_err());
     assert_eq!(
-        s.yield_result(id(2), progress, Payload::default()),
+        s.yield_result(now(), id(2), progress, Payload::default()),
         Err(UsageError::ProgressNotRequested { request: id(2) })
     );
     assert!(s.poll_transmit().is_none());
     // Still open.
-    s.yield_result(id(2), YieldOptions::default(), Payload::default())
+    s.yield_result(now(), id(2), YieldOptions::default(), Payload::default())
         .unwrap();
 }
 
@@ -1998,7 +2052,7 @@ fn progressive_yields_need_receive_progress() {
 fn yield_for_an_unknown_invocation_is_a_usage_error() {
     let mut s = joined();
     assert_eq!(
-        s.yield_result(id(5), YieldOptions::default(), Payload::default()),
+        s.yield_result(now(), id(5), YieldOptions::default(), Payload::default()),
         Err(UsageError::UnknownInvocation { request: id(5) })
     );
     assert!(s.poll_transmit().is_none());
@@ -2008,7 +2062,7 @@ fn yield_for_an_unknown_invocation_is_a_usage_error() {
 fn invocation_ids_must_not_repeat_while_open() {
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation(1, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, false)).unwrap();
     assert_eq!(
         violation(&mut s, invocation(1, 40, false)),
         ProtocolError::DuplicateInvocation { request: id(1) }
@@ -2038,10 +2092,13 @@ fn progressive_invocations_need_the_callee_feature() {
 fn progressive_invocation_continuations() {
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation_chunk(1, 40, 1, true)).unwrap();
-    s.handle_message(invocation(2, 40, false)).unwrap();
-    s.handle_message(invocation_chunk(1, 40, 2, true)).unwrap();
-    s.handle_message(invocation_chunk(1, 40, 3, false)).unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 1, true))
+        .unwrap();
+    s.handle_message(now(), invocation(2, 40, false)).unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 2, true))
+        .unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 3, false))
+        .unwrap();
     let evs = events(&mut s);
     assert_eq!(evs.len(), 4, "{evs:?}");
     assert!(matches!(
@@ -2078,19 +2135,23 @@ fn progressive_invocation_continuations() {
 fn late_continuations_are_discarded() {
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation_chunk(1, 40, 1, true)).unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 1, true))
+        .unwrap();
     events(&mut s);
     // Answered before the last chunk.
-    s.yield_result(id(1), YieldOptions::default(), chunk(0))
+    s.yield_result(now(), id(1), YieldOptions::default(), chunk(0))
         .unwrap();
     transmitted(&mut s);
-    s.handle_message(invocation_chunk(1, 40, 2, true)).unwrap();
-    s.handle_message(invocation_chunk(1, 40, 3, false)).unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 2, true))
+        .unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 3, false))
+        .unwrap();
     assert!(events(&mut s).is_empty());
     assert!(s.poll_transmit().is_none());
     assert_eq!(s.state(), SessionState::Established);
     // The same after an error answer, even once the registration is gone.
-    s.handle_message(invocation_chunk(2, 40, 1, true)).unwrap();
+    s.handle_message(now(), invocation_chunk(2, 40, 1, true))
+        .unwrap();
     events(&mut s);
     s.yield_error(
         id(2),
@@ -2099,9 +2160,11 @@ fn late_continuations_are_discarded() {
         Payload::default(),
     )
     .unwrap();
-    s.handle_message(revoke_registration(Some(40))).unwrap();
+    s.handle_message(now(), revoke_registration(Some(40)))
+        .unwrap();
     events(&mut s);
-    s.handle_message(invocation_chunk(2, 40, 2, false)).unwrap();
+    s.handle_message(now(), invocation_chunk(2, 40, 2, false))
+        .unwrap();
     assert!(events(&mut s).is_empty());
     assert_eq!(s.state(), SessionState::Established);
 }
@@ -2111,7 +2174,8 @@ fn a_continuation_must_name_the_registration_of_its_first_chunk() {
     let mut s = joined();
     register(&mut s, 40);
     register(&mut s, 41);
-    s.handle_message(invocation_chunk(1, 40, 1, true)).unwrap();
+    s.handle_message(now(), invocation_chunk(1, 40, 1, true))
+        .unwrap();
     assert_eq!(
         violation(&mut s, invocation_chunk(1, 41, 2, false)),
         ProtocolError::ContinuationRegistrationMismatch {
@@ -2126,13 +2190,14 @@ fn a_continuation_must_name_the_registration_of_its_first_chunk() {
 fn interrupts() {
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation(1, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, false)).unwrap();
     events(&mut s);
     let options = InterruptOptions {
         mode: Some(CancelMode::KillNoWait),
         ..Default::default()
     };
     s.handle_message(
+        now(),
         Interrupt {
             request: id(1),
             options: options.clone(),
@@ -2158,6 +2223,7 @@ fn interrupts() {
     // An INTERRUPT crossing our answer, or for an invocation never seen, is dropped.
     for request in [1, 77] {
         s.handle_message(
+            now(),
             Interrupt {
                 request: id(request),
                 options: options.clone(),
@@ -2415,7 +2481,7 @@ fn errors_must_match_the_kind_of_request() {
 
     let mut s = joined();
     register(&mut s, 40);
-    s.handle_message(invocation(1, 40, false)).unwrap();
+    s.handle_message(now(), invocation(1, 40, false)).unwrap();
     assert_eq!(
         violation(&mut s, error(RequestType::Invocation, id(1), "x.y")),
         ProtocolError::ErrorForInvocation { request: id(1) }
@@ -2435,7 +2501,7 @@ fn after_a_violation_everything_is_forgotten_and_ignored() {
         invocation(1, 40, false),
         welcome(2),
     ] {
-        assert_eq!(s.handle_message(message), Ok(()));
+        assert_eq!(s.handle_message(now(), message), Ok(()));
     }
     assert!(s.poll_event().is_none() && s.poll_transmit().is_none());
     assert!(matches!(
@@ -2507,13 +2573,13 @@ fn nothing_the_router_sends_panics_the_session() {
         let mut s = Session::new(config().with_authmethods(["ticket"]));
         s.join().unwrap();
         if round % 2 == 0 {
-            s.handle_message(welcome(1)).unwrap();
+            s.handle_message(now(), welcome(1)).unwrap();
         }
         for _ in 0..200 {
             if s.is_closed() && pick(2) == 0 {
                 s.join().unwrap();
                 if pick(4) != 0 {
-                    s.handle_message(welcome(1)).unwrap();
+                    s.handle_message(now(), welcome(1)).unwrap();
                 }
             }
             let small = id(1 + pick(4));
@@ -2600,7 +2666,8 @@ fn nothing_the_router_sends_panics_the_session() {
                     continue;
                 }
                 18 => {
-                    let _ = s.yield_result(small, YieldOptions::default(), Payload::default());
+                    let _ =
+                        s.yield_result(now(), small, YieldOptions::default(), Payload::default());
                     let _ = s.cancel(small, None);
                     continue;
                 }
@@ -2624,7 +2691,7 @@ fn nothing_the_router_sends_panics_the_session() {
             if s.state() == SessionState::Established {
                 established_inputs += 1;
             }
-            if s.handle_message(message).is_err() {
+            if s.handle_message(now(), message).is_err() {
                 assert!(s.is_closed());
             }
             while s.poll_transmit().is_some() {}

@@ -123,9 +123,11 @@ fn rpc_across_serializers_with_errors() {
                 )
                 .unwrap();
         } else {
+            let now = w.now;
             w.peers[callee]
                 .session
                 .yield_result(
+                    now,
                     inv,
                     Default::default(),
                     Payload::new(args![a as f64 / b as f64], Default::default()),
@@ -198,9 +200,15 @@ fn progressive_results_and_cancel_between_sessions() {
         progress: Some(true),
         ..Default::default()
     };
+    let now = w.now;
     w.peers[callee]
         .session
-        .yield_result(inv, progress, Payload::new(args![1], Default::default()))
+        .yield_result(
+            now,
+            inv,
+            progress,
+            Payload::new(args![1], Default::default()),
+        )
         .unwrap();
     w.pump();
     assert!(matches!(
@@ -222,9 +230,10 @@ fn progressive_results_and_cancel_between_sessions() {
         [SessionEvent::Interrupt { request, .. }] if *request == inv
     ));
     // The callee's late answer goes nowhere and breaks nothing.
+    let now = w.now;
     w.peers[callee]
         .session
-        .yield_result(inv, Default::default(), Payload::default())
+        .yield_result(now, inv, Default::default(), Payload::default())
         .unwrap();
     w.pump();
     assert!(w.take(caller).is_empty());
@@ -328,9 +337,11 @@ fn a_router_message_a_client_never_expects_is_reported_by_the_session() {
     // subscription the session does not hold.
     let mut w = World::realm1(7);
     let p = w.join(Serializer::Json);
-    let _ = w.peers[p]
-        .session
-        .handle_message(Event::new(nexus_core::Id::MIN, nexus_core::Id::MIN).into());
+    let now = w.now;
+    let _ = w.peers[p].session.handle_message(
+        now,
+        Event::new(nexus_core::Id::MIN, nexus_core::Id::MIN).into(),
+    );
     w.pump();
     assert!(w
         .take(p)

@@ -115,7 +115,7 @@ impl World {
                             self.transmitted += 1;
                             let m = cross(self.peers[p].serializer, &m);
                             // A protocol error shows up as an event; scenarios check events.
-                            let _ = self.peers[p].session.handle_message(m);
+                            let _ = self.peers[p].session.handle_message(self.now, m);
                         }
                     }
                     Action::Close(c) => {
@@ -124,7 +124,7 @@ impl World {
                         // Deliver what was queued before the close (e.g. ABORT), then close.
                         while let Some(m) = self.router.poll_transmit(c) {
                             let m = cross(self.peers[p].serializer, &m);
-                            let _ = self.peers[p].session.handle_message(m);
+                            let _ = self.peers[p].session.handle_message(self.now, m);
                         }
                         self.peers[p].closed = true;
                         self.peers[p].session.handle_transport_closed();
