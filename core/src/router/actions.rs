@@ -29,7 +29,7 @@ pub enum Action {
     Authorize(AuthzRequest),
     /// A session authenticated (by a method other than `anonymous` or `cookie`) on a
     /// connection whose WebSocket handshake issued a cookie: remember that the cookie now
-    /// stands for this identity (in a [`CookieStore`]), so a later connection presenting
+    /// stands for this identity (in a [`CookieStore`](super::CookieStore)), so a later connection presenting
     /// it can authenticate with `cookie`. Nothing to answer.
     RememberCookie(CookieGrant),
 }
@@ -100,7 +100,7 @@ pub enum AuthzAction {
     Subscribe,
 }
 
-/// A question about one action, for realms with [`AuthzMode::External`].
+/// A question about one action, for realms with [`AuthzMode::External`](super::AuthzMode::External).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthzRequest {
     /// Identifies the request in [`Router::resolve_authorization`].

@@ -81,10 +81,10 @@ pub struct Permission {
     /// SUBSCRIBE is allowed.
     pub subscribe: bool,
     /// The role's calls to these URIs disclose the caller to the callee, unless the realm
-    /// never discloses callers (see [`RealmConfig::caller_disclosure`]).
+    /// never discloses callers (see [`RealmConfig::caller_disclosure`](super::RealmConfig::caller_disclosure)).
     pub disclose_caller: bool,
     /// The role's publications to these URIs disclose the publisher to subscribers, unless
-    /// the realm never discloses publishers (see [`RealmConfig::publisher_disclosure`]).
+    /// the realm never discloses publishers (see [`RealmConfig::publisher_disclosure`](super::RealmConfig::publisher_disclosure)).
     pub disclose_publisher: bool,
 }
 
@@ -382,8 +382,8 @@ pub enum Caching {
     /// Not at all: the next identical action is asked about again.
     #[default]
     No,
-    /// Until the cache is cleared ([`Router::clear_authorization_cache`]) or the entry is
-    /// evicted to make room ([`RouterConfig::authz_cache_capacity`]).
+    /// Until the cache is cleared ([`Router::clear_authorization_cache`](super::Router::clear_authorization_cache)) or the entry is
+    /// evicted to make room ([`RouterConfig::authz_cache_capacity`](super::RouterConfig::authz_cache_capacity)).
     Forever,
     /// For this long, measured on the `now` the router is given.
     For(Duration),

@@ -1,7 +1,7 @@
 //! What a feature's handler gets besides its own state: the time, the connection table (each
 //! session's identity and roles, and the outbound queues: the router's outbox), the ID
-//! generator and the router-wide configuration. Handlers never see the whole [`Router`]
-//! (super::Router), so what a handler may touch is written in its signature.
+//! generator and the router-wide configuration. Handlers never see the whole
+//! [`Router`](super::Router), so what a handler may touch is written in its signature.
 
 use std::time::{Instant, SystemTime};
 

@@ -3,7 +3,7 @@
 //! directions, and the teardown that ends what a session held in every feature, in a fixed
 //! order (subscriptions and registrations first, so a departing session gets none of the
 //! meta events its departure causes, then testaments and `on_leave`). How a HELLO is
-//! authenticated before the WELCOME is the [`auth`](super::auth) module's.
+//! authenticated before the WELCOME is the [`auth`] module's.
 
 use super::auth::{self, Identity};
 use super::config::RequestIdPolicy;

@@ -6,7 +6,7 @@
 //! ([`CookieStore::admit`]: is the cookie the client presents bound to someone? if not, a
 //! fresh one is issued, for the driver to set in its handshake response) and on the router's
 //! [`Action::RememberCookie`](crate::router::Action::RememberCookie) (bind the cookie issued
-//! on that connection). See [`ConnectionCookie`](crate::router::ConnectionCookie) for why
+//! on that connection). See [`ConnectionCookie`] for why
 //! only issued cookies are bound.
 
 use std::collections::{BTreeSet, HashMap};

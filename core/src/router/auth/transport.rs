@@ -1,7 +1,7 @@
 //! What the transport knows about a client before its HELLO: an HTTP cookie, a verified TLS
 //! client certificate, and the TLS channel binding. The driver learns these while accepting
 //! the connection and hands them over with
-//! [`Router::set_transport_auth`](super::Router::set_transport_auth).
+//! [`Router::set_transport_auth`](crate::router::Router::set_transport_auth).
 
 use std::fmt;
 use std::time::{Duration, Instant};

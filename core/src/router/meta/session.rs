@@ -12,7 +12,7 @@
 //! `wamp.session.get` and `on_join` describe a session as
 //! `{session, authid, authrole, authmethod, authprovider, transport}`, the identity being the
 //! one its WELCOME announced. `transport` is `{"type": label, "serializer": name}`: the label
-//! the driver gave with [`Router::set_transport`] (`ws`, `tcp`, `unix`...) and the
+//! the driver gave with [`Router::set_transport`](crate::router::Router::set_transport) (`ws`, `tcp`, `unix`...) and the
 //! serializer negotiated (`json`, `msgpack`, `cbor`); a key is left out when unknown. The
 //! router knows nothing more about the transport (no peer address: the core does no I/O).
 //!
@@ -20,7 +20,7 @@
 //!
 //! They see the caller's realm only. `count` and `list` take an optional list of authroles
 //! to filter by (an empty list matches nothing). The kill procedures end sessions through
-//! the same GOODBYE path as [`Router::kill`]: the reason is the keyword argument `reason`
+//! the same GOODBYE path as [`Router::kill`](crate::router::Router::kill): the reason is the keyword argument `reason`
 //! (default `wamp.close.killed`; anything that is not a valid URI gets
 //! `wamp.error.invalid_uri`) and `message` goes into `GOODBYE.Details.message`. The caller
 //! is never killed: `kill` of its own session gets `wamp.error.no_such_session`, the others
@@ -29,7 +29,7 @@
 //!
 //! `kill_all` ends its sessions quietly, as the spec asks: no `on_leave` and no testaments
 //! for them. Besides, announcing each departure to the sessions not yet killed would cost a
-//! number of events quadratic in the realm's size. [`Router::shutdown`] ends sessions the
+//! number of events quadratic in the realm's size. [`Router::shutdown`](crate::router::Router::shutdown) ends sessions the
 //! same way, for the same reason.
 //!
 //! # Testaments
@@ -39,7 +39,7 @@
 //! `detached`; `wamp.session.flush_testaments(scope=)` drops one scope's and returns how many
 //! there were. The topic is checked as a PUBLISH topic is (`wamp.error.invalid_uri`, and
 //! `wamp.error.not_authorized` in the reserved `wamp.` namespace). A session holds at most
-//! [`RouterConfig::max_testaments`] (both scopes together).
+//! [`RouterConfig::max_testaments`](crate::router::RouterConfig::max_testaments) (both scopes together).
 //!
 //! When the session ends, after its subscriptions are gone (so it receives none of them), its
 //! testaments are published in the order they were added, `detached` ones first (the router
@@ -50,7 +50,7 @@
 //! Adding a testament needs, besides the right to call `wamp.session.add_testament`, the
 //! right to publish to the testament's topic (checked then, with the session's role; an
 //! external authorizer is asked a second question, with
-//! [`AuthzRequest::via`](super::AuthzRequest::via) naming the procedure). A permission that
+//! [`AuthzRequest::via`](crate::router::AuthzRequest::via) naming the procedure). A permission that
 //! discloses the role's publications to that topic discloses the testament too.
 
 use super::{result, MetaArgs, MetaError, MetaResult};

@@ -300,7 +300,7 @@ impl Dealer {
 
     /// Picks the callee owning the shard of `rkey` (sharded registration, `runmode:
     /// "partition"`), by rendezvous hashing over the callees' session IDs: the callee with
-    /// the highest [`shard_score`](crate::router::shard_score) wins. A key stays with its callee for as long as that
+    /// the highest [`shard_score`] wins. A key stays with its callee for as long as that
     /// callee is registered; when callees come or go, only the keys they win or held move.
     pub fn pick_shard(
         &self,
