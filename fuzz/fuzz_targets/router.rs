@@ -1658,6 +1658,7 @@ impl Fuzz {
                 }
                 // No connection of this target carries a cookie.
                 Action::RememberCookie(grant) => panic!("unexpected cookie grant {grant:?}"),
+                other => panic!("an action this target does not know: {other:?}"),
             }
         }
     }

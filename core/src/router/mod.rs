@@ -57,6 +57,7 @@ pub mod authz;
 mod config;
 mod connection;
 mod context;
+mod dispatch;
 mod lifecycle;
 mod meta;
 mod oversized;
@@ -86,14 +87,14 @@ pub use connection::{ConnectionId, ConnectionStats};
 pub use shard::{nkey_score, shard_score};
 
 use auth::Authentication;
-use authz::{Gate, Stage};
+use authz::Gate;
 use connection::{Connections, State};
 use context::{Ctx, WallClock};
 use realm::{Realm, RealmId};
 
 use crate::features;
 use crate::id::{Id, IdGenerator};
-use crate::message::{Hello, Message, RequestType, Role, RouterRoles};
+use crate::message::{Hello, Message, Role, RouterRoles};
 use crate::serializer::{DecodeError, Serializer};
 use crate::uri::{self, Uri};
 use crate::value::Dict;
@@ -509,7 +510,7 @@ impl Router {
         } = self.parts(now);
         let realm = &mut realms[realm.index()];
         if let Some((message, grant)) = gate.decided(&mut cx, realm, conn, pending, decision) {
-            perform(&mut cx, realm, conn, message, grant);
+            dispatch::perform(&mut cx, realm, conn, message, grant);
         }
         // Handle what queued up behind it, until another authorization is pending.
         while let Some(next) = self.next_held(conn) {
@@ -756,95 +757,8 @@ impl Router {
             gate,
             ..
         } = self.parts(now);
-        let (cx, realm) = (&mut cx, &mut realms[realm.index()]);
-        let fresh = |cx: &mut Ctx<'_>, request: Id, is_call: bool| {
-            lifecycle::check_request(cx.conns, policy, conn, request, is_call)
-        };
-        let allowed = match message {
-            Message::Goodbye(_) => return lifecycle::client_goodbye(cx, realm, conn),
-            Message::Abort(_) => return cx.conns.doom(conn),
-            Message::Publish(m) => fresh(cx, m.request, false).then_some(Message::Publish(m)),
-            Message::Subscribe(m) => fresh(cx, m.request, false).then_some(Message::Subscribe(m)),
-            Message::Register(m) => fresh(cx, m.request, false).then_some(Message::Register(m)),
-            Message::Call(m) => {
-                // A chunk of a progressive call invocation already under way?
-                let Some(m) = rpc::call_continuation(cx, realm, conn, m) else {
-                    return;
-                };
-                fresh(cx, m.request, true).then_some(Message::Call(m))
-            }
-            Message::Unsubscribe(m) => {
-                if fresh(cx, m.request, false) {
-                    pubsub::on_unsubscribe(cx, realm, conn, m.request, m.subscription);
-                }
-                return;
-            }
-            Message::Unregister(m) => {
-                if fresh(cx, m.request, false) {
-                    rpc::on_unregister(cx, realm, conn, m.request, m.registration);
-                }
-                return;
-            }
-            Message::Yield(m) => return rpc::on_yield(cx, realm, conn, m),
-            Message::Error(m) if m.request_type == RequestType::Invocation => {
-                return rpc::on_callee_error(cx, realm, conn, m)
-            }
-            Message::Error(m) => {
-                return cx.conns.violation(
-                    conn,
-                    format!(
-                        "a client may send ERROR only for INVOCATION (68), not for request type {}",
-                        m.request_type.code()
-                    ),
-                )
-            }
-            Message::Cancel(m) => {
-                return rpc::on_cancel(cx, realm, conn, m.request, m.options.mode)
-            }
-            // Autobahn's delivery acknowledgement: not announced, so nothing to do.
-            Message::EventReceived(_) => return,
-            other @ (Message::Hello(_) | Message::Authenticate(_)) => {
-                return cx.conns.violation(
-                    conn,
-                    format!(
-                        "received {} after the session was established",
-                        other.name()
-                    ),
-                )
-            }
-            other => {
-                return cx.conns.violation(
-                    conn,
-                    format!(
-                        "a client must not send {}; only a router does",
-                        other.name()
-                    ),
-                )
-            }
-        };
-        let Some(message) = allowed else {
-            return;
-        };
-        if let Some((message, grant)) = gate.check(cx, realm, conn, message, Stage::New) {
-            perform(cx, realm, conn, message, grant);
-        }
-    }
-}
-
-/// Carries out an allowed PUBLISH, SUBSCRIBE, REGISTER or CALL.
-fn perform(
-    cx: &mut Ctx<'_>,
-    realm: &mut Realm,
-    conn: ConnectionId,
-    message: Message,
-    grant: authz::Grant,
-) {
-    match message {
-        Message::Publish(m) => pubsub::on_publish(cx, realm, conn, m, grant),
-        Message::Subscribe(m) => pubsub::on_subscribe(cx, realm, conn, m),
-        Message::Register(m) => rpc::on_register(cx, realm, conn, m),
-        Message::Call(m) => rpc::on_call(cx, realm, conn, m, grant),
-        _ => {}
+        let realm = &mut realms[realm.index()];
+        dispatch::established(&mut cx, realm, gate, policy, conn, message);
     }
 }
 
