@@ -794,7 +794,7 @@ options! {
     }
 }
 
-/// The keys of payload passthru mode (digest §4.17: `ppt_scheme`, `ppt_serializer`,
+/// The keys of payload passthru mode (digest §4.25: `ppt_scheme`, `ppt_serializer`,
 /// `ppt_cipher`, `ppt_keyid`) and of Autobahn's transparent payloads before it (`enc_algo`,
 /// `enc_serializer`, `enc_key`): what a router forwards untouched from a request to the
 /// message it routes, so that a payload it cannot read stays readable for its receiver.

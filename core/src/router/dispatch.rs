@@ -1,4 +1,4 @@
-//! Where each message of an established session goes (digest §1.3 to §1.5): the lifecycle's
+//! Where each message of an established session goes (digest §2: sessions, protocol violations, the RPC and pub/sub basics): the lifecycle's
 //! GOODBYE and ABORT, the request-ID watermark, then authorization, then the feature that
 //! owns the message (pub/sub, RPC, the meta APIs through RPC); anything a client must not
 //! send is a protocol violation.

@@ -1,7 +1,7 @@
-//! The session lifecycle on the router's side (digest §1.3 session establishment and
-//! closing): WELCOME, the request-ID watermark of an established session, GOODBYE in both
-//! directions, and the teardown that ends what a session held in every feature, in a fixed
-//! order (subscriptions and registrations first, so a departing session gets none of the
+//! The session lifecycle on the router's side (digest §2.1 opening, §2.2 closing, §2.4
+//! request IDs): WELCOME, the request-ID watermark of an established session, GOODBYE in
+//! both directions, and the teardown that ends what a session held in every feature, in a
+//! fixed order (subscriptions and registrations first, so a departing session gets none of the
 //! meta events its departure causes, then testaments and `on_leave`). How a HELLO is
 //! authenticated before the WELCOME is the [`auth`] module's.
 

@@ -1,6 +1,6 @@
-//! Messages too large for their receiver (`wamp.error.payload_size_exceeded`, digest §1.7):
-//! the driver knows how large a message is once encoded and tells the router when one
-//! exceeds the peer's frame limit; the router decides what happens instead. The peer is not
+//! Messages too large for their receiver (`wamp.error.payload_size_exceeded`, digest §3.2;
+//! the transports' limits, §6): the driver knows how large a message is once encoded and
+//! tells the router when one exceeds the peer's frame limit; the router decides what happens instead. The peer is not
 //! disconnected for it (any caller could otherwise disconnect a callee with one large
 //! call): each side of the request learns that it failed.
 //!

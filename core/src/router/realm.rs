@@ -1,4 +1,4 @@
-//! One realm (digest §1.2): its configuration, its sessions, and the state of its broker
+//! One realm (digest §2.1): its configuration, its sessions, and the state of its broker
 //! and dealer. Realms share nothing: every routing decision is made within one.
 
 use indexmap::IndexMap;

@@ -1,7 +1,8 @@
-//! Rendezvous hashing for sharded registrations (`runmode: "partition"`, the callee with
-//! the highest [`shard_score`] gets the call) and sharded subscriptions (among subscribers
-//! with an `nkey`, those whose key has the highest [`nkey_score`] get the event). The
-//! scores are stable across routers and versions, so anyone can compute where a key goes.
+//! Rendezvous hashing for sharded registrations (digest §4.10: with `runmode: "partition"`,
+//! the callee with the highest [`shard_score`] gets the call) and sharded subscriptions
+//! (§4.18: among subscribers with an `nkey`, those whose key has the highest [`nkey_score`]
+//! get the event). The scores are stable across routers and versions, so anyone can compute
+//! where a key goes.
 
 use crate::id::Id;
 

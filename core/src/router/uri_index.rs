@@ -1,5 +1,5 @@
 //! One index of URIs and URI patterns, for the broker's subscriptions and the dealer's
-//! registrations alike (digest §4.7 pattern-based subscription, §4.8 pattern-based
+//! registrations alike (digest §4.17 pattern-based subscription, §4.8 pattern-based
 //! registration).
 //!
 //! An entry is a URI under a match policy, with an ID drawn from the router's generator. The

@@ -1,4 +1,4 @@
-//! The store of WAMP cookie authentication (digest §4.31, WAMP-Cookie): which cookie stands
+//! The store of WAMP cookie authentication (digest §5.7): which cookie stands
 //! for which identity, until when, and the issuing of fresh cookies. Pure data, no clock:
 //! every call takes `now`.
 //!

@@ -1,4 +1,4 @@
-//! Authentication on the router's side (digest §3 and §4.28 onwards): what a HELLO gets in a
+//! Authentication on the router's side (digest §5): what a HELLO gets in a
 //! realm — WELCOME as `anonymous`, a question to the application ([`AuthMode::External`]),
 //! or the built-in provider's CHALLENGE/AUTHENTICATE exchange ([`AuthMode::Static`], in
 //! [`static_auth`]) — what the transport knows about the client ([`transport`]), and WebSocket

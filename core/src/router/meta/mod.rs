@@ -1,4 +1,4 @@
-//! The meta API (digest §4.19 registration meta API, §4.20 subscription meta API, §4.21
+//! The meta API (digest §4.12 registration meta API, §4.20 subscription meta API, §4.21
 //! event history; the session and testament meta APIs are in [`session`]): procedures the
 //! router answers itself (`wamp.registration.*`, `wamp.subscription.*`) and the meta events
 //! it publishes in each realm (`wamp.registration.on_*`, `wamp.subscription.on_*`).

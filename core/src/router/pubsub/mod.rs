@@ -1,6 +1,6 @@
-//! Publish and subscribe (digest §1.4 and the advanced pub/sub features of §4): SUBSCRIBE,
-//! UNSUBSCRIBE and PUBLISH with the advanced options (black- and whitelisting, publisher
-//! disclosure, trust levels, sharding, retention, history, passthru), subscription
+//! Publish and subscribe (digest §2.7, and §4.13 to §4.24 of the advanced profile):
+//! SUBSCRIBE, UNSUBSCRIBE and PUBLISH with the advanced options (black- and whitelisting,
+//! publisher disclosure, trust levels, sharding, retention, history, passthru), subscription
 //! revocation, and reports of dropped events. The broker's tables are in [`broker`]; what a
 //! session holds of pub/sub is its [`SessionPubSub`].
 

@@ -1,6 +1,7 @@
-//! Remote procedure calls (digest §1.5 and the advanced RPC features of §4): REGISTER and
-//! UNREGISTER, CALL and its progressive continuations, YIELD, a callee's ERROR, CANCEL, call
-//! timeouts, re-routing, payload passthru and registration revocation. The dealer's tables
+//! Remote procedure calls (digest §2.6, and §4.1 to §4.12 and §4.25 of the advanced
+//! profile): REGISTER and UNREGISTER, CALL and its progressive continuations, YIELD, a
+//! callee's ERROR, CANCEL, call timeouts, re-routing, payload passthru and registration
+//! revocation. The dealer's tables
 //! are in [`dealer`]; what a session holds of RPC is its [`SessionRpc`].
 
 pub(crate) mod dealer;
