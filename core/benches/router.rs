@@ -9,7 +9,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nexus_core::message::*;
 use nexus_core::router::{Action, ConnectionId, Router, RouterConfig};
-use nexus_core::{args, Id, RequestIdCounter, Serializer, Uri};
+use nexus_core::{args, RequestId, RequestIdCounter, Serializer, Uri};
 
 struct Bench {
     router: Router,
@@ -67,8 +67,11 @@ fn fanout(c: &mut Criterion) {
         let topic = Uri::parse("com.example.topic").unwrap();
         for _ in 0..subscribers {
             let s = b.join(roles());
-            b.router
-                .handle_message(b.now, s, Subscribe::new(Id::MIN, topic.clone()).into());
+            b.router.handle_message(
+                b.now,
+                s,
+                Subscribe::new(RequestId::MIN, topic.clone()).into(),
+            );
             b.drain();
         }
         let mut ids = RequestIdCounter::new();
@@ -93,7 +96,7 @@ fn rpc(c: &mut Criterion) {
     b.router.handle_message(
         b.now,
         callee,
-        Register::new(Id::MIN, procedure.clone()).into(),
+        Register::new(RequestId::MIN, procedure.clone()).into(),
     );
     b.drain();
     let mut calls = RequestIdCounter::new();

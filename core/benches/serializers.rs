@@ -4,11 +4,13 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nexus_core::message::{Call, CallResult, Event, EventDetails, Message};
-use nexus_core::{args, kwargs, Id, Limits, Serializer, Uri, Value};
+use nexus_core::{
+    args, kwargs, Limits, PublicationId, RequestId, Serializer, SubscriptionId, Uri, Value,
+};
 
 fn small_call() -> Message {
     Call::new(
-        Id::new(7814135).unwrap(),
+        RequestId::new(7814135).unwrap(),
         Uri::parse("com.example.add").unwrap(),
     )
     .with_args(args![2, 3])
@@ -17,7 +19,10 @@ fn small_call() -> Message {
 
 /// An EVENT whose payload is about 1 KiB: a short text, a 768-byte text and a small record.
 fn event_1k() -> Message {
-    let mut event = Event::new(Id::new(5512315355).unwrap(), Id::new(4429313566).unwrap());
+    let mut event = Event::new(
+        SubscriptionId::new(5512315355).unwrap(),
+        PublicationId::new(4429313566).unwrap(),
+    );
     event.details = EventDetails {
         topic: Some(Uri::parse("com.example.sensors.temperature").unwrap()),
         ..Default::default()
@@ -56,7 +61,7 @@ fn result_nested() -> Message {
         "orders" => orders,
         "balance" => -12.5,
     };
-    CallResult::new(Id::new(7814135).unwrap())
+    CallResult::new(RequestId::new(7814135).unwrap())
         .with_kwargs(kwargs! { "user" => user })
         .into()
 }

@@ -6,9 +6,9 @@
 //!
 //! ```
 //! use nexus_core::message::{Call, Message};
-//! use nexus_core::{args, kwargs, Id, Limits, Serializer, Uri};
+//! use nexus_core::{args, kwargs, Limits, RequestId, Serializer, Uri};
 //!
-//! let call = Call::new(Id::MIN, Uri::parse("com.example.greet").unwrap())
+//! let call = Call::new(RequestId::MIN, Uri::parse("com.example.greet").unwrap())
 //!     .with_args(args!["world"])
 //!     .with_kwargs(kwargs! { "polite" => true });
 //! let bytes = Serializer::MsgPack.encode(&call.clone().into()).unwrap();
@@ -56,7 +56,10 @@ pub mod session;
 pub mod uri;
 pub mod value;
 
-pub use id::{Id, IdGenerator, IdOutOfRange, RequestIdCounter};
+pub use id::{
+    Id, IdGenerator, IdOutOfRange, PublicationId, RegistrationId, RequestId, RequestIdCounter,
+    SessionId, SubscriptionId,
+};
 pub use message::{Message, MessageError, Payload};
 pub use serializer::{DecodeError, EncodeError, Limits, Serializer};
 pub use uri::{MatchPolicy, Uri, UriError, UriRules};

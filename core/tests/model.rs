@@ -22,7 +22,10 @@ use nexus_core::message::{
 };
 use nexus_core::router::shard_score;
 use nexus_core::session::SessionEvent;
-use nexus_core::{args, uri, Dict, Id, Payload, Serializer, Uri, Value};
+use nexus_core::{
+    args, uri, Dict, Payload, RegistrationId, RequestId, Serializer, SessionId, SubscriptionId,
+    Uri, Value,
+};
 use proptest::prelude::*;
 use world::World;
 
@@ -62,10 +65,10 @@ fn publication() -> impl Strategy<Value = Pub> {
 #[derive(Debug, Clone)]
 struct Kept {
     n: u64,
-    publisher: Id,
+    publisher: SessionId,
     exclude_me: bool,
-    exclude: Option<Id>,
-    eligible: Option<Vec<Id>>,
+    exclude: Option<SessionId>,
+    eligible: Option<Vec<SessionId>>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,7 +141,7 @@ fn procedure(p: usize) -> Uri {
 
 impl Kept {
     /// Whether a session would receive this publication (digest §4.13, §4.14).
-    fn admits(&self, session: Id) -> bool {
+    fn admits(&self, session: SessionId) -> bool {
         !(self.exclude_me && session == self.publisher)
             && self.exclude != Some(session)
             && self.eligible.as_ref().is_none_or(|e| e.contains(&session))
@@ -149,9 +152,9 @@ impl Kept {
 /// false once the call was canceled without waiting (its answer must go nowhere).
 #[derive(Debug, Clone)]
 struct Held {
-    invocation: Id,
+    invocation: RequestId,
     caller: usize,
-    call: Id,
+    call: RequestId,
     live: bool,
     /// The procedure, and whether the call can be re-routed (not sharded, not progressive).
     pr: usize,
@@ -163,12 +166,12 @@ struct Held {
 #[derive(Debug, Default)]
 struct Slot {
     peer: Option<usize>,
-    subscriptions: BTreeMap<usize, Id>,
-    registrations: BTreeMap<usize, Id>,
+    subscriptions: BTreeMap<usize, SubscriptionId>,
+    registrations: BTreeMap<usize, RegistrationId>,
     /// Outstanding calls: CALL ID → (callee slot, invocation ID).
-    calls: BTreeMap<Id, (usize, Id)>,
+    calls: BTreeMap<RequestId, (usize, RequestId)>,
     /// Outstanding calls canceled with mode `kill` (waiting for the callee's answer).
-    killed: std::collections::BTreeSet<Id>,
+    killed: std::collections::BTreeSet<RequestId>,
     held: VecDeque<Held>,
     /// Testaments: (topic, payload marker), in the order added.
     testaments: Vec<(usize, u64)>,
@@ -346,7 +349,7 @@ impl Model {
                 let Some(p) = self.peer(s) else { return };
                 let me = self.session_of(s);
                 // A slot that is not joined stands for a session that does not exist.
-                let absent = Id::new(1).unwrap();
+                let absent = SessionId::new(1).unwrap();
                 let session_or_absent =
                     |m: &Model, j: usize| m.slots[j].peer.map_or(absent, |_| m.session_of(j));
                 let exclude = o.exclude.map(|j| session_or_absent(self, j));
@@ -800,7 +803,7 @@ impl Model {
         }
     }
 
-    fn session_of(&self, s: usize) -> Id {
+    fn session_of(&self, s: usize) -> SessionId {
         let p = self.slots[s].peer.expect("a callee is joined");
         self.w.peers[p]
             .session

@@ -178,7 +178,7 @@ pub enum Error {
     #[error("cannot send a progressive result for invocation {request}: it is finished (its handler returned, was interrupted or timed out, or the session ended)")]
     InvocationFinished {
         /// The INVOCATION request ID.
-        request: nexus_core::Id,
+        request: nexus_core::RequestId,
     },
     /// The request is not allowed in the session's state (for example an unsupported
     /// option).

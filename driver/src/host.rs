@@ -15,7 +15,7 @@ use nexus_core::router::{
     Action, AuthDecision, AuthRequest, AuthzDecision, AuthzRequest, ConnectionCookie, ConnectionId,
     CookieStore, RealmConfig, Router, RouterConfig, TransportAuth,
 };
-use nexus_core::{DecodeError, Id, Limits, Message, Serializer, Uri};
+use nexus_core::{DecodeError, Limits, Message, Serializer, SessionId, Uri};
 use nexus_transports::{
     CookieConfig, Endpoint, Incoming, Outgoing, ServerConfig, Transport, UpgradeRequest,
 };
@@ -258,7 +258,7 @@ enum HostInput {
     Authz(u64, AuthzDecision),
     Shutdown(oneshot::Sender<()>),
     Kill {
-        session: Id,
+        session: SessionId,
         reason: String,
         message: Option<String>,
         reply: oneshot::Sender<bool>,
@@ -403,7 +403,7 @@ impl RouterHandle {
     }
 
     /// Ends a session with GOODBYE `reason` (for example `wamp.close.killed`).
-    pub async fn kill(&self, session: Id, reason: &str, message: Option<String>) -> bool {
+    pub async fn kill(&self, session: SessionId, reason: &str, message: Option<String>) -> bool {
         let (reply, rx) = oneshot::channel();
         let input = HostInput::Kill {
             session,

@@ -11,7 +11,7 @@ use futures::stream::FusedStream;
 use futures::{Stream, StreamExt};
 use nexus_core::message::YieldOptions;
 use nexus_core::session::UsageError;
-use nexus_core::{Id, Payload};
+use nexus_core::{Payload, RegistrationId, RequestId, SubscriptionId};
 
 use crate::client::{CallResponse, Cmd};
 use crate::error::Error;
@@ -20,7 +20,7 @@ use crate::error::Error;
 
 /// What the client task and the handles of one invocation share.
 pub(crate) struct InvocationShared {
-    pub(crate) request: Id,
+    pub(crate) request: RequestId,
     /// `INVOCATION.Details.receive_progress`.
     pub(crate) receive_progress: bool,
     pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
@@ -37,7 +37,7 @@ pub(crate) struct InvocationState {
 
 impl InvocationShared {
     pub(crate) fn new(
-        request: Id,
+        request: RequestId,
         receive_progress: bool,
         cmd: mpsc::UnboundedSender<Cmd>,
     ) -> Arc<InvocationShared> {
@@ -93,7 +93,7 @@ pub struct Progress {
 
 impl Progress {
     /// The INVOCATION request ID.
-    pub fn request_id(&self) -> Id {
+    pub fn request_id(&self) -> RequestId {
         self.shared.request
     }
 
@@ -395,14 +395,14 @@ pub enum Revoked {
     /// A registration ended: its handler gets no more invocations (those running finish).
     Registration {
         /// The registration ID ([`Registration::id`](crate::Registration::id)).
-        id: Id,
+        id: RegistrationId,
         /// Why, if the router said.
         reason: Option<String>,
     },
     /// A subscription ended: its [`Subscription`](crate::Subscription) streams end.
     Subscription {
         /// The subscription ID ([`Subscription::id`](crate::Subscription::id)).
-        id: Id,
+        id: SubscriptionId,
         /// Why, if the router said.
         reason: Option<String>,
     },

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use nexus_tokio::nexus_core::message::*;
-use nexus_tokio::nexus_core::{args, features, kwargs, Id, MatchPolicy, Uri, Value};
+use nexus_tokio::nexus_core::{
+    args, features, kwargs, MatchPolicy, RequestId, SessionId, Uri, Value,
+};
 
 use super::peer::{describe, Peer, Target};
 use super::{check, Failure, Needs, Scenario};
@@ -54,7 +56,7 @@ fn uri(s: &str) -> Uri {
 }
 
 fn session(peer: &Peer) -> u64 {
-    peer.session.map_or(0, Id::get)
+    peer.session.map_or(0, SessionId::get)
 }
 
 /// The denied URIs and their allowed siblings.
@@ -120,7 +122,7 @@ fn announces(peer: &Peer, role: &str, feature: &str) -> bool {
 async fn expect_refused(
     peer: &mut Peer,
     kind: RequestType,
-    request: Id,
+    request: RequestId,
     what: &str,
 ) -> Result<(), Failure> {
     let expected = format!(
@@ -146,7 +148,11 @@ fn policy_options<T: Default>(policy: MatchPolicy, set: impl FnOnce(&mut T, Matc
     options
 }
 
-async fn register(peer: &mut Peer, procedure: &str, policy: MatchPolicy) -> Result<Id, Failure> {
+async fn register(
+    peer: &mut Peer,
+    procedure: &str,
+    policy: MatchPolicy,
+) -> Result<RequestId, Failure> {
     let request = peer.next_id();
     let options = policy_options(policy, |o: &mut RegisterOptions, p| {
         o.match_policy = (p != MatchPolicy::Exact).then_some(p)
@@ -160,7 +166,11 @@ async fn register(peer: &mut Peer, procedure: &str, policy: MatchPolicy) -> Resu
     Ok(request)
 }
 
-async fn subscribe(peer: &mut Peer, topic: &str, policy: MatchPolicy) -> Result<Id, Failure> {
+async fn subscribe(
+    peer: &mut Peer,
+    topic: &str,
+    policy: MatchPolicy,
+) -> Result<RequestId, Failure> {
     let request = peer.next_id();
     let options = policy_options(policy, |o: &mut SubscribeOptions, p| {
         o.match_policy = (p != MatchPolicy::Exact).then_some(p)
@@ -174,7 +184,12 @@ async fn subscribe(peer: &mut Peer, topic: &str, policy: MatchPolicy) -> Result<
     Ok(request)
 }
 
-async fn publish(peer: &mut Peer, topic: &str, acknowledge: bool, n: u64) -> Result<Id, Failure> {
+async fn publish(
+    peer: &mut Peer,
+    topic: &str,
+    acknowledge: bool,
+    n: u64,
+) -> Result<RequestId, Failure> {
     let request = peer.next_id();
     let options = PublishOptions {
         acknowledge: acknowledge.then_some(true),
@@ -189,7 +204,11 @@ async fn publish(peer: &mut Peer, topic: &str, acknowledge: bool, n: u64) -> Res
     Ok(request)
 }
 
-async fn call(peer: &mut Peer, procedure: &str, arguments: Vec<Value>) -> Result<Id, Failure> {
+async fn call(
+    peer: &mut Peer,
+    procedure: &str,
+    arguments: Vec<Value>,
+) -> Result<RequestId, Failure> {
     let request = peer.next_id();
     peer.send(Call::new(request, uri(procedure)).with_args(arguments))
         .await?;

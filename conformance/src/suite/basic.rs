@@ -5,7 +5,10 @@
 use std::collections::HashSet;
 
 use nexus_tokio::nexus_core::message::*;
-use nexus_tokio::nexus_core::{args, kwargs, Id, Uri, Value};
+use nexus_tokio::nexus_core::{
+    args, kwargs, Id, PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId, Uri,
+    Value,
+};
 
 use super::peer::{describe, Peer, Target};
 use super::{check, Failure, Scenario};
@@ -86,7 +89,7 @@ fn uri(s: &str) -> Uri {
 fn unique(peer: &Peer, what: &str) -> String {
     format!(
         "com.conformance.{what}.s{}",
-        peer.session.map_or(0, Id::get)
+        peer.session.map_or(0, SessionId::get)
     )
 }
 
@@ -94,7 +97,7 @@ fn unique(peer: &Peer, what: &str) -> String {
 
 async fn hello_gets_welcome(t: Target) -> Result<(), Failure> {
     let peer = Peer::join(&t).await?;
-    let session = peer.session.unwrap_or(Id::MIN);
+    let session = peer.session.unwrap_or(SessionId::MIN);
     check(
         session.get() <= Id::MAX.get(),
         "a session ID in [1, 2^53]",
@@ -188,7 +191,11 @@ async fn after_welcome_raw(t: Target, v: Value) -> Result<(), Failure> {
 }
 
 async fn message_before_hello(t: Target) -> Result<(), Failure> {
-    before_hello(t, Subscribe::new(Id::MIN, uri("com.conformance.t")).into()).await
+    before_hello(
+        t,
+        Subscribe::new(RequestId::MIN, uri("com.conformance.t")).into(),
+    )
+    .await
 }
 
 async fn second_hello(t: Target) -> Result<(), Failure> {
@@ -201,7 +208,7 @@ async fn authenticate_after_welcome(t: Target) -> Result<(), Failure> {
 }
 
 async fn welcome_from_client(t: Target) -> Result<(), Failure> {
-    after_welcome(t, Welcome::new(Id::MIN, RouterRoles::default())).await
+    after_welcome(t, Welcome::new(SessionId::MIN, RouterRoles::default())).await
 }
 
 async fn challenge_from_client(t: Target) -> Result<(), Failure> {
@@ -219,8 +226,8 @@ async fn published_from_client(t: Target) -> Result<(), Failure> {
     after_welcome(
         t,
         Message::Published(Published {
-            request: Id::MIN,
-            publication: Id::MIN,
+            request: RequestId::MIN,
+            publication: PublicationId::MIN,
         }),
     )
     .await
@@ -230,56 +237,65 @@ async fn subscribed_from_client(t: Target) -> Result<(), Failure> {
     after_welcome(
         t,
         Message::Subscribed(Subscribed {
-            request: Id::MIN,
-            subscription: Id::MIN,
+            request: RequestId::MIN,
+            subscription: SubscriptionId::MIN,
         }),
     )
     .await
 }
 
 async fn event_from_client(t: Target) -> Result<(), Failure> {
-    after_welcome(t, Event::new(Id::MIN, Id::MIN)).await
+    after_welcome(t, Event::new(SubscriptionId::MIN, PublicationId::MIN)).await
 }
 
 async fn result_from_client(t: Target) -> Result<(), Failure> {
-    after_welcome(t, CallResult::new(Id::MIN)).await
+    after_welcome(t, CallResult::new(RequestId::MIN)).await
 }
 
 async fn registered_from_client(t: Target) -> Result<(), Failure> {
     after_welcome(
         t,
         Message::Registered(Registered {
-            request: Id::MIN,
-            registration: Id::MIN,
+            request: RequestId::MIN,
+            registration: RegistrationId::MIN,
         }),
     )
     .await
 }
 
 async fn invocation_from_client(t: Target) -> Result<(), Failure> {
-    after_welcome(t, Invocation::new(Id::MIN, Id::MIN)).await
+    after_welcome(t, Invocation::new(RequestId::MIN, RegistrationId::MIN)).await
 }
 
 async fn error_with_invalid_request_type(t: Target) -> Result<(), Failure> {
     // ERROR for a SUBSCRIBE: only routers answer SUBSCRIBE.
     after_welcome(
         t,
-        Error::new(RequestType::Subscribe, Id::MIN, "com.conformance.error"),
+        Error::new(
+            RequestType::Subscribe,
+            RequestId::MIN,
+            "com.conformance.error",
+        ),
     )
     .await
 }
 
 async fn yield_for_unknown_invocation(t: Target) -> Result<(), Failure> {
-    after_welcome(t, Yield::new(Id::new(4242).unwrap_or(Id::MIN))).await
+    after_welcome(
+        t,
+        Yield::new(RequestId::new(4242).unwrap_or(RequestId::MIN)),
+    )
+    .await
 }
 
 async fn non_sequential_request_id(t: Target) -> Result<(), Failure> {
     let mut peer = Peer::join(&t).await?;
     let topic = unique(&peer, "seq");
-    peer.send(Subscribe::new(Id::MIN, uri(&topic))).await?;
+    peer.send(Subscribe::new(RequestId::MIN, uri(&topic)))
+        .await?;
     expect_msg!(peer, "SUBSCRIBED", Message::Subscribed(_) => ());
     peer.send(Subscribe::new(
-        Id::new(3).unwrap_or(Id::MIN),
+        RequestId::new(3).unwrap_or(RequestId::MIN),
         uri(&format!("{topic}.b")),
     ))
     .await?;
@@ -290,7 +306,7 @@ async fn request_id_not_starting_at_one(t: Target) -> Result<(), Failure> {
     let mut peer = Peer::join(&t).await?;
     let topic = unique(&peer, "first");
     peer.send(Subscribe::new(
-        Id::new(1000).unwrap_or(Id::MIN),
+        RequestId::new(1000).unwrap_or(RequestId::MIN),
         uri(&topic),
     ))
     .await?;
@@ -339,7 +355,7 @@ async fn session_ids_are_random_and_in_range(t: Target) -> Result<(), Failure> {
     let mut ids = Vec::new();
     for _ in 0..8 {
         let mut peer = Peer::join(&t).await?;
-        ids.push(peer.session.unwrap_or(Id::MIN).get());
+        ids.push(peer.session.unwrap_or(SessionId::MIN).get());
         peer.leave().await?;
     }
     let distinct: HashSet<u64> = ids.iter().copied().collect();
@@ -413,7 +429,7 @@ async fn invocation_ids_are_sequential(t: Target) -> Result<(), Failure> {
 
 // ---- broker --------------------------------------------------------------------------------
 
-async fn subscribe(peer: &mut Peer, topic: &str) -> Result<Id, Failure> {
+async fn subscribe(peer: &mut Peer, topic: &str) -> Result<SubscriptionId, Failure> {
     let request = peer.next_id();
     peer.send(Subscribe::new(request, uri(topic))).await?;
     let s = expect_msg!(peer, "SUBSCRIBED", Message::Subscribed(s) => s);
@@ -541,7 +557,7 @@ async fn unsubscribe_unknown(t: Target) -> Result<(), Failure> {
     let request = peer.next_id();
     peer.send(Unsubscribe {
         request,
-        subscription: Id::new(4_242_424_242).unwrap_or(Id::MIN),
+        subscription: SubscriptionId::new(4_242_424_242).unwrap_or(SubscriptionId::MIN),
     })
     .await?;
     expect_error(
@@ -588,7 +604,7 @@ async fn publish_invalid_uri(t: Target) -> Result<(), Failure> {
 async fn expect_error(
     peer: &mut Peer,
     kind: RequestType,
-    request: Id,
+    request: RequestId,
     error: &str,
 ) -> Result<(), Failure> {
     let expected = format!("ERROR {error} for {} {request}", kind.code());
@@ -607,7 +623,7 @@ async fn expect_error(
 
 // ---- dealer --------------------------------------------------------------------------------
 
-async fn register(peer: &mut Peer, procedure: &str) -> Result<Id, Failure> {
+async fn register(peer: &mut Peer, procedure: &str) -> Result<RegistrationId, Failure> {
     let request = peer.next_id();
     peer.send(Register::new(request, uri(procedure))).await?;
     let r = expect_msg!(peer, "REGISTERED", Message::Registered(r) => r);
@@ -763,7 +779,7 @@ async fn unregister_unknown(t: Target) -> Result<(), Failure> {
     let request = peer.next_id();
     peer.send(Unregister {
         request,
-        registration: Id::new(4_242_424_242).unwrap_or(Id::MIN),
+        registration: RegistrationId::new(4_242_424_242).unwrap_or(RegistrationId::MIN),
     })
     .await?;
     expect_error(

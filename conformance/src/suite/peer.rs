@@ -7,7 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use nexus_tokio::nexus_core::message::{ClientRoles, Hello, Message, Role, WelcomeDetails};
-use nexus_tokio::nexus_core::{features, Id, Limits, RequestIdCounter, Serializer, Uri, Value};
+use nexus_tokio::nexus_core::{
+    features, Limits, RequestId, RequestIdCounter, Serializer, SessionId, Uri, Value,
+};
 use nexus_tokio::nexus_transports::{Incoming, Outgoing, Transport};
 
 use super::Failure;
@@ -97,7 +99,7 @@ pub struct Peer {
     quiet: Duration,
     ids: RequestIdCounter,
     /// The session ID, once joined.
-    pub session: Option<Id>,
+    pub session: Option<SessionId>,
     /// The WELCOME details, once joined.
     pub welcome: Option<WelcomeDetails>,
 }
@@ -150,7 +152,7 @@ impl Peer {
     }
 
     /// The next request ID of this peer (sequential from 1).
-    pub fn next_id(&mut self) -> Id {
+    pub fn next_id(&mut self) -> RequestId {
         self.ids.next_id()
     }
 

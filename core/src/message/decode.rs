@@ -2,6 +2,7 @@
 
 use super::options::value_to_u64;
 use super::*;
+use crate::id::Id;
 use crate::uri::MatchPolicy;
 use crate::uri::UriRules;
 
@@ -30,6 +31,7 @@ impl Elements {
         }
     }
 
+    /// An ID element, validated; the caller says what it names.
     fn id(&mut self, element: &'static str) -> Result<Id, MessageError> {
         let v = self.next();
         match value_to_u64(&v) {
@@ -49,13 +51,36 @@ impl Elements {
         }
     }
 
-    /// An ID, or 0 for the revocation forms of UNSUBSCRIBED and UNREGISTERED.
-    fn id_or_zero(&mut self, element: &'static str) -> Result<Option<Id>, MessageError> {
+    fn request(&mut self, element: &'static str) -> Result<RequestId, MessageError> {
+        self.id(element).map(RequestId::from_id)
+    }
+
+    fn session(&mut self, element: &'static str) -> Result<SessionId, MessageError> {
+        self.id(element).map(SessionId::from_id)
+    }
+
+    fn subscription(&mut self, element: &'static str) -> Result<SubscriptionId, MessageError> {
+        self.id(element).map(SubscriptionId::from_id)
+    }
+
+    fn registration(&mut self, element: &'static str) -> Result<RegistrationId, MessageError> {
+        self.id(element).map(RegistrationId::from_id)
+    }
+
+    fn publication(&mut self, element: &'static str) -> Result<PublicationId, MessageError> {
+        self.id(element).map(PublicationId::from_id)
+    }
+
+    /// A request ID, or 0 for the revocation forms of UNSUBSCRIBED and UNREGISTERED.
+    fn request_or_zero(
+        &mut self,
+        element: &'static str,
+    ) -> Result<Option<RequestId>, MessageError> {
         if let Some(Value::UInt(0)) = self.items.as_slice().first() {
             self.next();
             return Ok(None);
         }
-        self.id(element).map(Some)
+        self.request(element).map(Some)
     }
 
     fn string(&mut self, element: &'static str) -> Result<String, MessageError> {
@@ -181,7 +206,7 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
             details: m.options("Details", HelloDetails::from_dict)?,
         })),
         code::WELCOME => Message::Welcome(Box::new(Welcome {
-            session: m.id("Session")?,
+            session: m.session("Session")?,
             details: m.options("Details", WelcomeDetails::from_dict)?,
         })),
         code::ABORT => Message::Abort(Abort {
@@ -210,37 +235,37 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
                 })?;
             Message::Error(Error {
                 request_type,
-                request: m.id("REQUEST.Request")?,
+                request: m.request("REQUEST.Request")?,
                 details: m.options("Details", ErrorDetails::from_dict)?,
                 error: m.checked_uri("Error")?,
                 payload: m.payload()?,
             })
         }
         code::PUBLISH => Message::Publish(Publish {
-            request: m.id("Request")?,
+            request: m.request("Request")?,
             options: m.options("Options", PublishOptions::from_dict)?,
             topic: m.uri("Topic")?,
             payload: m.payload()?,
         }),
         code::PUBLISHED => Message::Published(Published {
-            request: m.id("PUBLISH.Request")?,
-            publication: m.id("Publication")?,
+            request: m.request("PUBLISH.Request")?,
+            publication: m.publication("Publication")?,
         }),
         code::SUBSCRIBE => Message::Subscribe(Subscribe {
-            request: m.id("Request")?,
+            request: m.request("Request")?,
             options: m.options("Options", SubscribeOptions::from_dict)?,
             topic: m.uri("Topic")?,
         }),
         code::SUBSCRIBED => Message::Subscribed(Subscribed {
-            request: m.id("SUBSCRIBE.Request")?,
-            subscription: m.id("Subscription")?,
+            request: m.request("SUBSCRIBE.Request")?,
+            subscription: m.subscription("Subscription")?,
         }),
         code::UNSUBSCRIBE => Message::Unsubscribe(Unsubscribe {
-            request: m.id("Request")?,
-            subscription: m.id("SUBSCRIBED.Subscription")?,
+            request: m.request("Request")?,
+            subscription: m.subscription("SUBSCRIBED.Subscription")?,
         }),
         code::UNSUBSCRIBED => {
-            let request = m.id_or_zero("UNSUBSCRIBE.Request")?;
+            let request = m.request_or_zero("UNSUBSCRIBE.Request")?;
             if request.is_none() && m.remaining() == 0 {
                 return Err(revocation_without_details(message));
             }
@@ -252,41 +277,41 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
             Message::Unsubscribed(Unsubscribed { request, details })
         }
         code::EVENT => Message::Event(Event {
-            subscription: m.id("SUBSCRIBED.Subscription")?,
-            publication: m.id("PUBLISHED.Publication")?,
+            subscription: m.subscription("SUBSCRIBED.Subscription")?,
+            publication: m.publication("PUBLISHED.Publication")?,
             details: m.options("Details", EventDetails::from_dict)?,
             payload: m.payload()?,
         }),
         code::CALL => Message::Call(Call {
-            request: m.id("Request")?,
+            request: m.request("Request")?,
             options: m.options("Options", CallOptions::from_dict)?,
             procedure: m.uri("Procedure")?,
             payload: m.payload()?,
         }),
         code::CANCEL => Message::Cancel(Cancel {
-            request: m.id("CALL.Request")?,
+            request: m.request("CALL.Request")?,
             options: m.options("Options", CancelOptions::from_dict)?,
         }),
         code::RESULT => Message::Result(CallResult {
-            request: m.id("CALL.Request")?,
+            request: m.request("CALL.Request")?,
             details: m.options("Details", ResultDetails::from_dict)?,
             payload: m.payload()?,
         }),
         code::REGISTER => Message::Register(Register {
-            request: m.id("Request")?,
+            request: m.request("Request")?,
             options: m.options("Options", RegisterOptions::from_dict)?,
             procedure: m.uri("Procedure")?,
         }),
         code::REGISTERED => Message::Registered(Registered {
-            request: m.id("REGISTER.Request")?,
-            registration: m.id("Registration")?,
+            request: m.request("REGISTER.Request")?,
+            registration: m.registration("Registration")?,
         }),
         code::UNREGISTER => Message::Unregister(Unregister {
-            request: m.id("Request")?,
-            registration: m.id("REGISTERED.Registration")?,
+            request: m.request("Request")?,
+            registration: m.registration("REGISTERED.Registration")?,
         }),
         code::UNREGISTERED => {
-            let request = m.id_or_zero("UNREGISTER.Request")?;
+            let request = m.request_or_zero("UNREGISTER.Request")?;
             if request.is_none() && m.remaining() == 0 {
                 return Err(revocation_without_details(message));
             }
@@ -298,22 +323,22 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
             Message::Unregistered(Unregistered { request, details })
         }
         code::INVOCATION => Message::Invocation(Invocation {
-            request: m.id("Request")?,
-            registration: m.id("REGISTERED.Registration")?,
+            request: m.request("Request")?,
+            registration: m.registration("REGISTERED.Registration")?,
             details: m.options("Details", InvocationDetails::from_dict)?,
             payload: m.payload()?,
         }),
         code::INTERRUPT => Message::Interrupt(Interrupt {
-            request: m.id("INVOCATION.Request")?,
+            request: m.request("INVOCATION.Request")?,
             options: m.options("Options", InterruptOptions::from_dict)?,
         }),
         code::YIELD => Message::Yield(Yield {
-            request: m.id("INVOCATION.Request")?,
+            request: m.request("INVOCATION.Request")?,
             options: m.options("Options", YieldOptions::from_dict)?,
             payload: m.payload()?,
         }),
         code::EVENT_RECEIVED => Message::EventReceived(EventReceived {
-            publication: m.id("EVENT.Publication")?,
+            publication: m.publication("EVENT.Publication")?,
         }),
         _ => return Err(MessageError::UnknownType(code)),
     })
@@ -443,7 +468,7 @@ mod tests {
             panic!()
         };
         assert_eq!(u.request, None);
-        assert_eq!(u.details.subscription, Id::new(5));
+        assert_eq!(u.details.subscription, SubscriptionId::new(5));
         assert!(json("[67, 0]").is_err());
         assert!(json("[67, 3]").is_ok());
     }
@@ -457,7 +482,7 @@ mod tests {
     #[test]
     fn integral_floats_are_accepted_as_ids() {
         let m = json(r#"[17, 1.0, 4429313566.0]"#).unwrap();
-        assert_eq!(m.request_id(), Id::new(1));
+        assert_eq!(m.request_id(), RequestId::new(1));
         assert!(json(r#"[17, 1.5, 2]"#).is_err());
     }
 }

@@ -107,7 +107,7 @@ impl Serialize for Message {
                 seq.serialize_element(&m.subscription)?;
             }
             Message::Unsubscribed(m) => {
-                seq.serialize_element(&m.request.map_or(0, Id::get))?;
+                seq.serialize_element(&m.request.map_or(0, RequestId::get))?;
                 if len == 3 {
                     seq.serialize_element(&m.details)?;
                 }
@@ -147,7 +147,7 @@ impl Serialize for Message {
                 seq.serialize_element(&m.registration)?;
             }
             Message::Unregistered(m) => {
-                seq.serialize_element(&m.request.map_or(0, Id::get))?;
+                seq.serialize_element(&m.request.map_or(0, RequestId::get))?;
                 if len == 3 {
                     seq.serialize_element(&m.details)?;
                 }

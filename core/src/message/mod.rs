@@ -6,9 +6,9 @@
 //!
 //! ```
 //! use nexus_core::message::{Message, Publish, PublishOptions};
-//! use nexus_core::{args, kwargs, Id, Uri};
+//! use nexus_core::{args, kwargs, RequestId, Uri};
 //!
-//! let publish = Publish::new(Id::MIN, Uri::parse("com.example.news").unwrap())
+//! let publish = Publish::new(RequestId::MIN, Uri::parse("com.example.news").unwrap())
 //!     .with_options(PublishOptions { acknowledge: Some(true), ..Default::default() })
 //!     .with_args(args!["hello"])
 //!     .with_kwargs(kwargs! { "lang" => "en" });
@@ -31,7 +31,7 @@ pub use options::{
     UnsubscribedDetails, WelcomeDetails, YieldOptions,
 };
 
-use crate::id::Id;
+use crate::id::{PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId};
 use crate::uri::{Uri, UriError};
 use crate::value::{Dict, Value};
 
@@ -226,7 +226,7 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Welcome {
     /// The session ID.
-    pub session: Id,
+    pub session: SessionId,
     /// Roles, authentication and agent.
     pub details: WelcomeDetails,
 }
@@ -275,7 +275,7 @@ pub struct Error {
     /// The kind of request that failed.
     pub request_type: RequestType,
     /// The request that failed.
-    pub request: Id,
+    pub request: RequestId,
     /// Details.
     pub details: ErrorDetails,
     /// The error URI.
@@ -288,7 +288,7 @@ pub struct Error {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Publish {
     /// The request ID.
-    pub request: Id,
+    pub request: RequestId,
     /// Options.
     pub options: PublishOptions,
     /// The topic.
@@ -301,16 +301,16 @@ pub struct Publish {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Published {
     /// The PUBLISH request.
-    pub request: Id,
+    pub request: RequestId,
     /// The publication ID.
-    pub publication: Id,
+    pub publication: PublicationId,
 }
 
 /// `[SUBSCRIBE, Request|id, Options|dict, Topic|uri]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscribe {
     /// The request ID.
-    pub request: Id,
+    pub request: RequestId,
     /// Options.
     pub options: SubscribeOptions,
     /// The topic or topic pattern.
@@ -321,18 +321,18 @@ pub struct Subscribe {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscribed {
     /// The SUBSCRIBE request.
-    pub request: Id,
+    pub request: RequestId,
     /// The subscription ID.
-    pub subscription: Id,
+    pub subscription: SubscriptionId,
 }
 
 /// `[UNSUBSCRIBE, Request|id, SUBSCRIBED.Subscription|id]`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unsubscribe {
     /// The request ID.
-    pub request: Id,
+    pub request: RequestId,
     /// The subscription to end.
-    pub subscription: Id,
+    pub subscription: SubscriptionId,
 }
 
 /// `[UNSUBSCRIBED, UNSUBSCRIBE.Request|id]`, or the revocation form
@@ -340,7 +340,7 @@ pub struct Unsubscribe {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Unsubscribed {
     /// The UNSUBSCRIBE request; `None` (sent as 0) for a revocation by the router.
-    pub request: Option<Id>,
+    pub request: Option<RequestId>,
     /// The revoked subscription and the reason (revocation form).
     pub details: UnsubscribedDetails,
 }
@@ -349,9 +349,9 @@ pub struct Unsubscribed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The subscription.
-    pub subscription: Id,
+    pub subscription: SubscriptionId,
     /// The publication.
-    pub publication: Id,
+    pub publication: PublicationId,
     /// Details.
     pub details: EventDetails,
     /// The event's payload.
@@ -362,7 +362,7 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     /// The request ID.
-    pub request: Id,
+    pub request: RequestId,
     /// Options.
     pub options: CallOptions,
     /// The procedure.
@@ -375,7 +375,7 @@ pub struct Call {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cancel {
     /// The CALL to cancel.
-    pub request: Id,
+    pub request: RequestId,
     /// Options (`mode`).
     pub options: CancelOptions,
 }
@@ -384,7 +384,7 @@ pub struct Cancel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallResult {
     /// The CALL.
-    pub request: Id,
+    pub request: RequestId,
     /// Details.
     pub details: ResultDetails,
     /// The result.
@@ -395,7 +395,7 @@ pub struct CallResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Register {
     /// The request ID.
-    pub request: Id,
+    pub request: RequestId,
     /// Options.
     pub options: RegisterOptions,
     /// The procedure or procedure pattern.
@@ -406,18 +406,18 @@ pub struct Register {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Registered {
     /// The REGISTER request.
-    pub request: Id,
+    pub request: RequestId,
     /// The registration ID.
-    pub registration: Id,
+    pub registration: RegistrationId,
 }
 
 /// `[UNREGISTER, Request|id, REGISTERED.Registration|id]`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unregister {
     /// The request ID.
-    pub request: Id,
+    pub request: RequestId,
     /// The registration to end.
-    pub registration: Id,
+    pub registration: RegistrationId,
 }
 
 /// `[UNREGISTERED, UNREGISTER.Request|id]`, or the revocation form
@@ -425,7 +425,7 @@ pub struct Unregister {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Unregistered {
     /// The UNREGISTER request; `None` (sent as 0) for a revocation by the router.
-    pub request: Option<Id>,
+    pub request: Option<RequestId>,
     /// The revoked registration and the reason (revocation form).
     pub details: UnregisteredDetails,
 }
@@ -434,9 +434,9 @@ pub struct Unregistered {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
     /// The request ID (router to callee).
-    pub request: Id,
+    pub request: RequestId,
     /// The registration invoked.
-    pub registration: Id,
+    pub registration: RegistrationId,
     /// Details.
     pub details: InvocationDetails,
     /// The call's arguments.
@@ -447,7 +447,7 @@ pub struct Invocation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interrupt {
     /// The INVOCATION to interrupt.
-    pub request: Id,
+    pub request: RequestId,
     /// Options (`mode`).
     pub options: InterruptOptions,
 }
@@ -456,7 +456,7 @@ pub struct Interrupt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Yield {
     /// The INVOCATION answered.
-    pub request: Id,
+    pub request: RequestId,
     /// Options.
     pub options: YieldOptions,
     /// The result.
@@ -468,7 +468,7 @@ pub struct Yield {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventReceived {
     /// The publication acknowledged.
-    pub publication: Id,
+    pub publication: PublicationId,
 }
 
 /// A WAMP message.
@@ -564,7 +564,7 @@ impl Message {
     }
 
     /// The request ID the message carries or answers, if any.
-    pub fn request_id(&self) -> Option<Id> {
+    pub fn request_id(&self) -> Option<RequestId> {
         match self {
             Message::Error(m) => Some(m.request),
             Message::Publish(m) => Some(m.request),
@@ -770,7 +770,7 @@ impl Hello {
 
 impl Welcome {
     /// A WELCOME for `session` announcing `roles`.
-    pub fn new(session: Id, roles: RouterRoles) -> Welcome {
+    pub fn new(session: SessionId, roles: RouterRoles) -> Welcome {
         Welcome {
             session,
             details: WelcomeDetails {
@@ -807,7 +807,7 @@ impl Goodbye {
 
 impl Error {
     /// An ERROR answering `request` of kind `request_type` with the error URI `error`.
-    pub fn new(request_type: RequestType, request: Id, error: impl Into<String>) -> Error {
+    pub fn new(request_type: RequestType, request: RequestId, error: impl Into<String>) -> Error {
         Error {
             request_type,
             request,
@@ -820,7 +820,7 @@ impl Error {
 
 impl Publish {
     /// A PUBLISH to `topic` with no options and no payload.
-    pub fn new(request: Id, topic: Uri) -> Publish {
+    pub fn new(request: RequestId, topic: Uri) -> Publish {
         Publish {
             request,
             options: PublishOptions::default(),
@@ -838,7 +838,7 @@ impl Publish {
 
 impl Subscribe {
     /// A SUBSCRIBE to `topic` with no options.
-    pub fn new(request: Id, topic: Uri) -> Subscribe {
+    pub fn new(request: RequestId, topic: Uri) -> Subscribe {
         Subscribe {
             request,
             options: SubscribeOptions::default(),
@@ -849,7 +849,7 @@ impl Subscribe {
 
 impl Event {
     /// An EVENT with no details and no payload.
-    pub fn new(subscription: Id, publication: Id) -> Event {
+    pub fn new(subscription: SubscriptionId, publication: PublicationId) -> Event {
         Event {
             subscription,
             publication,
@@ -861,7 +861,7 @@ impl Event {
 
 impl Call {
     /// A CALL of `procedure` with no options and no arguments.
-    pub fn new(request: Id, procedure: Uri) -> Call {
+    pub fn new(request: RequestId, procedure: Uri) -> Call {
         Call {
             request,
             options: CallOptions::default(),
@@ -879,7 +879,7 @@ impl Call {
 
 impl CallResult {
     /// A RESULT for `request` with no details and no payload.
-    pub fn new(request: Id) -> CallResult {
+    pub fn new(request: RequestId) -> CallResult {
         CallResult {
             request,
             details: ResultDetails::default(),
@@ -890,7 +890,7 @@ impl CallResult {
 
 impl Register {
     /// A REGISTER of `procedure` with no options.
-    pub fn new(request: Id, procedure: Uri) -> Register {
+    pub fn new(request: RequestId, procedure: Uri) -> Register {
         Register {
             request,
             options: RegisterOptions::default(),
@@ -901,7 +901,7 @@ impl Register {
 
 impl Invocation {
     /// An INVOCATION with no details and no payload.
-    pub fn new(request: Id, registration: Id) -> Invocation {
+    pub fn new(request: RequestId, registration: RegistrationId) -> Invocation {
         Invocation {
             request,
             registration,
@@ -913,7 +913,7 @@ impl Invocation {
 
 impl Yield {
     /// A YIELD for `request` with no options and no payload.
-    pub fn new(request: Id) -> Yield {
+    pub fn new(request: RequestId) -> Yield {
         Yield {
             request,
             options: YieldOptions::default(),

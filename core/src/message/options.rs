@@ -18,7 +18,7 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::id::Id;
+use crate::id::{Id, RegistrationId, SessionId, SubscriptionId};
 use crate::uri::{MatchPolicy, Uri};
 use crate::value::{Dict, Value};
 
@@ -72,6 +72,18 @@ impl OptionValue for Id {
             .ok_or_else(|| wrong("an ID (an integer in [1, 2^53])", &value))
     }
 }
+
+/// The typed IDs read as [`Id`] does; the key says what the ID names.
+macro_rules! typed_id_option {
+    ($($t:ident),*) => {$(
+        impl OptionValue for $t {
+            fn from_option(value: Value) -> Result<Self, String> {
+                Id::from_option(value).map($t::from_id)
+            }
+        }
+    )*};
+}
+typed_id_option!(SessionId, SubscriptionId, RegistrationId);
 
 impl OptionValue for String {
     fn from_option(value: Value) -> Result<Self, String> {
@@ -311,7 +323,7 @@ options! {
     /// and Crossbar).
     pub struct ForwardFor {
         /// The session on the forwarding router.
-        session: Id = "session",
+        session: SessionId = "session",
         /// Its authid.
         authid: String = "authid",
         /// Its authrole.
@@ -525,13 +537,13 @@ options! {
         /// Exclude the publisher from receiving the event (default true).
         exclude_me: bool = "exclude_me",
         /// Sessions that must not receive the event.
-        exclude: Vec<Id> = "exclude",
+        exclude: Vec<SessionId> = "exclude",
         /// authids that must not receive the event.
         exclude_authid: Vec<String> = "exclude_authid",
         /// authroles that must not receive the event.
         exclude_authrole: Vec<String> = "exclude_authrole",
         /// The only sessions that may receive the event.
-        eligible: Vec<Id> = "eligible",
+        eligible: Vec<SessionId> = "eligible",
         /// The only authids that may receive the event.
         eligible_authid: Vec<String> = "eligible_authid",
         /// The only authroles that may receive the event.
@@ -583,7 +595,7 @@ options! {
     /// `UNSUBSCRIBED.Details` (subscription revocation).
     pub struct UnsubscribedDetails {
         /// The revoked subscription.
-        subscription: Id = "subscription",
+        subscription: SubscriptionId = "subscription",
         /// Why it was revoked.
         reason: String = "reason",
     }
@@ -593,7 +605,7 @@ options! {
     /// `EVENT.Details`.
     pub struct EventDetails {
         /// The publisher's session, when disclosed.
-        publisher: Id = "publisher",
+        publisher: SessionId = "publisher",
         /// The publisher's authid, when disclosed.
         publisher_authid: String = "publisher_authid",
         /// The publisher's authrole, when disclosed.
@@ -716,7 +728,7 @@ options! {
     /// `UNREGISTERED.Details` (registration revocation).
     pub struct UnregisteredDetails {
         /// The revoked registration.
-        registration: Id = "registration",
+        registration: RegistrationId = "registration",
         /// Why it was revoked.
         reason: String = "reason",
     }
@@ -730,7 +742,7 @@ options! {
         /// A chunk of a progressive invocation; more follow.
         progress: bool = "progress",
         /// The caller's session, when disclosed.
-        caller: Id = "caller",
+        caller: SessionId = "caller",
         /// The caller's authid, when disclosed.
         caller_authid: String = "caller_authid",
         /// The caller's authrole, when disclosed.

@@ -6,7 +6,7 @@ use super::auth::transport::{CookieGrant, TransportAuth};
 use super::connection::ConnectionId;
 #[cfg(doc)]
 use super::{AuthMode, Router};
-use crate::id::Id;
+use crate::id::SessionId;
 use crate::message::{Authenticate, ChallengeExtra, Hello};
 use crate::uri::{MatchPolicy, Uri};
 use crate::value::Dict;
@@ -108,7 +108,7 @@ pub struct AuthzRequest {
     /// The connection.
     pub connection: ConnectionId,
     /// The session.
-    pub session: Id,
+    pub session: SessionId,
     /// The realm.
     pub realm: Uri,
     /// The session's authid.

@@ -35,7 +35,7 @@ use super::connection::{ConnectionId, Connections, PendingAuthz};
 use super::context::Ctx;
 use super::realm::Realm;
 use super::{Action, AuthzAction, AuthzRequest};
-use crate::id::Id;
+use crate::id::SubscriptionId;
 use crate::message::{Error, Message, Payload, RequestType};
 use crate::uri::{self, MatchPolicy, Uri, UriRules};
 use crate::value::Value;
@@ -947,7 +947,7 @@ fn meta_target(realm: &Realm, message: &Message) -> Option<Question> {
     // Arguments the procedure rejects raise no question: it answers with its own error.
     match m.procedure.as_str() {
         "wamp.subscription.get_events" => {
-            let id = args.first()?.as_u64().and_then(Id::new)?;
+            let id = args.first()?.as_u64().and_then(SubscriptionId::new)?;
             let sub = realm.broker.subscriptions.get(&id)?;
             Some((AuthzAction::Subscribe, sub.policy, sub.uri.clone()))
         }

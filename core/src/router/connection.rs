@@ -16,7 +16,7 @@ use super::pubsub::SessionPubSub;
 use super::realm::RealmId;
 use super::rpc::SessionRpc;
 use super::{Action, AuthzAction};
-use crate::id::Id;
+use crate::id::{RequestId, SessionId};
 use crate::message::{Abort, ClientRoles, Hello, Message};
 use crate::serializer::Serializer;
 use crate::uri::{self, MatchPolicy, Uri};
@@ -114,7 +114,7 @@ pub(crate) enum Pushed {
 /// feature's type (`rpc`, `pubsub`, `testaments`), held here so that it goes with the session.
 #[derive(Debug)]
 pub(crate) struct SessionData {
-    pub id: Id,
+    pub id: SessionId,
     pub realm: RealmId,
     pub authid: String,
     pub authrole: String,
@@ -128,7 +128,7 @@ pub(crate) struct SessionData {
     pub slow_subscriber: Option<SlowSubscriberPolicy>,
     pub roles: ClientRoles,
     /// The last new-request ID received (the watermark of strict checking).
-    pub last_request: Option<Id>,
+    pub last_request: Option<RequestId>,
     /// Registrations, calls and invocations.
     pub rpc: SessionRpc,
     /// Subscriptions.
@@ -189,7 +189,7 @@ pub(crate) struct Connections {
     /// Connections to close and tear down once the current input is handled.
     pub doomed: Vec<ConnectionId>,
     /// Established sessions by ID, in every realm.
-    pub sessions: HashMap<Id, ConnectionId>,
+    pub sessions: HashMap<SessionId, ConnectionId>,
     /// The connections' deadlines, soonest first.
     timers: BTreeSet<(Instant, ConnectionId)>,
 }
@@ -241,9 +241,9 @@ impl Connections {
     }
 
     /// A session ID no session has.
-    pub fn unused_session_id(&self, ids: &mut crate::id::IdGenerator) -> Id {
+    pub fn unused_session_id(&self, ids: &mut crate::id::IdGenerator) -> SessionId {
         loop {
-            let id = ids.next_id();
+            let id = SessionId::from_id(ids.next_id());
             if !self.sessions.contains_key(&id) {
                 break id;
             }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::config::RouterConfig;
 use super::connection::{ConnectionId, Connections};
-use crate::id::{Id, IdGenerator};
+use crate::id::{IdGenerator, RequestId};
 use crate::message::{Error, RequestType, RouterRoles};
 use crate::uri::{self, MatchPolicy, Uri};
 use crate::value::Value;
@@ -39,7 +39,7 @@ impl Ctx<'_> {
         &mut self,
         conn: ConnectionId,
         kind: RequestType,
-        request: Id,
+        request: RequestId,
         uri: &Uri,
         policy: MatchPolicy,
         reply: bool,

@@ -11,7 +11,7 @@ use super::lifecycle;
 use super::pubsub;
 use super::realm::Realm;
 use super::rpc;
-use crate::id::Id;
+use crate::id::RequestId;
 use crate::message::{Message, RequestType};
 
 /// A message of the established session on `conn`, in `realm`.
@@ -23,7 +23,7 @@ pub(crate) fn established(
     conn: ConnectionId,
     message: Message,
 ) {
-    let fresh = |cx: &mut Ctx<'_>, request: Id, is_call: bool| {
+    let fresh = |cx: &mut Ctx<'_>, request: RequestId, is_call: bool| {
         lifecycle::check_request(cx.conns, policy, conn, request, is_call)
     };
     let allowed = match message {

@@ -14,7 +14,7 @@ use super::pubsub;
 use super::realm::Realm;
 use super::rpc;
 use super::Action;
-use crate::id::Id;
+use crate::id::{RequestId, SessionId};
 use crate::message::{Goodbye, GoodbyeDetails, Hello, Welcome, WelcomeDetails};
 use crate::uri::{self, Uri};
 
@@ -26,7 +26,7 @@ pub(crate) fn welcome(
     conn: ConnectionId,
     hello: &Hello,
     identity: Identity,
-    session: Option<Id>,
+    session: Option<SessionId>,
 ) {
     let session = match session {
         Some(id) if !cx.conns.sessions.contains_key(&id) => id,
@@ -81,13 +81,13 @@ pub(crate) fn check_request(
     conns: &mut Connections,
     policy: RequestIdPolicy,
     conn: ConnectionId,
-    request: Id,
+    request: RequestId,
     is_call: bool,
 ) -> bool {
     let Some(s) = conns.session_mut(conn) else {
         return false;
     };
-    let expected = s.last_request.map_or(Id::MIN, Id::next);
+    let expected = s.last_request.map_or(RequestId::MIN, RequestId::next);
     match policy {
         RequestIdPolicy::Strict if request != expected => {
             let msg =

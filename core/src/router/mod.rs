@@ -93,7 +93,7 @@ use context::{Ctx, WallClock};
 use realm::{Realm, RealmId};
 
 use crate::features;
-use crate::id::{Id, IdGenerator};
+use crate::id::{IdGenerator, RegistrationId, SessionId, SubscriptionId};
 use crate::message::{Hello, Message, Role, RouterRoles};
 use crate::serializer::{DecodeError, Serializer};
 use crate::uri::{self, Uri};
@@ -232,7 +232,7 @@ impl Router {
     /// use std::time::Instant;
     /// use nexus_core::message::{CallResult, Message};
     /// use nexus_core::router::{Router, RouterConfig};
-    /// use nexus_core::{Id, Payload, Serializer, Uri};
+    /// use nexus_core::{Payload, RequestId, Serializer, Uri};
     ///
     /// let mut router = Router::new(RouterConfig::with_realm(Uri::parse("realm1").unwrap()), 1);
     /// let now = Instant::now();
@@ -240,7 +240,7 @@ impl Router {
     /// router.set_frame_limit(conn, 1024);
     /// // (a session joins and calls; its RESULT turns out to be 5000 bytes)
     /// let result = Message::Result(CallResult {
-    ///     request: Id::MIN,
+    ///     request: RequestId::MIN,
     ///     details: Default::default(),
     ///     payload: Payload::default(),
     /// });
@@ -456,7 +456,7 @@ impl Router {
     /// use std::time::{Duration, Instant};
     /// use nexus_core::message::{Call, ClientRoles, Hello, Message, Role};
     /// use nexus_core::router::{Action, AuthzDecision, AuthzMode, RealmConfig, Router, RouterConfig};
-    /// use nexus_core::{Id, Uri};
+    /// use nexus_core::{RequestId, Uri};
     ///
     /// let realm = Uri::parse("realm1").unwrap();
     /// let mut config = RealmConfig::new(realm.clone());
@@ -470,7 +470,7 @@ impl Router {
     /// router.poll_transmit(conn); // WELCOME
     ///
     /// let procedure = Uri::parse("com.example.secret").unwrap();
-    /// router.handle_message(now, conn, Call::new(Id::MIN, procedure.clone()).into());
+    /// router.handle_message(now, conn, Call::new(RequestId::MIN, procedure.clone()).into());
     /// let Some(Action::Authorize(request)) = router.poll_action() else { panic!() };
     /// // No, and the same answer for this role and procedure during the next minute.
     /// let no = AuthzDecision::deny().cached_for(Duration::from_secs(60));
@@ -481,7 +481,7 @@ impl Router {
     /// while router.poll_action().is_some() {}
     ///
     /// // The next identical call is refused at once, without a question.
-    /// router.handle_message(now, conn, Call::new(Id::new(2).unwrap(), procedure).into());
+    /// router.handle_message(now, conn, Call::new(RequestId::new(2).unwrap(), procedure).into());
     /// assert_eq!(router.poll_action(), Some(Action::Transmit(conn)));
     /// assert_eq!(router.poll_action(), None);
     /// assert!(matches!(&*router.poll_transmit(conn).unwrap(), Message::Error(_)));
@@ -547,7 +547,7 @@ impl Router {
     pub fn kill(
         &mut self,
         now: Instant,
-        session: Id,
+        session: SessionId,
         reason: &str,
         message: Option<String>,
     ) -> bool {
@@ -565,8 +565,8 @@ impl Router {
     pub fn revoke_registration(
         &mut self,
         now: Instant,
-        session: Id,
-        registration: Id,
+        session: SessionId,
+        registration: RegistrationId,
         reason: Option<&str>,
     ) -> bool {
         self.in_session(now, session, |cx, realm, conn| {
@@ -581,8 +581,8 @@ impl Router {
     pub fn revoke_subscription(
         &mut self,
         now: Instant,
-        session: Id,
-        subscription: Id,
+        session: SessionId,
+        subscription: SubscriptionId,
         reason: Option<&str>,
     ) -> bool {
         self.in_session(now, session, |cx, realm, conn| {
@@ -625,7 +625,7 @@ impl Router {
     }
 
     /// The session ID of a connection, once established.
-    pub fn session_id(&self, conn: ConnectionId) -> Option<Id> {
+    pub fn session_id(&self, conn: ConnectionId) -> Option<SessionId> {
         self.conns.session(conn).map(|s| s.id)
     }
 
@@ -668,7 +668,7 @@ impl Router {
     fn in_session(
         &mut self,
         now: Instant,
-        session: Id,
+        session: SessionId,
         act: impl FnOnce(&mut Ctx<'_>, &mut Realm, ConnectionId) -> bool,
     ) -> bool {
         let Some(&conn) = self.conns.sessions.get(&session) else {

@@ -7,7 +7,7 @@ use super::config::RealmConfig;
 use super::connection::ConnectionId;
 use super::pubsub::broker::Broker;
 use super::rpc::dealer::Dealer;
-use crate::id::Id;
+use crate::id::SessionId;
 
 /// A handle to one of the router's realms (its position in the router's table; realms are
 /// never removed, so a handle stays valid).
@@ -31,7 +31,7 @@ pub(crate) struct Realm {
     pub id: RealmId,
     pub config: RealmConfig,
     /// The realm's sessions, in the order they joined.
-    pub sessions: IndexMap<Id, ConnectionId>,
+    pub sessions: IndexMap<SessionId, ConnectionId>,
     pub broker: Broker,
     pub dealer: Dealer,
 }

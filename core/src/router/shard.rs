@@ -4,7 +4,7 @@
 //! get the event). The scores are stable across routers and versions, so anyone can compute
 //! where a key goes.
 
-use crate::id::Id;
+use crate::id::SessionId;
 
 /// The rendezvous-hashing score of a publication's `rkey` for a subscriber's `nkey`
 /// (sharded subscription): the SplitMix64 finalizer of (FNV-1a 64 of `rkey` XOR FNV-1a 64
@@ -16,7 +16,7 @@ pub fn nkey_score(rkey: &str, nkey: &str) -> u64 {
 /// The rendezvous-hashing score of a shard key for a callee session: the SplitMix64
 /// finalizer of (FNV-1a 64 of the key's UTF-8 bytes XOR the session ID). Stable across
 /// routers and versions, so anyone can compute where a key goes.
-pub fn shard_score(rkey: &str, session: Id) -> u64 {
+pub fn shard_score(rkey: &str, session: SessionId) -> u64 {
     mix(fnv1a(rkey) ^ session.get())
 }
 

@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::ops::Index;
 
-use crate::id::{Id, IdGenerator};
+use crate::id::{IdGenerator, TypedId};
 use crate::uri::{self, MatchPolicy, Uri};
 
 /// What the index needs to know about an entry.
 pub(crate) trait Pattern {
+    /// The kind of ID the entry is known by.
+    type Id: TypedId;
     /// The URI or pattern.
     fn uri(&self) -> &Uri;
     /// How it matches.
@@ -25,18 +27,18 @@ pub(crate) trait Pattern {
 
 /// Entries by ID, indexed by URI and pattern.
 #[derive(Debug)]
-pub(crate) struct UriIndex<T> {
-    entries: HashMap<Id, T>,
+pub(crate) struct UriIndex<T: Pattern> {
+    entries: HashMap<T::Id, T>,
     /// Exact entries by URI (looked up by `&str`, without allocating).
-    exact: HashMap<Uri, Id>,
+    exact: HashMap<Uri, T::Id>,
     /// Prefix and wildcard entries by (policy, pattern).
-    by_pattern: HashMap<(MatchPolicy, Uri), Id>,
+    by_pattern: HashMap<(MatchPolicy, Uri), T::Id>,
     /// Prefix and wildcard entries in creation order: the order a publication reaches them
     /// in, and the tie-break of the precedence rules.
-    patterns: Vec<Id>,
+    patterns: Vec<T::Id>,
 }
 
-impl<T> Default for UriIndex<T> {
+impl<T: Pattern> Default for UriIndex<T> {
     fn default() -> Self {
         UriIndex {
             entries: HashMap::new(),
@@ -49,7 +51,7 @@ impl<T> Default for UriIndex<T> {
 
 impl<T: Pattern> UriIndex<T> {
     /// The entry of exactly `uri` under `policy` (not the best match).
-    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
+    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<T::Id> {
         match policy {
             MatchPolicy::Exact => self.exact.get(uri.as_str()).copied(),
             _ => self.by_pattern.get(&(policy, uri.clone())).copied(),
@@ -58,9 +60,9 @@ impl<T: Pattern> UriIndex<T> {
 
     /// Adds an entry under a fresh ID (the caller checked with [`find`](Self::find) that
     /// its pattern has none yet).
-    pub fn insert(&mut self, ids: &mut IdGenerator, entry: T) -> Id {
+    pub fn insert(&mut self, ids: &mut IdGenerator, entry: T) -> T::Id {
         let id = loop {
-            let id = ids.next_id();
+            let id = T::Id::from_id(ids.next_id());
             if !self.entries.contains_key(&id) {
                 break id;
             }
@@ -79,7 +81,7 @@ impl<T: Pattern> UriIndex<T> {
     }
 
     /// Removes an entry.
-    pub fn remove(&mut self, id: Id) -> Option<T> {
+    pub fn remove(&mut self, id: T::Id) -> Option<T> {
         let entry = self.entries.remove(&id)?;
         match entry.policy() {
             MatchPolicy::Exact => {
@@ -94,7 +96,7 @@ impl<T: Pattern> UriIndex<T> {
     }
 
     /// Every entry matching `uri`: the exact one first, then patterns in creation order.
-    pub fn matching(&self, uri: &Uri) -> Vec<Id> {
+    pub fn matching(&self, uri: &Uri) -> Vec<T::Id> {
         // Allocates only when something matches.
         let mut out = Vec::new();
         if let Some(id) = self.exact.get(uri.as_str()) {
@@ -113,7 +115,7 @@ impl<T: Pattern> UriIndex<T> {
     /// The one entry `uri` goes to: the exact one; else the prefix entry with the longest
     /// prefix; else the wildcard entry whose literal components match best (longest first
     /// run of literal components, then the next run...). Among equals, the newest.
-    pub fn best_match(&self, uri: &Uri) -> Option<Id> {
+    pub fn best_match(&self, uri: &Uri) -> Option<T::Id> {
         if let Some(id) = self.exact.get(uri.as_str()) {
             return Some(*id);
         }
@@ -135,19 +137,19 @@ impl<T: Pattern> UriIndex<T> {
     }
 }
 
-impl<T> UriIndex<T> {
+impl<T: Pattern> UriIndex<T> {
     /// The entry with this ID.
-    pub fn get(&self, id: &Id) -> Option<&T> {
+    pub fn get(&self, id: &T::Id) -> Option<&T> {
         self.entries.get(id)
     }
 
     /// The entry with this ID, to change (not its URI or policy).
-    pub fn get_mut(&mut self, id: &Id) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: &T::Id) -> Option<&mut T> {
         self.entries.get_mut(id)
     }
 
     /// Every entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Id, &T)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&T::Id, &T)> {
         self.entries.iter()
     }
 
@@ -160,10 +162,10 @@ impl<T> UriIndex<T> {
     }
 }
 
-impl<T> Index<&Id> for UriIndex<T> {
+impl<T: Pattern> Index<&T::Id> for UriIndex<T> {
     type Output = T;
 
-    fn index(&self, id: &Id) -> &T {
+    fn index(&self, id: &T::Id) -> &T {
         &self.entries[id]
     }
 }
@@ -171,10 +173,12 @@ impl<T> Index<&Id> for UriIndex<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::SubscriptionId;
 
     struct Entry(Uri, MatchPolicy);
 
     impl Pattern for Entry {
+        type Id = SubscriptionId;
         fn uri(&self) -> &Uri {
             &self.0
         }
@@ -183,7 +187,12 @@ mod tests {
         }
     }
 
-    fn add(index: &mut UriIndex<Entry>, ids: &mut IdGenerator, uri: &str, p: MatchPolicy) -> Id {
+    fn add(
+        index: &mut UriIndex<Entry>,
+        ids: &mut IdGenerator,
+        uri: &str,
+        p: MatchPolicy,
+    ) -> SubscriptionId {
         index.insert(ids, Entry(Uri::new_unchecked(uri), p))
     }
 

@@ -121,13 +121,13 @@ pub(crate) fn decode(
 mod tests {
     use super::*;
     use crate::message::{Goodbye, Published};
-    use crate::Id;
+    use crate::{PublicationId, RequestId};
 
     fn sample() -> Vec<Message> {
         vec![
             Message::Published(Published {
-                request: Id::MIN,
-                publication: Id::new(99).unwrap(),
+                request: RequestId::MIN,
+                publication: PublicationId::new(99).unwrap(),
             }),
             Message::Goodbye(Goodbye::new(crate::uri::close::NORMAL)),
         ]

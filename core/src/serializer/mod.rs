@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use nexus_core::message::{Call, Message};
-//! use nexus_core::{args, Id, Limits, Serializer, Uri};
+//! use nexus_core::{args, Limits, RequestId, Serializer, Uri};
 //!
-//! let call = Message::Call(Call::new(Id::MIN, Uri::parse("com.example.add").unwrap())
+//! let call = Message::Call(Call::new(RequestId::MIN, Uri::parse("com.example.add").unwrap())
 //!     .with_args(args![2, 3]));
 //! for serializer in Serializer::ALL {
 //!     let bytes = serializer.encode(&call).unwrap();

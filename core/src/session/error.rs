@@ -1,7 +1,7 @@
 //! The two kinds of failure: the router broke the protocol ([`ProtocolError`]), or the
 //! application used the session wrongly ([`UsageError`]).
 
-use crate::id::Id;
+use crate::id::{RegistrationId, RequestId, SubscriptionId};
 use crate::serializer::DecodeError;
 use crate::uri::UriError;
 
@@ -50,7 +50,7 @@ pub enum ProtocolError {
         /// The message name.
         message: &'static str,
         /// The request ID it named.
-        request: Id,
+        request: RequestId,
     },
     /// A reply whose kind does not fit the outstanding request with that ID (for example
     /// SUBSCRIBED for a CALL).
@@ -59,7 +59,7 @@ pub enum ProtocolError {
         /// The message name.
         message: &'static str,
         /// The request ID.
-        request: Id,
+        request: RequestId,
         /// The kind of request outstanding under that ID, e.g. `CALL`.
         outstanding: &'static str,
     },
@@ -69,7 +69,7 @@ pub enum ProtocolError {
         /// The request type the ERROR named, e.g. `SUBSCRIBE`.
         request_type: &'static str,
         /// The request ID.
-        request: Id,
+        request: RequestId,
         /// The kind of request outstanding under that ID.
         outstanding: &'static str,
     },
@@ -77,14 +77,14 @@ pub enum ProtocolError {
     #[error("the router sent ERROR with REQUEST.Type INVOCATION (request {request}), which only a callee sends")]
     ErrorForInvocation {
         /// The request ID.
-        request: Id,
+        request: RequestId,
     },
     /// A progressive RESULT (`Details.progress`) for a call that did not set
     /// `receive_progress`.
     #[error("the router sent a progressive RESULT for call {request}, which did not ask for progressive results")]
     UnrequestedProgress {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
     },
     /// An EVENT for a subscription the session does not hold.
     #[error(
@@ -92,37 +92,37 @@ pub enum ProtocolError {
     )]
     UnknownSubscription {
         /// The subscription ID.
-        subscription: Id,
+        subscription: SubscriptionId,
     },
     /// An INVOCATION for a registration the session does not hold.
     #[error("the router sent INVOCATION for registration {registration}, which the session does not hold")]
     UnknownRegistration {
         /// The registration ID.
-        registration: Id,
+        registration: RegistrationId,
     },
     /// An INVOCATION reusing the request ID of an invocation not answered yet.
     #[error("the router sent INVOCATION with request {request}, the ID of an invocation the session has not answered yet")]
     DuplicateInvocation {
         /// The request ID.
-        request: Id,
+        request: RequestId,
     },
     /// A progressive INVOCATION (`Details.progress`) although the callee role did not
     /// announce `progressive_call_invocations`.
     #[error("the router sent a progressive INVOCATION (request {request}), but the callee role did not announce progressive_call_invocations")]
     ProgressiveInvocation {
         /// The request ID.
-        request: Id,
+        request: RequestId,
     },
     /// A continuation chunk of a progressive invocation that names another registration
     /// than the invocation's first chunk.
     #[error("the router sent a continuation of invocation {request} for registration {registration}, but the invocation's first chunk was for registration {expected}")]
     ContinuationRegistrationMismatch {
         /// The INVOCATION request ID.
-        request: Id,
+        request: RequestId,
         /// The registration the continuation named.
-        registration: Id,
+        registration: RegistrationId,
         /// The registration of the first chunk.
-        expected: Id,
+        expected: RegistrationId,
     },
     /// The revocation form of UNSUBSCRIBED or UNREGISTERED (request 0) without the ID of
     /// what it revokes.
@@ -244,7 +244,7 @@ pub enum UsageError {
     #[error("cannot send a chunk of call {request}: no such call is outstanding (it was never made, or its final RESULT or ERROR arrived: the callee may answer before the last chunk)")]
     CallNotOutstanding {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
     },
     /// [`Session::continue_call`](super::Session::continue_call) or
     /// [`Session::finish_call`](super::Session::finish_call) for a call whose last chunk
@@ -252,7 +252,7 @@ pub enum UsageError {
     #[error("cannot send a chunk of call {request}: its last chunk was already sent (or it was not started with CallOptions::progress); start a new call")]
     CallInputFinished {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
     },
     /// [`Session::continue_call`](super::Session::continue_call) or
     /// [`Session::finish_call`](super::Session::finish_call) for a call that was canceled.
@@ -261,63 +261,63 @@ pub enum UsageError {
     )]
     CallCanceled {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
     },
     /// [`Session::cancel`](super::Session::cancel) of a call that is not outstanding.
     #[error("cannot cancel call {request}: no such call is outstanding (it was never made, or its final RESULT or ERROR arrived)")]
     UnknownCall {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
     },
     /// [`Session::cancel`](super::Session::cancel) of a call already canceled.
     #[error("cannot cancel call {request}: it was already canceled; wait for its RESULT or ERROR")]
     AlreadyCanceled {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
     },
     /// [`Session::unsubscribe`](super::Session::unsubscribe) of a subscription the session
     /// does not hold.
     #[error("cannot unsubscribe from subscription {subscription}: the session does not hold it (use the ID from SessionEvent::Subscribed)")]
     UnknownSubscription {
         /// The subscription ID.
-        subscription: Id,
+        subscription: SubscriptionId,
     },
     /// [`Session::unsubscribe`](super::Session::unsubscribe) while an UNSUBSCRIBE for the
     /// same subscription is outstanding.
     #[error("cannot unsubscribe from subscription {subscription}: UNSUBSCRIBE request {request} for it is already outstanding")]
     AlreadyUnsubscribing {
         /// The subscription ID.
-        subscription: Id,
+        subscription: SubscriptionId,
         /// The outstanding UNSUBSCRIBE request.
-        request: Id,
+        request: RequestId,
     },
     /// [`Session::unregister`](super::Session::unregister) of a registration the session does
     /// not hold.
     #[error("cannot unregister registration {registration}: the session does not hold it (use the ID from SessionEvent::Registered)")]
     UnknownRegistration {
         /// The registration ID.
-        registration: Id,
+        registration: RegistrationId,
     },
     /// [`Session::unregister`](super::Session::unregister) while an UNREGISTER for the same
     /// registration is outstanding.
     #[error("cannot unregister registration {registration}: UNREGISTER request {request} for it is already outstanding")]
     AlreadyUnregistering {
         /// The registration ID.
-        registration: Id,
+        registration: RegistrationId,
         /// The outstanding UNREGISTER request.
-        request: Id,
+        request: RequestId,
     },
     /// A YIELD or ERROR for an invocation that is not waiting for an answer.
     #[error("cannot answer invocation {request}: no such invocation is waiting for an answer (it was never received, or was already answered)")]
     UnknownInvocation {
         /// The INVOCATION request.
-        request: Id,
+        request: RequestId,
     },
     /// A progressive YIELD for an invocation whose caller did not ask for progressive
     /// results.
     #[error("cannot yield a progressive result to invocation {request}: its INVOCATION.Details.receive_progress is not true; send one final result instead")]
     ProgressNotRequested {
         /// The INVOCATION request.
-        request: Id,
+        request: RequestId,
     },
 }

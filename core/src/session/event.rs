@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::auth::AuthError;
-use crate::id::Id;
+use crate::id::{PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId};
 use crate::message::{
     AbortDetails, Challenge, ErrorDetails, EventDetails, GoodbyeDetails, InterruptOptions,
     InvocationDetails, ResultDetails, WelcomeDetails,
@@ -82,7 +82,7 @@ pub enum SessionEvent {
     /// The router sent WELCOME: the session is established.
     Joined {
         /// The session ID the router assigned.
-        session: Id,
+        session: SessionId,
         /// The router's roles, features, agent and authentication outcome (boxed: it is
         /// large and arrives once per session).
         details: Box<WelcomeDetails>,
@@ -115,7 +115,7 @@ pub enum SessionEvent {
     /// result after which the call stays outstanding.
     Result {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
         /// Details (`progress`).
         details: ResultDetails,
         /// The result.
@@ -124,7 +124,7 @@ pub enum SessionEvent {
     /// A call failed; it is no longer outstanding.
     CallError {
         /// The CALL request.
-        request: Id,
+        request: RequestId,
         /// The error URI (for example `wamp.error.no_such_procedure`).
         error: Uri,
         /// Details.
@@ -135,14 +135,14 @@ pub enum SessionEvent {
     /// An acknowledged publication was accepted.
     Published {
         /// The PUBLISH request.
-        request: Id,
+        request: RequestId,
         /// The publication ID.
-        publication: Id,
+        publication: PublicationId,
     },
     /// An acknowledged publication was refused.
     PublishError {
         /// The PUBLISH request.
-        request: Id,
+        request: RequestId,
         /// The error URI.
         error: Uri,
         /// Details.
@@ -153,14 +153,14 @@ pub enum SessionEvent {
     /// A subscription was made (or an existing one of this session was returned).
     Subscribed {
         /// The SUBSCRIBE request.
-        request: Id,
+        request: RequestId,
         /// The subscription ID.
-        subscription: Id,
+        subscription: SubscriptionId,
     },
     /// A SUBSCRIBE failed.
     SubscribeError {
         /// The SUBSCRIBE request.
-        request: Id,
+        request: RequestId,
         /// The error URI.
         error: Uri,
         /// Details.
@@ -171,17 +171,17 @@ pub enum SessionEvent {
     /// A subscription ended at our request.
     Unsubscribed {
         /// The UNSUBSCRIBE request.
-        request: Id,
+        request: RequestId,
         /// The subscription that ended.
-        subscription: Id,
+        subscription: SubscriptionId,
     },
     /// An UNSUBSCRIBE failed. The subscription stays held, except after
     /// `wamp.error.no_such_subscription`, when the session forgets it too.
     UnsubscribeError {
         /// The UNSUBSCRIBE request.
-        request: Id,
+        request: RequestId,
         /// The subscription the request named.
-        subscription: Id,
+        subscription: SubscriptionId,
         /// The error URI.
         error: Uri,
         /// Details.
@@ -192,21 +192,21 @@ pub enum SessionEvent {
     /// The router ended a subscription on its own (subscription revocation).
     SubscriptionRevoked {
         /// The subscription that ended.
-        subscription: Id,
+        subscription: SubscriptionId,
         /// Why, if the router said.
         reason: Option<String>,
     },
     /// A registration was made.
     Registered {
         /// The REGISTER request.
-        request: Id,
+        request: RequestId,
         /// The registration ID.
-        registration: Id,
+        registration: RegistrationId,
     },
     /// A REGISTER failed (for example `wamp.error.procedure_already_exists`).
     RegisterError {
         /// The REGISTER request.
-        request: Id,
+        request: RequestId,
         /// The error URI.
         error: Uri,
         /// Details.
@@ -217,17 +217,17 @@ pub enum SessionEvent {
     /// A registration ended at our request.
     Unregistered {
         /// The UNREGISTER request.
-        request: Id,
+        request: RequestId,
         /// The registration that ended.
-        registration: Id,
+        registration: RegistrationId,
     },
     /// An UNREGISTER failed. The registration stays held, except after
     /// `wamp.error.no_such_registration`, when the session forgets it too.
     UnregisterError {
         /// The UNREGISTER request.
-        request: Id,
+        request: RequestId,
         /// The registration the request named.
-        registration: Id,
+        registration: RegistrationId,
         /// The error URI.
         error: Uri,
         /// Details.
@@ -238,7 +238,7 @@ pub enum SessionEvent {
     /// The router ended a registration on its own (registration revocation).
     RegistrationRevoked {
         /// The registration that ended.
-        registration: Id,
+        registration: RegistrationId,
         /// Why, if the router said.
         reason: Option<String>,
     },
@@ -247,9 +247,9 @@ pub enum SessionEvent {
     /// UNSUBSCRIBED are delivered: the subscription is live until the router confirms.
     Event {
         /// The subscription.
-        subscription: Id,
+        subscription: SubscriptionId,
         /// The publication.
-        publication: Id,
+        publication: PublicationId,
         /// Details (publisher, concrete topic...).
         details: EventDetails,
         /// The event's payload.
@@ -264,9 +264,9 @@ pub enum SessionEvent {
     /// invocation: [`SessionEvent::InvocationChunk`]s with the same `request` follow.
     Invocation {
         /// The INVOCATION request, to answer.
-        request: Id,
+        request: RequestId,
         /// The registration invoked.
-        registration: Id,
+        registration: RegistrationId,
         /// Details (caller, concrete procedure, `receive_progress`...).
         details: InvocationDetails,
         /// The call's arguments.
@@ -283,9 +283,9 @@ pub enum SessionEvent {
     /// chunks that arrive after the answer are discarded by the session.
     InvocationChunk {
         /// The INVOCATION request, the same for every chunk.
-        request: Id,
+        request: RequestId,
         /// The registration invoked.
-        registration: Id,
+        registration: RegistrationId,
         /// Details (`progress`).
         details: InvocationDetails,
         /// This chunk's arguments.
@@ -298,7 +298,7 @@ pub enum SessionEvent {
     /// has already answered `wamp.error.canceled` and the invocation is closed: stop its work.
     Interrupt {
         /// The INVOCATION request.
-        request: Id,
+        request: RequestId,
         /// Options (`mode`, `reason`).
         options: InterruptOptions,
     },
@@ -327,7 +327,7 @@ pub enum SessionEvent {
     /// (`wamp.error.payload_size_exceeded`). Stop whatever computes the answer.
     InvocationEnded {
         /// The INVOCATION request.
-        request: Id,
+        request: RequestId,
         /// The error URI the session answered with.
         error: Uri,
     },

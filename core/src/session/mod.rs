@@ -90,7 +90,7 @@ use std::time::{Duration, Instant};
 use crate::auth::client::{Credentials, HELLO_RANDOM_LEN};
 use crate::auth::{method, AuthError};
 use crate::features;
-use crate::id::{Id, RequestIdCounter};
+use crate::id::{RegistrationId, RequestId, RequestIdCounter, SessionId, SubscriptionId};
 use crate::message::{
     self, Abort, AbortDetails, Authenticate, AuthenticateExtra, Call, CallOptions, CallResult,
     Cancel, CancelMode, CancelOptions, ErrorDetails, Goodbye, GoodbyeDetails, Hello, HelloDetails,
@@ -109,7 +109,7 @@ enum Pending {
     Publish,
     Subscribe,
     Unsubscribe {
-        subscription: Id,
+        subscription: SubscriptionId,
     },
     Call {
         /// `CALL.Options.receive_progress` was set: progressive RESULTs are allowed.
@@ -122,7 +122,7 @@ enum Pending {
         whole: bool,
     },
     Unregister {
-        registration: Id,
+        registration: RegistrationId,
     },
 }
 
@@ -153,7 +153,7 @@ struct OpenInvocation {
     /// `INVOCATION.Details.receive_progress`: progressive YIELDs are allowed.
     receive_progress: bool,
     /// The registration invoked.
-    registration: Id,
+    registration: RegistrationId,
     /// A progressive invocation whose last chunk has not arrived: continuations may follow.
     input_open: bool,
 }
@@ -184,7 +184,7 @@ const STALE_INPUTS_KEPT: usize = 1024;
 /// ```
 /// use nexus_core::message::{CallOptions, CallResult, Message, RouterRoles, Role, Welcome};
 /// use nexus_core::session::{Session, SessionConfig, SessionEvent, SessionState};
-/// use nexus_core::{args, Id, Payload, Uri};
+/// use nexus_core::{args, Payload, SessionId, Uri};
 ///
 /// let mut session = Session::new(SessionConfig::new(Uri::parse("com.example.realm")?));
 /// // The driver passes the time each message arrives; here it stands still.
@@ -195,7 +195,7 @@ const STALE_INPUTS_KEPT: usize = 1024;
 /// let Some(Message::Hello(hello)) = session.poll_transmit() else { panic!("HELLO first") };
 /// assert_eq!(hello.realm, "com.example.realm");
 /// let roles = RouterRoles { dealer: Some(Role::default()), ..Default::default() };
-/// let session_id = Id::new(4_242_424_242).unwrap();
+/// let session_id = SessionId::new(4_242_424_242).unwrap();
 /// session.handle_message(now, Welcome::new(session_id, roles).into())?;
 /// assert!(matches!(session.poll_event(), Some(SessionEvent::Joined { session, .. }) if session == session_id));
 /// assert_eq!(session.state(), SessionState::Established);
@@ -221,27 +221,27 @@ const STALE_INPUTS_KEPT: usize = 1024;
 pub struct Session {
     config: SessionConfig,
     state: SessionState,
-    session_id: Option<Id>,
+    session_id: Option<SessionId>,
     welcome: Option<WelcomeDetails>,
     request_ids: RequestIdCounter,
     /// Outstanding requests by request ID.
-    pending: BTreeMap<Id, Pending>,
+    pending: BTreeMap<RequestId, Pending>,
     /// Subscriptions held, each with the UNSUBSCRIBE request outstanding for it, if any.
-    subscriptions: BTreeMap<Id, Option<Id>>,
+    subscriptions: BTreeMap<SubscriptionId, Option<RequestId>>,
     /// Registrations held, each with the UNREGISTER request outstanding for it, if any.
-    registrations: BTreeMap<Id, Option<Id>>,
+    registrations: BTreeMap<RegistrationId, Option<RequestId>>,
     /// Invocations not answered yet, by INVOCATION request ID.
-    invocations: BTreeMap<Id, OpenInvocation>,
+    invocations: BTreeMap<RequestId, OpenInvocation>,
     /// Progressive invocations answered before their last chunk: continuations that still
     /// arrive for them are discarded. Bounded by `STALE_INPUTS_KEPT` (oldest IDs first).
-    stale_inputs: BTreeSet<Id>,
+    stale_inputs: BTreeSet<RequestId>,
     /// Progressive calls (CALL with `progress`) whose last chunk is not sent yet, with
     /// their procedure.
-    open_inputs: BTreeMap<Id, Uri>,
+    open_inputs: BTreeMap<RequestId, Uri>,
     /// Registrations made with `register_whole`: they take no input in chunks.
-    whole: BTreeSet<Id>,
+    whole: BTreeSet<RegistrationId>,
     /// Forwarded call timeouts of open invocations.
-    deadlines: BTreeMap<Id, Deadline>,
+    deadlines: BTreeMap<RequestId, Deadline>,
     /// What the session authenticates with itself.
     credentials: Option<Credentials>,
     /// Methods the transport carries (`cookie`, `tls`), offered first.
@@ -338,7 +338,7 @@ impl Session {
     }
 
     /// The session ID from WELCOME, while the session is established or shutting down.
-    pub fn session_id(&self) -> Option<Id> {
+    pub fn session_id(&self) -> Option<SessionId> {
         self.session_id
     }
 
@@ -547,12 +547,12 @@ impl Session {
     /// ```
     /// # use nexus_core::message::{CallOptions, Message, RouterRoles, Role, Welcome};
     /// # use nexus_core::session::{Session, SessionConfig};
-    /// # use nexus_core::{args, features, Id, Payload, Uri};
+    /// # use nexus_core::{args, features, Payload, RequestId, SessionId, Uri};
     /// # let mut session = Session::new(SessionConfig::new(Uri::parse("realm1")?));
     /// # session.join()?;
     /// # let dealer = Role::with_features([features::PROGRESSIVE_CALL_INVOCATIONS, features::CALL_CANCELING]);
     /// # let roles = RouterRoles { dealer: Some(dealer), ..Default::default() };
-    /// # session.handle_message(std::time::Instant::now(), Welcome::new(Id::new(1).unwrap(), roles).into())?;
+    /// # session.handle_message(std::time::Instant::now(), Welcome::new(SessionId::new(1).unwrap(), roles).into())?;
     /// # while session.poll_transmit().is_some() || session.poll_event().is_some() {}
     /// // A progressive call invocation: three chunks, one request ID.
     /// let options = CallOptions { progress: Some(true), ..Default::default() };
@@ -560,7 +560,7 @@ impl Session {
     /// let request = session.call(Uri::parse("com.example.upload")?, options, chunk(1))?;
     /// session.continue_call(request, chunk(2))?;
     /// session.finish_call(request, chunk(3))?;
-    /// let ids: Vec<Id> = std::iter::from_fn(|| session.poll_transmit())
+    /// let ids: Vec<RequestId> = std::iter::from_fn(|| session.poll_transmit())
     ///     .map(|m| match m { Message::Call(c) => c.request, other => panic!("{other:?}") })
     ///     .collect();
     /// assert_eq!(ids, [request; 3]);
@@ -571,7 +571,7 @@ impl Session {
         procedure: Uri,
         options: CallOptions,
         payload: Payload,
-    ) -> Result<Id, UsageError> {
+    ) -> Result<RequestId, UsageError> {
         const ACTION: &str = "call";
         self.require_established(ACTION)?;
         let caller = self.require_role(ACTION, "caller")?;
@@ -638,7 +638,11 @@ impl Session {
     ///
     /// The callee may answer before the last chunk: once the final RESULT or ERROR has
     /// arrived this fails with [`UsageError::CallNotOutstanding`].
-    pub fn continue_call(&mut self, call_request: Id, payload: Payload) -> Result<(), UsageError> {
+    pub fn continue_call(
+        &mut self,
+        call_request: RequestId,
+        payload: Payload,
+    ) -> Result<(), UsageError> {
         self.send_chunk(call_request, payload, true)
     }
 
@@ -646,11 +650,20 @@ impl Session {
     /// [`call`](Session::call) and `CallOptions::progress`: queues a CALL with the same
     /// request ID and no options. The call stays outstanding until its final RESULT or
     /// ERROR.
-    pub fn finish_call(&mut self, call_request: Id, payload: Payload) -> Result<(), UsageError> {
+    pub fn finish_call(
+        &mut self,
+        call_request: RequestId,
+        payload: Payload,
+    ) -> Result<(), UsageError> {
         self.send_chunk(call_request, payload, false)
     }
 
-    fn send_chunk(&mut self, request: Id, payload: Payload, more: bool) -> Result<(), UsageError> {
+    fn send_chunk(
+        &mut self,
+        request: RequestId,
+        payload: Payload,
+        more: bool,
+    ) -> Result<(), UsageError> {
         self.require_established("send a call chunk")?;
         match self.pending.get(&request) {
             Some(Pending::Call { canceled: true, .. }) => {
@@ -687,7 +700,7 @@ impl Session {
     /// announced `call_canceling` (CANCEL is a protocol violation otherwise) and the caller
     /// role allows it. Returns whether CANCEL was queued; the call stays outstanding either
     /// way until its RESULT or ERROR.
-    pub fn abandon_call(&mut self, call_request: Id) -> bool {
+    pub fn abandon_call(&mut self, call_request: RequestId) -> bool {
         self.router_supports("dealer", features::CALL_CANCELING)
             && self
                 .cancel(call_request, Some(CancelMode::KillNoWait))
@@ -698,7 +711,11 @@ impl Session {
     /// default). The call stays outstanding until its RESULT or ERROR (usually
     /// `wamp.error.canceled`) arrives. Needs the `call_canceling` feature in the announced
     /// caller role.
-    pub fn cancel(&mut self, call_request: Id, mode: Option<CancelMode>) -> Result<(), UsageError> {
+    pub fn cancel(
+        &mut self,
+        call_request: RequestId,
+        mode: Option<CancelMode>,
+    ) -> Result<(), UsageError> {
         const ACTION: &str = "cancel";
         self.require_established(ACTION)?;
         let caller = self.require_role(ACTION, "caller")?;
@@ -738,7 +755,7 @@ impl Session {
         topic: Uri,
         options: PublishOptions,
         payload: Payload,
-    ) -> Result<Id, UsageError> {
+    ) -> Result<RequestId, UsageError> {
         const ACTION: &str = "publish";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "publisher")?;
@@ -765,7 +782,11 @@ impl Session {
     /// Subscribes to `topic` (or a pattern, with `options.match_policy`): queues SUBSCRIBE
     /// and returns its request ID, which [`SessionEvent::Subscribed`] or
     /// [`SessionEvent::SubscribeError`] will name.
-    pub fn subscribe(&mut self, topic: Uri, options: SubscribeOptions) -> Result<Id, UsageError> {
+    pub fn subscribe(
+        &mut self,
+        topic: Uri,
+        options: SubscribeOptions,
+    ) -> Result<RequestId, UsageError> {
         const ACTION: &str = "subscribe";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "subscriber")?;
@@ -785,7 +806,7 @@ impl Session {
     /// Ends a subscription the session holds: queues UNSUBSCRIBE and returns its request
     /// ID, which [`SessionEvent::Unsubscribed`] or [`SessionEvent::UnsubscribeError`] will
     /// name. Events for the subscription keep arriving until the router confirms.
-    pub fn unsubscribe(&mut self, subscription: Id) -> Result<Id, UsageError> {
+    pub fn unsubscribe(&mut self, subscription: SubscriptionId) -> Result<RequestId, UsageError> {
         const ACTION: &str = "unsubscribe";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "subscriber")?;
@@ -818,7 +839,11 @@ impl Session {
     /// Registers `procedure` (or a pattern, with `options.match_policy`): queues REGISTER
     /// and returns its request ID, which [`SessionEvent::Registered`] or
     /// [`SessionEvent::RegisterError`] will name.
-    pub fn register(&mut self, procedure: Uri, options: RegisterOptions) -> Result<Id, UsageError> {
+    pub fn register(
+        &mut self,
+        procedure: Uri,
+        options: RegisterOptions,
+    ) -> Result<RequestId, UsageError> {
         self.register_as(procedure, options, false)
     }
 
@@ -830,7 +855,7 @@ impl Session {
         &mut self,
         procedure: Uri,
         options: RegisterOptions,
-    ) -> Result<Id, UsageError> {
+    ) -> Result<RequestId, UsageError> {
         self.register_as(procedure, options, true)
     }
 
@@ -839,7 +864,7 @@ impl Session {
         procedure: Uri,
         options: RegisterOptions,
         whole: bool,
-    ) -> Result<Id, UsageError> {
+    ) -> Result<RequestId, UsageError> {
         const ACTION: &str = "register";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "callee")?;
@@ -860,7 +885,7 @@ impl Session {
     /// ID, which [`SessionEvent::Unregistered`] or [`SessionEvent::UnregisterError`] will
     /// name. Invocations for the registration may still arrive until the router confirms;
     /// they must be answered like any other.
-    pub fn unregister(&mut self, registration: Id) -> Result<Id, UsageError> {
+    pub fn unregister(&mut self, registration: RegistrationId) -> Result<RequestId, UsageError> {
         const ACTION: &str = "unregister";
         self.require_established(ACTION)?;
         self.require_role(ACTION, "callee")?;
@@ -906,7 +931,7 @@ impl Session {
     pub fn yield_result(
         &mut self,
         now: Instant,
-        invocation: Id,
+        invocation: RequestId,
         options: YieldOptions,
         payload: Payload,
     ) -> Result<(), UsageError> {
@@ -957,7 +982,7 @@ impl Session {
     /// [interrupt](SessionEvent::Interrupt)). This is the final answer.
     pub fn yield_error(
         &mut self,
-        invocation: Id,
+        invocation: RequestId,
         error: Uri,
         details: ErrorDetails,
         payload: Payload,
@@ -993,7 +1018,7 @@ impl Session {
     /// and the refusal's text, so the caller does not wait forever.
     pub fn answer_refused(
         &mut self,
-        invocation: Id,
+        invocation: RequestId,
         refusal: &UsageError,
     ) -> Result<(), UsageError> {
         const ACTION: &str = "answer a refused invocation";
@@ -1009,7 +1034,7 @@ impl Session {
 
     /// Answers an invocation the application has nothing to run for (its registration is
     /// gone on our side) with ERROR `wamp.error.no_such_registration`.
-    pub fn refuse_invocation(&mut self, invocation: Id) -> Result<(), UsageError> {
+    pub fn refuse_invocation(&mut self, invocation: RequestId) -> Result<(), UsageError> {
         const ACTION: &str = "refuse an invocation";
         self.require_established(ACTION)?;
         self.open_invocation(invocation)?;
@@ -1037,7 +1062,7 @@ impl Session {
     /// expired is answered with ERROR `wamp.error.timeout`
     /// ([`SessionEvent::InvocationEnded`]).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<(Id, u64)> = self
+        let expired: Vec<(RequestId, u64)> = self
             .deadlines
             .iter()
             .filter(|(_, d)| d.at <= now)
@@ -1277,7 +1302,7 @@ impl Session {
     /// Checks that `request` is outstanding with kind `expected` and ends it.
     fn take_pending(
         &mut self,
-        request: Id,
+        request: RequestId,
         message: &'static str,
         expected: RequestType,
     ) -> Result<Pending, ProtocolError> {
@@ -1289,7 +1314,7 @@ impl Session {
     /// Checks that `request` is outstanding with kind `expected`.
     fn peek_pending(
         &self,
-        request: Id,
+        request: RequestId,
         message: &'static str,
         expected: RequestType,
     ) -> Result<Pending, ProtocolError> {
@@ -1571,7 +1596,7 @@ impl Session {
 
     /// Answers an open invocation with ERROR `error` (with `why` as its argument) on the
     /// application's behalf, and tells the application to stop its work.
-    fn end_invocation(&mut self, invocation: Id, error: &str, why: String) {
+    fn end_invocation(&mut self, invocation: RequestId, error: &str, why: String) {
         self.end_quietly(invocation, error, why);
         self.events.push_back(SessionEvent::InvocationEnded {
             request: invocation,
@@ -1580,7 +1605,7 @@ impl Session {
     }
 
     /// [`end_invocation`](Self::end_invocation) for an invocation the application never saw.
-    fn end_quietly(&mut self, invocation: Id, error: &str, why: String) {
+    fn end_quietly(&mut self, invocation: RequestId, error: &str, why: String) {
         self.answered(invocation);
         self.transmit.push_back(
             message::Error::new(RequestType::Invocation, invocation, error)
@@ -1676,7 +1701,7 @@ impl Session {
 
     /// The final answer to `invocation` is queued: forget it, remembering it if more of its
     /// input may still arrive.
-    fn answered(&mut self, invocation: Id) {
+    fn answered(&mut self, invocation: RequestId) {
         self.deadlines.remove(&invocation);
         if let Some(open) = self.invocations.remove(&invocation) {
             if open.input_open {
@@ -1729,7 +1754,7 @@ impl Session {
         }
     }
 
-    fn open_invocation(&self, invocation: Id) -> Result<OpenInvocation, UsageError> {
+    fn open_invocation(&self, invocation: RequestId) -> Result<OpenInvocation, UsageError> {
         self.invocations
             .get(&invocation)
             .copied()

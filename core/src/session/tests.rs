@@ -15,8 +15,9 @@ fn now() -> Instant {
     *START.get_or_init(Instant::now)
 }
 
-fn id(n: u64) -> Id {
-    Id::new(n).unwrap()
+/// The ID `n`, typed by what the caller expects (a session, a request...).
+fn id<T: TryFrom<u64, Error = crate::IdOutOfRange>>(n: u64) -> T {
+    T::try_from(n).unwrap()
 }
 
 fn uri(s: &str) -> Uri {
@@ -124,7 +125,7 @@ fn assert_violation_reported(s: &mut Session, error: &ProtocolError) {
     );
 }
 
-fn subscribe(s: &mut Session, subscription: u64) -> Id {
+fn subscribe(s: &mut Session, subscription: u64) -> RequestId {
     let request = s
         .subscribe(uri("com.example.topic"), SubscribeOptions::default())
         .unwrap();
@@ -142,7 +143,7 @@ fn subscribe(s: &mut Session, subscription: u64) -> Id {
     request
 }
 
-fn register(s: &mut Session, registration: u64) -> Id {
+fn register(s: &mut Session, registration: u64) -> RequestId {
     let request = s
         .register(uri("com.example.proc"), RegisterOptions::default())
         .unwrap();
@@ -168,7 +169,7 @@ fn invocation(request: u64, registration: u64, receive_progress: bool) -> Messag
     inv.into()
 }
 
-fn call(s: &mut Session, receive_progress: bool) -> Id {
+fn call(s: &mut Session, receive_progress: bool) -> RequestId {
     let options = CallOptions {
         receive_progress: receive_progress.then_some(true),
         ..Default::default()
@@ -180,7 +181,7 @@ fn call(s: &mut Session, receive_progress: bool) -> Id {
     request
 }
 
-fn progress_result(request: Id) -> Message {
+fn progress_result(request: RequestId) -> Message {
     let mut result = CallResult::new(request).with_args(args![1]);
     result.details.progress = Some(true);
     result.into()
@@ -210,7 +211,7 @@ fn revoke_registration(registration: Option<u64>) -> Message {
     .into()
 }
 
-fn error(request_type: RequestType, request: Id, uri: &str) -> Message {
+fn error(request_type: RequestType, request: RequestId, uri: &str) -> Message {
     message::Error::new(request_type, request, uri)
         .with_args(args!["why"])
         .into()
@@ -833,7 +834,7 @@ fn request_ids_are_sequential_from_one_across_request_types() {
     };
     ids.push(s.publish(topic, acknowledged, Payload::default()).unwrap());
     assert_eq!(ids, (1..=7).map(id).collect::<Vec<_>>());
-    let sent: Vec<Option<Id>> = transmitted(&mut s)
+    let sent: Vec<Option<RequestId>> = transmitted(&mut s)
         .iter()
         .map(Message::request_id)
         .collect();
@@ -2294,12 +2295,12 @@ fn session_messages_before_welcome_are_violations() {
         error(RequestType::Call, r, "x.y"),
         Published {
             request: r,
-            publication: r,
+            publication: id(r.get()),
         }
         .into(),
         Subscribed {
             request: r,
-            subscription: r,
+            subscription: id(r.get()),
         }
         .into(),
         Unsubscribed {
@@ -2307,11 +2308,11 @@ fn session_messages_before_welcome_are_violations() {
             details: UnsubscribedDetails::default(),
         }
         .into(),
-        Event::new(r, r).into(),
+        Event::new(id(r.get()), id(r.get())).into(),
         CallResult::new(r).into(),
         Registered {
             request: r,
-            registration: r,
+            registration: id(r.get()),
         }
         .into(),
         Unregistered {
@@ -2319,7 +2320,7 @@ fn session_messages_before_welcome_are_violations() {
             details: UnregisteredDetails::default(),
         }
         .into(),
-        Invocation::new(r, r).into(),
+        Invocation::new(r, id(r.get())).into(),
         Interrupt {
             request: r,
             options: InterruptOptions::default(),
@@ -2364,13 +2365,13 @@ fn welcome_or_challenge_after_welcome_are_violations() {
 #[test]
 fn replies_must_match_the_kind_of_request() {
     // (reply, kind of the outstanding request it wrongly answers)
-    type Reply = fn(Id) -> Message;
+    type Reply = fn(RequestId) -> Message;
     let mismatches: Vec<(Reply, &str)> = vec![
         (
             |r| {
                 Subscribed {
                     request: r,
-                    subscription: r,
+                    subscription: id(r.get()),
                 }
                 .into()
             },
@@ -2380,7 +2381,7 @@ fn replies_must_match_the_kind_of_request() {
             |r| {
                 Published {
                     request: r,
-                    publication: r,
+                    publication: id(r.get()),
                 }
                 .into()
             },
@@ -2390,7 +2391,7 @@ fn replies_must_match_the_kind_of_request() {
             |r| {
                 Registered {
                     request: r,
-                    registration: r,
+                    registration: id(r.get()),
                 }
                 .into()
             },
@@ -2582,8 +2583,8 @@ fn nothing_the_router_sends_panics_the_session() {
                     s.handle_message(now(), welcome(1)).unwrap();
                 }
             }
-            let small = id(1 + pick(4));
-            let other = id(1 + pick(4));
+            let small: RequestId = id(1 + pick(4));
+            let other = 1 + pick(4);
             let message: Message = match pick(22) {
                 0 => welcome(small.get()),
                 1 => Challenge {
@@ -2608,23 +2609,23 @@ fn nothing_the_router_sends_panics_the_session() {
                 ),
                 5 => Published {
                     request: small,
-                    publication: other,
+                    publication: id(other),
                 }
                 .into(),
                 6 => Subscribed {
                     request: small,
-                    subscription: other,
+                    subscription: id(other),
                 }
                 .into(),
                 7 => Unsubscribed {
                     request: (pick(2) == 0).then_some(small),
                     details: UnsubscribedDetails {
-                        subscription: (pick(2) == 0).then_some(other),
+                        subscription: (pick(2) == 0).then_some(id(other)),
                         ..Default::default()
                     },
                 }
                 .into(),
-                8 => Event::new(small, other).into(),
+                8 => Event::new(id(small.get()), id(other)).into(),
                 9 => {
                     let mut r = CallResult::new(small);
                     r.details.progress = (pick(2) == 0).then_some(true);
@@ -2632,18 +2633,18 @@ fn nothing_the_router_sends_panics_the_session() {
                 }
                 10 => Registered {
                     request: small,
-                    registration: other,
+                    registration: id(other),
                 }
                 .into(),
                 11 => Unregistered {
                     request: (pick(2) == 0).then_some(small),
                     details: UnregisteredDetails {
-                        registration: (pick(2) == 0).then_some(other),
+                        registration: (pick(2) == 0).then_some(id(other)),
                         ..Default::default()
                     },
                 }
                 .into(),
-                12 => invocation(small.get(), other.get(), pick(2) == 0),
+                12 => invocation(small.get(), other, pick(2) == 0),
                 13 => Interrupt {
                     request: small,
                     options: InterruptOptions::default(),
@@ -2657,12 +2658,12 @@ fn nothing_the_router_sends_panics_the_session() {
                 }
                 16 => {
                     let _ = s.subscribe(uri("a.b"), SubscribeOptions::default());
-                    let _ = s.unsubscribe(other);
+                    let _ = s.unsubscribe(id(other));
                     continue;
                 }
                 17 => {
                     let _ = s.register(uri("a.b"), RegisterOptions::default());
-                    let _ = s.unregister(other);
+                    let _ = s.unregister(id(other));
                     continue;
                 }
                 18 => {

@@ -14,8 +14,9 @@ use crate::{args, Dict, Serializer};
 
 const RANDOM: [u8; HELLO_RANDOM_LEN] = [7; HELLO_RANDOM_LEN];
 
-fn id(n: u64) -> Id {
-    Id::new(n).unwrap()
+/// The ID `n`, typed by what the caller expects (a session, a request...).
+fn id<T: TryFrom<u64, Error = crate::IdOutOfRange>>(n: u64) -> T {
+    T::try_from(n).unwrap()
 }
 
 fn uri(s: &str) -> Uri {
@@ -86,7 +87,7 @@ fn invocation(request: u64, registration: u64, timeout: Option<u64>) -> Message 
     invocation.into()
 }
 
-fn invocation_error(message: &Message) -> (Id, &str, Option<&str>) {
+fn invocation_error(message: &Message) -> (RequestId, &str, Option<&str>) {
     match message {
         Message::Error(e) if e.request_type == RequestType::Invocation => (
             e.request,

@@ -28,7 +28,7 @@ use nexus_core::message::{
     PublishOptions, RegisterOptions, ResultDetails, Role, RouterRoles, SubscribeOptions,
     UnregisteredDetails, UnsubscribedDetails, WelcomeDetails, YieldOptions,
 };
-use nexus_core::{Dict, Id, MatchPolicy, Payload, Serializer, Uri, Value};
+use nexus_core::{Dict, IdOutOfRange, MatchPolicy, Payload, Serializer, Uri, Value};
 
 // ---- Scalars -----------------------------------------------------------------------------
 
@@ -146,15 +146,18 @@ pub fn bytes() -> impl Strategy<Value = Bytes> {
     ]
 }
 
-/// A WAMP ID in `[1, 2^53]`.
-pub fn id() -> impl Strategy<Value = Id> {
+/// A WAMP ID in `[1, 2^53]`, typed by what the caller builds (a session, a request...).
+pub fn id<T>() -> impl Strategy<Value = T>
+where
+    T: TryFrom<u64, Error = IdOutOfRange> + std::fmt::Debug,
+{
     prop_oneof![
         3 => 1u64..1000,
         3 => 1u64..=(1 << 53),
         1 => Just(1u64 << 53),
         1 => Just(1u64),
     ]
-    .prop_map(|n| Id::new(n).expect("generated in range"))
+    .prop_map(|n| T::try_from(n).expect("generated in range"))
 }
 
 // ---- Values ------------------------------------------------------------------------------
@@ -285,7 +288,10 @@ fn strings() -> impl Strategy<Value = Vec<String>> {
     vec(text(), 0..4)
 }
 
-fn ids() -> impl Strategy<Value = Vec<Id>> {
+fn ids<T>() -> impl Strategy<Value = Vec<T>>
+where
+    T: TryFrom<u64, Error = IdOutOfRange> + std::fmt::Debug,
+{
     vec(id(), 0..4)
 }
 

@@ -11,7 +11,7 @@ use nexus_core::router::{
     nkey_score, Disclosure, HistoryRule, QueueConfig, RealmConfig, RouterConfig,
     SlowSubscriberPolicy, EVENTS_DROPPED,
 };
-use nexus_core::{args, features, kwargs, Id, MatchPolicy, Value};
+use nexus_core::{args, features, kwargs, MatchPolicy, SubscriptionId, Value};
 
 fn event(m: Message) -> Event {
     match m {
@@ -272,7 +272,7 @@ fn subscription_meta_procedures_and_events() {
         "wamp.subscription.on_unsubscribe",
         "wamp.subscription.on_delete",
     ];
-    let subs: Vec<Id> = topics
+    let subs: Vec<_> = topics
         .iter()
         .map(|t| net.subscribe(&mut observer, t))
         .collect();
@@ -292,7 +292,7 @@ fn subscription_meta_procedures_and_events() {
             ..Default::default()
         },
     );
-    let got: Vec<Id> = events(&mut net, &observer)
+    let got: Vec<_> = events(&mut net, &observer)
         .iter()
         .map(|e| e.subscription)
         .collect();
@@ -356,7 +356,7 @@ fn subscription_meta_procedures_and_events() {
     // The last subscriber leaving: on_unsubscribe, then on_delete.
     net.leave(&b);
     net.leave(&a);
-    let got: Vec<Id> = events(&mut net, &observer)
+    let got: Vec<_> = events(&mut net, &observer)
         .iter()
         .map(|e| e.subscription)
         .collect();
@@ -382,7 +382,7 @@ fn subscribe_retained(
     client: &mut Client,
     topic: &str,
     policy: MatchPolicy,
-) -> (Id, Vec<Event>) {
+) -> (SubscriptionId, Vec<Event>) {
     let request = client.next();
     let options = SubscribeOptions {
         get_retained: Some(true),
@@ -477,7 +477,12 @@ fn history_net() -> Net {
     net_with(realm)
 }
 
-fn get_events(net: &mut Net, client: &mut Client, sub: Id, filters: nexus_core::Dict) -> Message {
+fn get_events(
+    net: &mut Net,
+    client: &mut Client,
+    sub: SubscriptionId,
+    filters: nexus_core::Dict,
+) -> Message {
     let request = client.next();
     net.send(
         client,

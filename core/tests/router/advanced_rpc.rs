@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use crate::harness::*;
 use nexus_core::message::*;
 use nexus_core::router::{shard_score, RealmConfig, RouterConfig, TrustLevels};
-use nexus_core::{args, features, kwargs, Id, MatchPolicy, Value};
+use nexus_core::{args, features, kwargs, MatchPolicy, RequestId, Value};
 
 fn invocation(m: Message) -> Invocation {
     match m {
@@ -41,7 +41,7 @@ fn streaming() -> ClientRoles {
     roles_with(&[features::PROGRESSIVE_CALL_INVOCATIONS])
 }
 
-fn chunk(request: Id, procedure: &str, more: bool, arg: i64) -> Call {
+fn chunk(request: RequestId, procedure: &str, more: bool, arg: i64) -> Call {
     Call::new(request, uri(procedure))
         .with_options(CallOptions {
             progress: more.then_some(true),
@@ -64,13 +64,13 @@ fn progressive_invocation_chunks_share_one_invocation() {
         let inv = invocation(net.recv_one(&callee));
         assert_eq!(
             inv.request,
-            Id::MIN,
+            RequestId::MIN,
             "every chunk has the first INVOCATION ID"
         );
         assert_eq!(inv.details.progress, more.then_some(true));
         assert_eq!(inv.payload.args(), &args![i][..]);
     }
-    net.send(&callee, Yield::new(Id::MIN).with_args(args!["done"]));
+    net.send(&callee, Yield::new(RequestId::MIN).with_args(args!["done"]));
     match net.recv_one(&caller) {
         Message::Result(r) => {
             assert_eq!(r.request, request);
@@ -442,7 +442,7 @@ fn registration_meta_events_in_order() {
         "wamp.registration.on_unregister",
         "wamp.registration.on_delete",
     ];
-    let subs: Vec<Id> = topics
+    let subs: Vec<_> = topics
         .iter()
         .map(|t| net.subscribe(&mut observer, t))
         .collect();
@@ -465,7 +465,7 @@ fn registration_meta_events_in_order() {
     assert_eq!(events[1].payload.args(), &[session.clone(), reg.into()][..]);
     // Leaving removes the registration: on_unregister, then on_delete.
     net.leave(&callee);
-    let got: Vec<Id> = net
+    let got: Vec<_> = net
         .recv(&observer)
         .into_iter()
         .map(|m| match m {

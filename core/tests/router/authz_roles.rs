@@ -113,7 +113,12 @@ fn join_as(net: &mut Net, authrole: &str) -> Client {
 
 /// Asserts `m` is ERROR `wamp.error.not_authorized` for (`kind`, `request`) whose message
 /// mentions every one of `mentions`.
-fn assert_refused(m: &Message, kind: RequestType, request: nexus_core::Id, mentions: &[&str]) {
+fn assert_refused(
+    m: &Message,
+    kind: RequestType,
+    request: nexus_core::RequestId,
+    mentions: &[&str],
+) {
     let Message::Error(e) = m else {
         panic!("expected ERROR wamp.error.not_authorized, got {m:?}");
     };
@@ -184,7 +189,7 @@ fn call_reply(
     c: &mut Client,
     procedure: &str,
     args: Vec<Value>,
-) -> (nexus_core::Id, Message) {
+) -> (nexus_core::RequestId, Message) {
     let request = net.call(c, procedure, args);
     (request, net.recv_one(c))
 }
@@ -719,7 +724,7 @@ fn subscribe_asking(
     topic: &str,
     policy: MatchPolicy,
     decision: AuthzDecision,
-) -> nexus_core::Id {
+) -> nexus_core::SubscriptionId {
     let request = c.next();
     let options = SubscribeOptions {
         match_policy: Some(policy),

@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use nexus_core::message::*;
-use nexus_core::{args, kwargs, Id, MatchPolicy, Value};
+use nexus_core::{args, kwargs, MatchPolicy, Value};
 
 fn events(msgs: Vec<Message>) -> Vec<Event> {
     msgs.into_iter()
@@ -309,7 +309,7 @@ fn pattern_subscriptions_get_one_event_each_with_the_topic() {
     let got = events(net.recv(&s));
     assert_eq!(got.len(), 3);
     let publication = got[0].publication;
-    let mut by_sub: Vec<(Id, Option<String>)> = got
+    let mut by_sub: Vec<(_, Option<String>)> = got
         .iter()
         .map(|e| {
             assert_eq!(e.publication, publication);

@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use nexus_core::message::*;
-use nexus_core::{args, kwargs, Id, MatchPolicy};
+use nexus_core::{args, kwargs, MatchPolicy, RequestId};
 
 fn invocation(m: Message) -> Invocation {
     match m {
@@ -28,7 +28,7 @@ fn call_invocation_yield_result() {
     let inv = invocation(net.recv_one(&callee));
     assert_eq!(
         inv.request,
-        Id::MIN,
+        RequestId::MIN,
         "INVOCATION request IDs start at 1 per callee"
     );
     assert_eq!(inv.registration, reg);

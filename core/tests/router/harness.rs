@@ -10,7 +10,10 @@ use nexus_core::message::*;
 use nexus_core::router::{
     Action, AuthRequest, AuthzRequest, ConnectionId, CookieGrant, Router, RouterConfig,
 };
-use nexus_core::{features, Id, RequestIdCounter, Serializer, Uri};
+use nexus_core::{
+    features, RegistrationId, RequestId, RequestIdCounter, Serializer, SessionId, SubscriptionId,
+    Uri,
+};
 
 pub struct Net {
     pub router: Router,
@@ -28,12 +31,12 @@ pub struct Net {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub conn: ConnectionId,
-    pub session: Option<Id>,
+    pub session: Option<SessionId>,
     pub ids: RequestIdCounter,
 }
 
 impl Client {
-    pub fn next(&mut self) -> Id {
+    pub fn next(&mut self) -> RequestId {
         self.ids.next_id()
     }
 }
@@ -42,8 +45,9 @@ pub fn uri(s: &str) -> Uri {
     Uri::new_unchecked(s)
 }
 
-pub fn id(n: u64) -> Id {
-    Id::new(n).unwrap()
+/// The ID `n`, typed by what the caller expects (a session, a request...).
+pub fn id<T: TryFrom<u64, Error = nexus_core::IdOutOfRange>>(n: u64) -> T {
+    T::try_from(n).unwrap()
 }
 
 pub fn all_roles() -> ClientRoles {
@@ -190,7 +194,7 @@ impl Net {
         self.pump();
     }
 
-    pub fn subscribe(&mut self, client: &mut Client, topic: &str) -> Id {
+    pub fn subscribe(&mut self, client: &mut Client, topic: &str) -> SubscriptionId {
         self.subscribe_with(client, topic, SubscribeOptions::default())
     }
 
@@ -199,7 +203,7 @@ impl Net {
         client: &mut Client,
         topic: &str,
         options: SubscribeOptions,
-    ) -> Id {
+    ) -> SubscriptionId {
         let request = client.next();
         self.send(
             client,
@@ -218,7 +222,7 @@ impl Net {
         }
     }
 
-    pub fn register(&mut self, client: &mut Client, procedure: &str) -> Id {
+    pub fn register(&mut self, client: &mut Client, procedure: &str) -> RegistrationId {
         self.register_with(client, procedure, RegisterOptions::default())
     }
 
@@ -227,7 +231,7 @@ impl Net {
         client: &mut Client,
         procedure: &str,
         options: RegisterOptions,
-    ) -> Id {
+    ) -> RegistrationId {
         let request = client.next();
         self.send(
             client,
@@ -252,7 +256,7 @@ impl Net {
         topic: &str,
         options: PublishOptions,
         args: Vec<nexus_core::Value>,
-    ) -> Id {
+    ) -> RequestId {
         let request = client.next();
         self.send(
             client,
@@ -268,7 +272,7 @@ impl Net {
         client: &mut Client,
         procedure: &str,
         args: Vec<nexus_core::Value>,
-    ) -> Id {
+    ) -> RequestId {
         self.call_with(client, procedure, CallOptions::default(), args)
     }
 
@@ -278,7 +282,7 @@ impl Net {
         procedure: &str,
         options: CallOptions,
         args: Vec<nexus_core::Value>,
-    ) -> Id {
+    ) -> RequestId {
         let request = client.next();
         self.send(
             client,
@@ -307,7 +311,7 @@ impl Net {
     }
 }
 
-pub fn error_of(m: &Message) -> (&str, Id, RequestType) {
+pub fn error_of(m: &Message) -> (&str, RequestId, RequestType) {
     match m {
         Message::Error(e) => (e.error.as_str(), e.request, e.request_type),
         other => panic!("expected ERROR, got {other:?}"),

@@ -6,7 +6,7 @@ use nexus_core::router::{
     AuthDecision, AuthMode, Identity, RealmConfig, RouterConfig, TrustLevels,
 };
 use nexus_core::value::Dict;
-use nexus_core::{args, features, kwargs, Id, Value};
+use nexus_core::{args, features, kwargs, Value};
 
 // ---- setup and calls ------------------------------------------------------------------------
 
@@ -762,7 +762,7 @@ fn testaments_go_out_in_order_detached_first_then_on_leave() {
         ]
     );
     // Each is a publication of its own.
-    let mut publications: Vec<Id> = got.iter().map(|e| e.publication).collect();
+    let mut publications: Vec<_> = got.iter().map(|e| e.publication).collect();
     publications.dedup();
     assert_eq!(publications.len(), 5);
 }

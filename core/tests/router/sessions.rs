@@ -30,7 +30,7 @@ fn hello_gets_welcome_with_random_session_and_router_roles() {
 #[test]
 fn session_ids_differ() {
     let mut net = Net::realm1();
-    let ids: std::collections::HashSet<Id> = (0..50).map(|_| net.join().session.unwrap()).collect();
+    let ids: std::collections::HashSet<_> = (0..50).map(|_| net.join().session.unwrap()).collect();
     assert_eq!(ids.len(), 50);
     // Uniform over [1, 2^53]: random 50 draws are all far above small sequential values.
     assert!(ids.iter().all(|id| id.get() > 1 << 20));

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use nexus_core::message::*;
 use nexus_core::router::{RequestIdPolicy, RouterConfig};
-use nexus_core::{DecodeError, Id, Limits, Serializer};
+use nexus_core::{DecodeError, Limits, RequestId, Serializer};
 
 const PV: &str = "wamp.error.protocol_violation";
 
@@ -187,7 +187,7 @@ fn nothing_is_processed_after_a_violation() {
     net.send(&a, Message::Event(Event::new(id(1), id(1))));
     net.expect_abort(&a, PV);
     // Further input on the dead connection is ignored: no event reaches b, nothing to a.
-    let request: Id = a.next();
+    let request: RequestId = a.next();
     net.send(&a, Publish::new(request, uri("com.t")));
     assert!(net.recv(&a).is_empty());
     assert!(net.recv(&b).is_empty());

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use nexus_core::message::*;
 use nexus_core::session::{SessionEvent, SessionState};
-use nexus_core::{args, kwargs, uri, Payload, Serializer, Uri, Value};
+use nexus_core::{
+    args, kwargs, uri, Payload, PublicationId, Serializer, SubscriptionId, Uri, Value,
+};
 use world::World;
 
 fn u(s: &str) -> Uri {
@@ -340,7 +342,7 @@ fn a_router_message_a_client_never_expects_is_reported_by_the_session() {
     let now = w.now;
     let _ = w.peers[p].session.handle_message(
         now,
-        Event::new(nexus_core::Id::MIN, nexus_core::Id::MIN).into(),
+        Event::new(SubscriptionId::MIN, PublicationId::MIN).into(),
     );
     w.pump();
     assert!(w

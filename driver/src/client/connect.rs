@@ -14,7 +14,7 @@ use futures::FutureExt;
 use nexus_core::auth::client::HELLO_RANDOM_LEN;
 use nexus_core::message::WelcomeDetails;
 use nexus_core::session::{Session, SessionConfig, SessionEvent, UsageError};
-use nexus_core::{Id, Serializer, Uri};
+use nexus_core::{Serializer, SessionId, Uri};
 use nexus_transports::{Endpoint, Transport};
 
 use super::link::{Link, Received};
@@ -183,7 +183,7 @@ async fn handshake(
     session: &mut Session,
     link: &mut Link,
     config: &ClientConfig,
-) -> Result<(Id, WelcomeDetails), Error> {
+) -> Result<(SessionId, WelcomeDetails), Error> {
     loop {
         while let Some(m) = session.poll_transmit() {
             link.send(m).await?;

@@ -23,7 +23,9 @@ use nexus_core::message::{
     CallOptions, EventDetails, InvocationDetails, PublishOptions, RegisterOptions, ResultDetails,
     SubscribeOptions, WelcomeDetails, YieldOptions,
 };
-use nexus_core::{Dict, Id, Payload, Uri, Value};
+use nexus_core::{
+    Dict, Payload, PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId, Uri, Value,
+};
 
 pub use config::{ChallengeHandler, ClientConfig};
 pub use connect::connect_transport;
@@ -68,7 +70,7 @@ pub struct Invocation {
     /// when disclosed...).
     pub details: InvocationDetails,
     /// The registration invoked.
-    pub registration: Id,
+    pub registration: RegistrationId,
     progress: Progress,
 }
 
@@ -79,7 +81,7 @@ impl Invocation {
     ///
     /// ```
     /// use nexus_core::message::InvocationDetails;
-    /// use nexus_core::{args, Id, Payload};
+    /// use nexus_core::{args, Payload, RegistrationId};
     /// use nexus_driver::{HandlerResult, Invocation};
     ///
     /// async fn double(inv: Invocation) -> HandlerResult {
@@ -87,22 +89,19 @@ impl Invocation {
     ///     Ok(Payload::new(args![2 * n], Default::default()))
     /// }
     ///
-    /// let inv = Invocation::new(Id::new(7).unwrap(), args![21], Default::default(), InvocationDetails::default());
+    /// let inv = Invocation::new(RegistrationId::new(7).unwrap(), args![21], Default::default(), InvocationDetails::default());
     /// let answer = futures::executor::block_on(double(inv)).unwrap();
     /// assert_eq!(answer.args(), args![42]);
     /// ```
     pub fn new(
-        registration: Id,
+        registration: RegistrationId,
         args: Vec<Value>,
         kwargs: Dict,
         details: InvocationDetails,
     ) -> Self {
         let (cmd, _) = mpsc::unbounded();
-        let shared = InvocationShared::new(
-            Id::new(1).expect("1 is an ID"),
-            details.receive_progress == Some(true),
-            cmd,
-        );
+        let shared =
+            InvocationShared::new(RequestId::MIN, details.receive_progress == Some(true), cmd);
         Invocation {
             args,
             kwargs,
@@ -113,7 +112,7 @@ impl Invocation {
     }
 
     /// The INVOCATION request ID, which the router chose.
-    pub fn request_id(&self) -> Id {
+    pub fn request_id(&self) -> RequestId {
         self.progress.request_id()
     }
 
@@ -169,9 +168,9 @@ impl Invocation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The subscription.
-    pub subscription: Id,
+    pub subscription: SubscriptionId,
     /// The publication.
-    pub publication: Id,
+    pub publication: PublicationId,
     /// Positional arguments.
     pub args: Vec<Value>,
     /// Keyword arguments.
@@ -200,14 +199,14 @@ pub(crate) enum Handler {
 /// the stream also ends when the router revokes the subscription (reported by
 /// [`Client::revocations`]) or the session ends.
 pub struct Subscription {
-    id: Id,
+    id: SubscriptionId,
     token: u64,
     events: mpsc::Receiver<Event>,
 }
 
 impl Subscription {
     /// The subscription ID.
-    pub fn id(&self) -> Id {
+    pub fn id(&self) -> SubscriptionId {
         self.id
     }
 }
@@ -231,19 +230,19 @@ impl std::fmt::Debug for Subscription {
 /// (reported by [`Client::revocations`]) or the end of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Registration {
-    id: Id,
+    id: RegistrationId,
 }
 
 impl Registration {
     /// The registration ID.
-    pub fn id(&self) -> Id {
+    pub fn id(&self) -> RegistrationId {
         self.id
     }
 }
 
 struct Shared {
     cmd: mpsc::UnboundedSender<Cmd>,
-    session: Id,
+    session: SessionId,
     welcome: WelcomeDetails,
     tokens: AtomicU64,
     event_buffer: usize,
@@ -292,7 +291,7 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// The session ID the router assigned.
-    pub fn session_id(&self) -> Id {
+    pub fn session_id(&self) -> SessionId {
         self.shared.session
     }
 
@@ -562,7 +561,7 @@ impl Client {
         topic: &str,
         args: Vec<Value>,
         kwargs: Dict,
-    ) -> Result<Id, Error> {
+    ) -> Result<PublicationId, Error> {
         let options = PublishOptions {
             acknowledge: Some(true),
             ..Default::default()
@@ -580,7 +579,7 @@ impl Client {
     /// retention (`retain`), sharding (`rkey`) and payload passthru (`ppt_*`).
     ///
     /// ```no_run
-    /// # async fn run(client: nexus_driver::Client, backup: nexus_core::Id) -> Result<(), nexus_driver::Error> {
+    /// # async fn run(client: nexus_driver::Client, backup: nexus_core::SessionId) -> Result<(), nexus_driver::Error> {
     /// use nexus_core::message::PublishOptions;
     /// use nexus_core::{args, Payload};
     ///
@@ -604,7 +603,7 @@ impl Client {
         topic: &str,
         options: PublishOptions,
         payload: Payload,
-    ) -> Result<Option<Id>, Error> {
+    ) -> Result<Option<PublicationId>, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Publish {
             topic: Uri::parse(topic)?,

@@ -20,7 +20,9 @@ use nexus_core::message::{
     SubscribeOptions, YieldOptions,
 };
 use nexus_core::session::{Session, SessionEvent, UsageError};
-use nexus_core::{Dict, Id, Payload, Uri, Value};
+use nexus_core::{
+    Dict, Payload, PublicationId, RegistrationId, RequestId, SubscriptionId, Uri, Value,
+};
 
 use super::link::{Link, Received, Unsent};
 use super::{CallResponse, Event, Handler, HandlerResult, Invocation, Watchers};
@@ -55,17 +57,17 @@ pub(crate) enum Cmd {
         topic: Uri,
         options: PublishOptions,
         payload: Payload,
-        reply: oneshot::Sender<Result<Option<Id>, Error>>,
+        reply: oneshot::Sender<Result<Option<PublicationId>, Error>>,
     },
     Subscribe {
         topic: Uri,
         options: SubscribeOptions,
         token: u64,
         events: mpsc::Sender<Event>,
-        reply: oneshot::Sender<Result<Id, Error>>,
+        reply: oneshot::Sender<Result<SubscriptionId, Error>>,
     },
     Unsubscribe {
-        subscription: Id,
+        subscription: SubscriptionId,
         token: u64,
         reply: oneshot::Sender<Result<(), Error>>,
     },
@@ -73,20 +75,20 @@ pub(crate) enum Cmd {
         procedure: Uri,
         options: RegisterOptions,
         handler: Handler,
-        reply: oneshot::Sender<Result<Id, Error>>,
+        reply: oneshot::Sender<Result<RegistrationId, Error>>,
     },
     Unregister {
-        registration: Id,
+        registration: RegistrationId,
         reply: oneshot::Sender<Result<(), Error>>,
     },
     Answer {
-        invocation: Id,
+        invocation: RequestId,
         result: HandlerResult,
         options: YieldOptions,
     },
     /// A progressive YIELD.
     Progress {
-        invocation: Id,
+        invocation: RequestId,
         options: YieldOptions,
         payload: Payload,
     },
@@ -99,13 +101,13 @@ pub(crate) enum Cmd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
     /// An outstanding request.
-    Request(Id),
+    Request(RequestId),
     /// A subscription the session holds.
-    Subscription(Id),
+    Subscription(SubscriptionId),
     /// A registration the session holds.
-    Registration(Id),
+    Registration(RegistrationId),
     /// An invocation whose handler runs.
-    Invocation(Id),
+    Invocation(RequestId),
     /// The token of a call's API handles (`CallFuture`, `ProgressiveCall`, `CallSender`).
     CallHandle(u64),
 }
@@ -116,16 +118,16 @@ enum Route {
         token: u64,
         reply: CallReply,
     },
-    Publish(oneshot::Sender<Result<Option<Id>, Error>>),
+    Publish(oneshot::Sender<Result<Option<PublicationId>, Error>>),
     Subscribe {
         token: u64,
         events: mpsc::Sender<Event>,
-        reply: oneshot::Sender<Result<Id, Error>>,
+        reply: oneshot::Sender<Result<SubscriptionId, Error>>,
     },
     Unsubscribe(oneshot::Sender<Result<(), Error>>),
     Register {
         handler: Handler,
-        reply: oneshot::Sender<Result<Id, Error>>,
+        reply: oneshot::Sender<Result<RegistrationId, Error>>,
     },
     Unregister(oneshot::Sender<Result<(), Error>>),
     /// A subscription's local handles: their tokens and event channels.
@@ -133,7 +135,7 @@ enum Route {
     Handler(Handler),
     Running(RunningInvocation),
     /// A call handle's CALL request.
-    CallOf(Id),
+    CallOf(RequestId),
 }
 
 impl Route {
@@ -144,7 +146,10 @@ impl Route {
             Route::Publish(reply) => {
                 let _ = reply.send(Err(error));
             }
-            Route::Subscribe { reply, .. } | Route::Register { reply, .. } => {
+            Route::Subscribe { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Route::Register { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             Route::Unsubscribe(reply) | Route::Unregister(reply) => {
@@ -761,7 +766,7 @@ impl Task {
     }
 
     /// The CALL request of a call handle, while the call is outstanding here.
-    fn call_of(&self, token: u64) -> Option<Id> {
+    fn call_of(&self, token: u64) -> Option<RequestId> {
         match self.routes.get(&Key::CallHandle(token)) {
             Some(Route::CallOf(request)) => Some(*request),
             _ => None,
@@ -769,7 +774,7 @@ impl Task {
     }
 
     /// Ends a request here: forgets its route (and a call's handle token).
-    fn end_request(&mut self, request: Id) -> Option<Route> {
+    fn end_request(&mut self, request: RequestId) -> Option<Route> {
         let route = self.routes.remove(&Key::Request(request))?;
         if let Route::Call { token, .. } = &route {
             self.routes.remove(&Key::CallHandle(*token));
@@ -808,8 +813,8 @@ impl Task {
 
     fn deliver(
         &mut self,
-        subscription: Id,
-        publication: Id,
+        subscription: SubscriptionId,
+        publication: PublicationId,
         details: EventDetails,
         payload: Payload,
     ) {
@@ -848,8 +853,8 @@ impl Task {
 
     fn invoke(
         &mut self,
-        request: Id,
-        registration: Id,
+        request: RequestId,
+        registration: RegistrationId,
         details: InvocationDetails,
         payload: Payload,
     ) {

@@ -1237,7 +1237,7 @@ impl Scripted {
 /// A client connected to a scripted router that announces `dealer` and `broker` features.
 async fn scripted(rt: Arc<dyn Runtime>, dealer: &[&str], broker: &[&str]) -> (Client, Scripted) {
     use nexus_driver::nexus_core::message::{Role, RouterRoles, Welcome};
-    use nexus_driver::nexus_core::Id;
+    use nexus_driver::nexus_core::SessionId;
     let mut listener = within(&*rt, "listen", rt.listen_tcp("127.0.0.1".into(), 0))
         .await
         .unwrap();
@@ -1259,7 +1259,7 @@ async fn scripted(rt: Arc<dyn Runtime>, dealer: &[&str], broker: &[&str]) -> (Cl
             Message::Hello(_)
         ));
         router
-            .send(&*rt, Welcome::new(Id::new(4242).unwrap(), roles))
+            .send(&*rt, Welcome::new(SessionId::new(4242).unwrap(), roles))
             .await;
         router
     };
@@ -1283,9 +1283,12 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
         Invocation as InvocationMessage, Registered, Subscribed, Unregistered, UnregisteredDetails,
         Unsubscribed, UnsubscribedDetails,
     };
-    use nexus_driver::nexus_core::Id;
+    use nexus_driver::nexus_core::{IdOutOfRange, RegistrationId};
     use nexus_driver::{InvocationStream, Revoked};
-    let id = |n: u64| Id::new(n).unwrap();
+    /// The ID `n`, typed by what the caller expects (a request, a subscription...).
+    fn id<T: TryFrom<u64, Error = IdOutOfRange>>(n: u64) -> T {
+        T::try_from(n).unwrap()
+    }
     let (client, mut router) = scripted(
         rt.clone(),
         &[
@@ -1327,7 +1330,7 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
         let Message::Register(reg) = router.recv(rt, "REGISTER").await else {
             panic!("expected REGISTER")
         };
-        let registration = Id::new(registration).unwrap();
+        let registration = RegistrationId::new(registration).unwrap();
         router
             .send(
                 rt,

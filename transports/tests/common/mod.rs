@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use nexus_core::message::{Call, Message};
-use nexus_core::{args, kwargs, Id, Uri, Value};
+use nexus_core::{args, kwargs, RequestId, Uri, Value};
 use smol::future::FutureExt;
 use smol::net::{TcpListener, TcpStream};
 
@@ -46,9 +46,12 @@ pub async fn tcp_pair() -> (TcpStream, TcpStream) {
 /// A WAMP CALL with a binary argument, so every serializer's binary handling is exercised.
 pub fn sample_message(n: u64) -> Message {
     Message::Call(
-        Call::new(Id::new(n).unwrap(), Uri::parse("com.example.echo").unwrap())
-            .with_args(args!["hello", n, Value::Bytes(vec![0, 1, 2, 255].into())])
-            .with_kwargs(kwargs! { "ok" => true }),
+        Call::new(
+            RequestId::new(n).unwrap(),
+            Uri::parse("com.example.echo").unwrap(),
+        )
+        .with_args(args!["hello", n, Value::Bytes(vec![0, 1, 2, 255].into())])
+        .with_kwargs(kwargs! { "ok" => true }),
     )
 }
 

@@ -7,7 +7,10 @@
 //! conforming answer and its rule says so.
 
 use nexus_tokio::nexus_core::message::*;
-use nexus_tokio::nexus_core::{args, Dict, Id, MatchPolicy, Uri, Value};
+use nexus_tokio::nexus_core::{
+    args, Dict, Id, MatchPolicy, PublicationId, RegistrationId, RequestId, SessionId,
+    SubscriptionId, Uri, Value,
+};
 
 use super::peer::{all_roles, describe, Peer, Target};
 use super::{check, Failure, Requires, Scenario};
@@ -72,13 +75,13 @@ fn uri(s: &str) -> Uri {
 fn unique(peer: &Peer, what: &str) -> String {
     format!(
         "com.conformance.{what}.s{}",
-        peer.session.map_or(0, Id::get)
+        peer.session.map_or(0, SessionId::get)
     )
 }
 
 /// The peer's session ID.
-fn session(peer: &Peer) -> Id {
-    peer.session.unwrap_or(Id::MIN)
+fn session(peer: &Peer) -> SessionId {
+    peer.session.unwrap_or(SessionId::MIN)
 }
 
 /// The authid the router announced in WELCOME, if any.
@@ -160,7 +163,7 @@ async fn subscribe_with(
     peer: &mut Peer,
     topic: &str,
     options: SubscribeOptions,
-) -> Result<Id, Failure> {
+) -> Result<SubscriptionId, Failure> {
     let request = peer.next_id();
     peer.send(Subscribe {
         request,
@@ -177,7 +180,7 @@ async fn subscribe_with(
     Ok(s.subscription)
 }
 
-async fn subscribe(peer: &mut Peer, topic: &str) -> Result<Id, Failure> {
+async fn subscribe(peer: &mut Peer, topic: &str) -> Result<SubscriptionId, Failure> {
     subscribe_with(peer, topic, SubscribeOptions::default()).await
 }
 
@@ -192,7 +195,7 @@ async fn register_with(
     peer: &mut Peer,
     procedure: &str,
     options: RegisterOptions,
-) -> Result<Id, Failure> {
+) -> Result<RegistrationId, Failure> {
     let request = peer.next_id();
     peer.send(Register {
         request,
@@ -209,7 +212,7 @@ async fn register_with(
     Ok(r.registration)
 }
 
-async fn register(peer: &mut Peer, procedure: &str) -> Result<Id, Failure> {
+async fn register(peer: &mut Peer, procedure: &str) -> Result<RegistrationId, Failure> {
     register_with(peer, procedure, RegisterOptions::default()).await
 }
 
@@ -242,7 +245,7 @@ fn show_error(e: &Error) -> String {
 async fn expect_error_in(
     peer: &mut Peer,
     kind: RequestType,
-    request: Id,
+    request: RequestId,
     errors: &[&str],
 ) -> Result<Error, Failure> {
     let expected = if errors.is_empty() {
@@ -268,7 +271,7 @@ async fn expect_error_in(
 async fn expect_error(
     peer: &mut Peer,
     kind: RequestType,
-    request: Id,
+    request: RequestId,
     error: &str,
 ) -> Result<Error, Failure> {
     expect_error_in(peer, kind, request, &[error]).await
@@ -286,7 +289,7 @@ async fn call(
     procedure: &str,
     options: CallOptions,
     arguments: Vec<Value>,
-) -> Result<Id, Failure> {
+) -> Result<RequestId, Failure> {
     let request = peer.next_id();
     peer.send(
         Call::new(request, uri(procedure))
@@ -301,7 +304,7 @@ async fn expect_invocation(peer: &mut Peer) -> Result<Invocation, Failure> {
     Ok(want!(peer, "INVOCATION", Message::Invocation(i) => i))
 }
 
-async fn expect_result(peer: &mut Peer, request: Id) -> Result<CallResult, Failure> {
+async fn expect_result(peer: &mut Peer, request: RequestId) -> Result<CallResult, Failure> {
     let r = want!(peer, format!("RESULT for CALL {request}"), Message::Result(r) => r);
     check(
         r.request == request,
@@ -311,7 +314,7 @@ async fn expect_result(peer: &mut Peer, request: Id) -> Result<CallResult, Failu
     Ok(r)
 }
 
-async fn expect_interrupt(peer: &mut Peer, invocation: Id) -> Result<Interrupt, Failure> {
+async fn expect_interrupt(peer: &mut Peer, invocation: RequestId) -> Result<Interrupt, Failure> {
     let i =
         want!(peer, format!("INTERRUPT for INVOCATION {invocation}"), Message::Interrupt(i) => i);
     check(
@@ -346,7 +349,7 @@ fn show_result(r: &CallResult) -> String {
 }
 
 /// A YIELD with options and no payload.
-fn yield_with(request: Id, options: YieldOptions) -> Yield {
+fn yield_with(request: RequestId, options: YieldOptions) -> Yield {
     Yield {
         request,
         options,
@@ -462,7 +465,7 @@ async fn publish_ack(
     topic: &str,
     mut options: PublishOptions,
     arguments: Vec<Value>,
-) -> Result<Id, Failure> {
+) -> Result<PublicationId, Failure> {
     options.acknowledge = Some(true);
     let request = peer.next_id();
     peer.send(
@@ -557,8 +560,14 @@ const NOT_OFFERED: &[&str] = &[
 ];
 
 /// Calls an administrative revocation procedure (`wamp.registration.remove_callee`,
-/// `wamp.subscription.remove_subscriber`); `Ok(false)` when the router does not offer it.
-async fn revoke(admin: &mut Peer, procedure: &str, what: Id, who: Id) -> Result<bool, Failure> {
+/// `wamp.subscription.remove_subscriber`) on `what`, a registration or a subscription;
+/// `Ok(false)` when the router does not offer it.
+async fn revoke(
+    admin: &mut Peer,
+    procedure: &str,
+    what: Id,
+    who: SessionId,
+) -> Result<bool, Failure> {
     let reason = nexus_tokio::nexus_core::kwargs! { "reason" => "com.conformance.revoked" };
     match meta_reply(admin, procedure, args![what, who], reason).await? {
         Ok(_) => Ok(true),

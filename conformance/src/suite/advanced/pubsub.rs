@@ -66,7 +66,7 @@ async fn deliver(
     Ok(())
 }
 
-fn ids_of(peers: &[&Peer]) -> Vec<Id> {
+fn ids_of(peers: &[&Peer]) -> Vec<SessionId> {
     peers.iter().map(|p| session(p)).collect()
 }
 
@@ -346,7 +346,7 @@ fn check_publisher(e: &Event, publisher: &Peer) -> Result<(), Failure> {
     check(
         e.details.publisher == Some(expected),
         format!("EVENT.Details.publisher {expected}"),
-        format!("{:?}", e.details.publisher.map(Id::get)),
+        format!("{:?}", e.details.publisher.map(SessionId::get)),
     )?;
     check_identity(
         publisher,
@@ -439,7 +439,7 @@ async fn event_trustlevel_is_stable(t: Target) -> Result<(), Failure> {
 async fn check_matches(
     p: &mut Peer,
     sub: &mut Peer,
-    subscription: Id,
+    subscription: SubscriptionId,
     hits: &[String],
     misses: &[String],
     marker_topic: &str,

@@ -62,7 +62,7 @@ async fn route(
 fn check_routed(
     inv: &Invocation,
     procedure: &str,
-    registration: Id,
+    registration: RegistrationId,
     pattern: bool,
 ) -> Result<(), Failure> {
     check(
@@ -474,14 +474,25 @@ async fn revoked_callee_gets_unregistered(t: Target) -> Result<(), Failure> {
     let mut admin = Peer::join(&t).await?;
     let procedure = unique(&callee, "revoked");
     let registration = register(&mut callee, &procedure).await?;
-    if !revoke(&mut admin, REMOVE_CALLEE, registration, session(&callee)).await? {
+    if !revoke(
+        &mut admin,
+        REMOVE_CALLEE,
+        registration.id(),
+        session(&callee),
+    )
+    .await?
+    {
         return Ok(());
     }
     let u = want!(callee, "UNREGISTERED [67, 0, {registration}]", Message::Unregistered(u) => u);
     check(
         u.request.is_none() && u.details.registration == Some(registration),
         format!("[UNREGISTERED, 0, {{registration: {registration}}}]"),
-        format!("UNREGISTERED {:?} {:?}", u.request.map(Id::get), u.details),
+        format!(
+            "UNREGISTERED {:?} {:?}",
+            u.request.map(RequestId::get),
+            u.details
+        ),
     )?;
     unrouted(&mut admin, &procedure).await
 }
@@ -491,7 +502,14 @@ async fn revocation_is_silent_without_feature(t: Target) -> Result<(), Failure> 
     let mut admin = Peer::join(&t).await?;
     let procedure = unique(&callee, "silently");
     let registration = register(&mut callee, &procedure).await?;
-    if !revoke(&mut admin, REMOVE_CALLEE, registration, session(&callee)).await? {
+    if !revoke(
+        &mut admin,
+        REMOVE_CALLEE,
+        registration.id(),
+        session(&callee),
+    )
+    .await?
+    {
         return Ok(());
     }
     callee.expect_nothing().await?;
@@ -503,15 +521,15 @@ async fn revocation_is_silent_without_feature(t: Target) -> Result<(), Failure> 
 const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
 
 /// An ID no router hands out to the suite.
-fn unknown_id() -> Id {
-    Id::new(4_503_599_627_370_449).unwrap_or(Id::MAX)
+fn unknown_id() -> RegistrationId {
+    RegistrationId::new(4_503_599_627_370_449).unwrap_or(RegistrationId::MAX)
 }
 
 fn is_null(r: &CallResult) -> bool {
     first(r).is_null()
 }
 
-fn check_id(r: &CallResult, expected: Id, what: &str) -> Result<(), Failure> {
+fn check_id(r: &CallResult, expected: RegistrationId, what: &str) -> Result<(), Failure> {
     check(
         first(r).as_u64() == Some(expected.get()),
         format!("{what}: {expected}"),
@@ -532,7 +550,14 @@ fn check_null(r: &CallResult, what: &str) -> Result<(), Failure> {
 async fn three_registrations(
     callee: &mut Peer,
     root: &str,
-) -> Result<(Id, Option<Id>, Option<Id>), Failure> {
+) -> Result<
+    (
+        RegistrationId,
+        Option<RegistrationId>,
+        Option<RegistrationId>,
+    ),
+    Failure,
+> {
     let exact = register(callee, &format!("{root}.exact")).await?;
     if !announces(callee, "dealer", f::PATTERN_BASED_REGISTRATION) {
         return Ok((exact, None, None));
@@ -772,7 +797,12 @@ async fn registration_callees(t: Target) -> Result<(), Failure> {
 }
 
 /// Checks a meta event's `(session, id)` arguments.
-fn check_session_and_id(e: &Event, topic: &str, session: Id, id: Id) -> Result<(), Failure> {
+fn check_session_and_id(
+    e: &Event,
+    topic: &str,
+    session: SessionId,
+    id: RegistrationId,
+) -> Result<(), Failure> {
     let args = e.payload.args();
     check(
         args.first().and_then(Value::as_u64) == Some(session.get())

@@ -54,7 +54,7 @@ fn receive_progress() -> CallOptions {
     }
 }
 
-fn cancel(request: Id, mode: CancelMode) -> Cancel {
+fn cancel(request: RequestId, mode: CancelMode) -> Cancel {
     Cancel {
         request,
         options: CancelOptions {
@@ -80,7 +80,7 @@ fn check_mode(i: &Interrupt, modes: &[CancelMode]) -> Result<(), Failure> {
     )
 }
 
-async fn progressive_call(t: &Target) -> Result<(Peer, Peer, Id, Invocation), Failure> {
+async fn progressive_call(t: &Target) -> Result<(Peer, Peer, RequestId, Invocation), Failure> {
     let mut callee = Peer::join(t).await?;
     let mut caller = Peer::join(t).await?;
     let procedure = unique(&callee, "progress");
@@ -259,7 +259,7 @@ fn streaming_callee() -> ClientRoles {
 /// Sends one chunk of a progressive call (`last`: the final one, without progress).
 async fn chunk(
     caller: &mut Peer,
-    request: Id,
+    request: RequestId,
     procedure: &str,
     last: bool,
     arg: i64,
@@ -278,7 +278,7 @@ async fn chunk(
 }
 
 /// Checks a chunk's INVOCATION: request ID, progress flag and argument.
-fn check_chunk(inv: &Invocation, request: Id, last: bool, arg: i64) -> Result<(), Failure> {
+fn check_chunk(inv: &Invocation, request: RequestId, last: bool, arg: i64) -> Result<(), Failure> {
     let progress_ok = if last {
         inv.details.progress != Some(true)
     } else {
@@ -370,7 +370,7 @@ async fn gap_after_continuation_is_violation(t: Target) -> Result<(), Failure> {
     expect_invocation(&mut callee).await?;
     chunk(&mut caller, request, &procedure, false, 2).await?;
     expect_invocation(&mut callee).await?;
-    let gap = Id::new(request.get() + 2).unwrap_or(Id::MAX);
+    let gap = RequestId::new(request.get() + 2).unwrap_or(RequestId::MAX);
     caller.send(Call::new(gap, uri(&procedure))).await?;
     caller.expect_violation().await
 }
@@ -624,7 +624,7 @@ async fn timeout_restarts_on_progress(t: Target) -> Result<(), Failure> {
 async fn pending_call(
     t: &Target,
     callee_roles: ClientRoles,
-) -> Result<(Peer, Peer, Id, Invocation), Failure> {
+) -> Result<(Peer, Peer, RequestId, Invocation), Failure> {
     let mut callee = Peer::join_with(t, callee_roles).await?;
     let mut caller = Peer::join(t).await?;
     let procedure = unique(&callee, "cancelme");
@@ -739,7 +739,7 @@ fn check_caller(inv: &Invocation, caller: &Peer) -> Result<(), Failure> {
     check(
         inv.details.caller == Some(expected),
         format!("INVOCATION.Details.caller {expected}"),
-        format!("{:?}", inv.details.caller.map(Id::get)),
+        format!("{:?}", inv.details.caller.map(SessionId::get)),
     )?;
     check_identity(
         caller,

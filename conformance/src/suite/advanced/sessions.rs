@@ -118,7 +118,7 @@ async fn session_get(t: Target) -> Result<(), Failure> {
     )
     .await?;
     check_session_details(&first(&r), &b, "wamp.session.get")?;
-    let unknown = Id::new(4_503_599_627_370_449).unwrap_or(Id::MAX);
+    let unknown = SessionId::new(4_503_599_627_370_449).unwrap_or(SessionId::MAX);
     match meta_reply(&mut admin, "wamp.session.get", args![unknown], kwargs! {}).await? {
         Err(e) if e.error == "wamp.error.no_such_session" => Ok(()),
         Err(e) => Err(Failure::new(
@@ -174,7 +174,7 @@ async fn session_on_leave(t: Target) -> Result<(), Failure> {
     subscribe(&mut observer, "wamp.session.on_leave").await?;
     let mut b = Peer::join(&t).await?;
     let c = Peer::join(&t).await?;
-    let left = |id: Id| {
+    let left = |id: SessionId| {
         move |e: &Event| e.payload.args().first().and_then(Value::as_u64) == Some(id.get())
     };
     b.leave().await?;
@@ -221,7 +221,7 @@ const AUTHORIZATION_REFUSED: &[&str] = &[
 /// Calls wamp.session.kill; `None` when the router refuses by authorization.
 async fn kill(
     admin: &mut Peer,
-    target: Id,
+    target: SessionId,
     options: Dict,
 ) -> Result<Option<Result<CallResult, Error>>, Failure> {
     match meta_reply(admin, "wamp.session.kill", args![target], options).await? {

@@ -31,11 +31,11 @@ pub(super) fn scenarios() -> Vec<Scenario> {
 
 const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
 
-fn unknown_id() -> Id {
-    Id::new(4_503_599_627_370_449).unwrap_or(Id::MAX)
+fn unknown_id() -> SubscriptionId {
+    SubscriptionId::new(4_503_599_627_370_449).unwrap_or(SubscriptionId::MAX)
 }
 
-fn check_id(r: &CallResult, expected: Id, what: &str) -> Result<(), Failure> {
+fn check_id(r: &CallResult, expected: SubscriptionId, what: &str) -> Result<(), Failure> {
     check(
         first(r).as_u64() == Some(expected.get()),
         format!("{what}: {expected}"),
@@ -56,7 +56,14 @@ fn check_null(r: &CallResult, what: &str) -> Result<(), Failure> {
 async fn three_subscriptions(
     sub: &mut Peer,
     root: &str,
-) -> Result<(Id, Option<Id>, Option<Id>), Failure> {
+) -> Result<
+    (
+        SubscriptionId,
+        Option<SubscriptionId>,
+        Option<SubscriptionId>,
+    ),
+    Failure,
+> {
     let exact = subscribe(sub, &format!("{root}.exact")).await?;
     if !announces(sub, "broker", f::PATTERN_BASED_SUBSCRIPTION) {
         return Ok((exact, None, None));
@@ -281,7 +288,12 @@ async fn subscription_subscribers(t: Target) -> Result<(), Failure> {
     expect_no_such(&mut admin, "wamp.subscription.count_subscribers").await
 }
 
-fn check_session_and_id(e: &Event, topic: &str, session: Id, id: Id) -> Result<(), Failure> {
+fn check_session_and_id(
+    e: &Event,
+    topic: &str,
+    session: SessionId,
+    id: SubscriptionId,
+) -> Result<(), Failure> {
     let args = e.payload.args();
     check(
         args.first().and_then(Value::as_u64) == Some(session.get())
@@ -403,7 +415,7 @@ const REMOVE_SUBSCRIBER: &str = "wamp.subscription.remove_subscriber";
 async fn revocation_setup(
     t: &Target,
     roles: ClientRoles,
-) -> Result<(Peer, Peer, Peer, Id, String, String), Failure> {
+) -> Result<(Peer, Peer, Peer, SubscriptionId, String, String), Failure> {
     let mut sub = Peer::join_with(t, roles).await?;
     let p = Peer::join(t).await?;
     let admin = Peer::join(t).await?;
@@ -417,14 +429,25 @@ async fn revocation_setup(
 async fn revoked_subscriber_gets_unsubscribed(t: Target) -> Result<(), Failure> {
     let (mut sub, mut p, mut admin, subscription, topic, marker) =
         revocation_setup(&t, all_roles()).await?;
-    if !revoke(&mut admin, REMOVE_SUBSCRIBER, subscription, session(&sub)).await? {
+    if !revoke(
+        &mut admin,
+        REMOVE_SUBSCRIBER,
+        subscription.id(),
+        session(&sub),
+    )
+    .await?
+    {
         return Ok(());
     }
     let u = want!(sub, "UNSUBSCRIBED [35, 0, {subscription}]", Message::Unsubscribed(u) => u);
     check(
         u.request.is_none() && u.details.subscription == Some(subscription),
         format!("[UNSUBSCRIBED, 0, {{subscription: {subscription}}}]"),
-        format!("UNSUBSCRIBED {:?} {:?}", u.request.map(Id::get), u.details),
+        format!(
+            "UNSUBSCRIBED {:?} {:?}",
+            u.request.map(RequestId::get),
+            u.details
+        ),
     )?;
     publish(&mut p, &topic, PublishOptions::default(), args!["revoked"]).await?;
     send_marker(&mut p, &marker).await?;
@@ -441,7 +464,14 @@ async fn subscription_revocation_is_silent_without_feature(t: Target) -> Result<
     let roles = roles_without(&[f::SUBSCRIPTION_REVOCATION]);
     let (mut sub, mut p, mut admin, subscription, topic, marker) =
         revocation_setup(&t, roles).await?;
-    if !revoke(&mut admin, REMOVE_SUBSCRIBER, subscription, session(&sub)).await? {
+    if !revoke(
+        &mut admin,
+        REMOVE_SUBSCRIBER,
+        subscription.id(),
+        session(&sub),
+    )
+    .await?
+    {
         return Ok(());
     }
     publish(&mut p, &topic, PublishOptions::default(), args!["revoked"]).await?;
@@ -460,7 +490,7 @@ async fn subscription_revocation_is_silent_without_feature(t: Target) -> Result<
 /// A subscription with three acknowledged publications (`["h0"]`, `["h1"]`, `["h2"]`)
 /// delivered, and an administrator to query the history; the subscriber is returned to keep
 /// the subscription.
-async fn history_setup(t: &Target) -> Result<(Peer, Peer, Id, Vec<u64>), Failure> {
+async fn history_setup(t: &Target) -> Result<(Peer, Peer, SubscriptionId, Vec<u64>), Failure> {
     let mut sub = Peer::join(t).await?;
     let mut p = Peer::join(t).await?;
     let admin = Peer::join(t).await?;
@@ -487,7 +517,7 @@ async fn history_setup(t: &Target) -> Result<(Peer, Peer, Id, Vec<u64>), Failure
 /// The events `wamp.subscription.get_events` returns; `None` when the call is not authorized.
 async fn get_events(
     admin: &mut Peer,
-    subscription: Id,
+    subscription: SubscriptionId,
     filters: Dict,
 ) -> Result<Option<Vec<Value>>, Failure> {
     let procedure = "wamp.subscription.get_events";
@@ -523,7 +553,10 @@ fn publications_of(events: &[Value]) -> Vec<u64> {
 }
 
 /// The history with no filter, `None` when the router keeps none for the topic.
-async fn full_history(admin: &mut Peer, subscription: Id) -> Result<Option<Vec<Value>>, Failure> {
+async fn full_history(
+    admin: &mut Peer,
+    subscription: SubscriptionId,
+) -> Result<Option<Vec<Value>>, Failure> {
     Ok(get_events(admin, subscription, kwargs! {})
         .await?
         .filter(|events| !events.is_empty()))

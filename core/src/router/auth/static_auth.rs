@@ -19,7 +19,7 @@ use crate::auth::cra::{self, CraChallenge, Salt};
 use crate::auth::cryptosign::{self, PublicKey, SigningKey};
 use crate::auth::scram::{Kdf, ScramServer, StoredCredential, Variant};
 use crate::auth::{method, ticket, AuthError, Secret};
-use crate::id::Id;
+use crate::id::SessionId;
 use crate::message::{Authenticate, ChallengeExtra, Hello};
 use crate::uri::{self, Uri};
 use crate::value::{Dict, Value};
@@ -497,7 +497,7 @@ pub(crate) struct Pending {
     /// The identity welcomed on success; `None` for a mock challenge (always fails).
     identity: Option<Identity>,
     /// The session ID the WELCOME must carry (WAMP-CRA announces it in the challenge).
-    pub session: Option<Id>,
+    pub session: Option<SessionId>,
     check: Check,
 }
 
@@ -564,7 +564,7 @@ pub(crate) struct HelloContext<'a> {
     /// The wall-clock time in Unix milliseconds, for WAMP-CRA's timestamp.
     pub unix_millis: u64,
     /// A fresh, unused session ID, announced by WAMP-CRA challenges.
-    pub session: Id,
+    pub session: SessionId,
 }
 
 fn authextra_str<'a>(hello: &'a Hello, key: &str) -> Option<&'a str> {
@@ -720,7 +720,7 @@ impl StaticAuth {
             authprovider: PROVIDER.into(),
             authextra: Dict::new(),
         });
-        let pending = |check: Check, session: Option<Id>| {
+        let pending = |check: Check, session: Option<SessionId>| {
             Box::new(Pending {
                 identity: identity.clone(),
                 session,

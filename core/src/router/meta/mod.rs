@@ -21,7 +21,7 @@ use super::pubsub::broker::{self, Origin};
 use super::pubsub::{self as pubsub};
 use super::realm::Realm;
 use super::rpc::{self, dealer};
-use crate::id::Id;
+use crate::id::{Id, PublicationId, RegistrationId, SessionId, SubscriptionId};
 use crate::message::{
     Call, CallResult, Error, EventDetails, Message, Payload, PublishOptions, RequestType,
     ResultDetails,
@@ -130,8 +130,8 @@ fn policy_name(policy: MatchPolicy) -> &'static str {
 
 /// `{exact: [ids], prefix: [ids], wildcard: [ids]}`, each list sorted: what
 /// `wamp.registration.list` and `wamp.subscription.list` return.
-fn by_policy(items: impl Iterator<Item = (Id, MatchPolicy)>) -> MetaResult {
-    let mut lists: [Vec<Id>; 3] = Default::default();
+fn by_policy<I: Ord + Into<Value>>(items: impl Iterator<Item = (I, MatchPolicy)>) -> MetaResult {
+    let mut lists: [Vec<I>; 3] = Default::default();
     for (id, policy) in items {
         let slot = match policy {
             MatchPolicy::Exact => 0,
@@ -148,9 +148,9 @@ fn by_policy(items: impl Iterator<Item = (Id, MatchPolicy)>) -> MetaResult {
     result(d)
 }
 
-fn id_list(mut ids: Vec<Id>) -> Value {
+fn id_list<I: Ord + Into<Value>>(mut ids: Vec<I>) -> Value {
     ids.sort_unstable();
-    Value::List(ids.into_iter().map(Value::from).collect())
+    Value::List(ids.into_iter().map(Into::into).collect())
 }
 
 /// Answers a CALL to the reserved `wamp.` namespace, allowed with `grant` (which, for
@@ -237,8 +237,8 @@ fn registration_match(realm: &Realm, a: &MetaArgs<'_>) -> MetaResult {
 fn registration<'r>(
     realm: &'r Realm,
     a: &MetaArgs<'_>,
-) -> Result<(Id, &'r dealer::Registration), MetaError> {
-    let id = a.id(0, "registration")?;
+) -> Result<(RegistrationId, &'r dealer::Registration), MetaError> {
+    let id = RegistrationId::from_id(a.id(0, "registration")?);
     realm
         .dealer
         .registrations
@@ -253,7 +253,7 @@ fn registration<'r>(
 }
 
 /// `RegistrationDetails`: `{id, created, uri, match, invoke}`.
-fn registration_details(clock: WallClock, id: Id, reg: &dealer::Registration) -> Dict {
+fn registration_details(clock: WallClock, id: RegistrationId, reg: &dealer::Registration) -> Dict {
     let mut d = Dict::new();
     d.insert("id".into(), Value::from(id));
     if let Some(created) = clock.iso8601(reg.created) {
@@ -280,7 +280,7 @@ fn registration_callees(
     if count {
         return result(reg.callees.len() as u64);
     }
-    let sessions: Vec<Id> = reg
+    let sessions: Vec<SessionId> = reg
         .callees
         .iter()
         .filter_map(|c| conns.session(*c).map(|s| s.id))
@@ -292,7 +292,7 @@ fn registration_callees(
 /// name): revokes one callee's registration.
 fn registration_remove_callee(cx: &mut Ctx<'_>, realm: &mut Realm, a: &MetaArgs<'_>) -> MetaResult {
     let (registration, _) = registration(realm, a)?;
-    let session = a.id(1, "callee's session")?;
+    let session = SessionId::from_id(a.id(1, "callee's session")?);
     let reason = a.kwarg_str("reason");
     let held = match realm.sessions.get(&session) {
         Some(&conn) => rpc::revoke(cx, realm, conn, registration, reason.as_deref()),
@@ -334,8 +334,8 @@ fn subscription_match(realm: &Realm, a: &MetaArgs<'_>) -> MetaResult {
 fn subscription<'r>(
     realm: &'r Realm,
     a: &MetaArgs<'_>,
-) -> Result<(Id, &'r broker::Subscription), MetaError> {
-    let id = a.id(0, "subscription")?;
+) -> Result<(SubscriptionId, &'r broker::Subscription), MetaError> {
+    let id = SubscriptionId::from_id(a.id(0, "subscription")?);
     realm
         .broker
         .subscriptions
@@ -350,7 +350,7 @@ fn subscription<'r>(
 }
 
 /// `SubscriptionDetails`: `{id, created, uri, match}`.
-fn subscription_details(clock: WallClock, id: Id, sub: &broker::Subscription) -> Dict {
+fn subscription_details(clock: WallClock, id: SubscriptionId, sub: &broker::Subscription) -> Dict {
     let mut d = Dict::new();
     d.insert("id".into(), Value::from(id));
     if let Some(created) = clock.iso8601(sub.created) {
@@ -392,7 +392,7 @@ fn subscription_remove_subscriber(
     a: &MetaArgs<'_>,
 ) -> MetaResult {
     let (subscription, _) = subscription(realm, a)?;
-    let session = a.id(1, "subscriber's session")?;
+    let session = SessionId::from_id(a.id(1, "subscriber's session")?);
     let reason = a.kwarg_str("reason");
     let held = match realm.sessions.get(&session) {
         Some(&conn) => pubsub::revoke(cx, realm, conn, subscription, reason.as_deref()),
@@ -503,7 +503,7 @@ pub(crate) fn publish_event(
         return;
     }
     let payload = Payload::new(args(cx, realm), Dict::new());
-    let publication = cx.ids.next_id();
+    let publication = PublicationId::from_id(cx.ids.next_id());
     // Not through `publish_as`: no retention, no history, and a meta event dropped for
     // a slow session is not reported (which would publish again).
     realm.broker.publish(
@@ -520,8 +520,8 @@ pub(crate) fn publish_event(
 pub(crate) fn registration_added(
     cx: &mut Ctx<'_>,
     realm: &Realm,
-    session: Id,
-    registration: Id,
+    session: SessionId,
+    registration: RegistrationId,
     created: bool,
 ) {
     let topics = (
@@ -532,7 +532,15 @@ pub(crate) fn registration_added(
         let reg = realm.dealer.registrations.get(&registration)?;
         Some(registration_details(cx.clock, registration, reg))
     };
-    holder_added(cx, realm, topics, session, registration, created, details);
+    holder_added(
+        cx,
+        realm,
+        topics,
+        session,
+        registration.id(),
+        created,
+        details,
+    );
 }
 
 /// A session came to hold a registration or subscription: when that created it, the first
@@ -541,7 +549,7 @@ fn holder_added(
     cx: &mut Ctx<'_>,
     realm: &Realm,
     (created_topic, added_topic): (&'static str, &'static str),
-    session: Id,
+    session: SessionId,
     id: Id,
     created: bool,
     details: impl FnOnce(&Ctx<'_>, &Realm) -> Option<Dict>,
@@ -561,15 +569,15 @@ fn holder_added(
 pub(crate) fn registration_removed(
     cx: &mut Ctx<'_>,
     realm: &Realm,
-    session: Id,
-    registration: Id,
+    session: SessionId,
+    registration: RegistrationId,
     deleted: bool,
 ) {
     let topics = (
         "wamp.registration.on_unregister",
         "wamp.registration.on_delete",
     );
-    holder_removed(cx, realm, topics, session, registration, deleted);
+    holder_removed(cx, realm, topics, session, registration.id(), deleted);
 }
 
 /// A session stopped holding a registration or subscription: the first topic's event,
@@ -578,7 +586,7 @@ fn holder_removed(
     cx: &mut Ctx<'_>,
     realm: &Realm,
     (left, deleted_topic): (&'static str, &'static str),
-    session: Id,
+    session: SessionId,
     id: Id,
     deleted: bool,
 ) {
@@ -594,8 +602,8 @@ fn holder_removed(
 pub(crate) fn subscription_added(
     cx: &mut Ctx<'_>,
     realm: &Realm,
-    session: Id,
-    subscription: Id,
+    session: SessionId,
+    subscription: SubscriptionId,
     created: bool,
 ) {
     let reserved = realm
@@ -614,22 +622,30 @@ pub(crate) fn subscription_added(
         let sub = realm.broker.subscriptions.get(&subscription)?;
         Some(subscription_details(cx.clock, subscription, sub))
     };
-    holder_added(cx, realm, topics, session, subscription, created, details);
+    holder_added(
+        cx,
+        realm,
+        topics,
+        session,
+        subscription.id(),
+        created,
+        details,
+    );
 }
 
 /// `wamp.subscription.on_unsubscribe` then (with the last subscriber) `on_delete`.
 pub(crate) fn subscription_removed(
     cx: &mut Ctx<'_>,
     realm: &Realm,
-    session: Id,
-    subscription: Id,
+    session: SessionId,
+    subscription: SubscriptionId,
     deleted: bool,
 ) {
     let topics = (
         "wamp.subscription.on_unsubscribe",
         "wamp.subscription.on_delete",
     );
-    holder_removed(cx, realm, topics, session, subscription, deleted);
+    holder_removed(cx, realm, topics, session, subscription.id(), deleted);
 }
 /// The filters of `wamp.subscription.get_events`.
 struct HistoryFilters {
@@ -640,10 +656,10 @@ struct HistoryFilters {
     after_time: Option<OffsetDateTime>,
     before_time: Option<OffsetDateTime>,
     until_time: Option<OffsetDateTime>,
-    from_publication: Option<Id>,
-    after_publication: Option<Id>,
-    before_publication: Option<Id>,
-    until_publication: Option<Id>,
+    from_publication: Option<PublicationId>,
+    after_publication: Option<PublicationId>,
+    before_publication: Option<PublicationId>,
+    until_publication: Option<PublicationId>,
 }
 
 impl HistoryFilters {
@@ -662,11 +678,11 @@ impl HistoryFilters {
                 })
                 .transpose()
         };
-        let publication = |key: &str| -> Result<Option<Id>, MetaError> {
+        let publication = |key: &str| -> Result<Option<PublicationId>, MetaError> {
             present(key)
                 .map(|v| {
                     v.as_u64()
-                        .and_then(Id::new)
+                        .and_then(PublicationId::new)
                         .ok_or_else(|| bad(key, "a publication ID"))
                 })
                 .transpose()
@@ -717,7 +733,7 @@ impl HistoryFilters {
 
     /// Applies the publication filters to events in order of arrival.
     fn by_publication<'e>(&self, events: Vec<&'e broker::Stored>) -> Vec<&'e broker::Stored> {
-        let at = |p: Id| events.iter().position(|e| e.publication == p);
+        let at = |p: PublicationId| events.iter().position(|e| e.publication == p);
         let (mut start, mut end) = (0, events.len());
         // (filter, offset from the named event, whether it bounds from below)
         let bounds = [

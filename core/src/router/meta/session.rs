@@ -55,7 +55,7 @@
 
 use super::{result, MetaArgs, MetaError, MetaResult};
 use crate::features::{self, supports};
-use crate::id::Id;
+use crate::id::{PublicationId, SessionId};
 use crate::message::{Payload, PublishOptions};
 use crate::router::config::Disclosure;
 use crate::router::connection::{ConnectionId, Connections, SessionData};
@@ -157,7 +157,7 @@ impl MetaArgs<'_> {
     }
 }
 
-fn no_such_session(session: Id, why: &str) -> MetaError {
+fn no_such_session(session: SessionId, why: &str) -> MetaError {
     MetaError::new(
         uri::error::NO_SUCH_SESSION,
         format!("no session {session} {why}"),
@@ -227,7 +227,7 @@ fn publish_testament(
         disclosed: disclose.then(|| (session.id, session.authid.clone(), session.authrole.clone())),
         trustlevel: Some(session.trust_level),
     };
-    let publication = cx.ids.next_id();
+    let publication = PublicationId::from_id(cx.ids.next_id());
     pubsub::publish_as(
         cx,
         realm,
@@ -299,7 +299,7 @@ pub(crate) fn list_or_count(
 
 /// `wamp.session.get(session)`.
 pub(crate) fn get(conns: &Connections, realm: &Realm, a: &MetaArgs<'_>) -> MetaResult {
-    let id = a.id(0, "session")?;
+    let id = SessionId::from_id(a.id(0, "session")?);
     match realm.sessions.get(&id) {
         Some(&conn) => result(session_details(conns, conn).unwrap_or_default()),
         None => Err(no_such_session(id, "in this realm")),
@@ -313,7 +313,7 @@ pub(crate) fn kill(
     caller: ConnectionId,
     a: &MetaArgs<'_>,
 ) -> MetaResult {
-    let id = a.id(0, "session")?;
+    let id = SessionId::from_id(a.id(0, "session")?);
     let (reason, message) = close_options(cx.config.uri_rules, a)?;
     let target = match realm.sessions.get(&id) {
         // The spec's reading: no *other* session has the caller's ID.
@@ -343,7 +343,7 @@ pub(crate) fn kill_many(
     };
     let (reason, message) = close_options(cx.config.uri_rules, a)?;
     // Chosen before any is killed: killing changes the realm's session table.
-    let targets: Vec<(Id, ConnectionId)> = realm
+    let targets: Vec<(SessionId, ConnectionId)> = realm
         .sessions
         .iter()
         .filter(|(_, &conn)| conn != caller)

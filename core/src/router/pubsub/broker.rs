@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use indexmap::{IndexMap, IndexSet};
 
-use crate::id::{Id, IdGenerator};
+use crate::id::{IdGenerator, PublicationId, SessionId, SubscriptionId};
 use crate::message::{Event, EventDetails, Message, Passthru, Payload, PublishOptions};
 use crate::router::config::HistoryRule;
 use crate::router::connection::{Class, ConnectionId, Connections, Pushed};
@@ -29,6 +29,7 @@ pub(crate) struct Subscription {
 }
 
 impl Pattern for Subscription {
+    type Id = SubscriptionId;
     fn uri(&self) -> &Uri {
         &self.uri
     }
@@ -40,7 +41,7 @@ impl Pattern for Subscription {
 /// Who a subscriber is, for black- and whitelists.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Who<'a> {
-    pub session: Id,
+    pub session: SessionId,
     pub authid: &'a str,
     pub authrole: &'a str,
 }
@@ -51,9 +52,9 @@ pub(crate) struct Origin {
     /// The publisher's connection (none for the router's own meta events).
     pub conn: Option<ConnectionId>,
     /// The publisher's session.
-    pub session: Option<Id>,
+    pub session: Option<SessionId>,
     /// The identity disclosed in EVENT details: (session, authid, authrole).
-    pub disclosed: Option<(Id, String, String)>,
+    pub disclosed: Option<(SessionId, String, String)>,
     /// The publication's trust level.
     pub trustlevel: Option<u64>,
 }
@@ -86,7 +87,7 @@ fn has_lists(o: &PublishOptions) -> bool {
 /// A retained event: the last publication to a topic with `retain`.
 #[derive(Debug, Clone)]
 pub(crate) struct Retained {
-    pub publication: Id,
+    pub publication: PublicationId,
     pub options: PublishOptions,
     pub origin: Origin,
     pub payload: Payload,
@@ -97,7 +98,7 @@ pub(crate) struct Retained {
 pub(crate) struct Stored {
     pub at: Instant,
     pub topic: Uri,
-    pub publication: Id,
+    pub publication: PublicationId,
     /// The EVENT details (publisher, trust level, passthru...), without `topic`.
     pub details: EventDetails,
     pub payload: Payload,
@@ -119,7 +120,7 @@ pub(crate) struct Delivery {
     pub delivered: usize,
     /// Subscribers whose EVENT was dropped (their queue was full): (connection,
     /// subscription).
-    pub dropped: Vec<(ConnectionId, Id)>,
+    pub dropped: Vec<(ConnectionId, SubscriptionId)>,
 }
 
 #[derive(Debug, Default)]
@@ -147,7 +148,7 @@ impl Broker {
     }
 
     /// The subscription of exactly `uri` under `policy`.
-    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
+    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<SubscriptionId> {
         self.subscriptions.find(policy, uri)
     }
 
@@ -162,7 +163,7 @@ impl Broker {
         policy: MatchPolicy,
         nkey: Option<String>,
         now: Instant,
-    ) -> (Id, bool) {
+    ) -> (SubscriptionId, bool) {
         let (id, created) = match self.find(policy, &uri) {
             Some(id) => (id, false),
             None => {
@@ -189,7 +190,11 @@ impl Broker {
     /// Removes `subscriber` from `subscription`; deletes the subscription when it was the
     /// last. Returns `None` when the subscriber was not there, else whether the subscription
     /// was deleted.
-    pub fn unsubscribe(&mut self, subscriber: ConnectionId, subscription: Id) -> Option<bool> {
+    pub fn unsubscribe(
+        &mut self,
+        subscriber: ConnectionId,
+        subscription: SubscriptionId,
+    ) -> Option<bool> {
         let sub = self.subscriptions.get_mut(&subscription)?;
         if !sub.subscribers.shift_remove(&subscriber) {
             return None;
@@ -204,7 +209,7 @@ impl Broker {
 
     /// Every subscription matching `topic`: the exact one first, then patterns in the order
     /// they were created.
-    pub fn matching(&self, topic: &Uri) -> Vec<Id> {
+    pub fn matching(&self, topic: &Uri) -> Vec<SubscriptionId> {
         self.subscriptions.matching(topic)
     }
 
@@ -238,7 +243,7 @@ impl Broker {
         &self,
         conns: &mut Connections,
         origin: &Origin,
-        publication: Id,
+        publication: PublicationId,
         topic: &Uri,
         options: &PublishOptions,
         payload: Payload,

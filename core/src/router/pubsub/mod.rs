@@ -17,7 +17,7 @@ use super::meta;
 use super::realm::Realm;
 use super::EVENTS_DROPPED;
 use crate::features::{self, supports};
-use crate::id::Id;
+use crate::id::{PublicationId, RequestId, SubscriptionId};
 use crate::message::{
     Error, Event, EventDetails, Message, Payload, Publish, PublishOptions, Published, RequestType,
     Subscribe, Subscribed, Unsubscribed, UnsubscribedDetails,
@@ -34,7 +34,7 @@ const REPORT_EVERY: u64 = 1000;
 pub(crate) struct SessionPubSub {
     /// Its subscriptions (ordered: teardown walks them, and its output order must not depend
     /// on a hasher's random seed).
-    pub subscriptions: BTreeSet<Id>,
+    pub subscriptions: BTreeSet<SubscriptionId>,
 }
 
 /// Ends what `session` (gone from `conn`) held of pub/sub: its subscriptions, returned with
@@ -43,7 +43,7 @@ pub(crate) fn session_ended(
     realm: &mut Realm,
     conn: ConnectionId,
     session: &SessionData,
-) -> Vec<(Id, bool)> {
+) -> Vec<(SubscriptionId, bool)> {
     session
         .pubsub
         .subscriptions
@@ -88,7 +88,12 @@ pub(crate) fn on_subscribe(cx: &mut Ctx<'_>, realm: &mut Realm, conn: Connection
 
 /// Sends a new subscriber the retained events of the topics its subscription matches,
 /// those it would have been eligible for (digest §4.22), marked `retained`.
-fn send_retained(cx: &mut Ctx<'_>, realm: &Realm, conn: ConnectionId, subscription: Id) {
+fn send_retained(
+    cx: &mut Ctx<'_>,
+    realm: &Realm,
+    conn: ConnectionId,
+    subscription: SubscriptionId,
+) {
     let Some(s) = cx.conns.session(conn) else {
         return;
     };
@@ -132,8 +137,8 @@ pub(crate) fn on_unsubscribe(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    request: Id,
-    subscription: Id,
+    request: RequestId,
+    subscription: SubscriptionId,
 ) {
     let done = Unsubscribed {
         request: Some(request),
@@ -159,7 +164,7 @@ pub(crate) fn revoke(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    subscription: Id,
+    subscription: SubscriptionId,
     reason: Option<&str>,
 ) -> bool {
     let told = cx
@@ -186,7 +191,7 @@ fn release(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    subscription: Id,
+    subscription: SubscriptionId,
     notice: Option<Message>,
 ) -> bool {
     let Some(s) = cx.conns.session_mut(conn) else {
@@ -259,7 +264,7 @@ pub(crate) fn on_publish(
         disclosed: disclose.then(|| (s.id, s.authid.clone(), s.authrole.clone())),
         trustlevel: Some(s.trust_level),
     };
-    let publication = cx.ids.next_id();
+    let publication = PublicationId::from_id(cx.ids.next_id());
     publish_as(
         cx,
         realm,
@@ -286,7 +291,7 @@ pub(crate) fn publish_as(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     origin: &Origin,
-    publication: Id,
+    publication: PublicationId,
     topic: Uri,
     options: PublishOptions,
     payload: Payload,
@@ -330,7 +335,7 @@ fn report_dropped(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    subscription: Id,
+    subscription: SubscriptionId,
     topic: &Uri,
 ) {
     let Some(c) = cx.conns.get(conn) else {

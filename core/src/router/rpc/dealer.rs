@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use crate::id::{Id, IdGenerator};
+use crate::id::{IdGenerator, RegistrationId, RequestId, SessionId};
 use crate::message::{InvokePolicy, Message};
 use crate::router::connection::ConnectionId;
 use crate::router::shard::shard_score;
@@ -31,6 +31,7 @@ pub(crate) struct Registration {
 }
 
 impl Pattern for Registration {
+    type Id = RegistrationId;
     fn uri(&self) -> &Uri {
         &self.uri
     }
@@ -54,9 +55,9 @@ impl Registration {
 #[derive(Debug, Clone)]
 pub(crate) struct InFlight {
     pub caller: ConnectionId,
-    pub call: Id,
+    pub call: RequestId,
     /// The registration invoked (continuation INVOCATIONs name it again).
-    pub registration: Id,
+    pub registration: RegistrationId,
     /// While the caller is still sending chunks of a progressive invocation: the procedure
     /// its continuations must name.
     pub stream: Option<Uri>,
@@ -121,9 +122,9 @@ pub(crate) enum RegisterRefused {
 #[derive(Debug, Default)]
 pub(crate) struct Dealer {
     pub registrations: UriIndex<Registration>,
-    pub in_flight: HashMap<(ConnectionId, Id), InFlight>,
+    pub in_flight: HashMap<(ConnectionId, RequestId), InFlight>,
     /// Deadlines of calls with a timeout: (deadline, callee, invocation).
-    call_timers: BTreeSet<(Instant, ConnectionId, Id)>,
+    call_timers: BTreeSet<(Instant, ConnectionId, RequestId)>,
 }
 
 impl Dealer {
@@ -138,7 +139,7 @@ impl Dealer {
         invoke: InvokePolicy,
         flags: CalleeFlags,
         now: Instant,
-    ) -> Result<Id, RegisterRefused> {
+    ) -> Result<RegistrationId, RegisterRefused> {
         if let Some(id) = self.registrations.find(policy, &uri) {
             let reg = self
                 .registrations
@@ -170,7 +171,11 @@ impl Dealer {
 
     /// Removes `callee` from `registration`, deleting it with its last callee. Returns
     /// `None` when the callee did not hold it, else whether the registration was deleted.
-    pub fn unregister(&mut self, callee: ConnectionId, registration: Id) -> Option<bool> {
+    pub fn unregister(
+        &mut self,
+        callee: ConnectionId,
+        registration: RegistrationId,
+    ) -> Option<bool> {
         let reg = self.registrations.get_mut(&registration)?;
         let pos = reg.callees.iter().position(|c| *c == callee)?;
         reg.callees.remove(pos);
@@ -187,18 +192,23 @@ impl Dealer {
     }
 
     /// The registration of exactly `uri` under `policy` (not the best match for a call).
-    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<Id> {
+    pub fn find(&self, policy: MatchPolicy, uri: &Uri) -> Option<RegistrationId> {
         self.registrations.find(policy, uri)
     }
 
     /// The registration a call to `procedure` goes to, with the spec's precedence (see
     /// [`UriIndex::best_match`]).
-    pub fn lookup(&self, procedure: &Uri) -> Option<Id> {
+    pub fn lookup(&self, procedure: &Uri) -> Option<RegistrationId> {
         self.registrations.best_match(procedure)
     }
 
     /// Records an invocation in flight (and its timeout).
-    pub fn insert_in_flight(&mut self, callee: ConnectionId, invocation: Id, call: InFlight) {
+    pub fn insert_in_flight(
+        &mut self,
+        callee: ConnectionId,
+        invocation: RequestId,
+        call: InFlight,
+    ) {
         if let Some(d) = call.deadline {
             self.call_timers.insert((d, callee, invocation));
         }
@@ -206,7 +216,11 @@ impl Dealer {
     }
 
     /// Forgets an invocation in flight (and its timeout).
-    pub fn remove_in_flight(&mut self, callee: ConnectionId, invocation: Id) -> Option<InFlight> {
+    pub fn remove_in_flight(
+        &mut self,
+        callee: ConnectionId,
+        invocation: RequestId,
+    ) -> Option<InFlight> {
         let call = self.in_flight.remove(&(callee, invocation))?;
         if let Some(d) = call.deadline {
             self.call_timers.remove(&(d, callee, invocation));
@@ -216,7 +230,7 @@ impl Dealer {
 
     /// Restarts a call's timeout (a progressive result arrived): the timeout runs until the
     /// first result and between results.
-    pub fn restart_timeout(&mut self, callee: ConnectionId, invocation: Id, now: Instant) {
+    pub fn restart_timeout(&mut self, callee: ConnectionId, invocation: RequestId, now: Instant) {
         let Some(call) = self.in_flight.get_mut(&(callee, invocation)) else {
             return;
         };
@@ -234,7 +248,7 @@ impl Dealer {
     }
 
     /// Takes the calls whose timeout passed by `now`.
-    pub fn expired(&mut self, now: Instant) -> Vec<(ConnectionId, Id)> {
+    pub fn expired(&mut self, now: Instant) -> Vec<(ConnectionId, RequestId)> {
         let mut out = Vec::new();
         while let Some(&(d, callee, invocation)) = self.call_timers.first() {
             if d > now {
@@ -247,7 +261,11 @@ impl Dealer {
     }
 
     /// Picks the callee for one call under the registration's invocation policy.
-    pub fn pick_callee(&mut self, registration: Id, rng: &mut IdGenerator) -> Option<ConnectionId> {
+    pub fn pick_callee(
+        &mut self,
+        registration: RegistrationId,
+        rng: &mut IdGenerator,
+    ) -> Option<ConnectionId> {
         let reg = self.registrations.get_mut(&registration)?;
         let n = reg.callees.len();
         if n == 0 {
@@ -272,7 +290,7 @@ impl Dealer {
     /// `first`, the one made before it for `last`.
     pub fn pick_reroute(
         &mut self,
-        registration: Id,
+        registration: RegistrationId,
         tried: &[ConnectionId],
         rng: &mut IdGenerator,
     ) -> Option<ConnectionId> {
@@ -304,9 +322,9 @@ impl Dealer {
     /// callee is registered; when callees come or go, only the keys they win or held move.
     pub fn pick_shard(
         &self,
-        registration: Id,
+        registration: RegistrationId,
         rkey: &str,
-        session_of: impl Fn(ConnectionId) -> Option<Id>,
+        session_of: impl Fn(ConnectionId) -> Option<SessionId>,
     ) -> Option<ConnectionId> {
         let reg = self.registrations.get(&registration)?;
         reg.callees

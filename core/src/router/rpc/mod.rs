@@ -16,7 +16,7 @@ use super::context::Ctx;
 use super::meta;
 use super::realm::Realm;
 use crate::features::{self, supports, supports_canceling};
-use crate::id::{Id, RequestIdCounter};
+use crate::id::{RegistrationId, RequestId, RequestIdCounter};
 use crate::message::{
     Call, CallResult, CancelMode, Error, ErrorDetails, Interrupt, InterruptOptions, Invocation,
     InvocationDetails, InvokePolicy, Message, Register, Registered, RequestType, ResultDetails,
@@ -33,14 +33,14 @@ pub(crate) struct SessionRpc {
     pub invocation_ids: RequestIdCounter,
     // Ordered sets and maps: teardown walks them, and its output order must not depend on
     // a hasher's random seed.
-    pub registrations: BTreeSet<Id>,
+    pub registrations: BTreeSet<RegistrationId>,
     /// This session's calls in flight (CALL request ID → the invocation's callee and ID).
-    pub calls: BTreeMap<Id, (ConnectionId, Id)>,
+    pub calls: BTreeMap<RequestId, (ConnectionId, RequestId)>,
     /// Invocations in flight to this session as callee (INVOCATION request IDs).
-    pub invocations: BTreeSet<Id>,
+    pub invocations: BTreeSet<RequestId>,
     /// Progressive calls (invocations) that ended while the caller was still sending
     /// chunks, newest last: their late continuations are discarded, not violations.
-    pub ended_streams: VecDeque<Id>,
+    pub ended_streams: VecDeque<RequestId>,
 }
 
 impl SessionRpc {
@@ -49,7 +49,7 @@ impl SessionRpc {
     pub const ENDED_STREAMS: usize = 64;
 
     /// Remembers a progressive call that ended before its caller's last chunk.
-    pub fn stream_ended(&mut self, call: Id) {
+    pub fn stream_ended(&mut self, call: RequestId) {
         if self.ended_streams.len() == Self::ENDED_STREAMS {
             self.ended_streams.pop_front();
         }
@@ -69,7 +69,7 @@ fn supports_progressive_results(role: &Option<Role>) -> bool {
 pub(crate) fn interrupt(
     conns: &mut Connections,
     callee: ConnectionId,
-    invocation: Id,
+    invocation: RequestId,
     mode: CancelMode,
     reason: &str,
 ) -> bool {
@@ -109,7 +109,7 @@ fn finish(
     conns: &mut Connections,
     realm: &mut Realm,
     callee: ConnectionId,
-    invocation: Id,
+    invocation: RequestId,
     call: &InFlight,
 ) {
     realm.dealer.remove_in_flight(callee, invocation);
@@ -122,7 +122,7 @@ fn finish(
 fn call_error(
     conns: &mut Connections,
     conn: ConnectionId,
-    request: Id,
+    request: RequestId,
     error: &str,
     message: String,
 ) {
@@ -142,7 +142,12 @@ pub(crate) fn handle_timeouts(cx: &mut Ctx<'_>, realm: &mut Realm) {
 /// A call's timeout fired: the caller gets ERROR `wamp.error.timeout`; a callee that can
 /// be canceled gets INTERRUPT `killnowait` (otherwise the call is skipped), and its late
 /// answer is dropped.
-fn call_timed_out(cx: &mut Ctx<'_>, realm: &mut Realm, callee: ConnectionId, invocation: Id) {
+fn call_timed_out(
+    cx: &mut Ctx<'_>,
+    realm: &mut Realm,
+    callee: ConnectionId,
+    invocation: RequestId,
+) {
     let Some(call) = realm.dealer.in_flight.get(&(callee, invocation)).cloned() else {
         return;
     };
@@ -216,8 +221,8 @@ pub(crate) fn on_unregister(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    request: Id,
-    registration: Id,
+    request: RequestId,
+    registration: RegistrationId,
 ) {
     let done = Unregistered {
         request: Some(request),
@@ -243,7 +248,7 @@ pub(crate) fn revoke(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    registration: Id,
+    registration: RegistrationId,
     reason: Option<&str>,
 ) -> bool {
     let told = cx
@@ -270,7 +275,7 @@ fn release(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    registration: Id,
+    registration: RegistrationId,
     notice: Option<Message>,
 ) -> bool {
     let Some(s) = cx.conns.session_mut(conn) else {
@@ -297,7 +302,7 @@ pub(crate) fn session_ended(
     realm: &mut Realm,
     conn: ConnectionId,
     session: &SessionData,
-) -> Vec<(Id, bool)> {
+) -> Vec<(RegistrationId, bool)> {
     let removed = session
         .rpc
         .registrations
@@ -609,7 +614,7 @@ fn invoke(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     callee: ConnectionId,
-    invocation: Id,
+    invocation: RequestId,
     message: Arc<Message>,
     call: InFlight,
 ) {
@@ -638,7 +643,7 @@ fn invoke(
 /// policy (when asked, or when the callee registered with `disclose_caller`).
 fn callee_terms(
     realm: &Realm,
-    registration: Id,
+    registration: RegistrationId,
     callee: ConnectionId,
     role: &Option<Role>,
     asked: dealer::Asked,
@@ -756,7 +761,7 @@ fn answered(
     cx: &mut Ctx<'_>,
     realm: &Realm,
     callee: ConnectionId,
-    invocation: Id,
+    invocation: RequestId,
     what: &str,
 ) -> Option<InFlight> {
     let s = cx.conns.session(callee)?;
@@ -843,7 +848,7 @@ fn passthru_answer(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     callee: ConnectionId,
-    invocation: Id,
+    invocation: RequestId,
     call: &InFlight,
 ) -> bool {
     let callee_ok = cx
@@ -889,7 +894,7 @@ pub(crate) fn on_cancel(
     cx: &mut Ctx<'_>,
     realm: &mut Realm,
     conn: ConnectionId,
-    request: Id,
+    request: RequestId,
     mode: Option<CancelMode>,
 ) {
     let Some(s) = cx.conns.session(conn) else {
