@@ -121,7 +121,8 @@ use nexus_core::router::{
     SlowSubscriberPolicy, TrustLevels, UsageError,
 };
 use nexus_core::{
-    features, to_value, DecodeError, Dict, Id, MatchPolicy, Payload, Serializer, Uri, Value,
+    features, to_value, DecodeError, Dict, Id, IdOutOfRange, MatchPolicy, Payload, PublicationId,
+    RegistrationId, RequestId, Serializer, SessionId, SubscriptionId, Uri, Value,
 };
 
 const MAX_CLIENTS: usize = 6;
@@ -263,8 +264,9 @@ macro_rules! ppt {
 
 type Ppt = [Option<String>; 4];
 
-fn id(n: u64) -> Id {
-    Id::new(n.clamp(1, Id::MAX.get())).expect("in range")
+/// The ID `n` clamped into range, typed by what the caller expects (a session, a request...).
+fn id<T: TryFrom<u64, Error = IdOutOfRange>>(n: u64) -> T {
+    T::try_from(n.clamp(1, Id::MAX.get())).expect("in range")
 }
 
 fn uri(s: &str) -> Uri {
@@ -285,8 +287,8 @@ fn progressive_results(role: &Option<Role>) -> bool {
 
 /// Whether a publication's black- and whitelists admit a session (`authid` `None`: an
 /// anonymous session whose random authid is in no list).
-fn admits(o: &PublishOptions, session: Id, authid: Option<&str>, authrole: &str) -> bool {
-    let in_ids = |l: &Option<Vec<Id>>| l.as_ref().map(|l| l.contains(&session));
+fn admits(o: &PublishOptions, session: SessionId, authid: Option<&str>, authrole: &str) -> bool {
+    let in_ids = |l: &Option<Vec<SessionId>>| l.as_ref().map(|l| l.contains(&session));
     let in_strs = |l: &Option<Vec<String>>, x: Option<&str>| {
         l.as_ref()
             .map(|l| x.is_some_and(|x| l.iter().any(|e| e == x)))
@@ -344,7 +346,7 @@ impl Input<'_> {
 struct Publication {
     conn: ConnectionId,
     /// The publisher's session when it was sent.
-    session: Option<Id>,
+    session: Option<SessionId>,
     topic: Uri,
     options: PublishOptions,
     testament: bool,
@@ -353,7 +355,7 @@ struct Publication {
 #[derive(Debug)]
 struct CallSent {
     conn: ConnectionId,
-    session: Option<Id>,
+    session: Option<SessionId>,
     request: u64,
     procedure: Uri,
     options: CallOptions,
@@ -364,7 +366,7 @@ struct CallSent {
 /// A YIELD, or an ERROR for an INVOCATION.
 #[derive(Debug)]
 struct AnswerSent {
-    session: Option<Id>,
+    session: Option<SessionId>,
     invocation: u64,
     progress: bool,
     error: Option<String>,
@@ -394,17 +396,17 @@ struct SessionInfo {
 #[derive(Default)]
 struct World {
     sent: Vec<Sent>,
-    sessions: BTreeMap<Id, SessionInfo>,
+    sessions: BTreeMap<SessionId, SessionInfo>,
     realms: BTreeMap<String, RealmConfig>,
     /// Every subscription and registration seen, with its URI and match policy.
-    subs: BTreeMap<Id, (Uri, MatchPolicy)>,
-    regs: BTreeMap<Id, (Uri, MatchPolicy)>,
+    subs: BTreeMap<SubscriptionId, (Uri, MatchPolicy)>,
+    regs: BTreeMap<RegistrationId, (Uri, MatchPolicy)>,
     /// (callee session, INVOCATION ID) → the tag of the CALL invoked.
-    invoked: HashMap<(Id, u64), usize>,
+    invoked: HashMap<(SessionId, u64), usize>,
     /// The tags of the CALLs invoked so far (a second INVOCATION is a re-routed call).
     invoked_calls: BTreeSet<usize>,
     /// Recent publication IDs, for the history filters.
-    publications: VecDeque<Id>,
+    publications: VecDeque<PublicationId>,
 }
 
 impl World {
@@ -413,7 +415,7 @@ impl World {
         Value::from(TAG_BASE + (self.sent.len() - 1) as u64)
     }
 
-    fn session(&self, s: Id) -> &SessionInfo {
+    fn session(&self, s: SessionId) -> &SessionInfo {
         self.sessions
             .get(&s)
             .unwrap_or_else(|| panic!("session {s} is unknown to the driver"))
@@ -455,7 +457,7 @@ impl World {
         }
     }
 
-    fn saw_publication(&mut self, p: Id) {
+    fn saw_publication(&mut self, p: PublicationId) {
         if self.publications.len() == 16 {
             self.publications.pop_front();
         }
@@ -510,9 +512,9 @@ enum Pending {
 /// An INVOCATION whose caller is still sending chunks.
 #[derive(Debug)]
 struct Chunked {
-    registration: Id,
+    registration: RegistrationId,
     caller: ConnectionId,
-    caller_session: Option<Id>,
+    caller_session: Option<SessionId>,
     request: u64,
 }
 
@@ -520,25 +522,25 @@ struct Chunked {
 #[derive(Debug, Default)]
 struct Model {
     in_session: bool,
-    session: Option<Id>,
+    session: Option<SessionId>,
     /// ABORT received: the router must send nothing more.
     aborted: bool,
     roles: ClientRoles,
     /// Requests awaiting their answer: (request type code, request ID) → one entry per
     /// request sent, in order.
     requests: BTreeMap<(u64, u64), VecDeque<Pending>>,
-    subscriptions: BTreeMap<Id, SubInfo>,
-    registrations: BTreeMap<Id, RegInfo>,
+    subscriptions: BTreeMap<SubscriptionId, SubInfo>,
+    registrations: BTreeMap<RegistrationId, RegInfo>,
     /// INVOCATIONs received and not yet answered by this client.
     invocations: BTreeSet<u64>,
     last_invocation: u64,
     chunked: BTreeMap<u64, Chunked>,
     /// Invocations this client answered in passthru mode.
     ppt_answered: BTreeSet<u64>,
-    events: BTreeSet<(Id, Id)>,
+    events: BTreeSet<(SubscriptionId, PublicationId)>,
     /// The subscription whose retained EVENTs may follow (right after its SUBSCRIBED), and
     /// the topics of those received so far.
-    retained_window: Option<(Id, BTreeSet<Uri>)>,
+    retained_window: Option<(SubscriptionId, BTreeSet<Uri>)>,
     /// This client's progressive calls still open (it has not sent the last chunk nor read
     /// the answer): request ID → procedure.
     streams: BTreeMap<u64, Uri>,
@@ -562,7 +564,7 @@ impl Model {
     }
 
     /// Takes the oldest outstanding request of `kind` with ID `request`.
-    fn answer(&mut self, kind: RequestType, request: Id, what: &Message) -> Pending {
+    fn answer(&mut self, kind: RequestType, request: RequestId, what: &Message) -> Pending {
         let key = (kind.code(), request.get());
         let Some(queue) = self.requests.get_mut(&key) else {
             panic!("{what:?} answers no outstanding {kind:?} request {request}");
@@ -582,7 +584,7 @@ impl Model {
             .collect()
     }
 
-    fn me(&self) -> Id {
+    fn me(&self) -> SessionId {
         self.session.expect("in a session")
     }
 
@@ -646,7 +648,7 @@ impl Model {
         conn: ConnectionId,
         m: &Message,
         w: &mut World,
-        window: Option<(Id, BTreeSet<Uri>)>,
+        window: Option<(SubscriptionId, BTreeSet<Uri>)>,
     ) {
         match m {
             Message::Subscribed(s) => {
@@ -859,7 +861,7 @@ impl Model {
                     .and_then(Value::as_list)
                     .unwrap_or_else(|| panic!("{conn:?}: {r:?} is not a list of sessions"));
                 for v in list {
-                    let s = v.as_u64().and_then(Id::new).expect("a session ID");
+                    let s = v.as_u64().and_then(SessionId::new).expect("a session ID");
                     if let Some(info) = w.sessions.get(&s) {
                         assert_eq!(
                             info.realm, my.realm,
@@ -884,7 +886,7 @@ impl Model {
                     .args
                     .first()
                     .and_then(Value::as_u64)
-                    .and_then(Id::new)
+                    .and_then(SubscriptionId::new)
                     .unwrap_or_else(|| {
                         panic!("{conn:?}: {r:?} for {meta:?} without a subscription")
                     });
@@ -1006,7 +1008,7 @@ impl Model {
         conn: ConnectionId,
         e: &Event,
         w: &mut World,
-        window: Option<(Id, BTreeSet<Uri>)>,
+        window: Option<(SubscriptionId, BTreeSet<Uri>)>,
     ) {
         let Some(sub) = self.subscriptions.get(&e.subscription).cloned() else {
             panic!(
@@ -1281,7 +1283,7 @@ fn check_meta_event(conn: ConnectionId, topic: &Uri, e: &Event, my: &SessionInfo
     };
     let session = session
         .and_then(Value::as_u64)
-        .and_then(Id::new)
+        .and_then(SessionId::new)
         .unwrap_or_else(|| panic!("{conn:?}: meta {e:?} names no session"));
     if let Some(info) = w.sessions.get(&session) {
         assert_eq!(
@@ -2040,8 +2042,8 @@ impl Fuzz {
     }
 
     /// Every live session (as the router says), then sessions gone.
-    fn session_ids(&self) -> Vec<Id> {
-        let mut live: Vec<Id> = self
+    fn session_ids(&self) -> Vec<SessionId> {
+        let mut live: Vec<SessionId> = self
             .clients
             .iter()
             .filter_map(|c| self.router.session_id(c.conn))
@@ -2059,8 +2061,8 @@ impl Fuzz {
         live
     }
 
-    fn subscription_ids(&self) -> Vec<Id> {
-        let set: BTreeSet<Id> = self
+    fn subscription_ids(&self) -> Vec<SubscriptionId> {
+        let set: BTreeSet<SubscriptionId> = self
             .clients
             .iter()
             .flat_map(|c| c.model.subscriptions.keys().copied())
@@ -2068,8 +2070,8 @@ impl Fuzz {
         set.into_iter().collect()
     }
 
-    fn registration_ids(&self) -> Vec<Id> {
-        let set: BTreeSet<Id> = self
+    fn registration_ids(&self) -> Vec<RegistrationId> {
+        let set: BTreeSet<RegistrationId> = self
             .clients
             .iter()
             .flat_map(|c| c.model.registrations.keys().copied())
@@ -2078,17 +2080,17 @@ impl Fuzz {
     }
 
     /// One of `ids` (mostly), an unknown ID, or garbage.
-    fn id_value(input: &mut Input, ids: &[Id]) -> Value {
+    fn id_value<T: Copy + Into<Value>>(input: &mut Input, ids: &[T]) -> Value {
         let b = input.byte();
         match b % 8 {
             0 => garbage(input),
             1 => Value::from(12345u64),
             _ if ids.is_empty() => Value::from(12345u64),
-            _ => Value::from(ids[usize::from(b / 8) % ids.len()]),
+            _ => ids[usize::from(b / 8) % ids.len()].into(),
         }
     }
 
-    fn session_list(&self, input: &mut Input) -> Vec<Id> {
+    fn session_list(&self, input: &mut Input) -> Vec<SessionId> {
         let ids = self.session_ids();
         (0..input.byte() % 3)
             .map(|_| {
@@ -2560,7 +2562,7 @@ impl Fuzz {
     /// The filters of `wamp.subscription.get_events`.
     fn history_kwargs(&self, input: &mut Input, kwargs: &mut Dict) {
         let mask = input.byte();
-        let publications: Vec<Id> = self.world.publications.iter().copied().collect();
+        let publications: Vec<PublicationId> = self.world.publications.iter().copied().collect();
         if mask & 1 != 0 {
             let v = if input.byte() % 4 == 0 {
                 garbage(input)
@@ -2613,10 +2615,11 @@ impl Fuzz {
         let mut args = Vec::new();
         let mut kwargs = Dict::new();
         let registration = procedure.starts_with("wamp.registration.");
-        let ids = if registration {
-            self.registration_ids()
+        // Untyped: the procedure decides whether they name registrations or subscriptions.
+        let ids: Vec<Id> = if registration {
+            self.registration_ids().into_iter().map(Id::from).collect()
         } else {
-            self.subscription_ids()
+            self.subscription_ids().into_iter().map(Id::from).collect()
         };
         let sessions = self.session_ids();
         let name = procedure.rsplit('.').next().unwrap_or_default();
@@ -2839,14 +2842,15 @@ impl Fuzz {
             _ => Some(""),
         };
         let registration = c & 1 != 0;
-        let (own, all, kind) = if registration {
+        let (own, all, kind): (_, Vec<u64>, _) = if registration {
             let own: Vec<u64> = self.clients[i]
                 .model
                 .registrations
                 .keys()
                 .map(|r| r.get())
                 .collect();
-            (own, self.registration_ids(), RequestType::Register)
+            let all = self.registration_ids().iter().map(|r| r.get()).collect();
+            (own, all, RequestType::Register)
         } else {
             let own: Vec<u64> = self.clients[i]
                 .model
@@ -2854,29 +2858,30 @@ impl Fuzz {
                 .keys()
                 .map(|r| r.get())
                 .collect();
-            (own, self.subscription_ids(), RequestType::Subscribe)
+            let all = self.subscription_ids().iter().map(|s| s.get()).collect();
+            (own, all, RequestType::Subscribe)
         };
         let own = Fuzz::held_or_bogus(input, &own);
         let target = if c & 0x80 != 0 && !all.is_empty() {
-            all[usize::from(c >> 3) % all.len()].get()
+            all[usize::from(c >> 3) % all.len()]
         } else {
             own
         };
-        let target = id(target);
+        let target = id::<Id>(target).get();
         let revoked = if registration {
             self.router
-                .revoke_registration(self.now, session, target, reason)
+                .revoke_registration(self.now, session, id(target), reason)
         } else {
             self.router
-                .revoke_subscription(self.now, session, target, reason)
+                .revoke_subscription(self.now, session, id(target), reason)
         };
         trace!("revoke {kind:?} {target} of session {session} ({reason:?}): {revoked}");
         if revoked {
             let model = &self.clients[i].model;
             let held = if registration {
-                model.registrations.contains_key(&target)
+                model.registrations.contains_key(&id(target))
             } else {
-                model.subscriptions.contains_key(&target)
+                model.subscriptions.contains_key(&id(target))
             };
             assert!(
                 held || !model.outstanding(kind).is_empty(),
@@ -2888,48 +2893,48 @@ impl Fuzz {
     /// A message only a router sends (a protocol violation from a client), or
     /// EVENT_RECEIVED.
     fn router_message(&mut self, input: &mut Input, i: usize) {
-        let n = id(1 + u64::from(input.byte() % 3));
+        let n = 1 + u64::from(input.byte() % 3);
         let m: Message = match input.byte() % 12 {
-            0 => Welcome::new(n, RouterRoles::default()).into(),
+            0 => Welcome::new(id(n), RouterRoles::default()).into(),
             1 => Challenge {
                 auth_method: "ticket".into(),
                 extra: Default::default(),
             }
             .into(),
             2 => Published {
-                request: n,
-                publication: n,
+                request: id(n),
+                publication: id(n),
             }
             .into(),
             3 => Subscribed {
-                request: n,
-                subscription: n,
+                request: id(n),
+                subscription: id(n),
             }
             .into(),
             4 => Unsubscribed {
-                request: Some(n),
+                request: Some(id(n)),
                 details: Default::default(),
             }
             .into(),
-            5 => Event::new(n, n).into(),
-            6 => CallResult::new(n).into(),
+            5 => Event::new(id(n), id(n)).into(),
+            6 => CallResult::new(id(n)).into(),
             7 => Registered {
-                request: n,
-                registration: n,
+                request: id(n),
+                registration: id(n),
             }
             .into(),
             8 => Unregistered {
-                request: Some(n),
+                request: Some(id(n)),
                 details: Default::default(),
             }
             .into(),
-            9 => Invocation::new(n, n).into(),
+            9 => Invocation::new(id(n), id(n)).into(),
             10 => Interrupt {
-                request: n,
+                request: id(n),
                 options: Default::default(),
             }
             .into(),
-            _ => EventReceived { publication: n }.into(),
+            _ => EventReceived { publication: id(n) }.into(),
         };
         self.send(i, m);
     }
