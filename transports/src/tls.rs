@@ -356,23 +356,17 @@ pub fn certificate_identity(der: &[u8]) -> Option<ClientCertificate> {
 /// master secret, which rustls does not report. `tls-unique` is not available at all
 /// (rustls does not expose the Finished message).
 pub fn channel_binding<S>(stream: &TlsServerStream<S>) -> Option<ChannelBinding> {
-    let conn = stream.get_ref().1;
-    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
-        return None;
-    }
-    let data = conn
-        .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
-        .ok()?;
-    Some(ChannelBinding {
-        kind: ChannelBindingKind::TlsExporter,
-        data,
-    })
+    tls_exporter(stream.get_ref().1)
 }
 
 /// The client side of [`channel_binding`], for clients that bind their authentication to
 /// the channel.
 pub fn client_channel_binding<S>(stream: &TlsClientStream<S>) -> Option<ChannelBinding> {
-    let conn = stream.get_ref().1;
+    tls_exporter(stream.get_ref().1)
+}
+
+/// The `tls-exporter` binding of either side of a TLS 1.3 connection.
+fn tls_exporter<Data>(conn: &rustls::ConnectionCommon<Data>) -> Option<ChannelBinding> {
     if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
         return None;
     }
