@@ -3,6 +3,7 @@
 //! routing state has a single owner and needs no locks.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1010,14 +1011,7 @@ impl Host {
                 .resolve_authentication(Instant::now(), conn, decision);
             return;
         };
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let mut tx = shared.tx.clone();
-        runtime::spawn(&*self.runtime, async move {
-            let decision = authenticator(request).await;
-            let _ = tx.send(HostInput::Auth(conn, decision)).await;
-        });
+        self.answer_later(async move { HostInput::Auth(conn, authenticator(request).await) });
     }
 
     fn authorize(&mut self, request: AuthzRequest) {
@@ -1032,13 +1026,18 @@ impl Host {
                 .resolve_authorization(Instant::now(), token, false);
             return;
         };
+        self.answer_later(async move { HostInput::Authz(token, authorizer(request).await) });
+    }
+
+    /// Runs the application's answer to one of the router's questions on its own task, and
+    /// hands it to the router task when it comes.
+    fn answer_later(&self, answer: impl Future<Output = HostInput> + Send + 'static) {
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
         let mut tx = shared.tx.clone();
         runtime::spawn(&*self.runtime, async move {
-            let decision = authorizer(request).await;
-            let _ = tx.send(HostInput::Authz(token, decision)).await;
+            let _ = tx.send(answer.await).await;
         });
     }
 }
