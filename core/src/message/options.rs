@@ -814,9 +814,11 @@ options! {
 /// ```
 /// use nexus_core::message::{CallOptions, InvocationDetails};
 ///
-/// let call = CallOptions { ppt_scheme: Some("x_custom".into()), ..Default::default() };
-/// let details = InvocationDetails::default().with_passthru(call.passthru());
+/// let mut call = CallOptions { ppt_scheme: Some("x_custom".into()), ..Default::default() };
+/// let mut details = InvocationDetails::default();
+/// details.set_passthru(call.take_passthru());
 /// assert_eq!(details.ppt_scheme.as_deref(), Some("x_custom"));
+/// assert!(call.ppt_scheme.is_none());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Passthru {
@@ -840,7 +842,7 @@ pub struct Passthru {
 macro_rules! passthru_keys {
     ($($name:ident),*) => {$(
         impl $name {
-            /// Its payload passthru keys.
+            /// A copy of its payload passthru keys.
             pub fn passthru(&self) -> Passthru {
                 Passthru {
                     ppt_scheme: self.ppt_scheme.clone(),
@@ -853,18 +855,29 @@ macro_rules! passthru_keys {
                 }
             }
 
-            /// With the payload passthru keys of `p` (replacing its own).
-            pub fn with_passthru(self, p: Passthru) -> Self {
-                $name {
-                    ppt_scheme: p.ppt_scheme,
-                    ppt_serializer: p.ppt_serializer,
-                    ppt_cipher: p.ppt_cipher,
-                    ppt_keyid: p.ppt_keyid,
-                    enc_algo: p.enc_algo,
-                    enc_serializer: p.enc_serializer,
-                    enc_key: p.enc_key,
-                    ..self
+            /// Takes its payload passthru keys out (moving them, as a router does when it
+            /// forwards a request it owns).
+            pub fn take_passthru(&mut self) -> Passthru {
+                Passthru {
+                    ppt_scheme: self.ppt_scheme.take(),
+                    ppt_serializer: self.ppt_serializer.take(),
+                    ppt_cipher: self.ppt_cipher.take(),
+                    ppt_keyid: self.ppt_keyid.take(),
+                    enc_algo: self.enc_algo.take(),
+                    enc_serializer: self.enc_serializer.take(),
+                    enc_key: self.enc_key.take(),
                 }
+            }
+
+            /// Sets its payload passthru keys to those of `p`.
+            pub fn set_passthru(&mut self, p: Passthru) {
+                self.ppt_scheme = p.ppt_scheme;
+                self.ppt_serializer = p.ppt_serializer;
+                self.ppt_cipher = p.ppt_cipher;
+                self.ppt_keyid = p.ppt_keyid;
+                self.enc_algo = p.enc_algo;
+                self.enc_serializer = p.enc_serializer;
+                self.enc_key = p.enc_key;
             }
         }
     )*};

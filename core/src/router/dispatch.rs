@@ -4,7 +4,7 @@
 //! send is a protocol violation.
 
 use super::authz::{self, Gate, Stage};
-use super::config::RequestIdPolicy;
+use super::config::{AuthzMode, RequestIdPolicy};
 use super::connection::ConnectionId;
 use super::context::Ctx;
 use super::lifecycle;
@@ -26,69 +26,90 @@ pub(crate) fn established(
     let fresh = |cx: &mut Ctx<'_>, request: RequestId, is_call: bool| {
         lifecycle::check_request(cx.conns, policy, conn, request, is_call)
     };
-    let allowed = match message {
-        Message::Goodbye(_) => return lifecycle::client_goodbye(cx, realm, conn),
-        Message::Abort(_) => return cx.conns.doom(conn),
-        Message::Publish(m) => fresh(cx, m.request, false).then_some(Message::Publish(m)),
-        Message::Subscribe(m) => fresh(cx, m.request, false).then_some(Message::Subscribe(m)),
-        Message::Register(m) => fresh(cx, m.request, false).then_some(Message::Register(m)),
+    // The common case asks nothing: straight to the feature, without wrapping the message
+    // again for authorization.
+    let open = matches!(realm.config.authz, AuthzMode::AllowAll);
+    let none = authz::Grant::default();
+    match message {
+        Message::Goodbye(_) => lifecycle::client_goodbye(cx, realm, conn),
+        Message::Abort(_) => cx.conns.doom(conn),
+        // The guards check (and record) the request ID; a refused one falls through below.
+        Message::Publish(m) if fresh(cx, m.request, false) => match open {
+            true => pubsub::on_publish(cx, realm, conn, m, none),
+            false => authorized(cx, realm, gate, conn, Message::Publish(m)),
+        },
+        Message::Subscribe(m) if fresh(cx, m.request, false) => match open {
+            true => pubsub::on_subscribe(cx, realm, conn, m),
+            false => authorized(cx, realm, gate, conn, Message::Subscribe(m)),
+        },
+        Message::Register(m) if fresh(cx, m.request, false) => match open {
+            true => rpc::on_register(cx, realm, conn, m),
+            false => authorized(cx, realm, gate, conn, Message::Register(m)),
+        },
+        Message::Publish(_) | Message::Subscribe(_) | Message::Register(_) => {}
         Message::Call(m) => {
             // A chunk of a progressive call invocation already under way?
             let Some(m) = rpc::call_continuation(cx, realm, conn, m) else {
                 return;
             };
-            fresh(cx, m.request, true).then_some(Message::Call(m))
+            if !fresh(cx, m.request, true) {
+                return;
+            }
+            match open {
+                true => rpc::on_call(cx, realm, conn, m, none),
+                false => authorized(cx, realm, gate, conn, Message::Call(m)),
+            }
         }
         Message::Unsubscribe(m) => {
             if fresh(cx, m.request, false) {
                 pubsub::on_unsubscribe(cx, realm, conn, m.request, m.subscription);
             }
-            return;
         }
         Message::Unregister(m) => {
             if fresh(cx, m.request, false) {
                 rpc::on_unregister(cx, realm, conn, m.request, m.registration);
             }
-            return;
         }
-        Message::Yield(m) => return rpc::on_yield(cx, realm, conn, m),
+        Message::Yield(m) => rpc::on_yield(cx, realm, conn, m),
         Message::Error(m) if m.request_type == RequestType::Invocation => {
-            return rpc::on_callee_error(cx, realm, conn, m)
+            rpc::on_callee_error(cx, realm, conn, m)
         }
-        Message::Error(m) => {
-            return cx.conns.violation(
-                conn,
-                format!(
-                    "a client may send ERROR only for INVOCATION (68), not for request type {}",
-                    m.request_type.code()
-                ),
-            )
-        }
-        Message::Cancel(m) => return rpc::on_cancel(cx, realm, conn, m.request, m.options.mode),
+        Message::Error(m) => cx.conns.violation(
+            conn,
+            format!(
+                "a client may send ERROR only for INVOCATION (68), not for request type {}",
+                m.request_type.code()
+            ),
+        ),
+        Message::Cancel(m) => rpc::on_cancel(cx, realm, conn, m.request, m.options.mode),
         // Autobahn's delivery acknowledgement: not announced, so nothing to do.
-        Message::EventReceived(_) => return,
-        other @ (Message::Hello(_) | Message::Authenticate(_)) => {
-            return cx.conns.violation(
-                conn,
-                format!(
-                    "received {} after the session was established",
-                    other.name()
-                ),
-            )
-        }
-        other => {
-            return cx.conns.violation(
-                conn,
-                format!(
-                    "a client must not send {}; only a router does",
-                    other.name()
-                ),
-            )
-        }
-    };
-    let Some(message) = allowed else {
-        return;
-    };
+        Message::EventReceived(_) => {}
+        other @ (Message::Hello(_) | Message::Authenticate(_)) => cx.conns.violation(
+            conn,
+            format!(
+                "received {} after the session was established",
+                other.name()
+            ),
+        ),
+        other => cx.conns.violation(
+            conn,
+            format!(
+                "a client must not send {}; only a router does",
+                other.name()
+            ),
+        ),
+    }
+}
+
+/// A PUBLISH, SUBSCRIBE, REGISTER or CALL through the realm's authorization, then to its
+/// feature if allowed.
+fn authorized(
+    cx: &mut Ctx<'_>,
+    realm: &mut Realm,
+    gate: &mut Gate,
+    conn: ConnectionId,
+    message: Message,
+) {
     if let Some((message, grant)) = gate.check(cx, realm, conn, message, Stage::New) {
         perform(cx, realm, conn, message, grant);
     }

@@ -219,20 +219,21 @@ impl Broker {
             Some((s, id, role)) => (Some(*s), Some(id.clone()), Some(role.clone())),
             None => (None, None, None),
         };
-        EventDetails {
+        let mut details = EventDetails {
             publisher,
             publisher_authid,
             publisher_authrole,
             trustlevel: origin.trustlevel,
             ..Default::default()
-        }
+        };
         // Autobahn's older enc_* keys are not forwarded to subscribers.
-        .with_passthru(Passthru {
+        details.set_passthru(Passthru {
             enc_algo: None,
             enc_serializer: None,
             enc_key: None,
             ..options.passthru()
-        })
+        });
+        details
     }
 
     /// Routes a publication: one EVENT per matching subscription, shared by all of its

@@ -428,7 +428,7 @@ pub(crate) fn call_continuation(
     None
 }
 
-fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, grant: Grant) {
+fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, mut m: Call, grant: Grant) {
     if !cx.usable_uri(
         conn,
         RequestType::Call,
@@ -562,7 +562,7 @@ fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, 
         Some(s) if disclose => (Some(s.authid.clone()), Some(s.authrole.clone())),
         _ => (None, None),
     };
-    let details = InvocationDetails {
+    let mut details = InvocationDetails {
         receive_progress: receive_progress.then_some(true),
         progress: streaming.then_some(true),
         procedure: pattern.then(|| m.procedure.clone()),
@@ -572,8 +572,8 @@ fn start_call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, 
         trustlevel: Some(trustlevel),
         timeout: timeout_ms.filter(|_| forward_timeout),
         ..Default::default()
-    }
-    .with_passthru(m.options.passthru());
+    };
+    details.set_passthru(m.options.take_passthru());
     let message = Arc::new(Message::Invocation(Invocation {
         request: invocation,
         registration,
@@ -782,7 +782,7 @@ fn answered(
     None
 }
 
-pub(crate) fn on_yield(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Yield) {
+pub(crate) fn on_yield(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, mut m: Yield) {
     let Some(call) = answered(cx, realm, conn, m.request, "YIELD") else {
         return;
     };
@@ -799,11 +799,11 @@ pub(crate) fn on_yield(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, 
     } else {
         finish(cx.conns, realm, conn, m.request, &call);
     }
-    let details = ResultDetails {
+    let mut details = ResultDetails {
         progress: progress.then_some(true),
         ..Default::default()
-    }
-    .with_passthru(m.options.passthru());
+    };
+    details.set_passthru(m.options.take_passthru());
     cx.conns.reply(
         call.caller,
         CallResult {
