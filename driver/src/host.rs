@@ -251,7 +251,8 @@ enum HostInput {
     Message(ConnectionId, Message),
     /// A message the writer could not send: encoded, it is this many bytes, more than the
     /// peer accepts.
-    Oversized(ConnectionId, Arc<Message>, usize),
+    /// (`None`: a fan-out EVENT, which reached the writer encoded.)
+    Oversized(ConnectionId, Option<Arc<Message>>, usize),
     DecodeError(ConnectionId, DecodeError),
     Writable(ConnectionId),
     Detach(ConnectionId),
@@ -733,8 +734,7 @@ async fn pump_connection(
                 }
             }
             Event::Write(Some(out)) => {
-                let message = out.message().clone();
-                let frame = match out.into_frame(serializer, batched) {
+                let (frame, message) = match out.into_frame(serializer, batched) {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::error!("cannot encode a message for {conn:?}: {e}");
@@ -878,7 +878,9 @@ impl Host {
                 }
             }
             HostInput::Message(c, m) => self.router.handle_message(now, c, m),
-            HostInput::Oversized(c, m, size) => self.router.handle_oversized(now, c, &m, size),
+            HostInput::Oversized(c, m, size) => {
+                self.router.handle_oversized(now, c, m.as_deref(), size)
+            }
             HostInput::DecodeError(c, e) => self.router.handle_decode_error(now, c, &e),
             HostInput::Writable(c) => self.pump(c, false),
             HostInput::Detach(c) => {
@@ -967,7 +969,7 @@ impl Host {
             } else {
                 let key = (Arc::as_ptr(&message) as usize, link.serializer);
                 match self.cache.get(&key) {
-                    Some((_, bytes)) => Out::Encoded(message, bytes.clone()),
+                    Some((_, bytes)) => Out::Encoded(bytes.clone()),
                     // Only EVENTs fan out; other messages may be shared for other
                     // reasons (the dealer keeps an INVOCATION for re-routing) and must stay
                     // messages, so an oversized one can still be answered.
@@ -977,7 +979,7 @@ impl Host {
                         match link.serializer.encode(&message) {
                             Ok(bytes) => {
                                 self.cache.insert(key, (message.clone(), bytes.clone()));
-                                Out::Encoded(message, bytes)
+                                Out::Encoded(bytes)
                             }
                             Err(e) => {
                                 tracing::error!("cannot encode {}: {e}", message.name());

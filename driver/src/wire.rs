@@ -13,29 +13,29 @@ use nexus_core::{DecodeError, EncodeError, Limits, Serializer};
 #[derive(Debug, Clone)]
 pub(crate) enum Out {
     Message(Arc<Message>),
-    /// The message and its encoding (kept so the router can be told if it is too large).
-    Encoded(Arc<Message>, Bytes),
+    Encoded(Bytes),
 }
 
 impl Out {
-    /// The message.
-    pub fn message(&self) -> &Arc<Message> {
-        match self {
-            Out::Message(m) | Out::Encoded(m, _) => m,
-        }
-    }
-
-    /// The bytes to send for this message on a connection with `serializer`.
-    pub fn into_frame(self, serializer: Serializer, batched: bool) -> Result<Bytes, EncodeError> {
-        let encoded = match self {
-            Out::Encoded(_, b) => b,
-            Out::Message(m) => serializer.encode(&m)?,
+    /// The bytes to send for this message on a connection with `serializer`, and the
+    /// message itself when the connection's task encoded it (a fan-out EVENT arrives encoded
+    /// already: carrying its message too would cost every subscriber a shared reference
+    /// count).
+    pub fn into_frame(
+        self,
+        serializer: Serializer,
+        batched: bool,
+    ) -> Result<(Bytes, Option<Arc<Message>>), EncodeError> {
+        let (encoded, message) = match self {
+            Out::Encoded(b) => (b, None),
+            Out::Message(m) => (serializer.encode(&m)?, Some(m)),
         };
-        Ok(if batched {
+        let frame = if batched {
             serializer.frame_for_batch(&encoded)
         } else {
             encoded
-        })
+        };
+        Ok((frame, message))
     }
 
     /// The message itself, for in-process links.
@@ -46,7 +46,7 @@ impl Out {
     ) -> Result<Message, DecodeError> {
         match self {
             Out::Message(m) => Ok(Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone())),
-            Out::Encoded(_, b) => serializer.decode(&b, limits),
+            Out::Encoded(b) => serializer.decode(&b, limits),
         }
     }
 }

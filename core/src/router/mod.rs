@@ -222,7 +222,8 @@ impl Router {
     }
 
     /// The driver could not send `message` to `conn`: encoded, it is `size` bytes, more
-    /// than the peer accepts. The router decides what happens instead, and the peer is not
+    /// than the peer accepts (`None` for a message the driver has only as encoded bytes:
+    /// a fan-out EVENT, encoded once for all its subscribers). The router decides what happens instead, and the peer is not
     /// disconnected for it: an INVOCATION's caller gets ERROR
     /// `wamp.error.payload_size_exceeded` (as if the callee had refused the call), a RESULT
     /// or ERROR becomes that error for the same request, anything else is dropped and counted
@@ -244,13 +245,13 @@ impl Router {
     ///     details: Default::default(),
     ///     payload: Payload::default(),
     /// });
-    /// router.handle_oversized(now, conn, &result, 5000);
+    /// router.handle_oversized(now, conn, Some(&result), 5000);
     /// ```
     pub fn handle_oversized(
         &mut self,
         now: Instant,
         conn: ConnectionId,
-        message: &Message,
+        message: Option<&Message>,
         size: usize,
     ) {
         self.expect_drained("handle_oversized");

@@ -24,7 +24,7 @@ pub(crate) fn handle(
     cx: &mut Ctx<'_>,
     realms: &mut [Realm],
     conn: ConnectionId,
-    message: &Message,
+    message: Option<&Message>,
     size: usize,
 ) {
     let Some(c) = cx.conns.get_mut(conn) else {
@@ -43,7 +43,7 @@ pub(crate) fn handle(
     match message {
         // The callee cannot receive the call: its caller is answered as if the callee had
         // refused it.
-        Message::Invocation(i) => {
+        Some(Message::Invocation(i)) => {
             let Some(realm) = c.session.as_ref().map(|s| s.realm) else {
                 return;
             };
@@ -51,8 +51,8 @@ pub(crate) fn handle(
             rpc::on_callee_error(cx, &mut realms[realm.index()], conn, refusal);
         }
         // The caller cannot receive its result (or error): it learns the call failed.
-        Message::Result(r) => cx.conns.reply(conn, error(RequestType::Call, r.request)),
-        Message::Error(e) => cx.conns.reply(conn, error(e.request_type, e.request)),
+        Some(Message::Result(r)) => cx.conns.reply(conn, error(RequestType::Call, r.request)),
+        Some(Message::Error(e)) => cx.conns.reply(conn, error(e.request_type, e.request)),
         _ => c.stats.oversized += 1,
     }
 }
