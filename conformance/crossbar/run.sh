@@ -12,6 +12,8 @@ mkdir -p "$out"
 # shellcheck source=conformance/crossbar/lib.sh
 source conformance/crossbar/lib.sh
 cargo build --quiet -p nexus-conformance --bin wamp-conformance
+# The binary is wherever cargo builds it (CARGO_TARGET_DIR, if set).
+bin="${CARGO_TARGET_DIR:-target}/debug"
 trap crossbar_stop EXIT
 crossbar_start
 echo "Crossbar $CB_VERSION on $CB_WS_URL and $CB_RS_URL"
@@ -20,7 +22,7 @@ for url in "$CB_WS_URL" "$CB_RS_URL"; do
     kind=${url%%:*}
     for serializer in json msgpack cbor; do
         name="crossbar-$kind-$serializer"
-        if target/debug/wamp-conformance --url "$url" --realm realm1 --serializer "$serializer" \
+        if "$bin/wamp-conformance" --url "$url" --realm realm1 --serializer "$serializer" \
             --json "$out/$name.json" > "$out/$name.md"; then
             result=ok
         else
