@@ -200,6 +200,7 @@ impl RouterBuilder {
             router,
             links: HashMap::new(),
             cache: HashMap::new(),
+            ready: Vec::new(),
             waiters: Vec::new(),
             stop: Some(stop_tx),
             authenticator: self.authenticator,
@@ -787,6 +788,8 @@ struct Host {
     /// meanwhile (a `Writable` pump between two flushes can send its last copy) could
     /// otherwise give its address to a newer one, which would go out with the old bytes.
     cache: HashMap<(usize, Serializer), (Arc<Message>, Bytes)>,
+    /// Connections with messages to send since the last flush.
+    ready: Vec<ConnectionId>,
     waiters: Vec<oneshot::Sender<()>>,
     stop: Option<oneshot::Sender<()>>,
     authenticator: Option<Authenticator>,
@@ -828,19 +831,22 @@ impl Host {
             let Some(input) = input else {
                 break;
             };
-            // The router's outputs are taken after every input, as it requires; a burst of
-            // waiting inputs is handled before waiting again.
+            // The router's actions are taken after every input, as it requires; a burst of
+            // waiting inputs is handled before the writers are fed, so each writer is woken
+            // once per burst rather than once per message (a fan-out to N subscribers
+            // otherwise costs N cross-thread wake-ups per publication).
             self.handle(input);
-            self.flush();
+            self.take_actions();
             for _ in 0..256 {
                 match rx.try_recv() {
                     Ok(input) => {
                         self.handle(input);
-                        self.flush();
+                        self.take_actions();
                     }
                     Err(_) => break,
                 }
             }
+            self.flush();
         }
     }
 
@@ -917,11 +923,28 @@ impl Host {
         }
     }
 
-    /// Carries out the router's actions.
+    /// Carries out the router's actions, then feeds every writer with something to send.
     fn flush(&mut self) {
+        self.take_actions();
+        for c in std::mem::take(&mut self.ready) {
+            self.pump(c, false);
+        }
+        self.cache.clear();
+        if !self.waiters.is_empty() && self.router.connection_count() == 0 {
+            for waiter in self.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    /// Carries out the router's actions, except that connections with messages to send are
+    /// only noted: [`flush`](Self::flush) feeds their writers.
+    fn take_actions(&mut self) {
         while let Some(action) = self.router.poll_action() {
             match action {
-                Action::Transmit(c) => self.pump(c, false),
+                // The router asks once per connection whose queue was empty; a repeat
+                // (after a `Writable` pump emptied it) finds the queue drained, at no cost.
+                Action::Transmit(c) => self.ready.push(c),
                 Action::Close(c) => {
                     // Everything queued goes out, then the writer sees its channel end.
                     self.pump(c, true);
@@ -937,12 +960,6 @@ impl Host {
                 other => {
                     tracing::error!("the router asked for {other:?}, which this host does not do")
                 }
-            }
-        }
-        self.cache.clear();
-        if !self.waiters.is_empty() && self.router.connection_count() == 0 {
-            for waiter in self.waiters.drain(..) {
-                let _ = waiter.send(());
             }
         }
     }
