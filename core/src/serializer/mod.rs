@@ -24,6 +24,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod bounded;
+mod skim;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -164,6 +165,40 @@ impl Serializer {
                 detail,
             }),
         }
+    }
+
+    /// The byte range of each element of the message (a list) that `bytes` encodes, found
+    /// without decoding the elements into [`Value`]s: what forwards a payload unread starts
+    /// here. The bytes are checked as [`decode_value`](Self::decode_value) checks them (the
+    /// encoding, `limits`, nothing after the list), with the same typed errors.
+    ///
+    /// ```
+    /// use nexus_core::{Limits, Serializer};
+    ///
+    /// let call = br#"[48, 7, {}, "com.example.add", [2, 3]]"#;
+    /// let spans = Serializer::Json.skim(call, &Limits::default()).unwrap();
+    /// let parts: Vec<&[u8]> = spans.iter().map(|s| &call[s.clone()]).collect();
+    /// assert_eq!(parts, [&b"48"[..], b"7", b"{}", br#""com.example.add""#, b"[2, 3]"]);
+    /// ```
+    pub fn skim(
+        self,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Vec<std::ops::Range<usize>>, DecodeError> {
+        skim::skim(self, bytes, limits)
+    }
+
+    /// Encodes a list of already-encoded values of this serializer: the inverse of
+    /// [`skim`](Self::skim), for building a message around elements taken from another.
+    ///
+    /// ```
+    /// use nexus_core::Serializer;
+    ///
+    /// assert_eq!(Serializer::Json.join(&[b"36", b"1", b"[\"x\"]"]), br#"[36,1,["x"]]"#);
+    /// assert_eq!(Serializer::MsgPack.join(&[b"\x24", b"\x01"]), b"\x92\x24\x01");
+    /// ```
+    pub fn join(self, elements: &[&[u8]]) -> Vec<u8> {
+        skim::join(self, elements)
     }
 
     /// Encodes messages as one batch of the batched WebSocket transport: JSON messages each
