@@ -186,48 +186,51 @@ const REGISTER: u64 = 64;
 const UNREGISTER: u64 = 66;
 const YIELD: u64 = 70;
 
-async fn serve(shared: Arc<Shared>, transport: Transport) {
-    let serializer = transport.serializer();
-    let (mut sink, mut stream) = transport.split();
+async fn serve(shared: Arc<Shared>, mut transport: Transport) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     let me = Peer {
         conn: shared.id(),
-        serializer,
+        serializer: transport.serializer(),
         tx,
     };
-    // The writer: everything queued while it was writing goes out in one flush.
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if sink.feed(Outgoing::Message(frame)).await.is_err() {
-                return;
-            }
-            while let Ok(frame) = rx.try_recv() {
-                if sink.feed(Outgoing::Message(frame)).await.is_err() {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
-        }
-        let _ = sink.close().await;
-    });
     let limits = Limits {
         max_message_size: shared.config.max_message_size,
         ..Limits::default()
     };
-    while let Some(Ok(incoming)) = stream.next().await {
-        let Incoming::Message(frame) = incoming else {
-            continue;
-        };
-        match handle(&shared, &me, &frame, &limits) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => break,
+    // One task reads and writes, as nexusd's connections do: a `Transport` split between
+    // two tasks would have both wait on the socket's write readiness, and the reader's
+    // wait would replace the writer's.
+    loop {
+        tokio::select! {
+            incoming = transport.next() => {
+                let Some(Ok(incoming)) = incoming else { break };
+                let Incoming::Message(frame) = incoming else { continue };
+                if !handle(&shared, &me, &frame, &limits).unwrap_or(false) {
+                    break;
+                }
+            }
+            // Everything queued while the last write was under way goes out in one flush.
+            Some(frame) = rx.recv() => {
+                if transport.feed(Outgoing::Message(frame)).await.is_err() {
+                    break;
+                }
+                while let Ok(frame) = rx.try_recv() {
+                    if transport.feed(Outgoing::Message(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                if transport.flush().await.is_err() {
+                    break;
+                }
+            }
         }
     }
     forget(&shared, me.conn);
-    drop(me);
-    let _ = writer.await;
+    // What was queued for this connection (a GOODBYE answer) still goes out.
+    while let Ok(frame) = rx.try_recv() {
+        let _ = transport.feed(Outgoing::Message(frame)).await;
+    }
+    let _ = transport.close().await;
 }
 
 /// Handles one frame; `Ok(false)` when the session is over.
