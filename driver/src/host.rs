@@ -25,6 +25,10 @@ use crate::error::Error;
 use crate::runtime::{self, BoxIo, Listener, Runtime};
 use crate::wire::{decode_frame, Out, Window};
 
+/// The most messages a connection's writer sends before it flushes: a burst goes out in few
+/// write calls, and a long one still reaches the socket in pieces.
+const WRITE_BATCH: usize = 256;
+
 /// Decides how a client authenticates, for realms with external authentication.
 pub type Authenticator = Arc<dyn Fn(AuthRequest) -> BoxFuture<'static, AuthDecision> + Send + Sync>;
 
@@ -735,24 +739,38 @@ async fn pump_connection(
                 }
             }
             Event::Write(Some(out)) => {
-                let (frame, message) = match out.into_frame(serializer, batched) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        tracing::error!("cannot encode a message for {conn:?}: {e}");
-                        continue;
+                // Everything queued while the last write was under way goes out with one
+                // flush (one write call on RawSocket and WebSocket alike), up to a batch.
+                let mut next = Some(out);
+                let mut batch = 0;
+                while let Some(out) = next.take() {
+                    let (frame, message) = match out.into_frame(serializer, batched) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::error!("cannot encode a message for {conn:?}: {e}");
+                            window.written();
+                            continue;
+                        }
+                    };
+                    if frame.len() > transport.send_limit() {
+                        // The router decides what happens instead.
+                        let oversized = HostInput::Oversized(conn, message, frame.len());
+                        if host.send(oversized).await.is_err() {
+                            return "router stopped".into();
+                        }
+                    } else if let Err(e) = transport.feed(Outgoing::Message(frame)).await {
+                        return format!("write failed: {e}");
                     }
-                };
-                if frame.len() > transport.send_limit() {
-                    // The router decides what happens instead.
-                    let oversized = HostInput::Oversized(conn, message, frame.len());
-                    if host.send(oversized).await.is_err() {
+                    if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
                         return "router stopped".into();
                     }
-                } else if let Err(e) = transport.send(Outgoing::Message(frame)).await {
-                    return format!("write failed: {e}");
+                    batch += 1;
+                    if batch < WRITE_BATCH {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
-                    return "router stopped".into();
+                if let Err(e) = transport.flush().await {
+                    return format!("write failed: {e}");
                 }
             }
             Event::Write(None) => {
