@@ -169,8 +169,9 @@ impl Serializer {
 
     /// The byte range of each element of the message (a list) that `bytes` encodes, found
     /// without decoding the elements into [`Value`]s: what forwards a payload unread starts
-    /// here. The bytes are checked as [`decode_value`](Self::decode_value) checks them (the
-    /// encoding, `limits`, nothing after the list), with the same typed errors.
+    /// here. The bytes are checked for well-formedness and `limits` as
+    /// [`decode_value`](Self::decode_value) checks them, with the same typed errors (a few
+    /// corner cases no WAMP peer produces differ; see the `skim` module's source).
     ///
     /// ```
     /// use nexus_core::{Limits, Serializer};

@@ -3,10 +3,13 @@
 //! way, but never built into [`Value`](crate::Value)s. What forwards a payload it does not
 //! read (a relay, a lazy payload) starts here.
 //!
-//! The checks are the decoder's: a skimmed message is one [`Serializer::decode`] accepts
-//! as far as the encoding goes (UTF-8 text, the value kinds WAMP uses, nothing after the
-//! list), and a message over a limit fails with the same typed [`DecodeError`]. The walk
-//! recurses at most [`Limits::max_depth`] levels.
+//! The checks are of the encoding: well-formed values, UTF-8 text, string dict keys,
+//! nothing after the list, and the [`Limits`], which fail with the same typed
+//! [`DecodeError`]s as the decoder's. They differ from the decoder's in corner cases no WAMP
+//! peer produces: a message that is a MessagePack extension value (which the decoder reads
+//! as a list), a CBOR dict with keys of another kind (the decoder converts some), and
+//! JSON's `"\u0000"` binary strings (whose base64 is checked when they are decoded). The
+//! walk recurses at most [`Limits::max_depth`] levels.
 
 use std::ops::Range;
 
@@ -239,8 +242,17 @@ impl Walk<'_> {
             0xdd => (self.uint_be(4)?, 0),
             0xde => (0, self.uint_be(2)?),
             0xdf => (0, self.uint_be(4)?),
-            // 0xc1 is never used; 0xc7-0xc9 and 0xd4-0xd8 are extension types, which no
-            // WAMP value maps to.
+            // Extension types: no WAMP value is one, but the decoder reads them (as a
+            // list of the type and the data), so they skim too.
+            0xd4 => return self.take(2).map(drop),
+            0xd5 => return self.take(3).map(drop),
+            0xd6 => return self.take(5).map(drop),
+            0xd7 => return self.take(9).map(drop),
+            0xd8 => return self.take(17).map(drop),
+            0xc7 => return self.msgpack_ext(1),
+            0xc8 => return self.msgpack_ext(2),
+            0xc9 => return self.msgpack_ext(4),
+            // 0xc1 is never used.
             _ => {
                 self.at -= 1;
                 return Err(self.syntax("a MessagePack type WAMP does not use"));
@@ -274,6 +286,11 @@ impl Walk<'_> {
             }
         };
         self.utf8(n)
+    }
+
+    fn msgpack_ext(&mut self, width: u64) -> Result<(), DecodeError> {
+        let n = self.uint_be(width)?;
+        self.take(n + 1).map(drop)
     }
 
     fn msgpack_blob(&mut self, width: u64) -> Result<(), DecodeError> {
@@ -343,6 +360,17 @@ impl Walk<'_> {
         }
     }
 
+    /// A list element, or a dict entry (its key is a string in WAMP).
+    fn cbor_item(&mut self, dict: bool, depth: usize) -> Result<(), DecodeError> {
+        if dict && !matches!(self.bytes.get(self.at), Some(b) if b >> 5 == 3) {
+            return Err(self.syntax("a dict key that is not a string"));
+        }
+        if dict {
+            self.cbor_value(depth)?;
+        }
+        self.cbor_value(depth)
+    }
+
     fn cbor_value(&mut self, depth: usize) -> Result<(), DecodeError> {
         self.one_value()?;
         let head = self.byte()?;
@@ -384,13 +412,11 @@ impl Walk<'_> {
             }
             (4 | 5, arg) => {
                 let depth = self.enter(depth)?;
-                let per_item = if major == 5 { 2 } else { 1 };
+                let dict = major == 5;
                 match arg {
                     Some(n) => {
                         for _ in 0..self.check_len(n)? {
-                            for _ in 0..per_item {
-                                self.cbor_value(depth)?;
-                            }
+                            self.cbor_item(dict, depth)?;
                         }
                     }
                     None => {
@@ -398,9 +424,7 @@ impl Walk<'_> {
                         while !self.cbor_break()? {
                             count += 1;
                             self.check_len(count)?;
-                            for _ in 0..per_item {
-                                self.cbor_value(depth)?;
-                            }
+                            self.cbor_item(dict, depth)?;
                         }
                     }
                 }
@@ -580,6 +604,24 @@ impl Walk<'_> {
     }
 
     fn json_number(&mut self) -> Result<(), DecodeError> {
+        let start = self.at;
+        self.json_number_syntax()?;
+        // The decoder refuses a number too large for a 64-bit float; integers within u64 or
+        // i64 and short ones cannot be, so only the others are parsed.
+        let text = &self.bytes[start..self.at];
+        if text.len() > 18 || text.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            let parsed = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok());
+            if !parsed.is_some_and(f64::is_finite) {
+                self.at = start;
+                return Err(self.syntax("a number out of range"));
+            }
+        }
+        Ok(())
+    }
+
+    fn json_number_syntax(&mut self) -> Result<(), DecodeError> {
         let digits = |w: &mut Self| {
             let n = w.bytes[w.at..]
                 .iter()
@@ -666,13 +708,15 @@ mod tests {
     #[test]
     fn malformed_input_is_a_typed_error() {
         let limits = Limits::default();
-        let bad: [(Serializer, &[u8]); 12] = [
+        let bad: [(Serializer, &[u8]); 14] = [
             (Serializer::Json, b"[1,2"),
             (Serializer::Json, b"{\"a\":1}"),
             (Serializer::Json, b"[1,]"),
             (Serializer::Json, b"[01]"),
             (Serializer::Json, b"[\"a\x01\"]"),
             (Serializer::Json, b"[1] x"),
+            (Serializer::Json, b"[1e400]"),
+            (Serializer::MsgPack, b"\x91\xc7\x05\x01"),
             (Serializer::MsgPack, b"\x92\x01"),
             (Serializer::MsgPack, b"\x91\xc1"),
             (Serializer::MsgPack, b"\x91\x81\x01\x02"),
