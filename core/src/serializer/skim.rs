@@ -308,28 +308,41 @@ impl Walk<'_> {
             return Err(self.syntax("a message must be a list"));
         }
         let depth = self.enter(0)?;
-        let mut elements = Vec::new();
-        match self.cbor_arg(head)? {
+        let mut elements = Vec::with_capacity(8);
+        let arg = self.cbor_arg(head)?;
+        self.cbor_items(arg, |w| {
+            let start = w.at;
+            w.cbor_value(depth)?;
+            elements.push(start..w.at);
+            Ok(())
+        })?;
+        self.finish()?;
+        Ok(elements)
+    }
+
+    /// The items of a list or dict whose head was just read: `count` of them, or up to the
+    /// "break" when the length is indefinite; each by `item`, within the collection limit.
+    fn cbor_items(
+        &mut self,
+        count: Option<u64>,
+        mut item: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        match count {
             Some(n) => {
-                let n = self.check_len(n)?;
-                elements.reserve(n.min(8));
-                for _ in 0..n {
-                    let start = self.at;
-                    self.cbor_value(depth)?;
-                    elements.push(start..self.at);
+                for _ in 0..self.check_len(n)? {
+                    item(self)?;
                 }
             }
             None => {
+                let mut n = 0u64;
                 while !self.cbor_break()? {
-                    self.check_len(elements.len() as u64 + 1)?;
-                    let start = self.at;
-                    self.cbor_value(depth)?;
-                    elements.push(start..self.at);
+                    n += 1;
+                    self.check_len(n)?;
+                    item(self)?;
                 }
             }
         }
-        self.finish()?;
-        Ok(elements)
+        Ok(())
     }
 
     /// The argument of a head byte already read: `None` for an indefinite length.
@@ -413,22 +426,7 @@ impl Walk<'_> {
             (4 | 5, arg) => {
                 let depth = self.enter(depth)?;
                 let dict = major == 5;
-                match arg {
-                    Some(n) => {
-                        for _ in 0..self.check_len(n)? {
-                            self.cbor_item(dict, depth)?;
-                        }
-                    }
-                    None => {
-                        let mut count = 0u64;
-                        while !self.cbor_break()? {
-                            count += 1;
-                            self.check_len(count)?;
-                            self.cbor_item(dict, depth)?;
-                        }
-                    }
-                }
-                Ok(())
+                self.cbor_items(arg, |w| w.cbor_item(dict, depth))
             }
             // A tag and the one item it tags; the decoder reads through tags too.
             (6, _) => {
@@ -453,30 +451,49 @@ impl Walk<'_> {
         self.at += 1;
         let depth = self.enter(0)?;
         let mut elements = Vec::with_capacity(8);
-        self.json_space();
-        if self.bytes.get(self.at) == Some(&b']') {
-            self.at += 1;
-        } else {
-            loop {
-                self.check_len(elements.len() as u64 + 1)?;
-                self.json_space();
-                let start = self.at;
-                self.json_value(depth)?;
-                elements.push(start..self.at);
-                self.json_space();
-                match self.byte()? {
-                    b',' => {}
-                    b']' => break,
-                    _ => {
-                        self.at -= 1;
-                        return Err(self.syntax("expected ',' or ']'"));
-                    }
-                }
-            }
-        }
+        self.json_items(b']', |w| {
+            let start = w.at;
+            w.json_value(depth)?;
+            elements.push(start..w.at);
+            Ok(())
+        })?;
         self.json_space();
         self.finish()?;
         Ok(elements)
+    }
+
+    /// The items of a list or dict whose opening bracket was just read, up to and
+    /// including `close`: the separators, the collection limit, each item by `item`.
+    fn json_items(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        self.json_space();
+        if self.bytes.get(self.at) == Some(&close) {
+            self.at += 1;
+            return Ok(());
+        }
+        let mut count = 0u64;
+        loop {
+            count += 1;
+            self.check_len(count)?;
+            self.json_space();
+            item(self)?;
+            self.json_space();
+            match self.byte()? {
+                b',' => {}
+                b if b == close => return Ok(()),
+                _ => {
+                    self.at -= 1;
+                    return Err(self.syntax(if close == b']' {
+                        "expected ',' or ']'"
+                    } else {
+                        "expected ',' or '}'"
+                    }));
+                }
+            }
+        }
     }
 
     fn json_space(&mut self) {
@@ -492,63 +509,25 @@ impl Walk<'_> {
             Some(b'[') => {
                 self.at += 1;
                 let depth = self.enter(depth)?;
-                self.json_space();
-                if self.bytes.get(self.at) == Some(&b']') {
-                    self.at += 1;
-                    return Ok(());
-                }
-                let mut count = 0u64;
-                loop {
-                    count += 1;
-                    self.check_len(count)?;
-                    self.json_space();
-                    self.json_value(depth)?;
-                    self.json_space();
-                    match self.byte()? {
-                        b',' => {}
-                        b']' => return Ok(()),
-                        _ => {
-                            self.at -= 1;
-                            return Err(self.syntax("expected ',' or ']'"));
-                        }
-                    }
-                }
+                self.json_items(b']', |w| w.json_value(depth))
             }
             Some(b'{') => {
                 self.at += 1;
                 let depth = self.enter(depth)?;
-                self.json_space();
-                if self.bytes.get(self.at) == Some(&b'}') {
-                    self.at += 1;
-                    return Ok(());
-                }
-                let mut count = 0u64;
-                loop {
-                    count += 1;
-                    self.check_len(count)?;
-                    self.json_space();
-                    if self.bytes.get(self.at) != Some(&b'"') {
-                        return Err(self.syntax("a dict key that is not a string"));
+                self.json_items(b'}', |w| {
+                    if w.bytes.get(w.at) != Some(&b'"') {
+                        return Err(w.syntax("a dict key that is not a string"));
                     }
-                    self.one_value()?;
-                    self.json_string()?;
-                    self.json_space();
-                    if self.byte()? != b':' {
-                        self.at -= 1;
-                        return Err(self.syntax("expected ':'"));
+                    w.one_value()?;
+                    w.json_string()?;
+                    w.json_space();
+                    if w.byte()? != b':' {
+                        w.at -= 1;
+                        return Err(w.syntax("expected ':'"));
                     }
-                    self.json_space();
-                    self.json_value(depth)?;
-                    self.json_space();
-                    match self.byte()? {
-                        b',' => {}
-                        b'}' => return Ok(()),
-                        _ => {
-                            self.at -= 1;
-                            return Err(self.syntax("expected ',' or '}'"));
-                        }
-                    }
-                }
+                    w.json_space();
+                    w.json_value(depth)
+                })
             }
             Some(b't') => self.json_literal(b"true"),
             Some(b'f') => self.json_literal(b"false"),
