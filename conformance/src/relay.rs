@@ -12,6 +12,7 @@
 //! results, call timeouts, exclusion lists), meta events. A message it does not know gets
 //! no answer. It is a measuring instrument, not a router.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -275,27 +276,20 @@ fn handle(shared: &Shared, me: &Peer, frame: &Bytes, limits: &Limits) -> Result<
             let uri = text(s, el(3).ok_or(())?, limits).ok_or(())?;
             let mut state = shared.state.lock().map_err(drop)?;
             let id = if code == REGISTER {
-                if state.registrations.contains_key(&uri) {
-                    let error = encode(
-                        s,
-                        &[
-                            Value::UInt(ERROR),
-                            Value::UInt(REGISTER),
-                            Value::Null,
-                            Value::Dict(Dict::new()),
-                            Value::from("wamp.error.procedure_already_exists"),
-                        ],
-                    );
-                    send(me, splice(s, &error, 2, request));
+                if state.registrations.contains_key(&*uri) {
+                    let error = "wamp.error.procedure_already_exists";
+                    send(me, error_reply(s, REGISTER, request, error));
                     return Ok(true);
                 }
                 let id = shared.id();
-                state.registrations.insert(uri, (id, me.clone()));
+                state
+                    .registrations
+                    .insert(uri.into_owned(), (id, me.clone()));
                 id
             } else {
                 let entry = state
                     .subscriptions
-                    .entry(uri)
+                    .entry(uri.into_owned())
                     .or_insert_with(|| (shared.id(), Vec::new()));
                 entry.1.push(me.clone());
                 entry.0
@@ -325,7 +319,7 @@ fn handle(shared: &Shared, me: &Peer, frame: &Bytes, limits: &Limits) -> Result<
             let procedure = text(s, el(3).ok_or(())?, limits).ok_or(())?;
             let target = {
                 let mut state = shared.state.lock().map_err(drop)?;
-                match state.registrations.get(&procedure) {
+                match state.registrations.get(&*procedure) {
                     Some((registration, callee)) => {
                         let (registration, callee) = (*registration, callee.clone());
                         let invocation = shared.id();
@@ -338,17 +332,10 @@ fn handle(shared: &Shared, me: &Peer, frame: &Bytes, limits: &Limits) -> Result<
                 }
             };
             let Some((invocation, registration, callee)) = target else {
-                let error = encode(
-                    s,
-                    &[
-                        Value::UInt(ERROR),
-                        Value::UInt(CALL),
-                        Value::Null,
-                        Value::Dict(Dict::new()),
-                        Value::from("wamp.error.no_such_procedure"),
-                    ],
+                send(
+                    me,
+                    error_reply(s, CALL, request, "wamp.error.no_such_procedure"),
                 );
-                send(me, splice(s, &error, 2, request));
                 return Ok(true);
             };
             let c = callee.serializer;
@@ -356,7 +343,7 @@ fn handle(shared: &Shared, me: &Peer, frame: &Bytes, limits: &Limits) -> Result<
                 encode_one(c, 68),
                 encode_one(c, invocation),
                 encode_one(c, registration),
-                empty_dict(c).to_vec(),
+                Bytes::from_static(empty_dict(c)),
             ];
             let payload = convert(s, c, &spans[4.min(spans.len())..], frame, limits)?;
             send(&callee, assemble(c, &head, &payload));
@@ -380,8 +367,13 @@ fn handle(shared: &Shared, me: &Peer, frame: &Bytes, limits: &Limits) -> Result<
             };
             let c = caller.serializer;
             // An ERROR's details and URI come before its payload, so they travel with it.
+            let request = Bytes::from(request);
             let head = if code == YIELD {
-                [encode_one(c, 50), request, empty_dict(c).to_vec()]
+                [
+                    encode_one(c, 50),
+                    request,
+                    Bytes::from_static(empty_dict(c)),
+                ]
             } else {
                 [encode_one(c, ERROR), encode_one(c, CALL), request]
             };
@@ -393,33 +385,32 @@ fn handle(shared: &Shared, me: &Peer, frame: &Bytes, limits: &Limits) -> Result<
             let options = el(2).ok_or(())?;
             let topic = text(s, el(3).ok_or(())?, limits).ok_or(())?;
             let publication = shared.id();
-            let (subscription, peers) = {
+            {
                 let state = shared.state.lock().map_err(drop)?;
-                match state.subscriptions.get(&topic) {
-                    Some((id, peers)) => (*id, peers.clone()),
-                    None => (0, Vec::new()),
-                }
-            };
-            // One encoding per serializer, shared by every subscriber that uses it.
-            let mut encoded: Vec<(Serializer, Bytes)> = Vec::with_capacity(1);
-            for peer in peers.iter().filter(|p| p.conn != me.conn) {
-                let bytes = match encoded.iter().find(|(k, _)| *k == peer.serializer) {
-                    Some((_, b)) => b.clone(),
-                    None => {
-                        let c = peer.serializer;
-                        let head = [
-                            encode_one(c, 36),
-                            encode_one(c, subscription),
-                            encode_one(c, publication),
-                            empty_dict(c).to_vec(),
-                        ];
-                        let payload = convert(s, c, &spans[4.min(spans.len())..], frame, limits)?;
-                        let b = Bytes::from(assemble(c, &head, &payload));
-                        encoded.push((c, b.clone()));
-                        b
+                if let Some((subscription, peers)) = state.subscriptions.get(&*topic) {
+                    // One encoding per serializer, shared by every subscriber that uses it.
+                    let mut encoded: Vec<(Serializer, Bytes)> = Vec::with_capacity(1);
+                    for peer in peers.iter().filter(|p| p.conn != me.conn) {
+                        let bytes = match encoded.iter().find(|(k, _)| *k == peer.serializer) {
+                            Some((_, b)) => b.clone(),
+                            None => {
+                                let c = peer.serializer;
+                                let head = [
+                                    encode_one(c, 36),
+                                    encode_one(c, *subscription),
+                                    encode_one(c, publication),
+                                    Bytes::from_static(empty_dict(c)),
+                                ];
+                                let tail = &spans[4.min(spans.len())..];
+                                let payload = convert(s, c, tail, frame, limits)?;
+                                let b = Bytes::from(assemble(c, &head, &payload));
+                                encoded.push((c, b.clone()));
+                                b
+                            }
+                        };
+                        let _ = peer.tx.send(bytes);
                     }
-                };
-                let _ = peer.tx.send(bytes);
+                }
             }
             if acknowledge(s, options, limits) {
                 send(
@@ -451,10 +442,8 @@ fn encode(s: Serializer, list: &[Value]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn encode_one(s: Serializer, n: u64) -> Vec<u8> {
-    s.encode_value(&Value::UInt(n))
-        .map(|b| b.to_vec())
-        .unwrap_or_default()
+fn encode_one(s: Serializer, n: u64) -> Bytes {
+    s.encode_value(&Value::UInt(n)).unwrap_or_default()
 }
 
 fn empty_dict(s: Serializer) -> &'static [u8] {
@@ -465,48 +454,41 @@ fn empty_dict(s: Serializer) -> &'static [u8] {
     }
 }
 
-/// `message` (encoded by `s`) with its element `index` replaced by `element`.
-fn splice(s: Serializer, message: &[u8], index: usize, element: &[u8]) -> Vec<u8> {
-    let Ok(spans) = s.skim(message, &Limits::default()) else {
-        return Vec::new();
-    };
-    let parts: Vec<&[u8]> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if i == index {
-                element
-            } else {
-                &message[r.clone()]
-            }
-        })
-        .collect();
-    s.join(&parts)
+/// ERROR `[8, request_type, request, {}, error]`, with the request ID as it came.
+fn error_reply(s: Serializer, request_type: u64, request: &[u8], error: &str) -> Vec<u8> {
+    let uri = s.encode_value(&Value::from(error)).unwrap_or_default();
+    let head = [encode_one(s, ERROR), encode_one(s, request_type)];
+    s.join(&[&head[0], &head[1], request, empty_dict(s), &uri])
 }
 
-fn assemble(s: Serializer, head: &[Vec<u8>], tail: &[Vec<u8>]) -> Vec<u8> {
-    let parts: Vec<&[u8]> = head.iter().chain(tail).map(Vec::as_slice).collect();
+fn assemble(s: Serializer, head: &[Bytes], tail: &[Cow<'_, [u8]>]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = head
+        .iter()
+        .map(|b| &b[..])
+        .chain(tail.iter().map(|t| &t[..]))
+        .collect();
     s.join(&parts)
 }
 
 /// The payload elements for a peer using `to`: the bytes as they came when it uses the same
 /// serializer, converted otherwise.
-fn convert(
+fn convert<'a>(
     from: Serializer,
     to: Serializer,
     spans: &[std::ops::Range<usize>],
-    frame: &[u8],
+    frame: &'a [u8],
     limits: &Limits,
-) -> Result<Vec<Vec<u8>>, ()> {
+) -> Result<Vec<Cow<'a, [u8]>>, ()> {
     spans
         .iter()
         .map(|r| {
             let bytes = &frame[r.clone()];
             if from == to {
-                Ok(bytes.to_vec())
+                Ok(Cow::Borrowed(bytes))
             } else {
                 let value = from.decode_value(bytes, limits).map_err(drop)?;
-                to.encode_value(&value).map(|b| b.to_vec()).map_err(drop)
+                let converted = to.encode_value(&value).map_err(drop)?;
+                Ok(Cow::Owned(converted.to_vec()))
             }
         })
         .collect()
@@ -530,8 +512,8 @@ fn small_uint(s: Serializer, b: &[u8]) -> Option<u64> {
     }
 }
 
-/// A string element: short ones without escapes are read directly.
-fn text(s: Serializer, b: &[u8], limits: &Limits) -> Option<String> {
+/// A string element: short ones without escapes are borrowed as they are.
+fn text<'a>(s: Serializer, b: &'a [u8], limits: &Limits) -> Option<Cow<'a, str>> {
     let direct = match (s, b.first()) {
         (Serializer::MsgPack, Some(0xa0..=0xbf)) => b.get(1..),
         (Serializer::MsgPack, Some(0xd9)) => b.get(2..),
@@ -542,10 +524,10 @@ fn text(s: Serializer, b: &[u8], limits: &Limits) -> Option<String> {
     };
     // `skim` checked the element, UTF-8 included.
     if let Some(t) = direct.and_then(|t| std::str::from_utf8(t).ok()) {
-        return Some(t.to_owned());
+        return Some(Cow::Borrowed(t));
     }
     match s.decode_value(b, limits).ok()? {
-        Value::String(t) => Some(t),
+        Value::String(t) => Some(Cow::Owned(t)),
         _ => None,
     }
 }
