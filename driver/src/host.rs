@@ -738,35 +738,34 @@ async fn pump_connection(
                     }
                 }
             }
-            Event::Write(Some(out)) => {
+            Event::Write(Some(mut out)) => {
                 // Everything queued while the last write was under way goes out with one
                 // flush (one write call on RawSocket and WebSocket alike), up to a batch.
-                let mut next = Some(out);
-                let mut batch = 0;
-                while let Some(out) = next.take() {
-                    let (frame, message) = match out.into_frame(serializer, batched) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            tracing::error!("cannot encode a message for {conn:?}: {e}");
-                            window.written();
-                            continue;
+                for sent in 1.. {
+                    match out.into_frame(serializer, batched) {
+                        Err(e) => tracing::error!("cannot encode a message for {conn:?}: {e}"),
+                        Ok((frame, message)) if frame.len() > transport.send_limit() => {
+                            // The router decides what happens instead.
+                            let oversized = HostInput::Oversized(conn, message, frame.len());
+                            if host.send(oversized).await.is_err() {
+                                return "router stopped".into();
+                            }
                         }
-                    };
-                    if frame.len() > transport.send_limit() {
-                        // The router decides what happens instead.
-                        let oversized = HostInput::Oversized(conn, message, frame.len());
-                        if host.send(oversized).await.is_err() {
-                            return "router stopped".into();
+                        Ok((frame, _)) => {
+                            if let Err(e) = transport.feed(Outgoing::Message(frame)).await {
+                                return format!("write failed: {e}");
+                            }
                         }
-                    } else if let Err(e) = transport.feed(Outgoing::Message(frame)).await {
-                        return format!("write failed: {e}");
                     }
                     if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
                         return "router stopped".into();
                     }
-                    batch += 1;
-                    if batch < WRITE_BATCH {
-                        next = rx.try_recv().ok();
+                    if sent == WRITE_BATCH {
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(more) => out = more,
+                        Err(_) => break,
                     }
                 }
                 if let Err(e) = transport.flush().await {
