@@ -12,8 +12,13 @@ use crate::io::BoxIo;
 use crate::rawsocket::{FrameDecoder, FrameHeader, FrameType};
 use crate::{Incoming, Outgoing, TransportError};
 
-/// The size of the read buffer.
-const READ_CHUNK: usize = 16 * 1024;
+/// The read buffer's smallest and largest sizes: an idle connection holds the smallest, one
+/// under load grows to the largest, so that a read takes in many frames (see [`ReadSize`]).
+const READ_MIN: usize = 1024;
+const READ_MAX: usize = 16 * 1024;
+/// Reads in a row that fill less than half the buffer before it shrinks: enough that the
+/// uneven reads of a busy connection do not make it shrink and grow again and again.
+const SHRINK_AFTER: u8 = 16;
 /// `poll_ready` flushes once this much is queued.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// Reading pauses while this much (mostly PONGs) cannot be written, so a peer that sends
@@ -29,6 +34,7 @@ pub(crate) struct RawConn {
     io: BoxIo,
     decoder: FrameDecoder,
     read_buf: Box<[u8]>,
+    read_size: ReadSize,
     read_pos: usize,
     read_len: usize,
     /// The peer's limit for what we send.
@@ -47,7 +53,8 @@ impl RawConn {
         RawConn {
             io,
             decoder: FrameDecoder::new(receive_limit),
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            read_buf: vec![0; READ_MIN].into_boxed_slice(),
+            read_size: ReadSize::default(),
             read_pos: 0,
             read_len: 0,
             send_limit,
@@ -162,6 +169,10 @@ impl RawConn {
             }
             self.read_pos = 0;
             self.read_len = 0;
+            // The buffer is empty here, so this is where it changes size.
+            if self.read_buf.len() != self.read_size.next {
+                self.read_buf = vec![0; self.read_size.next].into_boxed_slice();
+            }
             match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
@@ -175,7 +186,10 @@ impl RawConn {
                     )
                     .into())));
                 }
-                Poll::Ready(Ok(n)) => self.read_len = n,
+                Poll::Ready(Ok(n)) => {
+                    self.read_len = n;
+                    self.read_size.record(n);
+                }
                 Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(error)) => {
                     self.read_done = true;
@@ -235,5 +249,80 @@ impl RawConn {
         let result = ready!(Pin::new(&mut self.io).poll_close(cx));
         self.write_done = true;
         Poll::Ready(result.map_err(Into::into))
+    }
+}
+
+/// The size of the next read: doubled when a read fills the buffer, halved after
+/// [`SHRINK_AFTER`] reads in a row that fill less than half of it. Ten thousand idle
+/// connections then hold 1 KiB each rather than the 16 KiB that keeps a busy one at few reads
+/// per burst. (A larger buffer was measured slower with 64 KiB payloads: it no longer stays in
+/// the CPU's first-level cache between the read and the copy into the frame.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadSize {
+    next: usize,
+    small_reads: u8,
+}
+
+impl Default for ReadSize {
+    fn default() -> ReadSize {
+        ReadSize {
+            next: READ_MIN,
+            small_reads: 0,
+        }
+    }
+}
+
+impl ReadSize {
+    /// Adapts to a read of `n` bytes into a buffer of `self.next` bytes.
+    fn record(&mut self, n: usize) {
+        if n >= self.next {
+            self.next = (self.next * 2).min(READ_MAX);
+            self.small_reads = 0;
+        } else if n < self.next / 2 && self.next > READ_MIN {
+            self.small_reads += 1;
+            if self.small_reads >= SHRINK_AFTER {
+                self.next = (self.next / 2).max(READ_MIN);
+                self.small_reads = 0;
+            }
+        } else {
+            self.small_reads = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_grows_under_load_and_shrinks_when_reads_get_small() {
+        let mut size = ReadSize::default();
+        assert_eq!(size.next, READ_MIN);
+        for _ in 0..10 {
+            let full = size.next;
+            size.record(full);
+        }
+        assert_eq!(
+            size.next, READ_MAX,
+            "full reads double the size up to the largest"
+        );
+        for _ in 1..SHRINK_AFTER {
+            size.record(10);
+        }
+        assert_eq!(
+            size.next, READ_MAX,
+            "a few small reads are not enough to shrink"
+        );
+        size.record(READ_MAX / 2);
+        for _ in 1..SHRINK_AFTER {
+            size.record(10);
+        }
+        assert_eq!(size.next, READ_MAX, "the small reads must come in a row");
+        size.record(10);
+        assert_eq!(size.next, READ_MAX / 2);
+        for _ in 0..100 {
+            size.record(1);
+        }
+        assert_eq!(size.next, READ_MIN, "never below the smallest");
     }
 }

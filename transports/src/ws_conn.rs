@@ -21,8 +21,10 @@ pub(crate) fn config(max_message_size: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(max_message_size))
         .max_frame_size(Some(max_message_size))
-        // Smaller than tungstenite's 128 KiB: a router holds many connections.
-        .read_buffer_size(16 * 1024)
+        // Far smaller than tungstenite's 128 KiB: every connection holds this buffer for its
+        // whole life (10,000 idle sessions: 11 KiB each with 4 KiB, 23 KiB with 16 KiB), and
+        // 64 KiB messages were measured as fast with 4 KiB reads as with 16 KiB.
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(64 * 1024)
         // Backpressure: never queue more than this when the peer does not read.
         .max_write_buffer_size(64 * 1024 + max_message_size.saturating_add(16))
