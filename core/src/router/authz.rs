@@ -890,12 +890,12 @@ impl Gate {
             via,
         };
         if let Some(c) = conns.get_mut(conn) {
-            c.pending = Some(PendingAuthz {
+            c.pending = Some(Box::new(PendingAuthz {
                 token,
                 message,
                 question,
                 then,
-            });
+            }));
         }
         conns.actions.push_back(Action::Authorize(request));
     }

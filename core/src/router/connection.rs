@@ -17,7 +17,7 @@ use super::realm::RealmId;
 use super::rpc::SessionRpc;
 use super::{Action, AuthzAction};
 use crate::id::{RequestId, SessionId};
-use crate::message::{Abort, ClientRoles, Hello, Message};
+use crate::message::{Abort, Hello, Message};
 use crate::serializer::Serializer;
 use crate::uri::{self, MatchPolicy, Uri};
 
@@ -126,7 +126,7 @@ pub(crate) struct SessionData {
     pub trust_level: u64,
     /// The realm's slow-subscriber policy, when it overrides the router's.
     pub slow_subscriber: Option<SlowSubscriberPolicy>,
-    pub roles: ClientRoles,
+    pub roles: crate::features::PeerRoles,
     /// The last new-request ID received (the watermark of strict checking).
     pub last_request: Option<RequestId>,
     /// Registrations, calls and invocations.
@@ -167,7 +167,7 @@ pub(crate) struct Connection {
     /// The current deadline (handshake or GOODBYE reply), if any.
     pub deadline: Option<Instant>,
     pub session: Option<SessionData>,
-    pub pending: Option<PendingAuthz>,
+    pub pending: Option<Box<PendingAuthz>>,
     /// Messages that arrived while an authorization was pending, in order.
     pub inbox: VecDeque<Message>,
     /// EVENTs dropped in a row (since the last one queued): reported in meta events.
@@ -176,7 +176,9 @@ pub(crate) struct Connection {
 
 struct Slot {
     generation: u32,
-    conn: Option<Connection>,
+    /// Boxed, so that the slots a router grows to (and keeps) hold a pointer each, not a
+    /// connection's worth of bytes.
+    conn: Option<Box<Connection>>,
 }
 
 /// All connections, and the router's outputs.
@@ -273,7 +275,7 @@ impl Connections {
         if let Some(d) = deadline {
             self.timers.insert((d, id));
         }
-        slot.conn = Some(Connection {
+        slot.conn = Some(Box::new(Connection {
             id,
             serializer,
             transport: None,
@@ -287,7 +289,7 @@ impl Connections {
             pending: None,
             inbox: VecDeque::new(),
             burst_drops: 0,
-        });
+        }));
         self.live += 1;
         id
     }
@@ -305,19 +307,19 @@ impl Connections {
             self.timers.remove(&(d, id));
         }
         self.doomed.retain(|d| *d != id);
-        Some(conn)
+        Some(*conn)
     }
 
     pub fn get(&self, id: ConnectionId) -> Option<&Connection> {
         let slot = self.slots.get(id.index as usize)?;
         (slot.generation == id.generation).then_some(())?;
-        slot.conn.as_ref()
+        slot.conn.as_deref()
     }
 
     pub fn get_mut(&mut self, id: ConnectionId) -> Option<&mut Connection> {
         let slot = self.slots.get_mut(id.index as usize)?;
         (slot.generation == id.generation).then_some(())?;
-        slot.conn.as_mut()
+        slot.conn.as_deref_mut()
     }
 
     pub fn session(&self, id: ConnectionId) -> Option<&SessionData> {

@@ -51,7 +51,7 @@ pub(crate) fn welcome(
         authprovider: identity.authprovider.clone(),
         trust_level,
         slow_subscriber: realm.config.slow_subscriber,
-        roles: hello.details.roles.clone().unwrap_or_default(),
+        roles: crate::features::PeerRoles::of(hello.details.roles.as_ref()),
         last_request: None,
         rpc: Default::default(),
         pubsub: Default::default(),

@@ -510,7 +510,7 @@ impl Router {
             ..
         } = self.parts(now);
         let realm = &mut realms[realm.index()];
-        if let Some((message, grant)) = gate.decided(&mut cx, realm, conn, pending, decision) {
+        if let Some((message, grant)) = gate.decided(&mut cx, realm, conn, *pending, decision) {
             dispatch::perform(&mut cx, realm, conn, message, grant);
         }
         // Handle what queued up behind it, until another authorization is pending.

@@ -15,12 +15,12 @@ use super::connection::{Class, ConnectionId, Connections, Pushed, SessionData};
 use super::context::Ctx;
 use super::meta;
 use super::realm::Realm;
-use crate::features::{self, supports, supports_canceling};
+use crate::features::{self, supports, supports_canceling, FeatureSet};
 use crate::id::{RegistrationId, RequestId, RequestIdCounter};
 use crate::message::{
     Call, CallResult, CancelMode, Error, ErrorDetails, Interrupt, InterruptOptions, Invocation,
     InvocationDetails, InvokePolicy, Message, Register, Registered, RequestType, ResultDetails,
-    Role, Unregistered, UnregisteredDetails, Yield,
+    Unregistered, UnregisteredDetails, Yield,
 };
 use crate::uri::{self, MatchPolicy};
 use crate::value::Value;
@@ -59,7 +59,7 @@ impl SessionRpc {
 
 /// A callee takes progressive results only if it can also be canceled (the spec makes the
 /// dealer treat it as not supporting them otherwise).
-fn supports_progressive_results(role: &Option<Role>) -> bool {
+fn supports_progressive_results(role: &Option<FeatureSet>) -> bool {
     supports_canceling(role) && supports(role, features::PROGRESSIVE_CALL_RESULTS)
 }
 
@@ -645,7 +645,7 @@ fn callee_terms(
     realm: &Realm,
     registration: RegistrationId,
     callee: ConnectionId,
-    role: &Option<Role>,
+    role: &Option<FeatureSet>,
     asked: dealer::Asked,
 ) -> dealer::CalleeTerms {
     let reg = realm.dealer.registrations.get(&registration);
