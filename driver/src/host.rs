@@ -566,7 +566,9 @@ async fn serve(
 ) {
     let rt = shared.runtime.clone();
     let mut auth = TransportAuth::default();
-    let handshake = async {
+    // Boxed: the TLS and WebSocket handshakes' state would otherwise stay part of this task
+    // for the connection's whole life, which for an idle session is most of its memory.
+    let handshake = Box::pin(async {
         let io: BoxIo = match (&options.tls, endpoint.is_tls()) {
             (Some(config), true) => {
                 let stream = nexus_transports::tls::accept(io, config.clone())
@@ -600,7 +602,7 @@ async fn serve(
                     .map_err(|e| e.to_string())
             }
         }
-    };
+    });
     let transport = match runtime::timeout(&*rt, shared.handshake_timeout, handshake).await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => {
