@@ -28,6 +28,18 @@ pub type Dict = indexmap::IndexMap<String, Value>;
 /// A WAMP list.
 pub type List = Vec<Value>;
 
+/// The heap bytes of a list's elements (see [`Value::footprint`]).
+pub(crate) fn list_footprint(list: &List) -> usize {
+    list.iter().map(Value::footprint).sum()
+}
+
+/// The heap bytes of a dictionary's entries, with their index (see [`Value::footprint`]).
+pub(crate) fn dict_footprint(dict: &Dict) -> usize {
+    dict.iter()
+        .map(|(k, v)| k.capacity() + v.footprint() + 3 * std::mem::size_of::<usize>())
+        .sum()
+}
+
 /// One payload value.
 ///
 /// Non-negative integers are held as [`Value::UInt`] and negative ones as [`Value::Int`]
@@ -76,6 +88,20 @@ impl PartialEq for Value {
 }
 
 impl Value {
+    /// About how many bytes this value holds in memory, itself included: what a queued
+    /// message costs the router (see `QueueConfig`). Linear in the value's size, like the
+    /// decoding that built it.
+    pub(crate) fn footprint(&self) -> usize {
+        std::mem::size_of::<Value>()
+            + match self {
+                Value::String(s) => s.capacity(),
+                Value::Bytes(b) => b.len(),
+                Value::List(l) => list_footprint(l),
+                Value::Dict(d) => dict_footprint(d),
+                _ => 0,
+            }
+    }
+
     /// A short name of this value's kind, used in error messages ("a string", "a list"...).
     pub fn kind(&self) -> &'static str {
         match self {

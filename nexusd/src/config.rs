@@ -459,6 +459,10 @@ pub struct FileQueue {
     pub capacity: Option<usize>,
     /// Messages queued per connection before it is closed.
     pub hard_limit: Option<usize>,
+    /// Bytes queued per connection before events are dropped.
+    pub capacity_bytes: Option<usize>,
+    /// Bytes queued per connection before it is closed.
+    pub hard_limit_bytes: Option<usize>,
     /// `drop` or `disconnect`.
     pub slow_subscriber: Option<String>,
     /// With `slow_subscriber = "disconnect"`: close a connection after this many dropped
@@ -626,12 +630,27 @@ pub fn settings(
     if let Some(v) = q.hard_limit {
         queue.hard_limit = v;
     }
+    if let Some(v) = q.capacity_bytes {
+        queue.capacity_bytes = v;
+    }
+    if let Some(v) = q.hard_limit_bytes {
+        queue.hard_limit_bytes = v;
+    }
     if queue.capacity == 0 || queue.hard_limit < queue.capacity {
         return Err(ConfigError::Value {
             key: "queue",
             message: format!(
                 "capacity {} and hard_limit {}: capacity must be at least 1 and hard_limit at least capacity",
                 queue.capacity, queue.hard_limit
+            ),
+        });
+    }
+    if queue.capacity_bytes == 0 || queue.hard_limit_bytes < queue.capacity_bytes {
+        return Err(ConfigError::Value {
+            key: "queue",
+            message: format!(
+                "capacity_bytes {} and hard_limit_bytes {}: capacity_bytes must be at least 1 and hard_limit_bytes at least capacity_bytes",
+                queue.capacity_bytes, queue.hard_limit_bytes
             ),
         });
     }
@@ -837,6 +856,8 @@ mod tests {
             [queue]
             capacity = 10
             hard_limit = 20
+            capacity_bytes = 1000000
+            hard_limit_bytes = 2000000
             slow_subscriber = "disconnect"
             [router]
             request_ids = "lenient"
@@ -864,6 +885,8 @@ mod tests {
         assert_eq!(trust.level("anonymous", Some("unix")), 3);
         assert_eq!(trust.level("anonymous", Some("tcp")), 1);
         assert_eq!(s.router.queue.capacity, 10);
+        assert_eq!(s.router.queue.capacity_bytes, 1_000_000);
+        assert_eq!(s.router.queue.hard_limit_bytes, 2_000_000);
         assert_eq!(
             s.router.queue.slow_subscriber,
             SlowSubscriberPolicy::Disconnect
@@ -902,6 +925,9 @@ mod tests {
         assert!(e.to_string().contains("queue.slow_subscriber"), "{e}");
         let f = file("[queue]\ncapacity = 10\nhard_limit = 5\n");
         assert!(settings(Some(f.path()), &[], &[], None).is_err());
+        let f = file("[queue]\ncapacity_bytes = 1000\nhard_limit_bytes = 10\n");
+        let e = settings(Some(f.path()), &[], &[], None).unwrap_err();
+        assert!(e.to_string().contains("hard_limit_bytes"), "{e}");
     }
 
     #[test]

@@ -527,6 +527,19 @@ pub enum Message {
 }
 
 impl Message {
+    /// About how many bytes this message holds in memory: its own size and its payload's
+    /// (options and details are small next to it). What the router's outbound queues count.
+    pub(crate) fn footprint(&self) -> usize {
+        let payload = match self.payload() {
+            Some(Payload::Args { args, kwargs }) => {
+                crate::value::list_footprint(args) + crate::value::dict_footprint(kwargs)
+            }
+            Some(Payload::Transparent(bytes)) => bytes.len(),
+            None => 0,
+        };
+        std::mem::size_of::<Message>() + payload
+    }
+
     /// The message type code.
     pub fn code(&self) -> u64 {
         match self {

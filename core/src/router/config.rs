@@ -232,19 +232,29 @@ pub enum SlowSubscriberPolicy {
     DisconnectAfter(u64),
 }
 
-/// Bounds on each connection's outbound queue.
+/// Bounds on each connection's outbound queue, in messages and in bytes.
 ///
-/// The router never waits for a peer. Up to `capacity` messages, everything is queued.
-/// Past it, EVENTs follow [`SlowSubscriberPolicy`] and INVOCATIONs are refused (the caller
-/// gets ERROR `wamp.error.no_available_callee`), while replies to the peer's own requests
-/// (RESULT, ERROR, SUBSCRIBED...) are still queued, since the peer bounds them by what it
-/// asks. Past `hard_limit` the peer is not reading at all and the connection is closed.
+/// The router never waits for a peer. Up to `capacity` messages and `capacity_bytes`,
+/// everything is queued. Past either, EVENTs follow [`SlowSubscriberPolicy`] and INVOCATIONs
+/// are refused (the caller gets ERROR `wamp.error.no_available_callee`), while replies to the
+/// peer's own requests (RESULT, ERROR, SUBSCRIBED...) are still queued, since the peer bounds
+/// them by what it asks. Past `hard_limit` or `hard_limit_bytes` the peer is not reading at
+/// all and the connection is closed. A message is always queued when the queue is empty,
+/// however large (the transport's message limit bounds it).
+///
+/// Bytes are what a message holds in memory (its payload's strings, binaries and
+/// containers), counted for each connection it waits for: the count that keeps a peer that
+/// never reads from holding the router's memory, whatever the size of its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueConfig {
     /// Messages queued before EVENTs are dropped and INVOCATIONs refused.
     pub capacity: usize,
     /// Messages queued before the connection is closed.
     pub hard_limit: usize,
+    /// Bytes queued before EVENTs are dropped and INVOCATIONs refused.
+    pub capacity_bytes: usize,
+    /// Bytes queued before the connection is closed.
+    pub hard_limit_bytes: usize,
     /// What happens to EVENTs past `capacity`.
     pub slow_subscriber: SlowSubscriberPolicy,
 }
@@ -254,6 +264,8 @@ impl Default for QueueConfig {
         QueueConfig {
             capacity: 4096,
             hard_limit: 16384,
+            capacity_bytes: 16 << 20,
+            hard_limit_bytes: 64 << 20,
             slow_subscriber: SlowSubscriberPolicy::Drop,
         }
     }

@@ -66,6 +66,8 @@ pub struct ConnectionStats {
     pub oversized: u64,
     /// Messages waiting in the outbound queue now.
     pub queued: usize,
+    /// What they hold in memory, in bytes (see [`QueueConfig`](super::QueueConfig)).
+    pub queued_bytes: usize,
 }
 
 /// Where a connection is in the session lifecycle.
@@ -162,7 +164,10 @@ pub(crate) struct Connection {
     /// What the transport knows about the client (see `Router::set_transport_auth`).
     pub auth: TransportAuth,
     pub state: State,
-    pub queue: VecDeque<Arc<Message>>,
+    /// Messages for the peer, each with its [`Message::footprint`].
+    pub queue: VecDeque<(Arc<Message>, usize)>,
+    /// The sum of the queued messages' footprints.
+    pub queued_bytes: usize,
     pub stats: ConnectionStats,
     /// The current deadline (handshake or GOODBYE reply), if any.
     pub deadline: Option<Instant>,
@@ -283,6 +288,7 @@ impl Connections {
             auth: TransportAuth::default(),
             state: State::AwaitingHello,
             queue: VecDeque::new(),
+            queued_bytes: 0,
             stats: ConnectionStats::default(),
             deadline,
             session: None,
@@ -343,6 +349,19 @@ impl Connections {
 
     /// Queues `message` for `id` under the queue policy of its class.
     pub fn push(&mut self, id: ConnectionId, message: Arc<Message>, class: Class) -> Pushed {
+        let size = message.footprint();
+        self.push_sized(id, message, size, class)
+    }
+
+    /// [`push`](Self::push) with the message's footprint known already (an EVENT fanned out
+    /// to many subscribers is measured once).
+    pub fn push_sized(
+        &mut self,
+        id: ConnectionId,
+        message: Arc<Message>,
+        size: usize,
+        class: Class,
+    ) -> Pushed {
         let cfg = self.queue;
         let Some(conn) = self.get_mut(id) else {
             return Pushed::Dropped;
@@ -351,11 +370,17 @@ impl Connections {
             return Pushed::Dropped;
         }
         let len = conn.queue.len();
-        if len >= cfg.hard_limit {
+        // An empty queue takes any message: the transport's limit bounds a single one.
+        let bytes = if len == 0 {
+            0
+        } else {
+            conn.queued_bytes.saturating_add(size)
+        };
+        if len >= cfg.hard_limit || bytes > cfg.hard_limit_bytes {
             self.doom(id);
             return Pushed::Dropped;
         }
-        if len >= cfg.capacity {
+        if len >= cfg.capacity || bytes > cfg.capacity_bytes {
             match class {
                 Class::Event => {
                     conn.stats.dropped_events += 1;
@@ -385,7 +410,8 @@ impl Connections {
         if class == Class::Event {
             conn.burst_drops = 0;
         }
-        conn.queue.push_back(message);
+        conn.queue.push_back((message, size));
+        conn.queued_bytes += size;
         conn.stats.messages_out += 1;
         if len == 0 {
             self.actions.push_back(Action::Transmit(id));

@@ -393,7 +393,10 @@ impl Router {
 
     /// The next message to send on a connection, in order.
     pub fn poll_transmit(&mut self, conn: ConnectionId) -> Option<Arc<Message>> {
-        self.conns.get_mut(conn)?.queue.pop_front()
+        let c = self.conns.get_mut(conn)?;
+        let (message, size) = c.queue.pop_front()?;
+        c.queued_bytes -= size;
+        Some(message)
     }
 
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) has work.
@@ -634,6 +637,7 @@ impl Router {
     pub fn connection_stats(&self, conn: ConnectionId) -> Option<ConnectionStats> {
         self.conns.get(conn).map(|c| ConnectionStats {
             queued: c.queue.len(),
+            queued_bytes: c.queued_bytes,
             ..c.stats
         })
     }

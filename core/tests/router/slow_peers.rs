@@ -11,6 +11,7 @@ fn net_with(policy: SlowSubscriberPolicy) -> Net {
             capacity: 4,
             hard_limit: 8,
             slow_subscriber: policy,
+            ..Default::default()
         },
         ..RouterConfig::with_realm(uri("realm1"))
     })
@@ -137,6 +138,7 @@ fn a_refused_invocation_leaves_no_gap_in_invocation_ids() {
             capacity: 2,
             hard_limit: 16,
             slow_subscriber: SlowSubscriberPolicy::Drop,
+            ..Default::default()
         },
         ..RouterConfig::with_realm(uri("realm1"))
     });
@@ -164,4 +166,69 @@ fn a_refused_invocation_leaves_no_gap_in_invocation_ids() {
         })
         .collect();
     assert_eq!(ids, [1, 2, 3]);
+}
+
+fn net_with_bytes(capacity_bytes: usize, hard_limit_bytes: usize) -> Net {
+    Net::new(RouterConfig {
+        queue: QueueConfig {
+            capacity_bytes,
+            hard_limit_bytes,
+            ..Default::default()
+        },
+        ..RouterConfig::with_realm(uri("realm1"))
+    })
+}
+
+fn publish_large(net: &mut Net, p: &mut Client, i: u32, bytes: usize) {
+    let request = p.next();
+    net.feed(
+        p.conn,
+        Publish::new(request, uri("com.t"))
+            .with_args(vec![Value::from(i), Value::String("x".repeat(bytes))])
+            .into(),
+    );
+}
+
+#[test]
+fn large_events_are_bounded_by_bytes_as_well_as_by_count() {
+    // Room for three 64 KiB events (far below the message capacity of 4096).
+    let mut net = net_with_bytes(200_000, 1 << 30);
+    let mut p = net.join();
+    let s = stalled_subscriber(&mut net);
+    for i in 0..10 {
+        publish_large(&mut net, &mut p, i, 64 * 1024);
+    }
+    let stats = net.router.connection_stats(s.conn).unwrap();
+    assert_eq!(stats.queued, 3);
+    assert_eq!(stats.dropped_events, 7);
+    assert!(
+        stats.queued_bytes > 3 * 64 * 1024 && stats.queued_bytes <= 200_000,
+        "{}",
+        stats.queued_bytes
+    );
+    net.pump();
+    assert!(!net.is_closed(&s));
+    let got = net.recv(&s);
+    assert_eq!(got.len(), 3, "the oldest events are kept");
+    assert_eq!(net.router.connection_stats(s.conn).unwrap().queued_bytes, 0);
+    // Drained, the queue takes events again.
+    publish_large(&mut net, &mut p, 10, 64 * 1024);
+    net.pump();
+    assert_eq!(net.recv(&s).len(), 1);
+}
+
+#[test]
+fn an_event_larger_than_the_byte_capacity_still_goes_to_an_empty_queue() {
+    let mut net = net_with_bytes(1000, 2000);
+    let mut p = net.join();
+    let s = stalled_subscriber(&mut net);
+    publish_large(&mut net, &mut p, 0, 10_000);
+    assert_eq!(net.router.connection_stats(s.conn).unwrap().queued, 1);
+    // The next one does not fit, and is more than the hard limit: the peer is closed.
+    publish_large(&mut net, &mut p, 1, 10_000);
+    net.pump();
+    assert!(
+        net.is_closed(&s),
+        "past hard_limit_bytes the connection is closed"
+    );
 }

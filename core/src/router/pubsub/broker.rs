@@ -274,6 +274,7 @@ impl Broker {
                 },
                 payload,
             }));
+            let size = event.footprint();
             let shard = options
                 .rkey
                 .as_deref()
@@ -302,7 +303,7 @@ impl Broker {
                         continue;
                     }
                 }
-                match conns.push(subscriber, event.clone(), Class::Event) {
+                match conns.push_sized(subscriber, event.clone(), size, Class::Event) {
                     Pushed::Queued => out.delivered += 1,
                     Pushed::Dropped => out.dropped.push((subscriber, *sub_id)),
                     Pushed::Refused => {}
