@@ -139,6 +139,15 @@ pub struct PubSubArgs {
     /// not yet received, over all publishers (each gets WINDOW / P, at least 1).
     #[arg(long, value_name = "EVENTS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub window: u64,
+    /// Extra subscriber sessions that subscribe and then never read: the router must bound
+    /// what it holds for them while the others keep their rate. Not counted in the window,
+    /// the deliveries or the losses.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub stalled_subscribers: u32,
+    /// The router's process ID on this machine: its resident memory (VmRSS) is read before
+    /// the publishers start, every 50 ms during the run (the peak) and after it.
+    #[arg(long, value_name = "PID")]
+    pub router_pid: Option<u32>,
     /// After the run, how long to wait for events still in flight before counting them lost.
     #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = seconds)]
     pub grace: f64,

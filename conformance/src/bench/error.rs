@@ -17,6 +17,14 @@ pub enum BenchError {
         /// What failed.
         source: Box<nexus_tokio::Error>,
     },
+    /// A stalled subscriber could not be set up.
+    #[error("cannot set up a stalled subscriber on {url}: {what}")]
+    Stalled {
+        /// The router's URL.
+        url: String,
+        /// What failed.
+        what: String,
+    },
     /// REGISTER was refused.
     #[error("cannot register the benchmark procedure {procedure}: {source}; the router must let anonymous sessions register")]
     Register {

@@ -46,6 +46,7 @@ pub mod error;
 mod pubsub;
 pub mod report;
 mod rpc;
+mod stalled;
 pub mod sys;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

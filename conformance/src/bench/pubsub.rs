@@ -16,6 +16,8 @@ use super::report::{
     latency_histogram, per_sec, ErrorLog, Figures, Latency, LoadGenerator, Parameters,
     PubSubFigures, PubSubParameters,
 };
+use super::stalled::StalledSubscriber;
+use super::sys::RssSampler;
 use super::{close_all, open_many, unique_uri, BenchError, Plan};
 
 /// How long a publisher waits for a full window to free before sending anyway.
@@ -154,6 +156,10 @@ pub(super) async fn run(
             }
         })?);
     }
+    let mut stalled = Vec::with_capacity(args.stalled_subscribers as usize);
+    for _ in 0..args.stalled_subscribers {
+        stalled.push(StalledSubscriber::open(target, &topic).await?);
+    }
     let publishers = open_many(target, args.publishers).await?;
     // A probe (sequence number 0, ignored by subscribers): the router accepts our publishes.
     publishers[0]
@@ -179,6 +185,7 @@ pub(super) async fn run(
         stops.push(stop);
         receivers.spawn(receive(index, subscription, board.clone(), plan, stopped));
     }
+    let memory = args.router_pid.map(RssSampler::start).transpose()?;
     let mut senders = JoinSet::new();
     for (index, client) in publishers.iter().enumerate() {
         senders.spawn(publish(
@@ -245,6 +252,11 @@ pub(super) async fn run(
             Err(e) => errors.push(format!("a subscriber task failed: {e}")),
         }
     }
+    let memory = match memory {
+        Some(sampler) => Some(sampler.stop().await?),
+        None => None,
+    };
+    drop(stalled);
     close_all(&publishers).await;
     close_all(&subscribers).await;
 
@@ -262,6 +274,8 @@ pub(super) async fn run(
         duration_secs: args.timing.duration,
         warmup_secs: args.timing.warmup,
         grace_secs: args.grace,
+        stalled_subscribers: args.stalled_subscribers,
+        router_pid: args.router_pid,
     });
     let figures = Figures::PubSub(PubSubFigures {
         published,
@@ -274,6 +288,9 @@ pub(super) async fn run(
         stalls,
         errors: errors.count,
         error_samples: errors.samples,
+        router_rss_before_bytes: memory.map(|m| m.before),
+        router_rss_peak_bytes: memory.map(|m| m.peak),
+        router_rss_after_bytes: memory.map(|m| m.after),
     });
     Ok((parameters, figures, load))
 }

@@ -124,6 +124,10 @@ pub struct PubSubParameters {
     pub warmup_secs: f64,
     /// Seconds waited for in-flight events after the run.
     pub grace_secs: f64,
+    /// Subscribers that never read (not counted in the figures).
+    pub stalled_subscribers: u32,
+    /// The router's process ID, when its memory was read.
+    pub router_pid: Option<u32>,
 }
 
 /// Parameters of `connect`.
@@ -190,6 +194,14 @@ pub struct PubSubFigures {
     pub errors: u64,
     /// The first errors seen (at most a few).
     pub error_samples: Vec<String>,
+    /// The router's VmRSS once every session is set up, before publishing (with
+    /// --router-pid).
+    pub router_rss_before_bytes: Option<u64>,
+    /// The highest VmRSS sampled during the run (with --router-pid).
+    pub router_rss_peak_bytes: Option<u64>,
+    /// The router's VmRSS at the end of the grace period, sessions still open (with
+    /// --router-pid).
+    pub router_rss_after_bytes: Option<u64>,
 }
 
 /// Figures of `connect`.
@@ -337,6 +349,16 @@ impl Report {
                     row("window stalls", f.stalls.to_string());
                 }
                 row("errors", f.errors.to_string());
+                if let (Some(b), Some(p), Some(a)) = (
+                    f.router_rss_before_bytes,
+                    f.router_rss_peak_bytes,
+                    f.router_rss_after_bytes,
+                ) {
+                    row(
+                        "router RSS before / peak / after",
+                        format!("{} / {} / {}", fmt_bytes(b), fmt_bytes(p), fmt_bytes(a)),
+                    );
+                }
             }
             Figures::Connect(f) => {
                 row("sessions opened", f.opened.to_string());
@@ -581,6 +603,9 @@ mod tests {
                 stalls: 0,
                 errors: 0,
                 error_samples: vec![],
+                router_rss_before_bytes: Some(10 << 20),
+                router_rss_peak_bytes: Some(30 << 20),
+                router_rss_after_bytes: Some(20 << 20),
             }),
             Parameters::PubSub(PubSubParameters {
                 publishers: 1,
@@ -591,6 +616,8 @@ mod tests {
                 duration_secs: 1.0,
                 warmup_secs: 0.0,
                 grace_secs: 2.0,
+                stalled_subscribers: 1,
+                router_pid: Some(42),
             }),
             "pubsub",
         );

@@ -82,6 +82,69 @@ impl CpuMeter {
     }
 }
 
+/// How often [`RssSampler`] reads the router's memory.
+const RSS_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A router's resident memory at the start, its highest sample and at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RssFigures {
+    /// VmRSS when sampling started, in bytes.
+    pub before: u64,
+    /// The highest VmRSS sampled, in bytes.
+    pub peak: u64,
+    /// VmRSS when sampling stopped, in bytes.
+    pub after: u64,
+}
+
+/// Reads a router's VmRSS every 50 ms on a task of its own, keeping the highest.
+pub struct RssSampler {
+    pid: u32,
+    before: u64,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    /// Reads the memory of `pid` once (an error if it cannot be read) and starts sampling.
+    pub fn start(pid: u32) -> Result<RssSampler, BenchError> {
+        let before = resident_bytes(pid)?;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut peak = before;
+            let mut every = tokio::time::interval(RSS_EVERY);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return peak,
+                    _ = every.tick() => {
+                        // The router may be gone at the very end: keep what was seen.
+                        if let Ok(rss) = resident_bytes(pid) {
+                            peak = peak.max(rss);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(RssSampler {
+            pid,
+            before,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops sampling and reads the memory a last time.
+    pub async fn stop(self) -> Result<RssFigures, BenchError> {
+        let _ = self.stop.send(());
+        let peak = self.task.await.unwrap_or(self.before);
+        let after = resident_bytes(self.pid)?;
+        Ok(RssFigures {
+            before: self.before,
+            peak: peak.max(after),
+            after,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +163,16 @@ mod tests {
             assert!(own_cpu_secs().is_some());
             let rss = resident_bytes(std::process::id()).unwrap();
             assert!(rss > 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sampler_reads_this_process() {
+        if cfg!(target_os = "linux") {
+            let sampler = RssSampler::start(std::process::id()).unwrap();
+            let figures = sampler.stop().await.unwrap();
+            assert!(figures.before > 0 && figures.after > 0);
+            assert!(figures.peak >= figures.before.max(figures.after));
         }
     }
 
