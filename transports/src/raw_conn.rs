@@ -3,10 +3,12 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::task::AtomicWaker;
 
 use crate::io::BoxIo;
 use crate::rawsocket::{FrameDecoder, FrameHeader, FrameType};
@@ -46,11 +48,47 @@ pub(crate) struct RawConn {
     read_done: bool,
     /// No more writing: closed, or a write failed.
     write_done: bool,
+    /// Who waits for the socket to take more bytes, and the waker that wakes them all.
+    write_wakers: Arc<WriteWakers>,
+    write_waker: Waker,
+}
+
+/// Which half waits for the socket to take more bytes.
+#[derive(Clone, Copy)]
+enum Writer {
+    /// `poll_next`, which sends PONGs and whatever else is queued.
+    Reader,
+    /// The sink side: `poll_ready`, `poll_flush`, `poll_close`.
+    Sink,
+}
+
+/// Both halves of a split connection can wait for write readiness at once (the reader for
+/// its PONGs, the sink for its frames), but the socket keeps one waker per direction: the
+/// last to poll would take the other's place and leave it asleep forever. The socket is
+/// polled with this waker instead, which wakes both.
+#[derive(Default)]
+struct WriteWakers {
+    reader: AtomicWaker,
+    sink: AtomicWaker,
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.reader.wake();
+        self.sink.wake();
+    }
 }
 
 impl RawConn {
     pub(crate) fn new(io: BoxIo, receive_limit: usize, send_limit: usize) -> RawConn {
+        let write_wakers = Arc::new(WriteWakers::default());
         RawConn {
+            write_waker: Waker::from(write_wakers.clone()),
+            write_wakers,
             io,
             decoder: FrameDecoder::new(receive_limit),
             read_buf: vec![0; READ_MIN].into_boxed_slice(),
@@ -80,8 +118,36 @@ impl RawConn {
         Ok(())
     }
 
-    /// Writes queued frames until the queue is empty or the stream would block.
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+    /// Writes queued frames until the queue is empty or the stream would block; `who` is
+    /// woken when it can write again.
+    fn poll_write_out(
+        &mut self,
+        cx: &mut Context<'_>,
+        who: Writer,
+    ) -> Poll<Result<(), TransportError>> {
+        if self.out.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        let wakers = self.write_wakers.clone();
+        let (mine, other) = match who {
+            Writer::Reader => (&wakers.reader, &wakers.sink),
+            Writer::Sink => (&wakers.sink, &wakers.reader),
+        };
+        mine.register(cx.waker());
+        let before = self.out_len;
+        let result = self.write_queued();
+        // The other half may be waiting for what this one just wrote (its frames share the
+        // queue); the socket will not tell it, as it did not block again.
+        if self.out_len < before {
+            other.wake();
+        }
+        result
+    }
+
+    /// The loop of [`RawConn::poll_write_out`], polling the socket with the waker of both
+    /// halves.
+    fn write_queued(&mut self) -> Poll<Result<(), TransportError>> {
+        let mut cx = Context::from_waker(&self.write_waker);
         while !self.out.is_empty() {
             if self.write_done {
                 return Poll::Ready(Err(TransportError::Closed));
@@ -91,7 +157,9 @@ impl RawConn {
             for (slice, chunk) in slices.iter_mut().zip(self.out.iter()) {
                 *slice = IoSlice::new(chunk);
             }
-            let written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
+            let written = match Pin::new(&mut self.io)
+                .poll_write_vectored(&mut cx, &slices[..count])
+            {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
                     self.write_done = true;
@@ -129,7 +197,7 @@ impl RawConn {
         loop {
             // Send PONGs (and anything else queued) even if the application never writes.
             if !self.write_done {
-                match self.poll_write_out(cx) {
+                match self.poll_write_out(cx, Writer::Reader) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(error)) => {
                         self.read_done = true;
@@ -204,7 +272,7 @@ impl RawConn {
             return Poll::Ready(Err(TransportError::Closed));
         }
         if self.out_len >= WRITE_HIGH_WATER {
-            ready!(self.poll_write_out(cx))?;
+            ready!(self.poll_write_out(cx, Writer::Sink))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -234,8 +302,11 @@ impl RawConn {
                 Err(TransportError::Closed)
             });
         }
-        ready!(self.poll_write_out(cx))?;
-        Pin::new(&mut self.io).poll_flush(cx).map_err(|error| {
+        ready!(self.poll_write_out(cx, Writer::Sink))?;
+        // A TLS stream writes here too: the same waker as for writes.
+        self.write_wakers.sink.register(cx.waker());
+        let mut cx = Context::from_waker(&self.write_waker);
+        Pin::new(&mut self.io).poll_flush(&mut cx).map_err(|error| {
             self.write_done = true;
             error.into()
         })
@@ -246,7 +317,9 @@ impl RawConn {
             return Poll::Ready(Ok(()));
         }
         ready!(self.poll_flush(cx))?;
-        let result = ready!(Pin::new(&mut self.io).poll_close(cx));
+        self.write_wakers.sink.register(cx.waker());
+        let mut cx = Context::from_waker(&self.write_waker);
+        let result = ready!(Pin::new(&mut self.io).poll_close(&mut cx));
         self.write_done = true;
         Poll::Ready(result.map_err(Into::into))
     }

@@ -671,3 +671,51 @@ fn transports_and_handshake_futures_are_send() {
     });
     assert_send(&transport);
 }
+
+#[test]
+fn a_split_connection_keeps_writing_while_its_reader_half_is_busy() {
+    // The writer half waits for the socket to drain while the reader half, woken by every
+    // reply, also writes (it sends what is queued, PONGs included): both halves must be
+    // woken when the socket has room again, or the writer's flush never completes.
+    const COUNT: usize = 64;
+    run(async {
+        let (client, server) = tcp_pair().await;
+        let (client, server) = smol::future::zip(
+            connect_rawsocket(client, Serializer::MsgPack, 16 << 20),
+            accept_rawsocket(server, &ServerConfig::default()),
+        )
+        .await;
+        let (mut a_tx, mut a_rx) = client.unwrap().split();
+        let mut b = server.unwrap();
+        let big = Bytes::from(vec![0x5A; 256 * 1024]);
+        let writer = smol::spawn(async move {
+            for _ in 0..COUNT {
+                a_tx.send(Outgoing::Message(big.clone())).await.unwrap();
+            }
+            a_tx.flush().await.unwrap();
+            a_tx
+        });
+        let reader = smol::spawn(async move {
+            let mut replies = 0;
+            while replies < COUNT {
+                match a_rx.next().await {
+                    Some(Ok(Incoming::Message(_))) => replies += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+            a_rx
+        });
+        // The peer answers every message, so the reader half is woken all along.
+        for _ in 0..COUNT {
+            match b.next().await {
+                Some(Ok(Incoming::Message(m))) => assert_eq!(m.len(), 256 * 1024),
+                other => panic!("{other:?}"),
+            }
+            b.send(Outgoing::Message(Bytes::from_static(b"ok")))
+                .await
+                .unwrap();
+        }
+        let (a_tx, a_rx) = smol::future::zip(writer, reader).await;
+        assert!(a_tx.reunite(a_rx).is_ok());
+    });
+}
