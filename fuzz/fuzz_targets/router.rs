@@ -1390,6 +1390,9 @@ fn tiny_config(byte: u8) -> RouterConfig {
         queue: QueueConfig {
             capacity: 2,
             hard_limit: 4,
+            // Small enough that a few large events reach the byte bounds too.
+            capacity_bytes: 512,
+            hard_limit_bytes: 2048,
             slow_subscriber: if byte & 2 != 0 {
                 SlowSubscriberPolicy::Disconnect
             } else {
@@ -1465,6 +1468,8 @@ fn advanced_config(byte: u8) -> RouterConfig {
         queue: QueueConfig {
             capacity: 6,
             hard_limit: 12,
+            capacity_bytes: 4096,
+            hard_limit_bytes: 16384,
             slow_subscriber: SlowSubscriberPolicy::Drop,
         },
         max_testaments: 2,
