@@ -1,6 +1,7 @@
 //! Encode and decode speed of each serializer on representative messages.
 //!
-//! Run with `cargo bench -p nexus-core --bench serializers`.
+//! Run with `cargo bench -p nexus-core --bench serializers`. `decode` builds every value;
+//! `decode_lazy` is the router's decoding, which keeps the payload encoded.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nexus_core::message::{Call, CallResult, Event, EventDetails, Message};
@@ -92,8 +93,33 @@ fn bench(c: &mut Criterion) {
             });
         }
         group.finish();
+        // What the router does: the envelope decoded, the payload checked and kept as bytes.
+        let mut group = c.benchmark_group(format!("decode_lazy/{name}"));
+        for s in Serializer::ALL {
+            let bytes = s.encode(msg).unwrap();
+            group.throughput(Throughput::Bytes(bytes.len() as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(s), &bytes, |b, bytes| {
+                b.iter(|| s.decode_lazy(black_box(bytes), &limits).unwrap())
+            });
+        }
+        group.finish();
     }
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+criterion_main!(benches, floor);
+
+/// The floor of `decode_lazy`: checking the 1 KiB EVENT without decoding any of it.
+fn skim(c: &mut Criterion) {
+    let limits = Limits::default();
+    let msg = event_1k();
+    let mut group = c.benchmark_group("skim/event_1k");
+    for s in Serializer::ALL {
+        let bytes = s.encode(&msg).unwrap();
+        group.bench_with_input(BenchmarkId::from_parameter(s), &bytes, |b, bytes| {
+            b.iter(|| s.skim(black_box(bytes), &limits).unwrap())
+        });
+    }
+    group.finish();
+}
+criterion_group!(floor, skim);

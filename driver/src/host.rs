@@ -23,7 +23,7 @@ use nexus_transports::{
 
 use crate::error::Error;
 use crate::runtime::{self, BoxIo, Listener, Runtime};
-use crate::wire::{decode_frame, Out, Window};
+use crate::wire::{decode_routed_frame, Out, Window};
 
 /// The most messages a connection's writer sends before it flushes: a burst goes out in few
 /// write calls, and a long one still reaches the socket in pieces.
@@ -726,7 +726,7 @@ async fn pump_connection(
             Event::Read(Some(Ok(Incoming::Pong(_)))) => last_heard = Instant::now(),
             Event::Read(Some(Ok(Incoming::Message(frame)))) => {
                 last_heard = Instant::now();
-                match decode_frame(serializer, batched, &frame, &shared.limits) {
+                match decode_routed_frame(serializer, batched, &frame, &shared.limits) {
                     Ok(messages) => {
                         for m in messages {
                             if host.send(HostInput::Message(conn, m)).await.is_err() {

@@ -51,7 +51,8 @@ impl Out {
     }
 }
 
-/// Decodes one incoming frame (a message, or a batch on batched transports).
+/// Decodes one incoming frame (a message, or a batch on batched transports) for a client
+/// session: every payload into values.
 pub(crate) fn decode_frame(
     serializer: Serializer,
     batched: bool,
@@ -62,6 +63,21 @@ pub(crate) fn decode_frame(
         serializer.decode_batch(frame, limits)
     } else {
         serializer.decode(frame, limits).map(|m| vec![m])
+    }
+}
+
+/// Decodes one incoming frame for the router: payloads stay slices of the frame, forwarded
+/// unread to peers of the same serializer.
+pub(crate) fn decode_routed_frame(
+    serializer: Serializer,
+    batched: bool,
+    frame: &Bytes,
+    limits: &Limits,
+) -> Result<Vec<Message>, DecodeError> {
+    if batched {
+        serializer.decode_batch_lazy(frame, limits)
+    } else {
+        serializer.decode_lazy(frame, limits).map(|m| vec![m])
     }
 }
 

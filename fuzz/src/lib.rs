@@ -18,6 +18,7 @@ pub fn limits() -> Limits {
 pub fn decode_and_reencode(serializer: Serializer, data: &[u8]) {
     let limits = limits();
     skim_agrees(serializer, data, &limits);
+    lazy_agrees(serializer, data, &limits);
     let Ok(message) = serializer.decode(data, &limits) else {
         return;
     };
@@ -61,5 +62,42 @@ pub fn skim_agrees(serializer: Serializer, data: &[u8], limits: &Limits) {
             serializer.encode_value(value).ok(),
             "{serializer}: element"
         );
+    }
+}
+
+/// The router's decoding (`decode_lazy`, payload kept encoded) gives what the decoder gives,
+/// errors included (syntax errors may word their position differently), and a message it
+/// kept encodes for every serializer to what the decoded one encodes to. (Compared as
+/// encodings, not values: a NaN is not equal to itself.)
+pub fn lazy_agrees(serializer: Serializer, data: &[u8], limits: &Limits) {
+    use nexus_core::DecodeError;
+    let frame = bytes::Bytes::copy_from_slice(data);
+    let (lazy, full) = match (serializer.decode_lazy(&frame, limits), serializer.decode(data, limits)) {
+        (Ok(lazy), Ok(full)) => (lazy, full),
+        (Err(DecodeError::Syntax { .. }), Err(DecodeError::Syntax { .. })) => return,
+        (Err(a), Err(b)) => {
+            assert_eq!(a, b, "{serializer}: decode_lazy and decode fail differently");
+            return;
+        }
+        (a, b) => panic!("{serializer}: decode_lazy gives {a:?}, decode {b:?}"),
+    };
+    let roomy = Limits {
+        max_message_size: usize::MAX,
+        ..*limits
+    };
+    // Our encoding of what `other` decodes from `bytes`: the same for equal values.
+    let canonical = |other: Serializer, bytes: &[u8]| {
+        let m = other.decode(bytes, &roomy).expect("our encoding decodes");
+        other.encode(&m).expect("a decoded message encodes")
+    };
+    for other in Serializer::ALL {
+        match (other.encode(&lazy), other.encode(&full)) {
+            (Ok(a), Ok(b)) => assert_eq!(
+                canonical(other, &a),
+                canonical(other, &b),
+                "{serializer} to {other}: the kept payload encodes differently"
+            ),
+            (a, b) => assert_eq!(a.is_ok(), b.is_ok(), "{serializer} to {other}"),
+        }
     }
 }

@@ -1,25 +1,43 @@
 //! From a decoded wire list to a typed [`Message`], checking every element.
 
-use super::options::value_to_u64;
+use super::options::{value_to_u64, OptionsStruct, Parsed};
 use super::*;
 use crate::id::Id;
+use crate::serializer::Serializer;
 use crate::uri::MatchPolicy;
 use crate::uri::UriRules;
 
 /// The elements of one message, read front to back.
-struct Elements {
-    message: &'static str,
-    items: std::vec::IntoIter<Value>,
+/// One element of a message: decoded, or (the options or details dict, on the router's
+/// path) still encoded, to be read straight into its typed struct.
+pub(super) enum Element<'a> {
+    Value(Value),
+    Raw(Serializer, &'a [u8]),
 }
 
-impl Elements {
+struct Elements<'a> {
+    message: &'static str,
+    items: std::vec::IntoIter<Element<'a>>,
+    /// A payload decoded (or kept encoded) apart from the items, and how many elements
+    /// it was.
+    tail: Option<(Payload, usize)>,
+}
+
+impl Elements<'_> {
     fn next(&mut self) -> Value {
         // Arity was checked before any element is read.
-        self.items.next().unwrap_or_default()
+        match self.items.next() {
+            Some(Element::Value(v)) => v,
+            // Only dicts are left encoded, and they are read by `options`.
+            Some(Element::Raw(serializer, bytes)) => serializer
+                .decode_value(bytes, &crate::Limits::default())
+                .unwrap_or_default(),
+            None => Value::Null,
+        }
     }
 
     fn remaining(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.tail.as_ref().map_or(0, |t| t.1)
     }
 
     fn wrong(&self, element: &'static str, expected: &'static str, found: &Value) -> MessageError {
@@ -76,7 +94,7 @@ impl Elements {
         &mut self,
         element: &'static str,
     ) -> Result<Option<RequestId>, MessageError> {
-        if let Some(Value::UInt(0)) = self.items.as_slice().first() {
+        if let Some(Element::Value(Value::UInt(0))) = self.items.as_slice().first() {
             self.next();
             return Ok(None);
         }
@@ -119,13 +137,32 @@ impl Elements {
         }
     }
 
-    fn options<T>(
+    fn options<T: OptionsStruct>(
         &mut self,
         element: &'static str,
         parse: fn(Dict) -> Result<T, (String, String)>,
     ) -> Result<T, MessageError> {
-        let dict = self.dict(element)?;
-        parse(dict).map_err(|(key, problem)| MessageError::InvalidOption {
+        let parsed = match self.items.as_slice().first() {
+            Some(Element::Raw(serializer, bytes)) => {
+                let (serializer, bytes) = (*serializer, *bytes);
+                self.items.next();
+                match serializer.deserialize_element::<Parsed<T>>(bytes) {
+                    Ok(Parsed(parsed)) => parsed,
+                    // The caller checked it is a dict; the full decoder says what else is
+                    // wrong.
+                    Err(_) => {
+                        return Err(MessageError::WrongElementType {
+                            message: self.message,
+                            element,
+                            expected: "a dict",
+                            found: "an undecodable dict",
+                        })
+                    }
+                }
+            }
+            _ => parse(self.dict(element)?),
+        };
+        parsed.map_err(|(key, problem)| MessageError::InvalidOption {
             message: self.message,
             element,
             key,
@@ -135,6 +172,11 @@ impl Elements {
 
     /// The optional `Arguments` and `ArgumentsKw` tail (or a transparent binary payload).
     fn payload(&mut self) -> Result<Payload, MessageError> {
+        if self.items.as_slice().is_empty() {
+            if let Some((payload, _)) = self.tail.take() {
+                return Ok(payload);
+            }
+        }
         let args = match self.remaining() {
             0 => return Ok(Payload::default()),
             _ => self.next(),
@@ -160,16 +202,26 @@ impl Elements {
 }
 
 pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> {
-    let items = match value {
-        Value::List(items) => items,
-        other => {
-            return Err(MessageError::NotAList {
-                found: other.kind(),
-            })
+    match value {
+        Value::List(items) => {
+            message_from_parts(items.into_iter().map(Element::Value).collect(), None)
         }
-    };
-    let Some(first) = items.first() else {
-        return Err(MessageError::Empty);
+        other => Err(MessageError::NotAList {
+            found: other.kind(),
+        }),
+    }
+}
+
+/// A message from its leading elements, the code first, and the payload when it was read
+/// apart from them (with the number of elements it was).
+pub(super) fn message_from_parts(
+    items: Vec<Element<'_>>,
+    tail: Option<(Payload, usize)>,
+) -> Result<Message, MessageError> {
+    let first = match items.first() {
+        None => return Err(MessageError::Empty),
+        Some(Element::Value(v)) => v,
+        Some(Element::Raw(..)) => &Value::Null,
     };
     let code = match value_to_u64(first) {
         Some(c) => c,
@@ -188,7 +240,7 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
         return Err(MessageError::UnknownType(code));
     };
     let (min, max, expected) = arity(code);
-    let len = items.len();
+    let len = items.len() + tail.as_ref().map_or(0, |t| t.1);
     if len < min || len > max {
         return Err(MessageError::WrongArity {
             message,
@@ -198,7 +250,11 @@ pub(super) fn message_from_value(value: Value) -> Result<Message, MessageError> 
     }
     let mut items = items.into_iter();
     items.next();
-    let mut e = Elements { message, items };
+    let mut e = Elements {
+        message,
+        items,
+        tail,
+    };
     let m = &mut e;
     Ok(match code {
         code::HELLO => Message::Hello(Box::new(Hello {

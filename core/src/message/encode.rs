@@ -18,14 +18,47 @@ fn payload<S: SerializeSeq>(seq: &mut S, payload: &Payload) -> Result<(), S::Err
             }
         }
         Payload::Transparent(bytes) => seq.serialize_element(&Value::Bytes(bytes.clone()))?,
+        // Another serializer's bytes: decoded here, once for each serializer written to
+        // (the same serializer splices them, see `Head`).
+        Payload::Encoded(encoded) => {
+            let (args, kwargs) = encoded.decode().map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(&args)?;
+            if encoded.kwargs_bytes().is_some() {
+                seq.serialize_element(&kwargs)?;
+            }
+        }
     }
     Ok(())
 }
 
+/// A message without its payload: what [`Serializer::encode`](crate::Serializer::encode)
+/// writes before splicing in a payload kept in its own encoding.
+pub(crate) struct Head<'a>(pub &'a Message);
+
+impl Serialize for Head<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write(self.0, s, false)
+    }
+}
+
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let tail = self.payload().map_or(0, Payload::tail_len);
-        let len = match self {
+        write(self, s, true)
+    }
+}
+
+fn write<S: Serializer>(message: &Message, s: S, with_payload: bool) -> Result<S::Ok, S::Error> {
+    {
+        let this = message;
+        let tail = match with_payload {
+            true => this.payload().map_or(0, Payload::tail_len),
+            false => 0,
+        };
+        let write_payload = |seq: &mut S::SerializeSeq, p: &Payload| match with_payload {
+            true => payload(seq, p),
+            false => Ok(()),
+        };
+        let len = match this {
             Message::EventReceived(_) => 2,
             Message::Unsubscribed(Unsubscribed { request, details }) => {
                 if request.is_none() || !details.is_empty() {
@@ -49,8 +82,8 @@ impl Serialize for Message {
             _ => 3 + tail,
         };
         let mut seq = s.serialize_seq(Some(len))?;
-        seq.serialize_element(&self.code())?;
-        match self {
+        seq.serialize_element(&this.code())?;
+        match this {
             Message::Hello(m) => {
                 seq.serialize_element(&m.realm)?;
                 seq.serialize_element(&m.details)?;
@@ -62,7 +95,7 @@ impl Serialize for Message {
             Message::Abort(m) => {
                 seq.serialize_element(&m.details)?;
                 seq.serialize_element(&m.reason)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Challenge(m) => {
                 seq.serialize_element(&m.auth_method)?;
@@ -81,13 +114,13 @@ impl Serialize for Message {
                 seq.serialize_element(&m.request)?;
                 seq.serialize_element(&m.details)?;
                 seq.serialize_element(&m.error)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Publish(m) => {
                 seq.serialize_element(&m.request)?;
                 seq.serialize_element(&m.options)?;
                 seq.serialize_element(&m.topic)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Published(m) => {
                 seq.serialize_element(&m.request)?;
@@ -116,13 +149,13 @@ impl Serialize for Message {
                 seq.serialize_element(&m.subscription)?;
                 seq.serialize_element(&m.publication)?;
                 seq.serialize_element(&m.details)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Call(m) => {
                 seq.serialize_element(&m.request)?;
                 seq.serialize_element(&m.options)?;
                 seq.serialize_element(&m.procedure)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Cancel(m) => {
                 seq.serialize_element(&m.request)?;
@@ -131,7 +164,7 @@ impl Serialize for Message {
             Message::Result(m) => {
                 seq.serialize_element(&m.request)?;
                 seq.serialize_element(&m.details)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Register(m) => {
                 seq.serialize_element(&m.request)?;
@@ -156,7 +189,7 @@ impl Serialize for Message {
                 seq.serialize_element(&m.request)?;
                 seq.serialize_element(&m.registration)?;
                 seq.serialize_element(&m.details)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::Interrupt(m) => {
                 seq.serialize_element(&m.request)?;
@@ -165,7 +198,7 @@ impl Serialize for Message {
             Message::Yield(m) => {
                 seq.serialize_element(&m.request)?;
                 seq.serialize_element(&m.options)?;
-                payload(&mut seq, &m.payload)?;
+                write_payload(&mut seq, &m.payload)?;
             }
             Message::EventReceived(m) => {
                 seq.serialize_element(&m.publication)?;

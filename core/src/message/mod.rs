@@ -18,8 +18,11 @@
 //! ```
 
 mod decode;
-mod encode;
+pub(crate) mod encode;
+pub(crate) mod lazy;
 pub mod options;
+
+pub use lazy::EncodedPayload;
 
 use bytes::Bytes;
 
@@ -91,7 +94,10 @@ pub mod code {
 }
 
 /// The application payload at the tail of a message.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two payloads are equal when they hold the same values, however they are held (an
+/// [`Encoded`](Payload::Encoded) one is decoded to compare it with another kind).
+#[derive(Debug, Clone)]
 pub enum Payload {
     /// Positional and keyword arguments; either may be empty, and empty ones are not sent.
     Args {
@@ -103,6 +109,36 @@ pub enum Payload {
     /// Autobahn's transparent payload: one binary element in place of `Arguments`, opaque to
     /// the router (end-to-end encrypted or pre-serialized).
     Transparent(Bytes),
+    /// Arguments kept as the bytes they arrived in: what a router's decoding
+    /// ([`Serializer::decode_lazy`](crate::Serializer::decode_lazy)) gives, forwarded
+    /// unread to peers of the same serializer. A client's session never sees one: it decodes
+    /// them on arrival.
+    Encoded(EncodedPayload),
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        match (self, other) {
+            (Payload::Args { args, kwargs }, Payload::Args { args: a, kwargs: k }) => {
+                args == a && kwargs == k
+            }
+            (Payload::Transparent(a), Payload::Transparent(b)) => a == b,
+            (Payload::Encoded(a), Payload::Encoded(b))
+                if a.serializer() == b.serializer()
+                    && a.args_bytes() == b.args_bytes()
+                    && a.kwargs_bytes() == b.kwargs_bytes() =>
+            {
+                true
+            }
+            (Payload::Encoded(_), _) | (_, Payload::Encoded(_)) => {
+                match (self.decoded(), other.decoded()) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for Payload {
@@ -124,23 +160,60 @@ impl Payload {
     pub fn is_empty(&self) -> bool {
         match self {
             Payload::Args { args, kwargs } => args.is_empty() && kwargs.is_empty(),
-            Payload::Transparent(_) => false,
+            Payload::Transparent(_) | Payload::Encoded(_) => false,
         }
     }
 
-    /// The positional arguments (empty for a transparent payload).
+    /// The positional arguments (empty for a transparent payload, and for an encoded one:
+    /// [`decoded`](Self::decoded) reads those).
     pub fn args(&self) -> &[Value] {
         match self {
             Payload::Args { args, .. } => args,
-            Payload::Transparent(_) => &[],
+            Payload::Transparent(_) | Payload::Encoded(_) => &[],
         }
     }
 
-    /// The keyword arguments, if this is not a transparent payload.
+    /// The keyword arguments, if this is a payload of decoded arguments.
     pub fn kwargs(&self) -> Option<&Dict> {
         match self {
             Payload::Args { kwargs, .. } => Some(kwargs),
-            Payload::Transparent(_) => None,
+            Payload::Transparent(_) | Payload::Encoded(_) => None,
+        }
+    }
+
+    /// The payload with an [`Encoded`](Payload::Encoded) one decoded into arguments;
+    /// the others as they are.
+    ///
+    /// ```
+    /// use nexus_core::message::Payload;
+    /// use nexus_core::args;
+    ///
+    /// let p = Payload::new(args![1], Default::default());
+    /// assert_eq!(p.decoded().unwrap().args(), &args![1][..]);
+    /// ```
+    pub fn decoded(&self) -> Result<std::borrow::Cow<'_, Payload>, crate::DecodeError> {
+        match self {
+            Payload::Encoded(p) => p.to_payload().map(std::borrow::Cow::Owned),
+            other => Ok(std::borrow::Cow::Borrowed(other)),
+        }
+    }
+
+    /// [`decoded`](Self::decoded), in place.
+    pub fn decode_in_place(&mut self) -> Result<(), crate::DecodeError> {
+        if let Payload::Encoded(p) = self {
+            *self = p.to_payload()?;
+        }
+        Ok(())
+    }
+
+    /// About how many bytes the payload holds in memory.
+    pub(crate) fn footprint(&self) -> usize {
+        match self {
+            Payload::Args { args, kwargs } => {
+                crate::value::list_footprint(args) + crate::value::dict_footprint(kwargs)
+            }
+            Payload::Transparent(bytes) => bytes.len(),
+            Payload::Encoded(p) => p.footprint(),
         }
     }
 
@@ -151,16 +224,21 @@ impl Payload {
             Payload::Args { args, .. } if !args.is_empty() => 1,
             Payload::Args { .. } => 0,
             Payload::Transparent(_) => 1,
+            Payload::Encoded(p) => p.tail_len(),
         }
     }
 
     fn args_mut(&mut self) -> (&mut Vec<Value>, &mut Dict) {
+        // Setting one half of an encoded payload keeps the other half's values.
+        if let Payload::Encoded(p) = self {
+            *self = p.to_payload().unwrap_or_default();
+        }
         if let Payload::Transparent(_) = self {
             *self = Payload::default();
         }
         match self {
             Payload::Args { args, kwargs } => (args, kwargs),
-            Payload::Transparent(_) => unreachable!("replaced above"),
+            Payload::Transparent(_) | Payload::Encoded(_) => unreachable!("replaced above"),
         }
     }
 }
@@ -530,14 +608,7 @@ impl Message {
     /// About how many bytes this message holds in memory: its own size and its payload's
     /// (options and details are small next to it). What the router's outbound queues count.
     pub(crate) fn footprint(&self) -> usize {
-        let payload = match self.payload() {
-            Some(Payload::Args { args, kwargs }) => {
-                crate::value::list_footprint(args) + crate::value::dict_footprint(kwargs)
-            }
-            Some(Payload::Transparent(bytes)) => bytes.len(),
-            None => 0,
-        };
-        std::mem::size_of::<Message>() + payload
+        std::mem::size_of::<Message>() + self.payload().map_or(0, Payload::footprint)
     }
 
     /// The message type code.
@@ -611,6 +682,21 @@ impl Message {
             Message::Result(m) => Some(&m.payload),
             Message::Invocation(m) => Some(&m.payload),
             Message::Yield(m) => Some(&m.payload),
+            _ => None,
+        }
+    }
+
+    /// The payload, mutably, for messages that carry one.
+    pub fn payload_mut(&mut self) -> Option<&mut Payload> {
+        match self {
+            Message::Abort(m) => Some(&mut m.payload),
+            Message::Error(m) => Some(&mut m.payload),
+            Message::Publish(m) => Some(&mut m.payload),
+            Message::Event(m) => Some(&mut m.payload),
+            Message::Call(m) => Some(&mut m.payload),
+            Message::Result(m) => Some(&mut m.payload),
+            Message::Invocation(m) => Some(&mut m.payload),
+            Message::Yield(m) => Some(&mut m.payload),
             _ => None,
         }
     }

@@ -246,6 +246,82 @@ string_enum! {
     }
 }
 
+/// What every options/details struct does, for reading one straight from a serializer.
+pub(crate) trait OptionsStruct: Default {
+    /// Sets the typed field `key` names (a `null` leaves it absent) and returns `None`, or
+    /// returns the value back when no field has that key; says what is wrong with a value
+    /// of the wrong type.
+    fn set_key(&mut self, key: &str, value: Value) -> Result<Option<Value>, String>;
+
+    /// The keys no field has.
+    fn extra_mut(&mut self) -> &mut Dict;
+}
+
+/// An options/details struct read straight from a serializer's map, without building a
+/// dict first: the struct, or the key whose value was wrong and what was wrong with it
+/// (the rest of the map is read, and dropped, so the deserializer ends where it should).
+pub(crate) struct Parsed<T>(pub Result<T, (String, String)>);
+
+impl<'de, T: OptionsStruct> serde::Deserialize<'de> for Parsed<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ParsedVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ParsedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: OptionsStruct> serde::de::Visitor<'de> for ParsedVisitor<T> {
+    type Value = Parsed<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a dict")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Parsed<T>, A::Error> {
+        let mut out = T::default();
+        let mut wrong = None;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let value: Value = map.next_value()?;
+            if wrong.is_some() {
+                continue;
+            }
+            match out.set_key(&key, value) {
+                Ok(None) => {}
+                Ok(Some(value)) => {
+                    out.extra_mut().insert(key.into_owned(), value);
+                }
+                Err(e) => wrong = Some((key.into_owned(), e)),
+            }
+        }
+        Ok(Parsed(wrong.map_or(Ok(out), Err)))
+    }
+}
+
+/// A dict key, borrowed from the input where the deserializer can.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Declares an options/details struct: typed known keys plus `extra`.
 macro_rules! options {
     (
@@ -282,17 +358,29 @@ macro_rules! options {
             pub(crate) fn from_dict(dict: Dict) -> Result<Self, (String, String)> {
                 let mut out = Self::default();
                 for (key, value) in dict {
-                    if value.is_null() && Self::KEYS.contains(&key.as_str()) {
-                        continue;
-                    }
-                    match key.as_str() {
-                        $( $key => {
-                            out.$field = Some(<$ty as OptionValue>::from_option(value).map_err(|e| (key, e))?);
-                        } )*
-                        _ => { out.extra.insert(key, value); }
+                    if let Some(value) = out.set_key(&key, value).map_err(|e| (key.clone(), e))? {
+                        out.extra.insert(key, value);
                     }
                 }
                 Ok(out)
+            }
+        }
+
+        impl OptionsStruct for $name {
+            fn set_key(&mut self, key: &str, value: Value) -> Result<Option<Value>, String> {
+                match key {
+                    $( $key => {
+                        if !value.is_null() {
+                            self.$field = Some(<$ty as OptionValue>::from_option(value)?);
+                        }
+                        Ok(None)
+                    } )*
+                    _ => Ok(Some(value)),
+                }
+            }
+
+            fn extra_mut(&mut self) -> &mut Dict {
+                &mut self.extra
             }
         }
 

@@ -941,7 +941,8 @@ fn meta_target(realm: &Realm, message: &Message) -> Option<Question> {
     if !m.procedure.is_reserved() {
         return None;
     }
-    let Payload::Args { args, .. } = &m.payload else {
+    let payload = m.payload.decoded().ok()?;
+    let Payload::Args { args, .. } = payload.as_ref() else {
         return None;
     };
     // Arguments the procedure rejects raise no question: it answers with its own error.

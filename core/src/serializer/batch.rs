@@ -53,10 +53,13 @@ pub(crate) fn frame_one(serializer: Serializer, encoded: &[u8]) -> Bytes {
     out.into()
 }
 
+/// Decodes a batch; with `lazy` (the batch's own bytes, which `bytes` is) each message keeps
+/// its payload encoded, as [`Serializer::decode_lazy`] does.
 pub(crate) fn decode(
     serializer: Serializer,
     bytes: &[u8],
     limits: &Limits,
+    lazy: Option<&Bytes>,
 ) -> Result<Vec<Message>, DecodeError> {
     let mut messages = Vec::new();
     let push = |messages: &mut Vec<Message>, part: &[u8]| {
@@ -66,7 +69,10 @@ pub(crate) fn decode(
                 limits.max_batch_len
             )));
         }
-        messages.push(serializer.decode(part, limits)?);
+        messages.push(match lazy {
+            Some(frame) => serializer.decode_lazy(&frame.slice_ref(part), limits)?,
+            None => serializer.decode(part, limits)?,
+        });
         Ok(())
     };
     match serializer {
@@ -138,7 +144,12 @@ mod tests {
         for s in Serializer::ALL {
             let bytes = encode(s, &sample()).unwrap();
             assert_eq!(
-                decode(s, &bytes, &Limits::default()).unwrap(),
+                decode(s, &bytes, &Limits::default(), None).unwrap(),
+                sample(),
+                "{s}"
+            );
+            assert_eq!(
+                decode(s, &bytes, &Limits::default(), Some(&bytes)).unwrap(),
                 sample(),
                 "{s}"
             );
@@ -151,12 +162,12 @@ mod tests {
         assert_eq!(bytes.iter().filter(|b| **b == 0x18).count(), 2);
         let spec = b"[17,1,99]\x1e[6,{},\"wamp.close.normal\"]\x1e";
         assert_eq!(
-            decode(Serializer::Json, spec, &Limits::default()).unwrap(),
+            decode(Serializer::Json, spec, &Limits::default(), None).unwrap(),
             sample()
         );
         let mixed = b"[17,1,99]\x18[6,{},\"wamp.close.normal\"]";
         assert_eq!(
-            decode(Serializer::Json, mixed, &Limits::default()).unwrap(),
+            decode(Serializer::Json, mixed, &Limits::default(), None).unwrap(),
             sample()
         );
     }
@@ -164,19 +175,19 @@ mod tests {
     #[test]
     fn malformed_batches_are_rejected() {
         let l = Limits::default();
-        assert!(decode(Serializer::Json, b"", &l).is_err());
-        assert!(decode(Serializer::Json, b"\x18", &l).is_err());
-        assert!(decode(Serializer::Json, b"[17,1,99]\x18\x18[17,1,99]", &l).is_err());
-        assert!(decode(Serializer::MsgPack, b"", &l).is_err());
-        assert!(decode(Serializer::MsgPack, b"\x00\x00", &l).is_err());
-        assert!(decode(Serializer::Cbor, b"\x00\x00\x00\x09\x83", &l).is_err());
+        assert!(decode(Serializer::Json, b"", &l, None).is_err());
+        assert!(decode(Serializer::Json, b"\x18", &l, None).is_err());
+        assert!(decode(Serializer::Json, b"[17,1,99]\x18\x18[17,1,99]", &l, None).is_err());
+        assert!(decode(Serializer::MsgPack, b"", &l, None).is_err());
+        assert!(decode(Serializer::MsgPack, b"\x00\x00", &l, None).is_err());
+        assert!(decode(Serializer::Cbor, b"\x00\x00\x00\x09\x83", &l, None).is_err());
         let tight = Limits {
             max_batch_len: 1,
             ..l
         };
         let bytes = encode(Serializer::Cbor, &sample()).unwrap();
         assert!(matches!(
-            decode(Serializer::Cbor, &bytes, &tight),
+            decode(Serializer::Cbor, &bytes, &tight, None),
             Err(DecodeError::Batch(_))
         ));
     }

@@ -24,13 +24,13 @@
 
 pub(crate) mod batch;
 pub(crate) mod bounded;
-mod skim;
+pub(crate) mod skim;
 
 use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::message::{Message, MessageError};
+use crate::message::{EncodedPayload, Message, MessageError, Payload};
 use crate::value::Value;
 
 /// A WAMP serializer.
@@ -128,15 +128,42 @@ impl Serializer {
         !matches!(self, Serializer::Json)
     }
 
-    /// Encodes a message.
+    /// Encodes a message. A payload kept in this serializer's encoding
+    /// ([`Payload::Encoded`]) is copied as it is; one in another's is converted.
     pub fn encode(self, message: &Message) -> Result<Bytes, EncodeError> {
-        self.encode_serialize(message).map(Bytes::from)
+        match message.payload() {
+            Some(Payload::Encoded(p)) if p.serializer() == self => {
+                let mut out = Vec::with_capacity(64 + p.footprint());
+                self.encode_into(&mut out, &crate::message::encode::Head(message))?;
+                splice(self, &mut out, p);
+                Ok(out.into())
+            }
+            _ => self.encode_serialize(message).map(Bytes::from),
+        }
     }
 
     /// Decodes one message, within `limits`.
     pub fn decode(self, bytes: &[u8], limits: &Limits) -> Result<Message, DecodeError> {
         let value = self.decode_value(bytes, limits)?;
         Ok(Message::from_value(value)?)
+    }
+
+    /// Decodes one message as a router does: the envelope into its typed fields, the
+    /// payload kept as a slice of `frame` ([`Payload::Encoded`]) after checking it for
+    /// well-formedness and `limits`. The result, and every error, is what
+    /// [`decode`](Self::decode) gives; only how the payload is held differs.
+    ///
+    /// ```
+    /// use nexus_core::message::Payload;
+    /// use nexus_core::{Limits, Serializer};
+    ///
+    /// let frame = bytes::Bytes::from_static(br#"[48, 7, {}, "com.example.add", [2, 3]]"#);
+    /// let call = Serializer::Json.decode_lazy(&frame, &Limits::default()).unwrap();
+    /// assert!(matches!(call.payload(), Some(Payload::Encoded(_))));
+    /// assert_eq!(call, Serializer::Json.decode(&frame, &Limits::default()).unwrap());
+    /// ```
+    pub fn decode_lazy(self, frame: &Bytes, limits: &Limits) -> Result<Message, DecodeError> {
+        crate::message::lazy::decode(self, frame, limits)
     }
 
     /// Encodes a single [`Value`] (for example an application payload carried as binary).
@@ -226,25 +253,61 @@ impl Serializer {
     /// use (0x18 from Autobahn and Crossbar, 0x1e from the spec text). An empty batch is an
     /// error.
     pub fn decode_batch(self, bytes: &[u8], limits: &Limits) -> Result<Vec<Message>, DecodeError> {
-        batch::decode(self, bytes, limits)
+        batch::decode(self, bytes, limits, None)
+    }
+
+    /// [`decode_batch`](Self::decode_batch), each message decoded as
+    /// [`decode_lazy`](Self::decode_lazy) decodes it.
+    pub fn decode_batch_lazy(
+        self,
+        frame: &Bytes,
+        limits: &Limits,
+    ) -> Result<Vec<Message>, DecodeError> {
+        batch::decode(self, frame, limits, Some(frame))
     }
 
     fn encode_serialize<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(128);
+        self.encode_into(&mut out, value)?;
+        Ok(out)
+    }
+
+    fn encode_into<T: Serialize + ?Sized>(
+        self,
+        out: &mut Vec<u8>,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         let result = match self {
-            Serializer::Json => serde_json::to_writer(&mut out, value).map_err(|e| e.to_string()),
+            Serializer::Json => serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string()),
             Serializer::MsgPack => {
-                rmp_serde::encode::write(&mut out, value).map_err(|e| e.to_string())
+                rmp_serde::encode::write(&mut *out, value).map_err(|e| e.to_string())
             }
             Serializer::Cbor => {
-                ciborium::ser::into_writer(value, &mut out).map_err(|e| e.to_string())
+                ciborium::ser::into_writer(value, &mut *out).map_err(|e| e.to_string())
             }
         };
         result.map_err(|detail| EncodeError {
             serializer: self.name(),
             detail,
-        })?;
-        Ok(out)
+        })
+    }
+
+    /// Deserializes one element of a message (checked already by the skim) straight into
+    /// `T`, without the limits (the caller installs them if `T` holds values).
+    pub(crate) fn deserialize_element<T: serde::de::DeserializeOwned>(
+        self,
+        bytes: &[u8],
+    ) -> Result<T, String> {
+        match self {
+            Serializer::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Serializer::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+            Serializer::Cbor => {
+                // Longer strings than the scratch are read into their own buffer.
+                let mut scratch = [0u8; 256];
+                ciborium::de::from_reader_with_buffer(bytes, &mut scratch)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// Decodes without the size check; the budget is installed by the caller.
@@ -274,6 +337,30 @@ impl Serializer {
                 Ok(value)
             }
         }
+    }
+}
+
+/// Appends a kept payload to `out`, the encoded list of a message's leading elements, and
+/// counts its elements in the list's header. Messages have at most 7 elements, so the
+/// header is the one-byte form in MessagePack and CBOR.
+fn splice(serializer: Serializer, out: &mut Vec<u8>, payload: &EncodedPayload) {
+    let tail = payload.tail_len() as u8;
+    match serializer {
+        Serializer::Json => {
+            // `[...]` written compactly by serde_json: the closing bracket moves to the end.
+            out.pop();
+            for part in payload.parts() {
+                out.push(b',');
+                out.extend_from_slice(part);
+            }
+            out.push(b']');
+            return;
+        }
+        Serializer::MsgPack => out[0] += tail,
+        Serializer::Cbor => out[0] += tail,
+    }
+    for part in payload.parts() {
+        out.extend_from_slice(part);
     }
 }
 

@@ -21,6 +21,16 @@ pub(super) fn skim(
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<Vec<Range<usize>>, DecodeError> {
+    skim_flagged(serializer, bytes, limits).map(|(elements, _)| elements)
+}
+
+/// [`skim`], and whether a JSON string anywhere in the message starts with `\u0000` (WAMP's
+/// binary in JSON, whose base64 only the decoder checks).
+pub(crate) fn skim_flagged(
+    serializer: Serializer,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<Range<usize>>, bool), DecodeError> {
     if bytes.len() > limits.max_message_size {
         return Err(DecodeError::TooLarge {
             size: bytes.len(),
@@ -33,13 +43,14 @@ pub(super) fn skim(
         at: 0,
         limits,
         values_left: limits.max_values,
+        json_binary: false,
     };
     let elements = match serializer {
         Serializer::MsgPack => walk.msgpack_message()?,
         Serializer::Cbor => walk.cbor_message()?,
         Serializer::Json => walk.json_message()?,
     };
-    Ok(elements)
+    Ok((elements, walk.json_binary))
 }
 
 /// Encodes `elements` (each one encoded value of `serializer`) as a list.
@@ -103,6 +114,8 @@ struct Walk<'a> {
     at: usize,
     limits: &'a Limits,
     values_left: usize,
+    /// A JSON string started with `\u0000`.
+    json_binary: bool,
 }
 
 impl Walk<'_> {
@@ -170,7 +183,8 @@ impl Walk<'_> {
     fn utf8(&mut self, n: u64) -> Result<(), DecodeError> {
         let at = self.at;
         let text = self.take(n)?;
-        if std::str::from_utf8(text).is_err() {
+        // ASCII (most WAMP text) is checked a word at a time.
+        if !text.is_ascii() && std::str::from_utf8(text).is_err() {
             self.at = at;
             return Err(self.syntax("invalid UTF-8 in a string"));
         }
@@ -440,7 +454,7 @@ impl Walk<'_> {
     // --- JSON ----------------------------------------------------------------------------
 
     fn json_message(&mut self) -> Result<Vec<Range<usize>>, DecodeError> {
-        if std::str::from_utf8(self.bytes).is_err() {
+        if !self.bytes.is_ascii() && std::str::from_utf8(self.bytes).is_err() {
             return Err(self.syntax("invalid UTF-8"));
         }
         self.json_space();
@@ -550,14 +564,20 @@ impl Walk<'_> {
     /// A string, from its opening quote; the whole input is already known to be UTF-8.
     fn json_string(&mut self) -> Result<(), DecodeError> {
         self.at += 1;
+        if self.bytes[self.at..].starts_with(b"\\u0000") {
+            self.json_binary = true;
+        }
         loop {
             // Plain characters go by fast; only quotes, escapes and control characters stop.
             let rest = &self.bytes[self.at..];
-            let plain = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            let stop = memchr::memchr2(b'"', b'\\', rest)
                 .ok_or_else(|| self.syntax("an unterminated string"))?;
-            self.at += plain;
+            // No early exit, so this compiles to vector compares.
+            if rest[..stop].iter().fold(false, |any, &b| any | (b < 0x20)) {
+                self.at += rest.iter().position(|&b| b < 0x20).unwrap_or(stop);
+                return Err(self.syntax("a control character in a string"));
+            }
+            self.at += stop;
             match self.byte()? {
                 b'"' => return Ok(()),
                 b'\\' => match self.byte()? {

@@ -85,5 +85,7 @@ fn payload_upper_bound(payload: &Payload) -> usize {
                 + 16
         }
         Payload::Transparent(b) => 2 * b.len() + 8,
+        // Escapes and base64 grow an encoding at most six-fold.
+        Payload::Encoded(p) => 6 * p.footprint() + 16,
     }
 }

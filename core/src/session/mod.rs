@@ -1087,7 +1087,20 @@ impl Session {
     /// but GOODBYE and ABORT while it is shutting down.
     ///
     /// `now` is when the message arrived: a forwarded call timeout runs from then.
-    pub fn handle_message(&mut self, now: Instant, message: Message) -> Result<(), ProtocolError> {
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        mut message: Message,
+    ) -> Result<(), ProtocolError> {
+        // A payload kept encoded (from an in-process router) is decoded here: the
+        // application sees values.
+        if let Some(Err(e)) = message.payload_mut().map(Payload::decode_in_place) {
+            let error = ProtocolError::Undecodable(e);
+            if self.state != SessionState::Closed {
+                self.violation(error.clone());
+            }
+            return Err(error);
+        }
         let result = match self.state {
             SessionState::Closed => Ok(()),
             SessionState::ShuttingDown => {

@@ -942,6 +942,9 @@ pub(super) fn split(payload: Payload) -> (Vec<Value>, Dict) {
     match payload {
         Payload::Args { args, kwargs } => (args, kwargs),
         Payload::Transparent(bytes) => (vec![Value::Bytes(bytes)], Dict::new()),
+        // The session decodes kept payloads on arrival (and reports those it cannot), so
+        // none reaches the application; this is for payloads the application built itself.
+        Payload::Encoded(p) => p.decode().unwrap_or_default(),
     }
 }
 

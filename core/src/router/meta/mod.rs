@@ -155,10 +155,23 @@ fn id_list<I: Ord + Into<Value>>(mut ids: Vec<I>) -> Value {
 
 /// Answers a CALL to the reserved `wamp.` namespace, allowed with `grant` (which, for
 /// `wamp.session.add_testament`, is the grant to publish to the testament's topic).
-pub(crate) fn call(cx: &mut Ctx<'_>, realm: &mut Realm, conn: ConnectionId, m: Call, grant: Grant) {
+pub(crate) fn call(
+    cx: &mut Ctx<'_>,
+    realm: &mut Realm,
+    conn: ConnectionId,
+    mut m: Call,
+    grant: Grant,
+) {
+    // The router reads the arguments of its own procedures (and of nothing else).
+    if let Err(e) = m.payload.decode_in_place() {
+        let refusal = Error::new(RequestType::Call, m.request, uri::error::INVALID_ARGUMENT)
+            .with_args(vec![Value::from(format!("undecodable arguments: {e}"))]);
+        cx.conns.reply(conn, refusal);
+        return;
+    }
     let (args, kwargs) = match &m.payload {
         Payload::Args { args, kwargs } => (args.as_slice(), kwargs),
-        Payload::Transparent(_) => (&[][..], &Dict::new()),
+        Payload::Transparent(_) | Payload::Encoded(_) => (&[][..], &Dict::new()),
     };
     let empty = Dict::new();
     let a = MetaArgs {
@@ -467,7 +480,7 @@ fn subscription_get_events(
         };
         let details = crate::value::to_value(&details).unwrap_or_default();
         d.insert("details".into(), details);
-        if let Payload::Args { args, kwargs } = &e.payload {
+        if let Ok(Payload::Args { args, kwargs }) = e.payload.decoded().as_deref() {
             if !args.is_empty() {
                 d.insert("args".into(), Value::List(args.clone()));
             }
