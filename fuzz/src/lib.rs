@@ -72,11 +72,17 @@ pub fn skim_agrees(serializer: Serializer, data: &[u8], limits: &Limits) {
 pub fn lazy_agrees(serializer: Serializer, data: &[u8], limits: &Limits) {
     use nexus_core::DecodeError;
     let frame = bytes::Bytes::copy_from_slice(data);
-    let (lazy, full) = match (serializer.decode_lazy(&frame, limits), serializer.decode(data, limits)) {
+    let (lazy, full) = match (
+        serializer.decode_lazy(&frame, limits),
+        serializer.decode(data, limits),
+    ) {
         (Ok(lazy), Ok(full)) => (lazy, full),
         (Err(DecodeError::Syntax { .. }), Err(DecodeError::Syntax { .. })) => return,
         (Err(a), Err(b)) => {
-            assert_eq!(a, b, "{serializer}: decode_lazy and decode fail differently");
+            assert_eq!(
+                a, b,
+                "{serializer}: decode_lazy and decode fail differently"
+            );
             return;
         }
         (a, b) => panic!("{serializer}: decode_lazy gives {a:?}, decode {b:?}"),
@@ -92,10 +98,18 @@ pub fn lazy_agrees(serializer: Serializer, data: &[u8], limits: &Limits) {
     };
     for other in Serializer::ALL {
         match (other.encode(&lazy), other.encode(&full)) {
-            (Ok(a), Ok(b)) => assert_eq!(
+            // The same serializer copies the payload's bytes as they came, which may be
+            // another encoding of the same values.
+            (Ok(a), Ok(b)) if other == serializer => assert_eq!(
                 canonical(other, &a),
                 canonical(other, &b),
-                "{serializer} to {other}: the kept payload encodes differently"
+                "{serializer}: the kept payload encodes differently"
+            ),
+            // Another converts the same values the same way. (Not decoded again: a text
+            // starting with U+0000 reads back as JSON binary, kept or not.)
+            (Ok(a), Ok(b)) => assert_eq!(
+                a, b,
+                "{serializer} to {other}: the kept payload converts differently"
             ),
             (a, b) => assert_eq!(a.is_ok(), b.is_ok(), "{serializer} to {other}"),
         }

@@ -139,6 +139,22 @@ fn starts_as(serializer: Serializer, first: u8, dict: bool) -> bool {
     }
 }
 
+/// Whether an encoded list or dict is empty. Only short encodings can be (an empty one is at
+/// most a 9-byte head, or JSON brackets around whitespace), so only those are decoded.
+fn is_empty(serializer: Serializer, bytes: &[u8]) -> bool {
+    if serializer == Serializer::Json {
+        return bytes[1..bytes.len() - 1]
+            .iter()
+            .all(u8::is_ascii_whitespace);
+    }
+    bytes.len() <= 9
+        && match serializer.deserialize_element::<Value>(bytes) {
+            Ok(Value::List(l)) => l.is_empty(),
+            Ok(Value::Dict(d)) => d.is_empty(),
+            _ => false,
+        }
+}
+
 /// Decodes a message keeping its payload encoded (see the module docs). Whatever is not
 /// the plain case (no payload, a transparent one, JSON binary strings, an element of the
 /// wrong kind) goes through the full decoder, so results and errors are the same as
@@ -151,10 +167,10 @@ pub(crate) fn decode(
     let full = || serializer.decode(frame, limits);
     // What the skim refuses, the decoder says why in its own terms (and accepts the few
     // corner cases the skim is stricter about).
-    let Ok((spans, json_binary)) = skim::skim_flagged(serializer, frame, limits) else {
+    let Ok((spans, defer)) = skim::skim_flagged(serializer, frame, limits) else {
         return full();
     };
-    if json_binary {
+    if defer {
         return full();
     }
     let Some(first) = spans.first() else {
@@ -170,12 +186,23 @@ pub(crate) fn decode(
         return full();
     }
     let args = spans[at].clone();
-    let kwargs = spans.get(at + 1).cloned();
+    let mut kwargs = spans.get(at + 1).cloned();
     if !starts_as(serializer, frame[args.start], false)
         || kwargs
             .as_ref()
             .is_some_and(|k| !starts_as(serializer, frame[k.start], true))
     {
+        return full();
+    }
+    // Empty ones are not sent, as the decoder's payload would not send them: an empty
+    // `ArgumentsKw` is dropped, and a payload left empty is no payload.
+    if kwargs
+        .as_ref()
+        .is_some_and(|k| is_empty(serializer, &frame[k.clone()]))
+    {
+        kwargs = None;
+    }
+    if kwargs.is_none() && is_empty(serializer, &frame[args.clone()]) {
         return full();
     }
     // The envelope: scalars (IDs, URIs) as values, the options or details dict straight
@@ -299,6 +326,29 @@ mod tests {
             Serializer::Json.decode_lazy(&frame, &deep),
             Err(DecodeError::TooDeep { limit: 3 })
         );
+    }
+
+    #[test]
+    fn empty_parts_and_cbor_tags_are_the_full_decoders() {
+        let limits = Limits::default();
+        let cases: [(Serializer, &[u8]); 5] = [
+            (Serializer::Json, br#"[48, 1, {}, "p", []]"#),
+            (Serializer::Json, br#"[48, 1, {}, "p", [ ], { }]"#),
+            (Serializer::Json, br#"[48, 1, {}, "p", [1], {}]"#),
+            (Serializer::MsgPack, b"\x96\x30\x01\x80\xa1p\x91\x01\x80"),
+            // A tag inside the payload (fuzzing found the decoder refuses this one).
+            (Serializer::Cbor, b"\x84\x18\x32\x01\xa0\x81\xcb\x61x"),
+        ];
+        for (s, bytes) in cases {
+            let frame = Bytes::copy_from_slice(bytes);
+            let (lazy, full) = (s.decode_lazy(&frame, &limits), s.decode(bytes, &limits));
+            assert_eq!(lazy, full, "{s} {bytes:?}");
+            if let (Ok(lazy), Ok(full)) = (lazy, full) {
+                for other in Serializer::ALL {
+                    assert_eq!(other.encode(&lazy), other.encode(&full), "{s} to {other}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub(super) fn skim(
     skim_flagged(serializer, bytes, limits).map(|(elements, _)| elements)
 }
 
-/// [`skim`], and whether a JSON string anywhere in the message starts with `\u0000` (WAMP's
-/// binary in JSON, whose base64 only the decoder checks).
+/// [`skim`], and whether the message holds something only the decoder can judge: a JSON
+/// string starting with `\u0000` (WAMP's binary in JSON, whose base64 only the decoder
+/// checks) or a CBOR tag (which the decoder reads through for some tags and refuses for
+/// others).
 pub(crate) fn skim_flagged(
     serializer: Serializer,
     bytes: &[u8],
@@ -43,14 +45,14 @@ pub(crate) fn skim_flagged(
         at: 0,
         limits,
         values_left: limits.max_values,
-        json_binary: false,
+        defer: false,
     };
     let elements = match serializer {
         Serializer::MsgPack => walk.msgpack_message()?,
         Serializer::Cbor => walk.cbor_message()?,
         Serializer::Json => walk.json_message()?,
     };
-    Ok((elements, walk.json_binary))
+    Ok((elements, walk.defer))
 }
 
 /// Encodes `elements` (each one encoded value of `serializer`) as a list.
@@ -114,8 +116,8 @@ struct Walk<'a> {
     at: usize,
     limits: &'a Limits,
     values_left: usize,
-    /// A JSON string started with `\u0000`.
-    json_binary: bool,
+    /// A JSON string started with `\u0000`, or a CBOR tag was seen.
+    defer: bool,
 }
 
 impl Walk<'_> {
@@ -444,6 +446,7 @@ impl Walk<'_> {
             }
             // A tag and the one item it tags; the decoder reads through tags too.
             (6, _) => {
+                self.defer = true;
                 let depth = self.enter(depth)?;
                 self.cbor_value(depth)
             }
@@ -565,7 +568,7 @@ impl Walk<'_> {
     fn json_string(&mut self) -> Result<(), DecodeError> {
         self.at += 1;
         if self.bytes[self.at..].starts_with(b"\\u0000") {
-            self.json_binary = true;
+            self.defer = true;
         }
         loop {
             // Plain characters go by fast; only quotes, escapes and control characters stop.
