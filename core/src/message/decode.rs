@@ -1,15 +1,14 @@
 //! From a decoded wire list to a typed [`Message`], checking every element.
 
-use super::options::{value_to_u64, OptionsStruct, Parsed};
+use super::options::{value_to_u64, OptionsStruct, ParseInto, Parsed};
 use super::*;
 use crate::id::Id;
 use crate::serializer::Serializer;
 use crate::uri::MatchPolicy;
 use crate::uri::UriRules;
 
-/// The elements of one message, read front to back.
-/// One element of a message: decoded, or (the options or details dict, on the router's
-/// path) still encoded, to be read straight into its typed struct.
+/// One element of a message: decoded, or (on the router's path) still encoded, to be read
+/// straight into what it stands for: an ID, a string or an options/details struct.
 pub(super) enum Element<'a> {
     Value(Value),
     Raw(Serializer, &'a [u8]),
@@ -28,7 +27,8 @@ impl Elements<'_> {
         // Arity was checked before any element is read.
         match self.items.next() {
             Some(Element::Value(v)) => v,
-            // Only dicts are left encoded, and they are read by `options`.
+            // An encoded element the typed readers did not take: read as a value, so the
+            // checks and errors are the decoded path's.
             Some(Element::Raw(serializer, bytes)) => serializer
                 .decode_value(bytes, &crate::Limits::default())
                 .unwrap_or_default(),
@@ -38,6 +38,17 @@ impl Elements<'_> {
 
     fn remaining(&self) -> usize {
         self.items.len() + self.tail.as_ref().map_or(0, |t| t.1)
+    }
+
+    /// The next element read straight as `T`, when it is still encoded and is a `T`;
+    /// otherwise `None`, and the element stays for [`next`](Self::next).
+    fn direct<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        let Some(Element::Raw(serializer, bytes)) = self.items.as_slice().first() else {
+            return None;
+        };
+        let value = serializer.deserialize_element::<T>(bytes).ok()?;
+        self.items.next();
+        Some(value)
     }
 
     fn wrong(&self, element: &'static str, expected: &'static str, found: &Value) -> MessageError {
@@ -51,6 +62,13 @@ impl Elements<'_> {
 
     /// An ID element, validated; the caller says what it names.
     fn id(&mut self, element: &'static str) -> Result<Id, MessageError> {
+        if let Some(Unsigned(n)) = self.direct() {
+            return Id::new(n).ok_or_else(|| MessageError::IdOutOfRange {
+                message: self.message,
+                element,
+                value: n.to_string(),
+            });
+        }
         let v = self.next();
         match value_to_u64(&v) {
             Some(n) => Id::new(n).ok_or_else(|| MessageError::IdOutOfRange {
@@ -94,14 +112,25 @@ impl Elements<'_> {
         &mut self,
         element: &'static str,
     ) -> Result<Option<RequestId>, MessageError> {
-        if let Some(Element::Value(Value::UInt(0))) = self.items.as_slice().first() {
-            self.next();
+        let zero = match self.items.as_slice().first() {
+            Some(Element::Value(Value::UInt(0))) => true,
+            Some(Element::Raw(serializer, bytes)) => matches!(
+                serializer.deserialize_element::<Unsigned>(bytes),
+                Ok(Unsigned(0))
+            ),
+            _ => false,
+        };
+        if zero {
+            self.items.next();
             return Ok(None);
         }
         self.request(element).map(Some)
     }
 
     fn string(&mut self, element: &'static str) -> Result<String, MessageError> {
+        if let Some(Text(s)) = self.direct() {
+            return Ok(s);
+        }
         match self.next() {
             Value::String(s) => Ok(s),
             other => Err(self.wrong(element, "a string", &other)),
@@ -111,6 +140,9 @@ impl Elements<'_> {
     /// A URI the router validates itself (topics, procedures): it may depend on the match
     /// policy, and an invalid one gets ERROR `wamp.error.invalid_uri`, not ABORT.
     fn uri(&mut self, element: &'static str) -> Result<Uri, MessageError> {
+        if let Some(Text(s)) = self.direct() {
+            return Ok(Uri::new_unchecked(s));
+        }
         match self.next() {
             Value::String(s) => Ok(Uri::new_unchecked(s)),
             other => Err(self.wrong(element, "a URI string", &other)),
@@ -142,22 +174,28 @@ impl Elements<'_> {
         element: &'static str,
         parse: fn(Dict) -> Result<T, (String, String)>,
     ) -> Result<T, MessageError> {
+        let undecodable = MessageError::WrongElementType {
+            message: self.message,
+            element,
+            expected: "a dict",
+            found: "an undecodable dict",
+        };
         let parsed = match self.items.as_slice().first() {
             Some(Element::Raw(serializer, bytes)) => {
                 let (serializer, bytes) = (*serializer, *bytes);
                 self.items.next();
-                match serializer.deserialize_element::<Parsed<T>>(bytes) {
-                    Ok(Parsed(parsed)) => parsed,
+                // Read where it is returned from, without moving the struct around.
+                let mut out = T::default();
+                match serializer.deserialize_element_seed(bytes, ParseInto(&mut out)) {
+                    Some(Ok(Ok(()))) => return Ok(out),
+                    Some(Ok(Err(wrong))) => Err(wrong),
                     // The caller checked it is a dict; the full decoder says what else is
                     // wrong.
-                    Err(_) => {
-                        return Err(MessageError::WrongElementType {
-                            message: self.message,
-                            element,
-                            expected: "a dict",
-                            found: "an undecodable dict",
-                        })
-                    }
+                    Some(Err(_)) => return Err(undecodable),
+                    None => match serializer.deserialize_element::<Parsed<T>>(bytes) {
+                        Ok(Parsed(parsed)) => parsed,
+                        Err(_) => return Err(undecodable),
+                    },
                 }
             }
             _ => parse(self.dict(element)?),
@@ -198,6 +236,64 @@ impl Elements<'_> {
             Dict::new()
         };
         Ok(Payload::Args { args, kwargs })
+    }
+}
+
+/// An integer read straight from an encoded element: what [`value_to_u64`] takes of the
+/// integers (a float, a negative or anything else is left to the decoded path).
+pub(super) struct Unsigned(pub u64);
+
+impl<'de> serde::Deserialize<'de> for Unsigned {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Unsigned;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Unsigned, E> {
+                Ok(Unsigned(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Unsigned, E> {
+                u64::try_from(v)
+                    .map(Unsigned)
+                    .map_err(|_| E::custom("negative"))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Unsigned, E> {
+                u64::try_from(v)
+                    .map(Unsigned)
+                    .map_err(|_| E::custom("too large"))
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Unsigned, E> {
+                u64::try_from(v)
+                    .map(Unsigned)
+                    .map_err(|_| E::custom("out of range"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Text read straight from an encoded element: a string only (binary, which some
+/// deserializers would turn into a string, is left to the decoded path).
+struct Text(String);
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

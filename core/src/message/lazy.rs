@@ -11,8 +11,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::decode::{message_from_parts, Element};
-use super::options::value_to_u64;
+use super::decode::{message_from_parts, Element, Unsigned};
 use super::{code, Message, Payload};
 use crate::serializer::{bounded, skim, DecodeError, Limits, Serializer};
 use crate::value::{Dict, Value};
@@ -176,10 +175,11 @@ pub(crate) fn decode(
     let Some(first) = spans.first() else {
         return full();
     };
-    let Ok(code) = serializer.deserialize_element::<Value>(&frame[first.clone()]) else {
+    let Ok(Unsigned(code)) = serializer.deserialize_element::<Unsigned>(&frame[first.clone()])
+    else {
         return full();
     };
-    let Some(at) = value_to_u64(&code).and_then(payload_index) else {
+    let Some(at) = payload_index(code) else {
         return full();
     };
     if spans.len() <= at || spans.len() > at + 2 {
@@ -205,21 +205,15 @@ pub(crate) fn decode(
     if kwargs.is_none() && is_empty(serializer, &frame[args.clone()]) {
         return full();
     }
-    // The envelope: scalars (IDs, URIs) as values, the options or details dict straight
-    // into its struct.
+    // The envelope: IDs, URIs and the options or details dict, each read straight into
+    // what it stands for.
     let mut items = Vec::with_capacity(at);
-    items.push(Element::Value(code));
-    for span in &spans[1..at] {
-        let bytes = &frame[span.clone()];
-        if starts_as(serializer, bytes[0], true) {
-            items.push(Element::Raw(serializer, bytes));
-        } else {
-            match serializer.deserialize_element::<Value>(bytes) {
-                Ok(v) => items.push(Element::Value(v)),
-                Err(_) => return full(),
-            }
-        }
-    }
+    items.push(Element::Value(Value::UInt(code)));
+    items.extend(
+        spans[1..at]
+            .iter()
+            .map(|span| Element::Raw(serializer, &frame[span.clone()])),
+    );
     let payload = EncodedPayload {
         serializer,
         frame: frame.clone(),
@@ -348,6 +342,42 @@ mod tests {
                     assert_eq!(other.encode(&lazy), other.encode(&full), "{s} to {other}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn envelope_elements_read_directly_agree_with_the_full_decoder() {
+        let limits = Limits::default();
+        // `[48, <id>, {}, <procedure>, [1]]` in MessagePack, with IDs and procedures in
+        // the forms the direct readers take and the ones they leave to the decoded path.
+        let call = |id: &[u8], procedure: &[u8]| {
+            let mut frame = vec![0x95, 0x30];
+            frame.extend_from_slice(id);
+            frame.push(0x80);
+            frame.extend_from_slice(procedure);
+            frame.extend_from_slice(&[0x91, 0x01]);
+            Bytes::from(frame)
+        };
+        let p = b"\xa1p".as_slice();
+        for (id, procedure, ok) in [
+            (&[0x07][..], p, true),
+            // A signed 8-bit 5, an integral float and a 64-bit unsigned 7.
+            (&[0xd0, 0x05][..], p, true),
+            (&[0xcb, 0x40, 0x1c, 0, 0, 0, 0, 0, 0][..], p, true),
+            (&[0xcf, 0, 0, 0, 0, 0, 0, 0, 7][..], p, true),
+            // Negative, zero, past 2^53, and a procedure in binary.
+            (&[0xff][..], p, false),
+            (&[0x00][..], p, false),
+            (&[0xcf, 0, 0x40, 0, 0, 0, 0, 0, 0][..], p, false),
+            (&[0x07][..], b"\xc4\x01p".as_slice(), false),
+        ] {
+            let frame = call(id, procedure);
+            let (lazy, full) = (
+                Serializer::MsgPack.decode_lazy(&frame, &limits),
+                Serializer::MsgPack.decode(&frame, &limits),
+            );
+            assert_eq!(lazy, full, "{frame:x?}");
+            assert_eq!(lazy.is_ok(), ok, "{frame:x?}: {lazy:?}");
         }
     }
 

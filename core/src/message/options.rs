@@ -277,24 +277,60 @@ impl<'de, T: OptionsStruct> serde::de::Visitor<'de> for ParsedVisitor<T> {
         f.write_str("a dict")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Parsed<T>, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Parsed<T>, A::Error> {
         let mut out = T::default();
-        let mut wrong = None;
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let value: Value = map.next_value()?;
-            if wrong.is_some() {
-                continue;
-            }
-            match out.set_key(&key, value) {
-                Ok(None) => {}
-                Ok(Some(value)) => {
-                    out.extra_mut().insert(key.into_owned(), value);
-                }
-                Err(e) => wrong = Some((key.into_owned(), e)),
-            }
-        }
-        Ok(Parsed(wrong.map_or(Ok(out), Err)))
+        let parsed = fill(&mut out, map)?;
+        Ok(Parsed(parsed.map(|()| out)))
     }
+}
+
+/// Reads an options/details struct straight from a serializer's map into `out`, where it
+/// will stay (the struct is large: moving it costs more than reading it). The outer
+/// result is the deserializer's; the inner one names a key whose value was wrong.
+pub(crate) struct ParseInto<'a, T>(pub &'a mut T);
+
+impl<'de, T: OptionsStruct> serde::de::DeserializeSeed<'de> for ParseInto<'_, T> {
+    type Value = Result<(), (String, String)>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: OptionsStruct> serde::de::Visitor<'de> for ParseInto<'_, T> {
+    type Value = Result<(), (String, String)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a dict")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        fill(self.0, map)
+    }
+}
+
+/// Sets `out`'s keys from `map`; the first key with a wrong value, and what was wrong,
+/// when there is one (the rest of the map is read, and dropped, so the deserializer ends
+/// where it should).
+fn fill<'de, T: OptionsStruct, A: serde::de::MapAccess<'de>>(
+    out: &mut T,
+    mut map: A,
+) -> Result<Result<(), (String, String)>, A::Error> {
+    let mut wrong = None;
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        let value: Value = map.next_value()?;
+        if wrong.is_some() {
+            continue;
+        }
+        match out.set_key(&key, value) {
+            Ok(None) => {}
+            Ok(Some(value)) => {
+                out.extra_mut().insert(key.into_owned(), value);
+            }
+            Err(e) => wrong = Some((key.into_owned(), e)),
+        }
+    }
+    Ok(wrong.map_or(Ok(()), Err))
 }
 
 /// A dict key, borrowed from the input where the deserializer can.
