@@ -5,5 +5,10 @@ mod suite;
 
 #[test]
 fn integration_suite() {
-    async_std::task::block_on(Box::pin(suite::run_all(nexus_async_std::runtime())));
+    // See the tokio suite: a larger stack than a test thread's for unoptimized builds.
+    let suite = std::thread::Builder::new()
+        .stack_size(suite::STACK_SIZE)
+        .spawn(|| async_std::task::block_on(Box::pin(suite::run_all(nexus_async_std::runtime()))))
+        .expect("a thread for the suite");
+    suite.join().expect("the suite passed");
 }

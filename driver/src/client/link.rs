@@ -128,7 +128,7 @@ impl Link {
                 }
             }),
             Link::Local(local) => Box::pin(async move {
-                match local.rx.next().await {
+                match local.next().await {
                     None => Received::End(None),
                     Some(out) => match local.received(out).await {
                         Ok(m) => Received::Messages(vec![m]),

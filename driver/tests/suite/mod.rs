@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 mod auth;
+mod realms;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1933,6 +1934,10 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     }
 }
 
+/// The stack the suite runs on: unoptimized builds keep the temporaries of every future a
+/// test function awaits in its poll frame, and the longest need more than 2 MiB.
+pub const STACK_SIZE: usize = 32 << 20;
+
 pub async fn run_all(rt: Arc<dyn Runtime>) {
     let (server_tls, client_tls) = tls_pair();
     let (router, urls) = Box::pin(router_everywhere(rt.clone(), server_tls)).await;
@@ -1960,5 +1965,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(auth::cookie_round_trip(rt.clone())).await;
     Box::pin(auth::client_cookie_jar(rt.clone())).await;
     Box::pin(auth::tls_client_certificates(rt.clone())).await;
+    Box::pin(realms::realms_on_tasks_of_their_own(rt.clone())).await;
+    Box::pin(realms::unknown_realms_are_refused(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }

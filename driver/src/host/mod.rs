@@ -1,29 +1,34 @@
-//! The router host: one task owns the sans-IO [`Router`]; every connection has its own task
-//! that reads, decodes, encodes and writes, so serialization runs in parallel while the
-//! routing state has a single owner and needs no locks.
+//! The router host: each realm has a task of its own that owns a sans-IO
+//! [`Router`](nexus_core::router::Router) for it ([`task`]), so realms run in parallel;
+//! every connection has its own task that reads, decodes, encodes and writes, so
+//! serialization runs in parallel too, while each realm's routing state has a single owner
+//! and needs no locks. [`directory`] says which task serves which realm.
 
-use std::collections::HashMap;
-use std::future::Future;
+mod directory;
+mod task;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::future::{self, BoxFuture, Either};
 use futures::{FutureExt, SinkExt, StreamExt};
 use nexus_core::router::{
-    Action, AuthDecision, AuthRequest, AuthzDecision, AuthzRequest, ConnectionCookie, ConnectionId,
-    CookieStore, RealmConfig, Router, RouterConfig, TransportAuth,
+    AuthDecision, AuthRequest, AuthzDecision, AuthzRequest, ConnectionCookie, CookieStore,
+    RealmConfig, RouterConfig, TransportAuth,
 };
-use nexus_core::{DecodeError, Limits, Message, Serializer, SessionId, Uri};
+use nexus_core::{Limits, Message, Serializer, SessionId, Uri};
 use nexus_transports::{
     CookieConfig, Endpoint, Incoming, Outgoing, ServerConfig, Transport, UpgradeRequest,
 };
 
 use crate::error::Error;
 use crate::runtime::{self, BoxIo, Listener, Runtime};
-use crate::wire::{decode_routed_frame, Out, Window};
+use crate::wire::{decode_routed_frame, Out};
+use directory::{Attachment, Directory, Home};
+use task::{HostInput, TaskSetup};
 
 /// The most messages a connection's writer sends before it flushes: a burst goes out in few
 /// write calls, and a long one still reaches the socket in pieces.
@@ -161,68 +166,47 @@ impl RouterBuilder {
         self
     }
 
-    /// Starts the router task on `runtime`.
+    /// Starts the router's tasks on `runtime`: one per realm, and one for connections that
+    /// have not joined a realm yet.
     pub fn start(self, runtime: Arc<dyn Runtime>) -> RouterHandle {
         let seed = self.seed.unwrap_or_else(entropy);
         let handshake_timeout = self.config.handshake_timeout;
-        let mut router = Router::new(self.config, seed);
-        router.set_wall_clock(Instant::now(), std::time::SystemTime::now());
-        // Authentication nonces and cookie values come from the operating system's entropy;
-        // without it the router still runs, but refuses every challenge method.
-        match os_entropy() {
-            Some(seed) => router.seed_authentication(seed),
-            None => tracing::error!(
-                "no operating-system randomness: authentication methods with a CHALLENGE will be refused"
-            ),
-        }
-        // Without a secret key, cookie values would be predictable: none are issued then.
-        let cookie_key = router.cookie_store_key();
-        let cookies = Arc::new(Mutex::new(CookieStore::new(
-            self.cookie_capacity,
-            cookie_key.unwrap_or([0; 32]),
-        )));
-        let (tx, rx) = mpsc::channel(1024);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let shared = Arc::new(HostShared {
-            tx,
-            runtime: runtime.clone(),
-            limits: self.limits,
-            server: ServerConfig {
-                serializers: self.serializers.clone(),
-                max_message_size: self.limits.max_message_size,
-                allow_batched: true,
-                ..ServerConfig::default()
-            },
-            handshake_timeout,
-            keepalive: self.keepalive,
-            stop: stop_rx.map(|_| ()).boxed().shared(),
-            stopping: AtomicBool::new(false),
-            cookies: cookies.clone(),
-            issues_cookies: cookie_key.is_some(),
+        let shared = Arc::new_cyclic(|weak| {
+            // The cookie store's key comes from the lobby's router, made first.
+            let cookies = Arc::new(Mutex::new(CookieStore::new(self.cookie_capacity, [0; 32])));
+            let setup = TaskSetup {
+                authenticator: self.authenticator,
+                authorizer: self.authorizer,
+                cookies: cookies.clone(),
+                runtime: runtime.clone(),
+            };
+            let (directory, cookie_key) = Directory::start(self.config, seed, setup, weak);
+            // Without a secret key, cookie values would be predictable: none are issued then.
+            if let (Some(key), Ok(mut store)) = (cookie_key, cookies.lock()) {
+                *store = CookieStore::new(self.cookie_capacity, key);
+            }
+            HostShared {
+                directory,
+                runtime: runtime.clone(),
+                limits: self.limits,
+                server: ServerConfig {
+                    serializers: self.serializers.clone(),
+                    max_message_size: self.limits.max_message_size,
+                    allow_batched: true,
+                    ..ServerConfig::default()
+                },
+                handshake_timeout,
+                keepalive: self.keepalive,
+                stop: stop_rx.map(|_| ()).boxed().shared(),
+                stop_tx: Mutex::new(Some(stop_tx)),
+                stopping: AtomicBool::new(false),
+                cookies,
+                issues_cookies: cookie_key.is_some(),
+            }
         });
-        let host = Host {
-            router,
-            links: HashMap::new(),
-            cache: HashMap::new(),
-            ready: Vec::new(),
-            waiters: Vec::new(),
-            stop: Some(stop_tx),
-            authenticator: self.authenticator,
-            authorizer: self.authorizer,
-            cookies,
-            shared: Arc::downgrade(&shared),
-            runtime: runtime.clone(),
-        };
-        runtime::spawn(&*runtime, host.run(rx));
         RouterHandle { shared }
     }
-}
-
-/// 32 bytes from the operating system's CSPRNG.
-fn os_entropy() -> Option<[u8; 32]> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).ok()?;
-    Some(seed)
 }
 
 /// Seed material for IDs when none is given: the clock and the address of a local.
@@ -235,44 +219,6 @@ fn entropy() -> u64 {
     nanos ^ ((&local as *const u8 as u64).rotate_left(32)) ^ u64::from(std::process::id())
 }
 
-/// What connection tasks and handles tell the router task.
-// Messages move through the channel once; boxing them would add an allocation per message.
-#[allow(clippy::large_enum_variant)]
-enum HostInput {
-    Attach {
-        serializer: Serializer,
-        tx: mpsc::UnboundedSender<Out>,
-        window: Arc<Window>,
-        local: bool,
-        /// The transport's label for trust levels (`ws`, `wss`, `tcp`, `tcps`, `unix`,
-        /// `local`).
-        transport: &'static str,
-        /// The largest message the peer accepts (none for in-process links).
-        frame_limit: Option<usize>,
-        /// Cookie, client certificate and channel binding.
-        auth: Box<TransportAuth>,
-        reply: oneshot::Sender<ConnectionId>,
-    },
-    Message(ConnectionId, Message),
-    /// A message the writer could not send: encoded, it is this many bytes, more than the
-    /// peer accepts.
-    /// (`None`: a fan-out EVENT, which reached the writer encoded.)
-    Oversized(ConnectionId, Option<Arc<Message>>, usize),
-    DecodeError(ConnectionId, DecodeError),
-    Writable(ConnectionId),
-    Detach(ConnectionId),
-    Auth(ConnectionId, AuthDecision),
-    Authz(u64, AuthzDecision),
-    Shutdown(oneshot::Sender<()>),
-    Kill {
-        session: SessionId,
-        reason: String,
-        message: Option<String>,
-        reply: oneshot::Sender<bool>,
-    },
-    Stats(oneshot::Sender<RouterStats>),
-}
-
 /// Counters of a running router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RouterStats {
@@ -283,13 +229,16 @@ pub struct RouterStats {
 }
 
 pub(crate) struct HostShared {
-    tx: mpsc::Sender<HostInput>,
+    /// The router's tasks.
+    directory: Directory,
     pub(crate) runtime: Arc<dyn Runtime>,
     pub(crate) limits: Limits,
     server: ServerConfig,
     handshake_timeout: Duration,
     keepalive: Option<Duration>,
+    /// Completes when the router shuts down: the listeners stop accepting.
     stop: future::Shared<BoxFuture<'static, ()>>,
+    stop_tx: Mutex<Option<oneshot::Sender<()>>>,
     stopping: AtomicBool,
     /// Cookie authentication: which cookie stands for whom. Shared by the WebSocket
     /// handshakes (is the presented cookie known?) and the router task (bind a cookie).
@@ -396,48 +345,52 @@ impl RouterHandle {
     /// answer are closed after the router's GOODBYE timeout).
     pub async fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        let (tx, rx) = oneshot::channel();
-        if self
-            .shared
-            .tx
-            .clone()
-            .send(HostInput::Shutdown(tx))
-            .await
-            .is_ok()
-        {
+        if let Some(stop) = self.shared.stop_tx.lock().ok().and_then(|mut s| s.take()) {
+            let _ = stop.send(());
+        }
+        let mut done = Vec::new();
+        for mut task in self.shared.directory.all() {
+            let (tx, rx) = oneshot::channel();
+            if task.send(HostInput::Shutdown(tx)).await.is_ok() {
+                done.push(rx);
+            }
+        }
+        for rx in done {
             let _ = rx.await;
         }
     }
 
     /// Ends a session with GOODBYE `reason` (for example `wamp.close.killed`).
     pub async fn kill(&self, session: SessionId, reason: &str, message: Option<String>) -> bool {
-        let (reply, rx) = oneshot::channel();
-        let input = HostInput::Kill {
-            session,
-            reason: reason.to_owned(),
-            message,
-            reply,
-        };
-        if self.shared.tx.clone().send(input).await.is_err() {
-            return false;
+        let mut killed = false;
+        // Session IDs are the router's, not a realm's: the task that has it ends it.
+        for mut task in self.shared.directory.all() {
+            let (reply, rx) = oneshot::channel();
+            let input = HostInput::Kill {
+                session,
+                reason: reason.to_owned(),
+                message: message.clone(),
+                reply,
+            };
+            if task.send(input).await.is_ok() {
+                killed |= rx.await.unwrap_or(false);
+            }
         }
-        rx.await.unwrap_or(false)
+        killed
     }
 
-    /// The router's counters.
+    /// The router's counters, over all its realms.
     pub async fn stats(&self) -> RouterStats {
-        let (reply, rx) = oneshot::channel();
-        if self
-            .shared
-            .tx
-            .clone()
-            .send(HostInput::Stats(reply))
-            .await
-            .is_err()
-        {
-            return RouterStats::default();
+        let mut total = RouterStats::default();
+        for mut task in self.shared.directory.all() {
+            let (reply, rx) = oneshot::channel();
+            if task.send(HostInput::Stats(reply)).await.is_ok() {
+                let stats = rx.await.unwrap_or_default();
+                total.sessions += stats.sessions;
+                total.connections += stats.connections;
+            }
         }
-        rx.await.unwrap_or_default()
+        total
     }
 
     /// The runtime the router runs on.
@@ -447,66 +400,58 @@ impl RouterHandle {
 
     /// Attaches an in-process peer: messages cross without a socket or serialization.
     pub(crate) async fn attach_local(&self) -> Result<LocalLink, Error> {
-        let (tx, rx) = mpsc::unbounded();
-        let window = Arc::new(Window::default());
-        let (reply, conn) = oneshot::channel();
-        let mut host = self.shared.tx.clone();
-        host.send(HostInput::Attach {
+        let attachment = Attachment {
             // Nothing is encoded for a local link; the serializer only labels it.
             serializer: Serializer::Cbor,
-            tx,
-            window: window.clone(),
             local: true,
             transport: "local",
             frame_limit: None,
-            auth: Box::default(),
-            reply,
-        })
-        .await
-        .map_err(|_| Error::Closed)?;
-        let conn = conn.await.map_err(|_| Error::Closed)?;
+            auth: TransportAuth::default(),
+        };
+        let home = Home::attach(self.shared.clone(), attachment)
+            .await
+            .map_err(|_| Error::Closed)?;
         Ok(LocalLink {
-            conn,
-            host,
-            rx,
-            window,
+            home: Box::new(home),
             limits: self.shared.limits,
         })
     }
 }
 
-/// An in-process connection to a router task.
+/// An in-process connection to a router.
 pub(crate) struct LocalLink {
-    conn: ConnectionId,
-    host: mpsc::Sender<HostInput>,
-    pub(crate) rx: mpsc::UnboundedReceiver<Out>,
-    window: Arc<Window>,
+    // Boxed: a client's futures carry its link, and the stack of their polls with it.
+    home: Box<Home>,
     limits: Limits,
 }
 
 impl LocalLink {
     /// Sends a message to the router.
     pub(crate) async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.host
-            .send(HostInput::Message(self.conn, message))
-            .await
-            .map_err(|_| Error::Closed)
+        self.home.message(message).await.map_err(|_| Error::Closed)
+    }
+
+    /// The next item from the router; `None` once it closed the link.
+    pub(crate) async fn next(&mut self) -> Option<Out> {
+        self.home.rx.next().await
     }
 
     /// Turns a received item into a message, and releases its window slot.
     pub(crate) async fn received(&mut self, out: Out) -> Result<Message, Error> {
+        self.home.sending(&out);
         let message = out
             .into_message(Serializer::Cbor, &self.limits)
             .map_err(Error::Decode)?;
-        if self.window.written() {
-            let _ = self.host.send(HostInput::Writable(self.conn)).await;
+        if self.home.window.written() {
+            let conn = self.home.conn();
+            let _ = self.home.tell(HostInput::Writable(conn)).await;
         }
         Ok(message)
     }
 
     /// Detaches from the router.
     pub(crate) async fn close(&mut self) {
-        let _ = self.host.send(HostInput::Detach(self.conn)).await;
+        self.home.detach().await;
     }
 }
 
@@ -622,14 +567,8 @@ async fn serve(
         );
     }
     let serializer = transport.serializer();
-    let (tx, rx) = mpsc::unbounded();
-    let window = Arc::new(Window::default());
-    let (reply, conn) = oneshot::channel();
-    let mut host = shared.tx.clone();
-    let attach = HostInput::Attach {
+    let attachment = Attachment {
         serializer,
-        tx,
-        window: window.clone(),
         local: false,
         transport: match &endpoint {
             Endpoint::WebSocket { tls: false, .. } => "ws",
@@ -639,19 +578,18 @@ async fn serve(
             Endpoint::Unix { .. } => "unix",
         },
         frame_limit: Some(transport.send_limit()),
-        auth: Box::new(auth),
-        reply,
+        auth,
     };
-    if host.send(attach).await.is_err() {
-        return;
-    }
-    let Ok(conn) = conn.await else {
+    let Ok(mut home) = Home::attach(shared.clone(), attachment).await else {
         return;
     };
-    tracing::debug!("{peer}: {serializer} session transport attached as {conn:?}");
-    let end = pump_connection(&shared, &mut host, conn, transport, rx, &window).await;
+    tracing::debug!(
+        "{peer}: {serializer} session transport attached as {:?}",
+        home.conn()
+    );
+    let end = pump_connection(&shared, &mut home, transport).await;
     tracing::debug!("{peer}: connection ended: {end}");
-    let _ = host.send(HostInput::Detach(conn)).await;
+    home.detach().await;
 }
 
 /// Cookie tracking in a WebSocket handshake: a presented cookie that is bound to an identity
@@ -684,14 +622,7 @@ fn track_cookie(
 
 /// Reads, decodes and forwards incoming messages; encodes and writes outgoing ones; pings
 /// when idle. Returns why the connection ended.
-async fn pump_connection(
-    shared: &HostShared,
-    host: &mut mpsc::Sender<HostInput>,
-    conn: ConnectionId,
-    mut transport: Transport,
-    mut rx: mpsc::UnboundedReceiver<Out>,
-    window: &Window,
-) -> String {
+async fn pump_connection(shared: &HostShared, home: &mut Home, mut transport: Transport) -> String {
     let serializer = transport.serializer();
     let batched = transport.is_batched();
     let rt = &shared.runtime;
@@ -706,7 +637,7 @@ async fn pump_connection(
         }
         let event = {
             let read = transport.next();
-            let write = rx.next();
+            let write = home.rx.next();
             let both = future::select(read, write);
             match &mut tick {
                 Some(t) => match future::select(both, t).await {
@@ -729,14 +660,14 @@ async fn pump_connection(
                 match decode_routed_frame(serializer, batched, &frame, &shared.limits) {
                     Ok(messages) => {
                         for m in messages {
-                            if host.send(HostInput::Message(conn, m)).await.is_err() {
+                            if home.message(m).await.is_err() {
                                 return "router stopped".into();
                             }
                         }
                     }
                     Err(e) => {
                         // The router answers with ABORT and closes us.
-                        let _ = host.send(HostInput::DecodeError(conn, e)).await;
+                        let _ = home.tell(HostInput::DecodeError(home.conn(), e)).await;
                     }
                 }
             }
@@ -744,12 +675,14 @@ async fn pump_connection(
                 // Everything queued while the last write was under way goes out with one
                 // flush (one write call on RawSocket and WebSocket alike), up to a batch.
                 for sent in 1.. {
+                    home.sending(&out);
+                    let conn = home.conn();
                     match out.into_frame(serializer, batched) {
                         Err(e) => tracing::error!("cannot encode a message for {conn:?}: {e}"),
                         Ok((frame, message)) if frame.len() > transport.send_limit() => {
                             // The router decides what happens instead.
                             let oversized = HostInput::Oversized(conn, message, frame.len());
-                            if host.send(oversized).await.is_err() {
+                            if home.tell(oversized).await.is_err() {
                                 return "router stopped".into();
                             }
                         }
@@ -759,13 +692,14 @@ async fn pump_connection(
                             }
                         }
                     }
-                    if window.written() && host.send(HostInput::Writable(conn)).await.is_err() {
+                    if home.window.written() && home.tell(HostInput::Writable(conn)).await.is_err()
+                    {
                         return "router stopped".into();
                     }
                     if sent == WRITE_BATCH {
                         break;
                     }
-                    match rx.try_recv() {
+                    match home.rx.try_recv() {
                         Ok(more) => out = more,
                         Err(_) => break,
                     }
@@ -795,287 +729,5 @@ async fn pump_connection(
                 tick = Some(rt.sleep(interval));
             }
         }
-    }
-}
-
-/// The router task's state.
-struct Host {
-    router: Router,
-    links: HashMap<ConnectionId, Link>,
-    /// Fan-out EVENTs encoded once per serializer, until the end of the current flush. The
-    /// key is the message's address, so the entry keeps the message alive: a message freed
-    /// meanwhile (a `Writable` pump between two flushes can send its last copy) could
-    /// otherwise give its address to a newer one, which would go out with the old bytes.
-    cache: HashMap<(usize, Serializer), (Arc<Message>, Bytes)>,
-    /// Connections with messages to send since the last flush.
-    ready: Vec<ConnectionId>,
-    waiters: Vec<oneshot::Sender<()>>,
-    stop: Option<oneshot::Sender<()>>,
-    authenticator: Option<Authenticator>,
-    authorizer: Option<Authorizer>,
-    cookies: Arc<Mutex<CookieStore>>,
-    shared: std::sync::Weak<HostShared>,
-    runtime: Arc<dyn Runtime>,
-}
-
-struct Link {
-    tx: mpsc::UnboundedSender<Out>,
-    window: Arc<Window>,
-    serializer: Serializer,
-    local: bool,
-}
-
-impl Host {
-    async fn run(mut self, mut rx: mpsc::Receiver<HostInput>) {
-        loop {
-            let input = match self.router.poll_timeout() {
-                Some(at) => {
-                    let now = Instant::now();
-                    if at <= now {
-                        self.router.handle_timeout(now);
-                        self.flush();
-                        continue;
-                    }
-                    match future::select(rx.next(), self.runtime.sleep(at - now)).await {
-                        Either::Left((input, _)) => input,
-                        Either::Right(((), _)) => {
-                            self.router.handle_timeout(Instant::now());
-                            self.flush();
-                            continue;
-                        }
-                    }
-                }
-                None => rx.next().await,
-            };
-            let Some(input) = input else {
-                break;
-            };
-            // The router's actions are taken after every input, as it requires; a burst of
-            // waiting inputs is handled before the writers are fed, so each writer is woken
-            // once per burst rather than once per message (a fan-out to N subscribers
-            // otherwise costs N cross-thread wake-ups per publication).
-            self.handle(input);
-            self.take_actions();
-            for _ in 0..256 {
-                match rx.try_recv() {
-                    Ok(input) => {
-                        self.handle(input);
-                        self.take_actions();
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.flush();
-        }
-    }
-
-    fn handle(&mut self, input: HostInput) {
-        let now = Instant::now();
-        match input {
-            HostInput::Attach {
-                serializer,
-                tx,
-                window,
-                local,
-                transport,
-                frame_limit,
-                auth,
-                reply,
-            } => {
-                let conn = self.router.attach(now, serializer);
-                self.router.set_transport(conn, transport);
-                if let Some(limit) = frame_limit {
-                    self.router.set_frame_limit(conn, limit);
-                }
-                self.router.set_transport_auth(conn, *auth);
-                self.links.insert(
-                    conn,
-                    Link {
-                        tx,
-                        window,
-                        serializer,
-                        local,
-                    },
-                );
-                if reply.send(conn).is_err() {
-                    self.router.detach(now, conn);
-                    self.links.remove(&conn);
-                }
-            }
-            HostInput::Message(c, m) => self.router.handle_message(now, c, m),
-            HostInput::Oversized(c, m, size) => {
-                self.router.handle_oversized(now, c, m.as_deref(), size)
-            }
-            HostInput::DecodeError(c, e) => self.router.handle_decode_error(now, c, &e),
-            HostInput::Writable(c) => self.pump(c, false),
-            HostInput::Detach(c) => {
-                self.router.detach(now, c);
-                self.links.remove(&c);
-            }
-            HostInput::Auth(c, decision) => {
-                let _ = self.router.resolve_authentication(now, c, decision);
-            }
-            HostInput::Authz(token, decision) => {
-                let _ = self.router.resolve_authorization(now, token, decision);
-            }
-            HostInput::Shutdown(reply) => {
-                if let Some(stop) = self.stop.take() {
-                    let _ = stop.send(());
-                }
-                self.router.shutdown(now);
-                self.waiters.push(reply);
-            }
-            HostInput::Kill {
-                session,
-                reason,
-                message,
-                reply,
-            } => {
-                let _ = reply.send(self.router.kill(now, session, &reason, message));
-            }
-            HostInput::Stats(reply) => {
-                let _ = reply.send(RouterStats {
-                    sessions: self.router.session_count(),
-                    connections: self.router.connection_count(),
-                });
-            }
-        }
-    }
-
-    /// Carries out the router's actions, then feeds every writer with something to send.
-    fn flush(&mut self) {
-        self.take_actions();
-        for c in std::mem::take(&mut self.ready) {
-            self.pump(c, false);
-        }
-        self.cache.clear();
-        if !self.waiters.is_empty() && self.router.connection_count() == 0 {
-            for waiter in self.waiters.drain(..) {
-                let _ = waiter.send(());
-            }
-        }
-    }
-
-    /// Carries out the router's actions, except that connections with messages to send are
-    /// only noted: [`flush`](Self::flush) feeds their writers.
-    fn take_actions(&mut self) {
-        while let Some(action) = self.router.poll_action() {
-            match action {
-                // The router asks once per connection whose queue was empty; a repeat
-                // (after a `Writable` pump emptied it) finds the queue drained, at no cost.
-                Action::Transmit(c) => self.ready.push(c),
-                Action::Close(c) => {
-                    // Everything queued goes out, then the writer sees its channel end.
-                    self.pump(c, true);
-                    self.links.remove(&c);
-                }
-                Action::Authenticate(request) => self.authenticate(request),
-                Action::Authorize(request) => self.authorize(request),
-                Action::RememberCookie(grant) => {
-                    if let Ok(mut store) = self.cookies.lock() {
-                        store.remember(Instant::now(), grant);
-                    }
-                }
-                other => {
-                    tracing::error!("the router asked for {other:?}, which this host does not do")
-                }
-            }
-        }
-    }
-
-    /// Moves queued messages of connection `c` to its writer, within its window (or all of
-    /// them when `all`).
-    fn pump(&mut self, c: ConnectionId, all: bool) {
-        let Some(link) = self.links.get(&c) else {
-            while self.router.poll_transmit(c).is_some() {}
-            return;
-        };
-        loop {
-            if all {
-                link.window.force_take();
-            } else if !link.window.try_take() {
-                break;
-            }
-            let Some(message) = self.router.poll_transmit(c) else {
-                link.window.written();
-                break;
-            };
-            let out = if link.local {
-                Out::Message(message)
-            } else {
-                let key = (Arc::as_ptr(&message) as usize, link.serializer);
-                match self.cache.get(&key) {
-                    Some((_, bytes)) => Out::Encoded(bytes.clone()),
-                    // Only EVENTs fan out; other messages may be shared for other
-                    // reasons (the dealer keeps an INVOCATION for re-routing) and must stay
-                    // messages, so an oversized one can still be answered.
-                    None if matches!(*message, Message::Event(_))
-                        && Arc::strong_count(&message) > 1 =>
-                    {
-                        match link.serializer.encode(&message) {
-                            Ok(bytes) => {
-                                self.cache.insert(key, (message.clone(), bytes.clone()));
-                                Out::Encoded(bytes)
-                            }
-                            Err(e) => {
-                                tracing::error!("cannot encode {}: {e}", message.name());
-                                link.window.written();
-                                continue;
-                            }
-                        }
-                    }
-                    None => Out::Message(message),
-                }
-            };
-            if link.tx.unbounded_send(out).is_err() {
-                link.window.written();
-            }
-        }
-    }
-
-    fn authenticate(&mut self, request: AuthRequest) {
-        let conn = request.connection;
-        let Some(authenticator) = self.authenticator.clone() else {
-            tracing::warn!(
-                "realm {} uses external authentication but no authenticator is set",
-                request.realm
-            );
-            let decision = AuthDecision::Deny {
-                reason: nexus_core::uri::error::AUTHENTICATION_FAILED.into(),
-                message: "authentication failed".into(),
-            };
-            let _ = self
-                .router
-                .resolve_authentication(Instant::now(), conn, decision);
-            return;
-        };
-        self.answer_later(async move { HostInput::Auth(conn, authenticator(request).await) });
-    }
-
-    fn authorize(&mut self, request: AuthzRequest) {
-        let token = request.token;
-        let Some(authorizer) = self.authorizer.clone() else {
-            tracing::warn!(
-                "realm {} uses external authorization but no authorizer is set",
-                request.realm
-            );
-            let _ = self
-                .router
-                .resolve_authorization(Instant::now(), token, false);
-            return;
-        };
-        self.answer_later(async move { HostInput::Authz(token, authorizer(request).await) });
-    }
-
-    /// Runs the application's answer to one of the router's questions on its own task, and
-    /// hands it to the router task when it comes.
-    fn answer_later(&self, answer: impl Future<Output = HostInput> + Send + 'static) {
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let mut tx = shared.tx.clone();
-        runtime::spawn(&*self.runtime, async move {
-            let _ = tx.send(answer.await).await;
-        });
     }
 }
