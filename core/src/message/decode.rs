@@ -1,8 +1,9 @@
 //! From a decoded wire list to a typed [`Message`], checking every element.
 
-use super::options::{value_to_u64, OptionsStruct, ParseInto, Parsed};
+use super::options::{fill_from_entries, value_to_u64, OptionsStruct, ParseInto, Parsed};
 use super::*;
 use crate::id::Id;
+use crate::serializer::skim;
 use crate::serializer::Serializer;
 use crate::uri::MatchPolicy;
 use crate::uri::UriRules;
@@ -40,15 +41,35 @@ impl Elements<'_> {
         self.items.len() + self.tail.as_ref().map_or(0, |t| t.1)
     }
 
-    /// The next element read straight as `T`, when it is still encoded and is a `T`;
-    /// otherwise `None`, and the element stays for [`next`](Self::next).
-    fn direct<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+    /// The next element read straight as an integer, when it is still encoded and is one
+    /// that [`value_to_u64`] takes (not a float); otherwise `None`, and the element stays for
+    /// [`next`](Self::next).
+    fn direct_uint(&mut self) -> Option<u64> {
         let Some(Element::Raw(serializer, bytes)) = self.items.as_slice().first() else {
             return None;
         };
-        let value = serializer.deserialize_element::<T>(bytes).ok()?;
+        let n = serializer.plain_uint(bytes).or_else(|| {
+            serializer
+                .deserialize_element::<Unsigned>(bytes)
+                .ok()
+                .map(|u| u.0)
+        })?;
         self.items.next();
-        Some(value)
+        Some(n)
+    }
+
+    /// The next element read straight as text, when it is still encoded and is text;
+    /// otherwise `None`, and the element stays for [`next`](Self::next).
+    fn direct_text(&mut self) -> Option<String> {
+        let Some(Element::Raw(serializer, bytes)) = self.items.as_slice().first() else {
+            return None;
+        };
+        let text = match serializer.plain_str(bytes) {
+            Some(text) => text.to_owned(),
+            None => serializer.deserialize_element::<Text>(bytes).ok()?.0,
+        };
+        self.items.next();
+        Some(text)
     }
 
     fn wrong(&self, element: &'static str, expected: &'static str, found: &Value) -> MessageError {
@@ -62,7 +83,7 @@ impl Elements<'_> {
 
     /// An ID element, validated; the caller says what it names.
     fn id(&mut self, element: &'static str) -> Result<Id, MessageError> {
-        if let Some(Unsigned(n)) = self.direct() {
+        if let Some(n) = self.direct_uint() {
             return Id::new(n).ok_or_else(|| MessageError::IdOutOfRange {
                 message: self.message,
                 element,
@@ -114,10 +135,13 @@ impl Elements<'_> {
     ) -> Result<Option<RequestId>, MessageError> {
         let zero = match self.items.as_slice().first() {
             Some(Element::Value(Value::UInt(0))) => true,
-            Some(Element::Raw(serializer, bytes)) => matches!(
-                serializer.deserialize_element::<Unsigned>(bytes),
-                Ok(Unsigned(0))
-            ),
+            Some(Element::Raw(serializer, bytes)) => {
+                serializer.plain_uint(bytes) == Some(0)
+                    || matches!(
+                        serializer.deserialize_element::<Unsigned>(bytes),
+                        Ok(Unsigned(0))
+                    )
+            }
             _ => false,
         };
         if zero {
@@ -128,7 +152,7 @@ impl Elements<'_> {
     }
 
     fn string(&mut self, element: &'static str) -> Result<String, MessageError> {
-        if let Some(Text(s)) = self.direct() {
+        if let Some(s) = self.direct_text() {
             return Ok(s);
         }
         match self.next() {
@@ -140,7 +164,7 @@ impl Elements<'_> {
     /// A URI the router validates itself (topics, procedures): it may depend on the match
     /// policy, and an invalid one gets ERROR `wamp.error.invalid_uri`, not ABORT.
     fn uri(&mut self, element: &'static str) -> Result<Uri, MessageError> {
-        if let Some(Text(s)) = self.direct() {
+        if let Some(s) = self.direct_text() {
             return Ok(Uri::new_unchecked(s));
         }
         match self.next() {
@@ -184,8 +208,23 @@ impl Elements<'_> {
             Some(Element::Raw(serializer, bytes)) => {
                 let (serializer, bytes) = (*serializer, *bytes);
                 self.items.next();
-                // Read where it is returned from, without moving the struct around.
+                // Read where it is returned from, without moving the struct around: from
+                // the entries the skim finds, or else with the deserializer.
                 let mut out = T::default();
+                let entries = skim::dict_entries(serializer, bytes, &crate::Limits::default());
+                if let Some(read) =
+                    entries.and_then(|e| fill_from_entries(&mut out, serializer, bytes, &e))
+                {
+                    return read.map(|()| out).map_err(|(key, problem)| {
+                        MessageError::InvalidOption {
+                            message: self.message,
+                            element,
+                            key,
+                            problem,
+                        }
+                    });
+                }
+                out = T::default();
                 match serializer.deserialize_element_seed(bytes, ParseInto(&mut out)) {
                     Some(Ok(Ok(()))) => return Ok(out),
                     Some(Ok(Err(wrong))) => Err(wrong),

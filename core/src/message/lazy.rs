@@ -175,8 +175,13 @@ pub(crate) fn decode(
     let Some(first) = spans.first() else {
         return full();
     };
-    let Ok(Unsigned(code)) = serializer.deserialize_element::<Unsigned>(&frame[first.clone()])
-    else {
+    let first = &frame[first.clone()];
+    let Some(code) = serializer.plain_uint(first).or_else(|| {
+        serializer
+            .deserialize_element::<Unsigned>(first)
+            .ok()
+            .map(|u| u.0)
+    }) else {
         return full();
     };
     let Some(at) = payload_index(code) else {
@@ -231,7 +236,7 @@ pub(crate) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Call, Event, Publish, PublishOptions};
+    use crate::message::{Call, Event, EventDetails, Publish, PublishOptions};
     use crate::{args, kwargs, PublicationId, RequestId, SessionId, SubscriptionId, Uri};
 
     fn samples() -> Vec<Message> {
@@ -258,6 +263,24 @@ mod tests {
                 .with_args(args![1])
                 .into(),
             Event::new(SubscriptionId::MIN, PublicationId::MIN).into(),
+            // Details of every plain kind and others (a float, a negative, a list), read
+            // from the dict's entries.
+            {
+                let mut event =
+                    Event::new(SubscriptionId::MIN, PublicationId::MIN).with_args(args!["x"]);
+                event.details = EventDetails {
+                    publisher: Some(SessionId::MIN),
+                    trustlevel: Some(0),
+                    topic: Some(uri("com.example.t")),
+                    retained: Some(false),
+                    extra: kwargs! {
+                        "_f" => 2.5, "_neg" => -3, "_l" => args![1, "a"], "_t" => true,
+                        "_n" => Value::Null, "_s" => "é", "_big" => u64::MAX
+                    },
+                    ..Default::default()
+                };
+                event.into()
+            },
         ]
     }
 
@@ -297,6 +320,10 @@ mod tests {
             r#"[48, 1, {}, "p", [1], {}, 3]"#,
             r#"[48, 0, {}, "p", [1]]"#,
             r#"[16, 1, {"acknowledge": 1}, "t", [1]]"#,
+            r#"[16, 1, {"acknowledge": true, "exclude": [1, -2]}, "t", [1]]"#,
+            r#"[16, 1, {"ack\u006eowledge": true, "_x": {"y": null}}, "t", [1]]"#,
+            r#"[36, 1, 2, {"topic": "a.b", "topic": 7}, [1]]"#,
+            r#"[36, 1, 2, {"trustlevel": 1.5}, [1]]"#,
             r#"[48, 1, {}, "p", "\u0000AAEC"]"#,
             r#"[48, 1, {}, "p", ["\u0000AAEC"]]"#,
             r#"[48, 1, {}, "p", ["\u0000!!"]]"#,

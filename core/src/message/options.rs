@@ -319,18 +319,70 @@ fn fill<'de, T: OptionsStruct, A: serde::de::MapAccess<'de>>(
     let mut wrong = None;
     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
         let value: Value = map.next_value()?;
-        if wrong.is_some() {
-            continue;
-        }
-        match out.set_key(&key, value) {
-            Ok(None) => {}
-            Ok(Some(value)) => {
-                out.extra_mut().insert(key.into_owned(), value);
-            }
-            Err(e) => wrong = Some((key.into_owned(), e)),
-        }
+        set(out, &mut wrong, key, value);
     }
     Ok(wrong.map_or(Ok(()), Err))
+}
+
+/// Sets one key of `out` (or keeps it in `extra`), unless a key before it was wrong; notes
+/// the first key whose value is wrong.
+fn set<T: OptionsStruct>(
+    out: &mut T,
+    wrong: &mut Option<(String, String)>,
+    key: std::borrow::Cow<'_, str>,
+    value: Value,
+) {
+    if wrong.is_some() {
+        return;
+    }
+    match out.set_key(&key, value) {
+        Ok(None) => {}
+        Ok(Some(value)) => {
+            out.extra_mut().insert(key.into_owned(), value);
+        }
+        Err(e) => *wrong = Some((key.into_owned(), e)),
+    }
+}
+
+/// Reads `out`'s keys from the entries of an encoded dict (`bytes`, with the key and value
+/// ranges the skim found): keys and plain scalar values straight from the bytes, any other
+/// value through the deserializer. `None` when a key is not plain text or a value does not
+/// decode: the caller reads the dict with the deserializer instead, from a fresh struct.
+pub(crate) fn fill_from_entries<T: OptionsStruct>(
+    out: &mut T,
+    serializer: crate::Serializer,
+    bytes: &[u8],
+    entries: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
+) -> Option<Result<(), (String, String)>> {
+    let mut wrong = None;
+    for (key, value) in entries {
+        let key = serializer.plain_str(&bytes[key.clone()])?;
+        let value = &bytes[value.clone()];
+        let value = match plain_value(serializer, value) {
+            Some(v) => v,
+            None => serializer.deserialize_element::<Value>(value).ok()?,
+        };
+        set(out, &mut wrong, std::borrow::Cow::Borrowed(key), value);
+    }
+    Some(wrong.map_or(Ok(()), Err))
+}
+
+/// A value in one of the plain forms of [`crate::Serializer::plain_uint`] and
+/// [`crate::Serializer::plain_str`], a bool or null, as the decoder would read it.
+fn plain_value(serializer: crate::Serializer, bytes: &[u8]) -> Option<Value> {
+    use crate::Serializer::{Cbor, Json, MsgPack};
+    if let Some(n) = serializer.plain_uint(bytes) {
+        return Some(Value::UInt(n));
+    }
+    if let Some(s) = serializer.plain_str(bytes) {
+        return Some(Value::String(s.to_owned()));
+    }
+    match (serializer, bytes) {
+        (MsgPack, [0xc2]) | (Cbor, [0xf4]) | (Json, b"false") => Some(Value::Bool(false)),
+        (MsgPack, [0xc3]) | (Cbor, [0xf5]) | (Json, b"true") => Some(Value::Bool(true)),
+        (MsgPack, [0xc0]) | (Cbor, [0xf6]) | (Json, b"null") => Some(Value::Null),
+        _ => None,
+    }
 }
 
 /// A dict key, borrowed from the input where the deserializer can.

@@ -24,6 +24,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod bounded;
+pub(crate) mod scalar;
 pub(crate) mod skim;
 
 use base64::Engine;

@@ -55,6 +55,84 @@ pub(crate) fn skim_flagged(
     Ok((elements, walk.defer))
 }
 
+/// The key and value ranges of the entries of the dict `bytes` encodes (one element of a
+/// message the skim has checked already), in order; `None` for anything else, or for forms
+/// the caller leaves to the deserializer (a CBOR dict of indefinite length).
+pub(crate) fn dict_entries(
+    serializer: Serializer,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Option<Vec<(Range<usize>, Range<usize>)>> {
+    let mut walk = Walk {
+        serializer,
+        bytes,
+        at: 0,
+        limits,
+        values_left: limits.max_values,
+        defer: false,
+    };
+    let mut entries = Vec::new();
+    let depth = walk.enter(0).ok()?;
+    match serializer {
+        Serializer::MsgPack => {
+            let n = match walk.byte().ok()? {
+                b @ 0x80..=0x8f => u64::from(b & 0x0f),
+                0xde => walk.uint_be(2).ok()?,
+                0xdf => walk.uint_be(4).ok()?,
+                _ => return None,
+            };
+            for _ in 0..walk.check_len(n).ok()? {
+                let key = walk.at;
+                walk.msgpack_key().ok()?;
+                let value = walk.at;
+                walk.msgpack_value(depth).ok()?;
+                entries.push((key..value, value..walk.at));
+            }
+        }
+        Serializer::Cbor => {
+            let head = walk.byte().ok()?;
+            if head >> 5 != 5 {
+                return None;
+            }
+            let n = walk.cbor_arg(head).ok()??;
+            for _ in 0..walk.check_len(n).ok()? {
+                let key = walk.at;
+                if !matches!(walk.bytes.get(key), Some(b) if b >> 5 == 3) {
+                    return None;
+                }
+                walk.cbor_value(depth).ok()?;
+                let value = walk.at;
+                walk.cbor_value(depth).ok()?;
+                entries.push((key..value, value..walk.at));
+            }
+        }
+        Serializer::Json => {
+            if walk.byte().ok()? != b'{' {
+                return None;
+            }
+            walk.json_items(b'}', |w| {
+                let key = w.at;
+                if w.bytes.get(key) != Some(&b'"') {
+                    return Err(w.syntax("a dict key that is not a string"));
+                }
+                w.json_string()?;
+                let key = key..w.at;
+                w.json_space();
+                if w.byte()? != b':' {
+                    return Err(w.syntax("expected ':'"));
+                }
+                w.json_space();
+                let value = w.at;
+                w.json_value(depth)?;
+                entries.push((key, value..w.at));
+                Ok(())
+            })
+            .ok()?;
+        }
+    }
+    (walk.at == bytes.len() && !walk.defer).then_some(entries)
+}
+
 /// Encodes `elements` (each one encoded value of `serializer`) as a list.
 pub(super) fn join(serializer: Serializer, elements: &[&[u8]]) -> Vec<u8> {
     let body: usize = elements.iter().map(|e| e.len()).sum();
