@@ -6,6 +6,10 @@
 //! realm moves the connection to that realm's task (created on demand when the router
 //! creates realms), and a HELLO after the router's reply to the client's GOODBYE may move
 //! it again. A HELLO the lobby keeps names no realm there is: the lobby ABORTs it.
+//!
+//! The realm's task times the handshake from the HELLO on: a client has the handshake
+//! timeout to send HELLO (the lobby's) and the handshake timeout again to finish joining.
+//! Session IDs are drawn by each task on its own, from differently seeded generators.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

@@ -241,7 +241,7 @@ pub(crate) struct HostShared {
     stop_tx: Mutex<Option<oneshot::Sender<()>>>,
     stopping: AtomicBool,
     /// Cookie authentication: which cookie stands for whom. Shared by the WebSocket
-    /// handshakes (is the presented cookie known?) and the router task (bind a cookie).
+    /// handshakes (is the presented cookie known?) and the router tasks (bind a cookie).
     cookies: Arc<Mutex<CookieStore>>,
     /// Whether the cookie store has a secret key (from the operating system's entropy):
     /// without one, cookie values would be predictable, and none are issued.

@@ -1,7 +1,8 @@
 //! A router task: one per realm (and one, the lobby, for connections that have not named
 //! an existing realm yet). It owns a sans-IO [`Router`] with that realm alone, takes what
-//! connection tasks and handles tell it, and feeds their writers. Realms share nothing
-//! but the cookie store, so each task runs on its own core with no lock on the way.
+//! connection tasks and handles tell it, and feeds their writers. Realms share no routing
+//! state (only the cookie store), so the tasks of different realms run on different cores,
+//! with no lock between them.
 
 use std::collections::HashMap;
 use std::future::Future;
