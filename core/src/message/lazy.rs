@@ -409,6 +409,64 @@ mod tests {
     }
 
     #[test]
+    fn a_key_given_twice_is_refused_as_the_decoder_refuses_it() {
+        let limits = Limits::default();
+        // Found by the decode_json fuzz target: a duplicate in the forwarded `ArgumentsKw`.
+        let json = |text: &str| Bytes::copy_from_slice(text.as_bytes());
+        let many: String = (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        let mut frames = vec![
+            (
+                Serializer::Json,
+                json(r#"[16,1,{},"t",[1],{"count":"high","count":5}]"#),
+            ),
+            (
+                Serializer::Json,
+                json(r#"[16,1,{},"t",[{"a":{"b":1,"b":2}}]]"#),
+            ),
+            (Serializer::Json, json(r#"[16,1,{"_x":1,"_x":2},"t",[1]]"#)),
+            (
+                Serializer::Json,
+                json(&format!(r#"[16,1,{{}},"t",[1],{{{many}"k7":0}}]"#)),
+            ),
+            // Escaped keys are compared by the decoder: "a" and "\u0061" are the same.
+            (
+                Serializer::Json,
+                json(r#"[16,1,{},"t",[1],{"a":1,"\u0061":2}]"#),
+            ),
+            // The same key as a fixstr and as a str8, in MessagePack.
+            (
+                Serializer::MsgPack,
+                Bytes::from_static(b"\x96\x10\x01\x80\xa1t\x91\x01\x82\xa1k\x01\xd9\x01k\x02"),
+            ),
+            // In CBOR: {"k": 1, "k": 2} as ArgumentsKw.
+            (
+                Serializer::Cbor,
+                Bytes::from_static(b"\x86\x10\x01\xa0\x61t\x81\x01\xa2\x61k\x01\x61k\x02"),
+            ),
+        ];
+        // Distinct keys still pass, past the point where keys are hashed.
+        frames.push((
+            Serializer::Json,
+            json(&format!(r#"[16,1,{{}},"t",[1],{{{many}"z":0}}]"#)),
+        ));
+        for (s, frame) in frames {
+            let (lazy, full) = (s.decode_lazy(&frame, &limits), s.decode(&frame, &limits));
+            match (&lazy, &full) {
+                (Err(DecodeError::Syntax { .. }), Err(DecodeError::Syntax { .. })) => {}
+                _ => assert_eq!(lazy, full, "{s} {frame:?}"),
+            }
+            // The skim itself leaves escaped keys to the decoder (it defers).
+            if !frame.windows(2).any(|w| w == b"\\u") {
+                assert_eq!(
+                    s.skim(&frame, &limits).is_ok(),
+                    full.is_ok(),
+                    "{s} {frame:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_kept_payload_counts_its_frame() {
         let frame = Serializer::MsgPack.encode(&samples()[1]).expect("encodes");
         let lazy = Serializer::MsgPack

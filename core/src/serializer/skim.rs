@@ -3,12 +3,13 @@
 //! way, but never built into [`Value`](crate::Value)s. What forwards a payload it does not
 //! read (a relay, a lazy payload) starts here.
 //!
-//! The checks are of the encoding: well-formed values, UTF-8 text, string dict keys,
-//! nothing after the list, and the [`Limits`], which fail with the same typed
+//! The checks are of the encoding: well-formed values, UTF-8 text, string dict keys given
+//! once per dict, nothing after the list, and the [`Limits`], which fail with the same typed
 //! [`DecodeError`]s as the decoder's. They differ from the decoder's in corner cases no WAMP
 //! peer produces: a message that is a MessagePack extension value (which the decoder reads
 //! as a list), a CBOR dict with keys of another kind (the decoder converts some), and
-//! JSON's `"\u0000"` binary strings (whose base64 is checked when they are decoded). The
+//! JSON's `"\u0000"` binary strings (whose base64 is checked when they are decoded), and
+//! keys written with JSON escapes or in CBOR chunks (compared only by the decoder). The
 //! walk recurses at most [`Limits::max_depth`] levels.
 
 use std::ops::Range;
@@ -187,6 +188,40 @@ fn cbor_head(out: &mut Vec<u8>, major: u8, n: u64) {
     }
 }
 
+/// The keys of one dict seen so far: compared one by one while few, hashed beyond that (a
+/// peer's dict with many keys must not cost a comparison of every pair).
+#[derive(Default)]
+struct Keys<'a> {
+    few: [&'a [u8]; 8],
+    len: usize,
+    many: Option<std::collections::HashSet<&'a [u8]>>,
+}
+
+impl<'a> Keys<'a> {
+    /// Adds `key`; false if the dict had it already.
+    #[inline(always)]
+    fn insert(&mut self, key: &'a [u8]) -> bool {
+        if self.len < self.few.len() {
+            // Slices compare their lengths first: keys of other lengths cost one comparison.
+            if self.few[..self.len].contains(&key) {
+                return false;
+            }
+            self.few[self.len] = key;
+            self.len += 1;
+            return true;
+        }
+        self.insert_many(key)
+    }
+
+    #[inline(never)]
+    fn insert_many(&mut self, key: &'a [u8]) -> bool {
+        let few = &self.few;
+        self.many
+            .get_or_insert_with(|| few.iter().copied().collect())
+            .insert(key)
+    }
+}
+
 /// A cursor over the bytes, with what is left of the limits.
 struct Walk<'a> {
     serializer: Serializer,
@@ -198,7 +233,7 @@ struct Walk<'a> {
     defer: bool,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
     fn syntax(&self, what: &str) -> DecodeError {
         DecodeError::Syntax {
             serializer: self.serializer.name(),
@@ -354,10 +389,7 @@ impl Walk<'_> {
         };
         let depth = self.enter(depth)?;
         if pairs > 0 {
-            for _ in 0..self.check_len(pairs)? {
-                self.msgpack_key()?;
-                self.msgpack_value(depth)?;
-            }
+            self.msgpack_entries(pairs, depth)?;
         } else {
             for _ in 0..self.check_len(items)? {
                 self.msgpack_value(depth)?;
@@ -367,7 +399,21 @@ impl Walk<'_> {
     }
 
     /// Dict keys are strings in WAMP.
-    fn msgpack_key(&mut self) -> Result<(), DecodeError> {
+    /// The entries of a dict. Apart from `msgpack_value`, so the key set is not part of the
+    /// stack frame of every value the recursion walks.
+    #[inline(never)]
+    fn msgpack_entries(&mut self, pairs: u64, depth: usize) -> Result<(), DecodeError> {
+        let mut keys = Keys::default();
+        for _ in 0..self.check_len(pairs)? {
+            let key = self.msgpack_key()?;
+            self.unique(&mut keys, key)?;
+            self.msgpack_value(depth)?;
+        }
+        Ok(())
+    }
+
+    /// A dict key: its text, which WAMP requires.
+    fn msgpack_key(&mut self) -> Result<&'a [u8], DecodeError> {
         self.one_value()?;
         let n = match self.byte()? {
             b @ 0xa0..=0xbf => u64::from(b & 0x1f),
@@ -379,7 +425,18 @@ impl Walk<'_> {
                 return Err(self.syntax("a dict key that is not a string"));
             }
         };
-        self.utf8(n)
+        let start = self.at;
+        self.utf8(n)?;
+        let bytes: &'a [u8] = self.bytes;
+        Ok(&bytes[start..self.at])
+    }
+
+    /// Refuses `key` if this dict had it already, as the decoder does.
+    fn unique(&mut self, keys: &mut Keys<'a>, key: &'a [u8]) -> Result<(), DecodeError> {
+        if keys.insert(key) {
+            return Ok(());
+        }
+        Err(self.syntax("a key given twice in a dict"))
     }
 
     fn msgpack_ext(&mut self, width: u64) -> Result<(), DecodeError> {
@@ -467,13 +524,37 @@ impl Walk<'_> {
         }
     }
 
-    /// A list element, or a dict entry (its key is a string in WAMP).
-    fn cbor_item(&mut self, dict: bool, depth: usize) -> Result<(), DecodeError> {
-        if dict && !matches!(self.bytes.get(self.at), Some(b) if b >> 5 == 3) {
+    /// The entries of a dict (apart from `cbor_value`: see `msgpack_entries`).
+    #[inline(never)]
+    fn cbor_entries(&mut self, count: Option<u64>, depth: usize) -> Result<(), DecodeError> {
+        let mut keys = Keys::default();
+        self.cbor_items(count, |w| w.cbor_entry(&mut keys, depth))
+    }
+
+    /// A dict entry: its key is a string in WAMP, and not one the dict had already.
+    fn cbor_entry(&mut self, keys: &mut Keys<'a>, depth: usize) -> Result<(), DecodeError> {
+        let start = self.at;
+        let Some(&head) = self.bytes.get(start) else {
+            return Err(self.syntax("unexpected end of input"));
+        };
+        if head >> 5 != 3 {
             return Err(self.syntax("a dict key that is not a string"));
         }
-        if dict {
-            self.cbor_value(depth)?;
+        self.cbor_value(depth)?;
+        // The text after the head; one in chunks is compared by the decoder instead.
+        let head_len = match head & 0x1f {
+            0..=23 => 1,
+            24..=27 => 1 + (1 << ((head & 0x1f) - 24)),
+            _ => {
+                self.defer = true;
+                return self.cbor_value(depth);
+            }
+        };
+        let bytes: &'a [u8] = self.bytes;
+        let key = &bytes[start + head_len..self.at];
+        if !keys.insert(key) {
+            self.at = start;
+            return Err(self.syntax("a key given twice in a dict"));
         }
         self.cbor_value(depth)
     }
@@ -517,10 +598,13 @@ impl Walk<'_> {
                 }
                 Ok(())
             }
-            (4 | 5, arg) => {
+            (4, arg) => {
                 let depth = self.enter(depth)?;
-                let dict = major == 5;
-                self.cbor_items(arg, |w| w.cbor_item(dict, depth))
+                self.cbor_items(arg, |w| w.cbor_value(depth))
+            }
+            (5, arg) => {
+                let depth = self.enter(depth)?;
+                self.cbor_entries(arg, depth)
             }
             // A tag and the one item it tags; the decoder reads through tags too.
             (6, _) => {
@@ -609,20 +693,7 @@ impl Walk<'_> {
             Some(b'{') => {
                 self.at += 1;
                 let depth = self.enter(depth)?;
-                self.json_items(b'}', |w| {
-                    if w.bytes.get(w.at) != Some(&b'"') {
-                        return Err(w.syntax("a dict key that is not a string"));
-                    }
-                    w.one_value()?;
-                    w.json_string()?;
-                    w.json_space();
-                    if w.byte()? != b':' {
-                        w.at -= 1;
-                        return Err(w.syntax("expected ':'"));
-                    }
-                    w.json_space();
-                    w.json_value(depth)
-                })
+                self.json_dict(depth)
             }
             Some(b't') => self.json_literal(b"true"),
             Some(b'f') => self.json_literal(b"false"),
@@ -631,6 +702,38 @@ impl Walk<'_> {
             Some(_) => Err(self.syntax("expected a value")),
             None => Err(self.syntax("unexpected end of input")),
         }
+    }
+
+    /// The entries of a dict whose `{` was just read (apart from `json_value`: see
+    /// `msgpack_entries`).
+    #[inline(never)]
+    fn json_dict(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let mut keys = Keys::default();
+        self.json_items(b'}', |w| {
+            let start = w.at;
+            if w.bytes.get(start) != Some(&b'"') {
+                return Err(w.syntax("a dict key that is not a string"));
+            }
+            w.one_value()?;
+            w.json_string()?;
+            // The text between the quotes; one with escapes is compared by the
+            // decoder instead (`"a"` and `"\u0061"` are the same key).
+            let bytes: &'a [u8] = w.bytes;
+            let key = &bytes[start + 1..w.at - 1];
+            if key.contains(&b'\\') {
+                w.defer = true;
+            } else if !keys.insert(key) {
+                w.at = start;
+                return Err(w.syntax("a key given twice in a dict"));
+            }
+            w.json_space();
+            if w.byte()? != b':' {
+                w.at -= 1;
+                return Err(w.syntax("expected ':'"));
+            }
+            w.json_space();
+            w.json_value(depth)
+        })
     }
 
     fn json_literal(&mut self, word: &[u8]) -> Result<(), DecodeError> {
