@@ -352,13 +352,18 @@ mod tests {
     #[test]
     fn empty_parts_and_cbor_tags_are_the_full_decoders() {
         let limits = Limits::default();
-        let cases: [(Serializer, &[u8]); 5] = [
+        let cases: [(Serializer, &[u8]); 6] = [
             (Serializer::Json, br#"[48, 1, {}, "p", []]"#),
             (Serializer::Json, br#"[48, 1, {}, "p", [ ], { }]"#),
             (Serializer::Json, br#"[48, 1, {}, "p", [1], {}]"#),
             (Serializer::MsgPack, b"\x96\x30\x01\x80\xa1p\x91\x01\x80"),
             // A tag inside the payload (fuzzing found the decoder refuses this one).
             (Serializer::Cbor, b"\x84\x18\x32\x01\xa0\x81\xcb\x61x"),
+            // A negative integer below i64::MIN in the payload (found by fuzzing too).
+            (
+                Serializer::Cbor,
+                b"\x84\x18\x32\x01\xa0\x81\x3b\x83\x29\x15\x0a\xe4\xea\x00\x25",
+            ),
         ];
         for (s, bytes) in cases {
             let frame = Bytes::copy_from_slice(bytes);

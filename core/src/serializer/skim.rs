@@ -578,6 +578,11 @@ impl<'a> Walk<'a> {
         }
         let arg = self.cbor_arg(head)?;
         match (major, arg) {
+            // The decoder's integers are 64-bit: a negative one below i64::MIN is refused.
+            (1, Some(n)) if n > i64::MAX as u64 => {
+                self.at -= 1;
+                Err(self.syntax("a negative integer that does not fit in 64 bits"))
+            }
             (0 | 1, _) => Ok(()),
             (2, Some(n)) => self.take(n).map(drop),
             (3, Some(n)) => self.utf8(n),
