@@ -9,31 +9,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use nexus_core::message::{Event, EventDetails, Message};
-use nexus_core::{args, kwargs, Limits, PublicationId, Serializer, SubscriptionId, Uri};
+mod common;
 
-/// The same message as the `serializers` bench's `event_1k`.
-fn event_1k() -> Message {
-    let mut event = Event::new(
-        SubscriptionId::new(5512315355).unwrap(),
-        PublicationId::new(4429313566).unwrap(),
-    );
-    event.details = EventDetails {
-        topic: Some(Uri::parse("com.example.sensors.temperature").unwrap()),
-        ..Default::default()
-    };
-    event
-        .with_args(args!["reading", "x".repeat(768)])
-        .with_kwargs(kwargs! {
-            "sensor" => "kitchen-01",
-            "celsius" => 21.5,
-            "seq" => 123456u32,
-            "tags" => vec!["home", "ground-floor", "north"],
-            "calibrated" => true,
-            "note" => "y".repeat(120),
-        })
-        .into()
-}
+use common::event_1k;
+use nexus_core::{Limits, Serializer};
 
 /// The fastest of 300 batches of 2,000 runs, in nanoseconds per run.
 fn fastest(mut run: impl FnMut()) -> f64 {

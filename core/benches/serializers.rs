@@ -3,11 +3,12 @@
 //! Run with `cargo bench -p nexus-core --bench serializers`. `decode` builds every value;
 //! `decode_lazy` is the router's decoding, which keeps the payload encoded.
 
+mod common;
+
+use common::event_1k;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nexus_core::message::{Call, CallResult, Event, EventDetails, Message};
-use nexus_core::{
-    args, kwargs, Limits, PublicationId, RequestId, Serializer, SubscriptionId, Uri, Value,
-};
+use nexus_core::message::{Call, CallResult, Message};
+use nexus_core::{args, kwargs, Limits, RequestId, Serializer, Uri, Value};
 
 fn small_call() -> Message {
     Call::new(
@@ -16,29 +17,6 @@ fn small_call() -> Message {
     )
     .with_args(args![2, 3])
     .into()
-}
-
-/// An EVENT whose payload is about 1 KiB: a short text, a 768-byte text and a small record.
-fn event_1k() -> Message {
-    let mut event = Event::new(
-        SubscriptionId::new(5512315355).unwrap(),
-        PublicationId::new(4429313566).unwrap(),
-    );
-    event.details = EventDetails {
-        topic: Some(Uri::parse("com.example.sensors.temperature").unwrap()),
-        ..Default::default()
-    };
-    event
-        .with_args(args!["reading", "x".repeat(768)])
-        .with_kwargs(kwargs! {
-            "sensor" => "kitchen-01",
-            "celsius" => 21.5,
-            "seq" => 123456u32,
-            "tags" => vec!["home", "ground-floor", "north"],
-            "calibrated" => true,
-            "note" => "y".repeat(120),
-        })
-        .into()
 }
 
 /// A RESULT carrying a nested dict: a user record with lists and sub-dicts.

@@ -1,6 +1,6 @@
 //! From a decoded wire list to a typed [`Message`], checking every element.
 
-use super::options::{fill_from_entries, value_to_u64, OptionsStruct, ParseInto, Parsed};
+use super::options::{fill_from_entries, value_to_u64, OptionsStruct, Parsed};
 use super::*;
 use crate::id::Id;
 use crate::serializer::skim;
@@ -48,12 +48,7 @@ impl Elements<'_> {
         let Some(Element::Raw(serializer, bytes)) = self.items.as_slice().first() else {
             return None;
         };
-        let n = serializer.plain_uint(bytes).or_else(|| {
-            serializer
-                .deserialize_element::<Unsigned>(bytes)
-                .ok()
-                .map(|u| u.0)
-        })?;
+        let n = read_unsigned(*serializer, bytes)?;
         self.items.next();
         Some(n)
     }
@@ -135,13 +130,7 @@ impl Elements<'_> {
     ) -> Result<Option<RequestId>, MessageError> {
         let zero = match self.items.as_slice().first() {
             Some(Element::Value(Value::UInt(0))) => true,
-            Some(Element::Raw(serializer, bytes)) => {
-                serializer.plain_uint(bytes) == Some(0)
-                    || matches!(
-                        serializer.deserialize_element::<Unsigned>(bytes),
-                        Ok(Unsigned(0))
-                    )
-            }
+            Some(Element::Raw(serializer, bytes)) => read_unsigned(*serializer, bytes) == Some(0),
             _ => false,
         };
         if zero {
@@ -198,42 +187,29 @@ impl Elements<'_> {
         element: &'static str,
         parse: fn(Dict) -> Result<T, (String, String)>,
     ) -> Result<T, MessageError> {
-        let undecodable = MessageError::WrongElementType {
-            message: self.message,
-            element,
-            expected: "a dict",
-            found: "an undecodable dict",
-        };
         let parsed = match self.items.as_slice().first() {
             Some(Element::Raw(serializer, bytes)) => {
                 let (serializer, bytes) = (*serializer, *bytes);
                 self.items.next();
-                // Read where it is returned from, without moving the struct around: from
-                // the entries the skim finds, or else with the deserializer.
+                // Entry by entry from the skim's ranges, in the place it is returned from;
+                // what is not plain (escaped keys...) through the deserializer.
                 let mut out = T::default();
-                let entries = skim::dict_entries(serializer, bytes, &crate::Limits::default());
-                if let Some(read) =
-                    entries.and_then(|e| fill_from_entries(&mut out, serializer, bytes, &e))
-                {
-                    return read.map(|()| out).map_err(|(key, problem)| {
-                        MessageError::InvalidOption {
-                            message: self.message,
-                            element,
-                            key,
-                            problem,
-                        }
-                    });
-                }
-                out = T::default();
-                match serializer.deserialize_element_seed(bytes, ParseInto(&mut out)) {
-                    Some(Ok(Ok(()))) => return Ok(out),
-                    Some(Ok(Err(wrong))) => Err(wrong),
-                    // The caller checked it is a dict; the full decoder says what else is
-                    // wrong.
-                    Some(Err(_)) => return Err(undecodable),
+                let read = skim::dict_entries(serializer, bytes, &crate::Limits::default())
+                    .and_then(|e| fill_from_entries(&mut out, serializer, bytes, &e));
+                match read {
+                    Some(read) => read.map(|()| out),
                     None => match serializer.deserialize_element::<Parsed<T>>(bytes) {
                         Ok(Parsed(parsed)) => parsed,
-                        Err(_) => return Err(undecodable),
+                        // The caller checked it is a dict; the full decoder says what else
+                        // is wrong.
+                        Err(_) => {
+                            return Err(MessageError::WrongElementType {
+                                message: self.message,
+                                element,
+                                expected: "a dict",
+                                found: "an undecodable dict",
+                            })
+                        }
                     },
                 }
             }
@@ -278,9 +254,20 @@ impl Elements<'_> {
     }
 }
 
-/// An integer read straight from an encoded element: what [`value_to_u64`] takes of the
-/// integers (a float, a negative or anything else is left to the decoded path).
-pub(super) struct Unsigned(pub u64);
+/// An encoded element read straight as what [`value_to_u64`] takes of the integers: in a
+/// plain form without serde, else through it (a float, a negative or anything else is
+/// `None`, left to the decoded path).
+pub(super) fn read_unsigned(serializer: Serializer, bytes: &[u8]) -> Option<u64> {
+    serializer.plain_uint(bytes).or_else(|| {
+        serializer
+            .deserialize_element::<Unsigned>(bytes)
+            .ok()
+            .map(|u| u.0)
+    })
+}
+
+/// An integer read through serde (see [`read_unsigned`]).
+struct Unsigned(u64);
 
 impl<'de> serde::Deserialize<'de> for Unsigned {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

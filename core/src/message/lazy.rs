@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::decode::{message_from_parts, Element, Unsigned};
+use super::decode::{message_from_parts, read_unsigned, Element};
 use super::{code, Message, Payload};
 use crate::serializer::{bounded, skim, DecodeError, Limits, Serializer};
 use crate::value::{Dict, Value};
@@ -176,12 +176,7 @@ pub(crate) fn decode(
         return full();
     };
     let first = &frame[first.clone()];
-    let Some(code) = serializer.plain_uint(first).or_else(|| {
-        serializer
-            .deserialize_element::<Unsigned>(first)
-            .ok()
-            .map(|u| u.0)
-    }) else {
+    let Some(code) = read_unsigned(serializer, first) else {
         return full();
     };
     let Some(at) = payload_index(code) else {

@@ -284,31 +284,6 @@ impl<'de, T: OptionsStruct> serde::de::Visitor<'de> for ParsedVisitor<T> {
     }
 }
 
-/// Reads an options/details struct straight from a serializer's map into `out`, where it
-/// will stay (the struct is large: moving it costs more than reading it). The outer
-/// result is the deserializer's; the inner one names a key whose value was wrong.
-pub(crate) struct ParseInto<'a, T>(pub &'a mut T);
-
-impl<'de, T: OptionsStruct> serde::de::DeserializeSeed<'de> for ParseInto<'_, T> {
-    type Value = Result<(), (String, String)>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, T: OptionsStruct> serde::de::Visitor<'de> for ParseInto<'_, T> {
-    type Value = Result<(), (String, String)>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a dict")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        fill(self.0, map)
-    }
-}
-
 /// Sets `out`'s keys from `map`; the first key with a wrong value, and what was wrong,
 /// when there is one (the rest of the map is read, and dropped, so the deserializer ends
 /// where it should).

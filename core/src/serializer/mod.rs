@@ -311,29 +311,6 @@ impl Serializer {
         }
     }
 
-    /// Reads one element of a message (checked already by the skim) through `seed`, which
-    /// may fill a place of the caller's rather than return a value: JSON and MessagePack
-    /// only (ciborium takes no seed), `None` for CBOR.
-    pub(crate) fn deserialize_element_seed<'a, S: serde::de::DeserializeSeed<'a>>(
-        self,
-        bytes: &'a [u8],
-        seed: S,
-    ) -> Option<Result<S::Value, String>> {
-        Some(match self {
-            Serializer::Json => {
-                let mut de = serde_json::Deserializer::from_slice(bytes);
-                seed.deserialize(&mut de)
-                    .and_then(|v| de.end().map(|()| v))
-                    .map_err(|e| e.to_string())
-            }
-            Serializer::MsgPack => {
-                let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-                seed.deserialize(&mut de).map_err(|e| e.to_string())
-            }
-            Serializer::Cbor => return None,
-        })
-    }
-
     /// Decodes without the size check; the budget is installed by the caller.
     fn decode_unchecked(self, bytes: &[u8], limits: &Limits) -> Result<Value, String> {
         match self {

@@ -40,14 +40,7 @@ pub(crate) fn skim_flagged(
             limit: limits.max_message_size,
         });
     }
-    let mut walk = Walk {
-        serializer,
-        bytes,
-        at: 0,
-        limits,
-        values_left: limits.max_values,
-        defer: false,
-    };
+    let mut walk = Walk::new(serializer, bytes, limits);
     let elements = match serializer {
         Serializer::MsgPack => walk.msgpack_message()?,
         Serializer::Cbor => walk.cbor_message()?,
@@ -64,14 +57,7 @@ pub(crate) fn dict_entries(
     bytes: &[u8],
     limits: &Limits,
 ) -> Option<Vec<(Range<usize>, Range<usize>)>> {
-    let mut walk = Walk {
-        serializer,
-        bytes,
-        at: 0,
-        limits,
-        values_left: limits.max_values,
-        defer: false,
-    };
+    let mut walk = Walk::new(serializer, bytes, limits);
     let mut entries = Vec::new();
     let depth = walk.enter(0).ok()?;
     match serializer {
@@ -234,6 +220,17 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
+    fn new(serializer: Serializer, bytes: &'a [u8], limits: &'a Limits) -> Self {
+        Walk {
+            serializer,
+            bytes,
+            at: 0,
+            limits,
+            values_left: limits.max_values,
+            defer: false,
+        }
+    }
+
     fn syntax(&self, what: &str) -> DecodeError {
         DecodeError::Syntax {
             serializer: self.serializer.name(),
