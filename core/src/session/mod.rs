@@ -74,15 +74,22 @@ mod config;
 mod error;
 mod event;
 mod limit;
+mod reconnect;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_policy;
+#[cfg(test)]
+mod tests_reconnect;
 
 pub use config::{SessionConfig, DEFAULT_AGENT};
 pub use error::{ProtocolError, UsageError};
 pub use event::{SessionEvent, SessionState};
 pub use limit::SendLimit;
+pub use reconnect::{
+    Bound, Failure, GiveUp, LiveId, LiveRequest, ReconnectAction, ReconnectPolicy, ReconnectState,
+    Reconnector, Release, Restore, Restored,
+};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
