@@ -201,6 +201,7 @@ impl RouterBuilder {
                 stop: stop_rx.map(|_| ()).boxed().shared(),
                 stop_tx: Mutex::new(Some(stop_tx)),
                 stopping: AtomicBool::new(false),
+                listeners_closed: Mutex::new(Vec::new()),
                 cookies,
                 issues_cookies: cookie_key.is_some(),
             }
@@ -240,6 +241,9 @@ pub(crate) struct HostShared {
     stop: future::Shared<BoxFuture<'static, ()>>,
     stop_tx: Mutex<Option<oneshot::Sender<()>>>,
     stopping: AtomicBool,
+    /// Each listener's socket is closed when its sender is dropped: shutdown waits for them,
+    /// so the addresses are free again when it returns.
+    listeners_closed: Mutex<Vec<oneshot::Receiver<()>>>,
     /// Cookie authentication: which cookie stands for whom. Shared by the WebSocket
     /// handshakes (is the presented cookie known?) and the router tasks (bind a cookie).
     cookies: Arc<Mutex<CookieStore>>,
@@ -333,9 +337,19 @@ impl RouterHandle {
             });
         }
         let listener_options = Arc::new(ListenOptions { tls, cookie });
+        let (closed, listener_closed) = oneshot::channel();
+        if let Ok(mut list) = self.shared.listeners_closed.lock() {
+            list.push(listener_closed);
+        }
         runtime::spawn(
             &**rt,
-            accept_loop(self.shared.clone(), listener, endpoint, listener_options),
+            accept_loop(
+                self.shared.clone(),
+                listener,
+                endpoint,
+                listener_options,
+                closed,
+            ),
         );
         Ok(bound_url)
     }
@@ -347,6 +361,15 @@ impl RouterHandle {
         self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(stop) = self.shared.stop_tx.lock().ok().and_then(|mut s| s.take()) {
             let _ = stop.send(());
+        }
+        let listeners = self
+            .shared
+            .listeners_closed
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default();
+        for closed in listeners {
+            let _ = closed.await;
         }
         let mut done = Vec::new();
         for mut task in self.shared.directory.all() {
@@ -472,6 +495,7 @@ async fn accept_loop(
     mut listener: Box<dyn Listener>,
     endpoint: Endpoint,
     options: Arc<ListenOptions>,
+    closed: oneshot::Sender<()>,
 ) {
     let stop = shared.stop.clone();
     futures::pin_mut!(stop);
@@ -499,6 +523,9 @@ async fn accept_loop(
             }
         }
     }
+    // The socket first, then the word that it is closed.
+    drop(listener);
+    drop(closed);
 }
 
 /// Serves one accepted connection: TLS, the transport handshake, then messages both ways.
