@@ -9,7 +9,8 @@ async fn main() -> Result<(), nexus_tokio::Error> {
     let client = nexus_tokio::connect(&nexus_examples::url(), ClientConfig::new("realm1")).await?;
 
     // The handler is async; it gets the call's arguments and returns a result or an error.
-    client
+    // The procedure stays registered while `_add` lives.
+    let _add = client
         .register("com.example.add", |inv: Invocation| async move {
             let (Some(a), Some(b)) = (
                 inv.args.first().and_then(Value::as_i64),

@@ -320,7 +320,9 @@ async fn main() -> ExitCode {
             (Expect::Welcome(authid, authrole, authmethod), Ok(client)) => {
                 let got = (client.authid(), client.authrole(), client.authmethod());
                 let _ = client.close().await;
-                if got == (Some(*authid), Some(*authrole), Some(*authmethod)) {
+                if (got.0.as_deref(), got.1.as_deref(), got.2.as_deref())
+                    == (Some(*authid), Some(*authrole), Some(*authmethod))
+                {
                     Ok(format!(
                         "authid={authid} authrole={authrole} authmethod={authmethod}"
                     ))
@@ -331,9 +333,9 @@ async fn main() -> ExitCode {
             (Expect::WelcomeBy(authid, authrole, authmethod, authprovider), Ok(client)) => {
                 let welcome = client.welcome();
                 let got = (
-                    client.authid(),
-                    client.authrole(),
-                    client.authmethod(),
+                    welcome.authid.as_deref(),
+                    welcome.authrole.as_deref(),
+                    welcome.authmethod.as_deref(),
                     welcome.authprovider.as_deref(),
                 );
                 let want = (

@@ -27,7 +27,8 @@ async fn main() -> Result<(), nexus_tokio::Error> {
                 Default::default(),
             ))
         })
-        .await?;
+        .await?
+        .detach();
 
     // A network client of the same router calls the in-process callee.
     let remote = nexus_tokio::connect(&url, ClientConfig::new("realm1")).await?;

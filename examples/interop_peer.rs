@@ -54,7 +54,8 @@ async fn run(argv: &[String]) -> Result<(), String> {
                     Ok(Payload::new(inv.args, inv.kwargs))
                 })
                 .await
-                .map_err(s)?;
+                .map_err(s)?
+                .detach();
             // add: the sum of the integer arguments.
             client
                 .register(&add, |inv: Invocation| async move {
@@ -66,7 +67,8 @@ async fn run(argv: &[String]) -> Result<(), String> {
                     }
                 })
                 .await
-                .map_err(s)?;
+                .map_err(s)?
+                .detach();
             // error: an application error carrying the call's arguments.
             client
                 .register(&error, |inv: Invocation| async move {
@@ -77,7 +79,8 @@ async fn run(argv: &[String]) -> Result<(), String> {
                     )
                 })
                 .await
-                .map_err(s)?;
+                .map_err(s)?
+                .detach();
             println!("{}", json!({ "registered": [echo, add, error] }));
             // Serve until the test closes our stdin (or the router ends the session).
             let (mut stdin, mut sink) = (tokio::io::stdin(), Vec::new());
@@ -100,9 +103,14 @@ async fn run(argv: &[String]) -> Result<(), String> {
         ("subscriber", [topic, count]) => {
             let count: usize = count.parse().map_err(|_| "COUNT must be a number")?;
             let mut events = client.subscribe(topic).await.map_err(s)?;
-            println!("{}", json!({ "subscribed": events.id().get() }));
+            let id = events.id().ok_or("the subscription ended")?;
+            println!("{}", json!({ "subscribed": id.get() }));
             for _ in 0..count {
-                let event = events.next().await.ok_or("the subscription ended")?;
+                let event = events
+                    .next()
+                    .await
+                    .ok_or("the subscription ended")?
+                    .map_err(|e| e.to_string())?;
                 println!(
                     "{}",
                     json!({ "event": {

@@ -9,13 +9,16 @@ use nexus_tokio::ClientConfig;
 async fn main() -> Result<(), nexus_tokio::Error> {
     let client = nexus_tokio::connect(&nexus_examples::url(), ClientConfig::new("realm1")).await?;
 
-    // A subscription is a stream of events; it ends when the session ends.
+    // A subscription is a stream of events (and of the gaps where some were missed); it
+    // ends when the session ends. Dropping it unsubscribes.
     let mut ticks = client.subscribe("com.example.ticks").await?;
     println!("subscribed to com.example.ticks; press Ctrl-C to stop");
     loop {
         tokio::select! {
             event = ticks.next() => match event {
-                Some(event) => println!("event {}: {:?} {:?}", event.publication, event.args, event.kwargs),
+                Some(Ok(event)) => println!("event {}: {:?} {:?}", event.publication, event.args, event.kwargs),
+                // Where events may have been missed (this reader fell behind).
+                Some(Err(gap)) => eprintln!("{gap}"),
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => break,

@@ -49,7 +49,8 @@ async fn calls_and_events_cross_the_relay() {
         ),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
 
     for (url, serializer) in [
         (&tcp, Serializer::MsgPack),
@@ -115,7 +116,10 @@ async fn calls_and_events_cross_the_relay() {
     .await
     .unwrap();
     for events in [&mut a, &mut b] {
-        let event = within("event", events.next()).await.expect("an event");
+        let event = within("event", events.next())
+            .await
+            .expect("an event")
+            .expect("an event, not a gap");
         assert_eq!(event.args, args![7, "x"]);
         assert_eq!(event.kwargs, kwargs! {"n" => 1});
     }

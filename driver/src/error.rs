@@ -162,6 +162,29 @@ pub enum Error {
         #[source]
         cause: std::sync::Arc<Error>,
     },
+    /// The connection to the router was lost while the request was outstanding, for
+    /// `cause`. The request's outcome is unknown (a call may or may not have run). With a
+    /// [`reconnect`](crate::ClientConfig::reconnect) policy the client is reconnecting.
+    #[error("the connection to the router was lost while the request was outstanding: {cause}")]
+    ConnectionLost {
+        /// Why the connection ended.
+        #[source]
+        cause: std::sync::Arc<Error>,
+    },
+    /// The client is disconnected (reconnecting), and the request could not wait for the
+    /// next session: [`ClientConfig::wait_for_connection`](crate::ClientConfig::wait_for_connection)
+    /// is zero, or it passed.
+    #[error("the client is not connected to the router (it is reconnecting); waited {waited:?}, as ClientConfig::wait_for_connection allows")]
+    NotConnected {
+        /// How long the request waited.
+        waited: Duration,
+    },
+    /// The router revoked the subscription or registration.
+    #[error("the router revoked it{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Revoked {
+        /// Why, if the router said.
+        reason: Option<String>,
+    },
     /// A deadline passed.
     #[error("timed out after {after:?}: {what}")]
     Timeout {
@@ -195,6 +218,35 @@ impl Error {
         Error::Listen {
             url: url.to_owned(),
             source,
+        }
+    }
+
+    /// A copy for another receiver: the variants that can be copied are; the others become
+    /// [`Error::SessionEnded`] with the original as its cause.
+    pub(crate) fn duplicate(self: &std::sync::Arc<Error>) -> Error {
+        match &**self {
+            Error::Aborted { reason, message } => Error::Aborted {
+                reason: reason.clone(),
+                message: message.clone(),
+            },
+            Error::Closed => Error::Closed,
+            Error::Protocol(e) => Error::Protocol(e.clone()),
+            Error::Authentication(e) => Error::Authentication(e.clone()),
+            Error::Wamp(e) => Error::Wamp(e.clone()),
+            Error::Timeout { what, after } => Error::Timeout {
+                what,
+                after: *after,
+            },
+            Error::NotConnected { waited } => Error::NotConnected { waited: *waited },
+            Error::Revoked { reason } => Error::Revoked {
+                reason: reason.clone(),
+            },
+            Error::ConnectionLost { cause } => Error::ConnectionLost {
+                cause: cause.clone(),
+            },
+            _ => Error::SessionEnded {
+                cause: self.clone(),
+            },
         }
     }
 

@@ -34,8 +34,9 @@ pub mod runtime;
 mod wire;
 
 pub use client::{
-    connect_transport, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig, Event,
-    HandlerResult, Invocation, Registration, Subscription,
+    connect_transport, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig,
+    ClientState, ClientStates, Event, HandlerResult, Invocation, Missed, Registration,
+    Subscription, SubscriptionError, SubscriptionItem,
 };
 pub use cookie::CookieJar;
 pub use error::{Error, WampError};
@@ -44,6 +45,8 @@ pub use host::{
 };
 pub use rpc::{CallSender, InvocationStream, Progress, ProgressiveCall, Revocations, Revoked};
 pub use runtime::{BoxIo, Listener, Runtime, TimedOut};
+
+pub use nexus_core::session::ReconnectPolicy;
 
 pub use nexus_core;
 pub use nexus_transports;

@@ -389,7 +389,7 @@ impl std::fmt::Debug for CallSender {
 
 /// A registration or subscription the router ended on its own (registration or
 /// subscription revocation), from [`Client::revocations`](crate::Client::revocations).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Revoked {
     /// A registration ended: its handler gets no more invocations (those running finish).
@@ -405,6 +405,16 @@ pub enum Revoked {
         id: SubscriptionId,
         /// Why, if the router said.
         reason: Option<String>,
+    },
+    /// After a reconnection, the router refused to register `procedure` again (another
+    /// callee took an exclusive registration meanwhile, a permission was withdrawn...): its
+    /// handler gets no more invocations. (A subscription that cannot be restored ends its
+    /// stream with the error.)
+    NotRestored {
+        /// The procedure (or pattern).
+        procedure: nexus_core::Uri,
+        /// The router's answer.
+        error: Box<crate::WampError>,
     },
 }
 

@@ -4,6 +4,8 @@
 //! - `cargo run -p nexus-examples --example caller` calls it;
 //! - `cargo run -p nexus-examples --example subscriber` listens on `com.example.ticks`;
 //! - `cargo run -p nexus-examples --example publisher` publishes to it;
+//! - `cargo run -p nexus-examples --example resilient` serves and subscribes across restarts
+//!   of the router (stop and start nexusd while it runs);
 //! - `cargo run -p nexus-examples --example embedded_router` runs a router and a client in
 //!   one program.
 //!

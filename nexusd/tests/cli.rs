@@ -85,7 +85,8 @@ async fn serves_clients_and_shuts_down_gracefully_on_sigterm() {
             Ok(Payload::new(args![n * 2], Default::default()))
         })
         .await
-        .unwrap();
+        .unwrap()
+        .detach();
     let caller = nexus_tokio::connect(&urls[0], ClientConfig::new("realm1"))
         .await
         .unwrap();

@@ -219,7 +219,7 @@ async fn connect(url: &str, config: ClientConfig) -> Result<Client, Error> {
     Client::connect(nexus_tokio::runtime(), url, config).await
 }
 
-fn who(client: &Client) -> (Option<&str>, Option<&str>, Option<&str>) {
+fn who(client: &Client) -> (Option<String>, Option<String>, Option<String>) {
     (client.authid(), client.authrole(), client.authmethod())
 }
 
@@ -242,7 +242,11 @@ async fn every_method_against_a_nexus_router() {
     let client = connect(&url, c().ticket("t1cket")).await.unwrap();
     assert_eq!(
         who(&client),
-        (Some("joe"), Some("ticket-role"), Some("ticket"))
+        (
+            Some("joe".into()),
+            Some("ticket-role".into()),
+            Some("ticket".into())
+        )
     );
     let wrong = connect(&url, c().ticket("wrong")).await.unwrap_err();
     assert!(matches!(wrong, Error::Aborted { .. }), "{wrong}");
@@ -250,14 +254,18 @@ async fn every_method_against_a_nexus_router() {
     let client = connect(&url, c().wampcra("cra-secret")).await.unwrap();
     assert_eq!(
         who(&client),
-        (Some("joe"), Some("wampcra-role"), Some("wampcra"))
+        (
+            Some("joe".into()),
+            Some("wampcra-role".into()),
+            Some("wampcra".into())
+        )
     );
     let wrong = connect(&url, c().wampcra("wrong")).await.unwrap_err();
     assert!(matches!(wrong, Error::Aborted { .. }), "{wrong}");
 
     let key = || SigningKey::from_seed(&CLIENT_SEED);
     let client = connect(&url, c().cryptosign(key())).await.unwrap();
-    assert_eq!(client.authmethod(), Some("cryptosign"));
+    assert_eq!(client.authmethod().as_deref(), Some("cryptosign"));
     let wrong = connect(&url, c().cryptosign(SigningKey::from_seed(&[1; 32])))
         .await
         .unwrap_err();
@@ -275,7 +283,7 @@ async fn every_method_against_a_nexus_router() {
     let client = connect(&url, c().credentials(trusting(router_key)))
         .await
         .unwrap();
-    assert_eq!(client.authmethod(), Some("cryptosign"));
+    assert_eq!(client.authmethod().as_deref(), Some("cryptosign"));
     let impostor = SigningKey::from_seed(&[2; 32]).public_key();
     let refused = connect(&url, c().credentials(trusting(impostor)))
         .await
@@ -293,8 +301,8 @@ async fn every_method_against_a_nexus_router() {
             c().credentials(Credentials::new().scram_with(password, cheap_scram(variant)))
         };
         let client = connect(&url, scram("pencil")).await.unwrap();
-        assert_eq!(client.authmethod(), Some(variant.authmethod()));
-        assert_eq!(client.authid(), Some("joe"));
+        assert_eq!(client.authmethod().as_deref(), Some(variant.authmethod()));
+        assert_eq!(client.authid().as_deref(), Some("joe"));
         let wrong = connect(&url, scram("crayon")).await.unwrap_err();
         assert!(matches!(wrong, Error::Aborted { .. }), "{wrong}");
     }
@@ -303,7 +311,7 @@ async fn every_method_against_a_nexus_router() {
     let client = connect(&url, c().anonymous().wampcra("cra-secret").ticket("t1cket"))
         .await
         .unwrap();
-    assert_eq!(client.authmethod(), Some("wampcra"));
+    assert_eq!(client.authmethod().as_deref(), Some("wampcra"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

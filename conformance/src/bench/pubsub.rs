@@ -461,8 +461,16 @@ async fn receive(
     };
     let mut last = vec![0u64; board.publishers];
     let mut events = subscription.take_until(stop);
-    while let Some(event) = events.next().await {
+    while let Some(item) = events.next().await {
         let now = plan.nanos(Instant::now());
+        let event = match item {
+            Ok(event) => event,
+            // A gap (the client's queue was full): the sequence numbers count what is lost.
+            Err(e) => {
+                tally.errors.push(format!("subscriber {index}: {e}"));
+                continue;
+            }
+        };
         let Some((sent, publisher, seq, measured)) = parse_event(&event.args) else {
             tally
                 .errors

@@ -38,7 +38,8 @@ pub(super) async fn run(
         .map_err(|source| BenchError::Register {
             procedure: procedure.to_string(),
             source: Box::new(source),
-        })?;
+        })?
+        .detach();
     let callers = open_many(target, args.callers).await?;
     let payload = Value::String("x".repeat(args.payload));
     callers[0]

@@ -10,6 +10,7 @@ use nexus_core::auth::client::Credentials;
 use nexus_core::auth::cryptosign::SigningKey;
 use nexus_core::auth::Secret;
 use nexus_core::message::{AuthenticateExtra, Challenge};
+use nexus_core::session::ReconnectPolicy;
 use nexus_core::{Dict, Limits, Serializer};
 
 use crate::cookie::CookieJar;
@@ -50,9 +51,17 @@ pub struct ClientConfig {
     pub on_challenge: Option<ChallengeHandler>,
     /// Sends a ping after this much silence and gives up after twice as much.
     pub keepalive: Option<Duration>,
-    /// Events buffered per subscription before new ones are dropped (a slow consumer
-    /// must not stall the client).
+    /// Events queued per [`Subscription`](crate::Subscription) before new ones are dropped
+    /// (a slow consumer must not stall the client); the stream reports how many it missed
+    /// ([`Missed::Lagged`](crate::Missed::Lagged)).
     pub event_buffer: usize,
+    /// How the client reconnects when the connection is lost (see
+    /// [`ClientConfig::reconnect`]); `None`: the client ends with its first connection.
+    pub reconnect: Option<ReconnectPolicy>,
+    /// How long a request made while the client is disconnected (reconnecting) waits for
+    /// the next session before failing with [`Error::NotConnected`]; zero (the default):
+    /// it fails at once.
+    pub wait_for_connection: Duration,
     /// Where WebSocket cookies come from and go to (see [`ClientConfig::cookie_jar`]).
     pub cookie_jar: Option<CookieJar>,
     /// Offers `tls` (TLS client certificate authentication) first, before the credentials'
@@ -76,9 +85,47 @@ impl ClientConfig {
             on_challenge: None,
             keepalive: Some(Duration::from_secs(30)),
             event_buffer: 4096,
+            reconnect: None,
+            wait_for_connection: Duration::ZERO,
             cookie_jar: None,
             offer_tls: false,
         }
+    }
+
+    /// Reconnects with `policy` whenever the connection is lost: after each new join the
+    /// client authenticates again (with the same credentials, and the cookie jar's cookie),
+    /// subscribes and registers again everything the application still holds, and the
+    /// handles, handlers and streams carry on. Calls in flight when the connection drops
+    /// fail with [`Error::ConnectionLost`]; subscription streams say where events may have
+    /// been missed ([`Missed::Disconnected`](crate::Missed::Disconnected)). A router that
+    /// refuses the join (ABORT: bad credentials, no such realm) stops the retries with that
+    /// error. The first connection is retried by the same policy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nexus_driver::ReconnectPolicy;
+    ///
+    /// let config = nexus_driver::ClientConfig::new("realm1")
+    ///     .reconnect(ReconnectPolicy::new().max_delay(Duration::from_secs(5)))
+    ///     .wait_for_connection(Duration::from_secs(2));
+    /// assert!(config.reconnect.is_some());
+    /// ```
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// Lets requests made while disconnected wait up to `wait` for the next session
+    /// (see [`wait_for_connection`](Self::wait_for_connection)).
+    pub fn wait_for_connection(mut self, wait: Duration) -> Self {
+        self.wait_for_connection = wait;
+        self
+    }
+
+    /// Sets how many events each subscription queues for a slow reader.
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events.max(1);
+        self
     }
 
     /// Offers only `serializer`.
@@ -199,7 +246,7 @@ impl ClientConfig {
     /// // The next one needs nothing but the cookie.
     /// let config = ClientConfig::new("realm1").cookie_jar(jar);
     /// let second = Client::connect(runtime, "ws://127.0.0.1:8080/ws", config).await?;
-    /// assert_eq!(second.authid(), Some("joe"));
+    /// assert_eq!(second.authid().as_deref(), Some("joe"));
     /// # Ok(()) }
     /// ```
     pub fn cookie_jar(mut self, jar: CookieJar) -> Self {
@@ -262,6 +309,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("authmethods", &self.authmethods)
             .field("cookie_jar", &self.cookie_jar)
             .field("offer_tls", &self.offer_tls)
+            .field("reconnect", &self.reconnect)
+            .field("wait_for_connection", &self.wait_for_connection)
             .finish_non_exhaustive()
     }
 }

@@ -18,58 +18,34 @@ use nexus_core::{Serializer, SessionId, Uri};
 use nexus_transports::{Endpoint, Transport};
 
 use super::link::{Link, Received};
-use super::pump::Task;
-use super::{Client, ClientConfig, Shared, Watchers};
+use super::pump::Conn;
+use super::supervise::Task;
+use super::{Client, ClientConfig, Common, Shared};
 use crate::error::Error;
 use crate::host::RouterHandle;
 use crate::runtime::{self, Runtime};
 
+/// Where a client connects, again after each lost connection.
+#[derive(Clone)]
+pub(super) enum Target {
+    /// A router's URL.
+    Url(String),
+    /// An in-process router.
+    Local(RouterHandle),
+}
+
 impl Client {
     /// Connects to `url` (`ws://`, `wss://`, `tcp://`, `tcps://`, `unix://`) and joins
-    /// `config.realm`.
+    /// `config.realm`. Completes once joined; with a
+    /// [`reconnect`](ClientConfig::reconnect) policy, failed attempts are retried by it
+    /// first, and from then on the client reconnects whenever the connection is lost.
     pub async fn connect(
         runtime: Arc<dyn Runtime>,
         url: &str,
         config: ClientConfig,
     ) -> Result<Client, Error> {
-        let started = Instant::now();
-        let endpoint = Endpoint::parse(url).map_err(Error::Url)?;
-        // The jar's cookies for this host, on WebSocket only.
-        let cookie_host = match (&endpoint, &config.cookie_jar) {
-            (Endpoint::WebSocket { host, tls, .. }, Some(jar)) => Some((jar, host.clone(), *tls)),
-            _ => None,
-        };
-        let mut headers = Vec::new();
-        if let Some((jar, host, tls)) = &cookie_host {
-            if let Some(cookie) = jar.header(host, *tls) {
-                headers.push(("Cookie".to_owned(), cookie));
-            }
-        }
-        let cookie_sent = !headers.is_empty();
-        let transport = open_transport(
-            &*runtime,
-            url,
-            &endpoint,
-            &config.serializers,
-            config.tls.clone(),
-            config.limits.max_message_size,
-            config.connect_timeout,
-            headers,
-        )
-        .await?;
-        if let Some((jar, host, _)) = &cookie_host {
-            for (name, value) in transport.response_headers() {
-                if name.eq_ignore_ascii_case("set-cookie") {
-                    jar.store(host, value);
-                }
-            }
-        }
-        let link = Link::Wire {
-            transport,
-            limits: config.limits,
-        };
-        let left = config.connect_timeout.saturating_sub(started.elapsed());
-        Client::start(runtime, link, config, left, cookie_sent).await
+        Endpoint::parse(url).map_err(Error::Url)?;
+        Client::start(runtime, Target::Url(url.to_owned()), config).await
     }
 
     /// Joins `config.realm` on an in-process router, without a socket or serialization.
@@ -77,95 +53,180 @@ impl Client {
         router: &RouterHandle,
         config: ClientConfig,
     ) -> Result<Client, Error> {
-        let link = Link::Local(router.attach_local().await?);
-        let timeout = config.connect_timeout;
-        Client::start(router.runtime(), link, config, timeout, false).await
+        Client::start(router.runtime(), Target::Local(router.clone()), config).await
     }
 
     async fn start(
         runtime: Arc<dyn Runtime>,
-        mut link: Link,
-        config: ClientConfig,
-        timeout: Duration,
-        cookie_sent: bool,
+        target: Target,
+        mut config: ClientConfig,
     ) -> Result<Client, Error> {
-        let realm = Uri::parse(config.realm.clone())?;
-        let mut session_config = SessionConfig::new(realm);
-        session_config.authid = config.authid.clone();
-        session_config.authmethods = config.authmethods.clone();
-        session_config.authextra = config.authextra.clone();
-        let mut session = Session::new(session_config);
-        // Transport-level methods: the WebSocket cookie sent, the client certificate.
-        let mut transport_methods = Vec::new();
-        if cookie_sent {
-            transport_methods.push("cookie");
-        }
-        if config.offer_tls {
-            transport_methods.push("tls");
-        }
-        session.set_transport_authmethods(transport_methods);
-        session.set_send_limit(link.send_limit());
-        // A handler is stopped when its call is canceled; the caller gets canceled at once.
-        session.set_answer_interrupts(true);
-        let mut credentials = config.credentials.clone();
-        if let Some(authid) = &config.authid {
-            credentials = credentials.authid(authid.clone());
-        }
-        let joined = if credentials.is_empty() {
-            session.join().map_err(Error::from)
-        } else {
-            session.set_credentials(credentials);
-            random_bytes().and_then(|random| {
-                session.join_with_random(&random).map_err(|e| match e {
-                    UsageError::Credentials(e) => Error::Authentication(e),
-                    e => Error::Usage(e),
-                })
-            })
-        };
-        if let Err(e) = joined {
-            link.close().await;
-            return Err(e);
-        }
-        let handshake = handshake(&mut session, &mut link, &config);
-        let (id, welcome) = match runtime::timeout(&*runtime, timeout, handshake).await {
-            Ok(Ok(joined)) => joined,
-            Ok(Err(e)) => {
-                link.close().await;
-                return Err(e);
-            }
-            Err(_) => {
-                link.close().await;
-                return Err(Error::Timeout {
-                    what: "connecting and joining took longer than ClientConfig::connect_timeout",
-                    after: config.connect_timeout,
-                });
-            }
-        };
+        config.event_buffer = config.event_buffer.max(1);
+        let config = Arc::new(config);
         let (cmd, cmds) = mpsc::unbounded();
         let (closed_tx, closed_rx) = oneshot::channel();
         let (alive, dropped) = oneshot::channel();
-        let revocations = Arc::new(std::sync::Mutex::new(Watchers::default()));
+        let (first_tx, first_rx) = oneshot::channel();
+        let common = Arc::new(Common::new());
         let shared = Arc::new(Shared {
             cmd: cmd.clone(),
-            session: id,
-            welcome,
+            common: common.clone(),
             tokens: AtomicU64::new(1),
-            event_buffer: config.event_buffer.max(1),
             closed: closed_rx.shared(),
-            revocations: revocations.clone(),
             _alive: alive,
         });
-        let task = Task::new(
-            session,
-            runtime.clone(),
-            cmd,
-            config.keepalive,
-            config.event_buffer,
-            revocations,
-        );
-        runtime::spawn(&*runtime, task.run(link, cmds, dropped, closed_tx));
-        Ok(Client { shared })
+        // The jitter of the reconnection delays; not a secret, but unlike every other client's.
+        let seed = random_seed();
+        let task = Task::new(runtime.clone(), target, config, common, cmd, seed);
+        runtime::spawn(&*runtime, task.run(cmds, dropped, first_tx, closed_tx));
+        match first_rx.await {
+            Ok(Ok(())) => Ok(Client { shared }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Closed),
+        }
     }
+}
+
+/// A joined connection.
+pub(super) struct Joined {
+    pub(super) conn: Conn,
+    pub(super) id: SessionId,
+    pub(super) welcome: WelcomeDetails,
+}
+
+/// Connects once and joins: the transport, the WAMP handshake and authentication.
+pub(super) async fn connect_and_join(
+    runtime: Arc<dyn Runtime>,
+    target: Target,
+    config: Arc<ClientConfig>,
+) -> Result<Box<Joined>, Error> {
+    let started = Instant::now();
+    let (link, cookie_sent) = match target {
+        Target::Url(url) => {
+            let endpoint = Endpoint::parse(&url).map_err(Error::Url)?;
+            // The jar's cookies for this host, on WebSocket only.
+            let cookie_host = match (&endpoint, &config.cookie_jar) {
+                (Endpoint::WebSocket { host, tls, .. }, Some(jar)) => {
+                    Some((jar, host.clone(), *tls))
+                }
+                _ => None,
+            };
+            let mut headers = Vec::new();
+            if let Some((jar, host, tls)) = &cookie_host {
+                if let Some(cookie) = jar.header(host, *tls) {
+                    headers.push(("Cookie".to_owned(), cookie));
+                }
+            }
+            let cookie_sent = !headers.is_empty();
+            let transport = open_transport(
+                &*runtime,
+                &url,
+                &endpoint,
+                &config.serializers,
+                config.tls.clone(),
+                config.limits.max_message_size,
+                config.connect_timeout,
+                headers,
+            )
+            .await?;
+            if let Some((jar, host, _)) = &cookie_host {
+                for (name, value) in transport.response_headers() {
+                    if name.eq_ignore_ascii_case("set-cookie") {
+                        jar.store(host, value);
+                    }
+                }
+            }
+            let link = Link::Wire {
+                transport,
+                limits: config.limits,
+            };
+            (link, cookie_sent)
+        }
+        Target::Local(router) => (Link::Local(router.attach_local().await?), false),
+    };
+    let left = config.connect_timeout.saturating_sub(started.elapsed());
+    join(runtime, link, &config, left, cookie_sent).await
+}
+
+/// Joins over an open link.
+async fn join(
+    runtime: Arc<dyn Runtime>,
+    mut link: Link,
+    config: &ClientConfig,
+    timeout: Duration,
+    cookie_sent: bool,
+) -> Result<Box<Joined>, Error> {
+    let realm = Uri::parse(config.realm.clone())?;
+    let mut session_config = SessionConfig::new(realm);
+    session_config.authid = config.authid.clone();
+    session_config.authmethods = config.authmethods.clone();
+    session_config.authextra = config.authextra.clone();
+    let mut session = Session::new(session_config);
+    // Transport-level methods: the WebSocket cookie sent, the client certificate.
+    let mut transport_methods = Vec::new();
+    if cookie_sent {
+        transport_methods.push("cookie");
+    }
+    if config.offer_tls {
+        transport_methods.push("tls");
+    }
+    session.set_transport_authmethods(transport_methods);
+    session.set_send_limit(link.send_limit());
+    // A handler is stopped when its call is canceled; the caller gets canceled at once.
+    session.set_answer_interrupts(true);
+    let mut credentials = config.credentials.clone();
+    if let Some(authid) = &config.authid {
+        credentials = credentials.authid(authid.clone());
+    }
+    let joined = if credentials.is_empty() {
+        session.join().map_err(Error::from)
+    } else {
+        session.set_credentials(credentials);
+        random_bytes().and_then(|random| {
+            session.join_with_random(&random).map_err(|e| match e {
+                UsageError::Credentials(e) => Error::Authentication(e),
+                e => Error::Usage(e),
+            })
+        })
+    };
+    if let Err(e) = joined {
+        link.close().await;
+        return Err(e);
+    }
+    let handshake = handshake(&mut session, &mut link, config);
+    let (id, welcome) = match runtime::timeout(&*runtime, timeout, handshake).await {
+        Ok(Ok(joined)) => joined,
+        Ok(Err(e)) => {
+            link.close().await;
+            return Err(e);
+        }
+        Err(_) => {
+            link.close().await;
+            return Err(Error::Timeout {
+                what: "connecting and joining took longer than ClientConfig::connect_timeout",
+                after: config.connect_timeout,
+            });
+        }
+    };
+    Ok(Box::new(Joined {
+        conn: Conn { session, link },
+        id,
+        welcome,
+    }))
+}
+
+/// A seed for the reconnection jitter: from the operating system, or the clock if it has
+/// none to give.
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if getrandom::fill(&mut seed).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        seed[..16].copy_from_slice(&nanos.to_le_bytes());
+    }
+    seed
 }
 
 /// Fresh random bytes from the operating system, for HELLO.

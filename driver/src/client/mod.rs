@@ -7,8 +7,11 @@
 
 mod config;
 mod connect;
+mod handles;
 mod link;
 mod pump;
+mod state;
+mod supervise;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +21,7 @@ use std::task::{Context, Poll};
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::FutureExt;
 use nexus_core::message::{
     CallOptions, EventDetails, InvocationDetails, PublishOptions, RegisterOptions, ResultDetails,
     SubscribeOptions, WelcomeDetails, YieldOptions,
@@ -29,7 +32,12 @@ use nexus_core::{
 
 pub use config::{ChallengeHandler, ClientConfig};
 pub use connect::connect_transport;
+pub use handles::{Missed, Registration, Subscription, SubscriptionError, SubscriptionItem};
 pub(crate) use pump::Cmd;
+pub use state::{ClientState, ClientStates};
+
+use handles::Releases;
+use state::StateWatchers;
 
 use crate::error::{Error, WampError};
 use crate::rpc::{
@@ -195,64 +203,44 @@ pub(crate) enum Handler {
     ),
 }
 
-/// A subscription: a stream of events. Dropping it (or [`Client::unsubscribe`]) ends it;
-/// the stream also ends when the router revokes the subscription (reported by
-/// [`Client::revocations`]) or the session ends.
-pub struct Subscription {
-    id: SubscriptionId,
-    token: u64,
-    events: mpsc::Receiver<Event>,
-}
-
-impl Subscription {
-    /// The subscription ID.
-    pub fn id(&self) -> SubscriptionId {
-        self.id
-    }
-}
-
-impl Stream for Subscription {
-    type Item = Event;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.events.poll_next_unpin(cx)
-    }
-}
-
-impl std::fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription")
-            .field("id", &self.id)
-            .finish()
-    }
-}
-
-/// A registration. It stays until [`Client::unregister`], a revocation by the router
-/// (reported by [`Client::revocations`]) or the end of the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Registration {
-    id: RegistrationId,
-}
-
-impl Registration {
-    /// The registration ID.
-    pub fn id(&self) -> RegistrationId {
-        self.id
-    }
-}
-
 struct Shared {
     cmd: mpsc::UnboundedSender<Cmd>,
-    session: SessionId,
-    welcome: WelcomeDetails,
+    common: Arc<Common>,
     tokens: AtomicU64,
-    event_buffer: usize,
     closed: futures::future::Shared<oneshot::Receiver<()>>,
+    /// Dropped with the last `Client` handle, which tells the task to leave.
+    _alive: oneshot::Sender<()>,
+}
+
+/// What the API and the client task share.
+pub(crate) struct Common {
+    /// The current (or last) session and its WELCOME details.
+    joined: std::sync::Mutex<Option<(SessionId, Arc<WelcomeDetails>)>>,
+    states: StateWatchers,
+    /// Handles let go, for the task to release.
+    releases: Arc<Releases>,
     /// Who watches revocations. Shared with the task rather than registered through a
     /// command, so a watcher exists from the moment `revocations()` returns (a command could
     /// be read after a revocation the router already sent).
-    revocations: Arc<std::sync::Mutex<Watchers>>,
-    /// Dropped with the last `Client` handle, which tells the task to leave.
-    _alive: oneshot::Sender<()>,
+    revocations: std::sync::Mutex<Watchers>,
+}
+
+impl Common {
+    fn new() -> Common {
+        Common {
+            joined: std::sync::Mutex::new(None),
+            states: StateWatchers::new(),
+            releases: Arc::new(Releases::default()),
+            revocations: std::sync::Mutex::new(Watchers::default()),
+        }
+    }
+
+    fn joined(&self) -> (SessionId, Arc<WelcomeDetails>) {
+        let joined = self.joined.lock().unwrap_or_else(|e| e.into_inner());
+        joined
+            .clone()
+            .unwrap_or_else(|| (SessionId::MIN, Arc::new(WelcomeDetails::default())))
+    }
 }
 
 /// The revocation watchers; `closed` once the session ended (new watchers end at once).
@@ -284,36 +272,50 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("session", &self.shared.session)
+            .field("session", &self.session_id())
             .finish()
     }
 }
 
 impl Client {
-    /// The session ID the router assigned.
+    /// The ID of the current session (after a reconnection, the new one's; while
+    /// disconnected, the last one's).
     pub fn session_id(&self) -> SessionId {
-        self.shared.session
+        self.shared.common.joined().0
     }
 
-    /// The router's WELCOME details (roles, features, authid, authrole...).
-    pub fn welcome(&self) -> &WelcomeDetails {
-        &self.shared.welcome
+    /// The router's WELCOME details of the current (or last) session: roles, features,
+    /// authid, authrole...
+    pub fn welcome(&self) -> Arc<WelcomeDetails> {
+        self.shared.common.joined().1
     }
 
-    /// The authid the router authenticated this session as (`WELCOME.Details.authid`).
-    pub fn authid(&self) -> Option<&str> {
-        self.shared.welcome.authid.as_deref()
+    /// The authid the router authenticated this client as (`WELCOME.Details.authid`).
+    pub fn authid(&self) -> Option<String> {
+        self.welcome().authid.clone()
     }
 
-    /// The role the router gave this session (`WELCOME.Details.authrole`).
-    pub fn authrole(&self) -> Option<&str> {
-        self.shared.welcome.authrole.as_deref()
+    /// The role the router gave this client (`WELCOME.Details.authrole`).
+    pub fn authrole(&self) -> Option<String> {
+        self.welcome().authrole.clone()
     }
 
     /// The authentication method the router used (`WELCOME.Details.authmethod`), for
     /// example `ticket`, `wampcra`, `cryptosign`, `scram` or `anonymous`.
-    pub fn authmethod(&self) -> Option<&str> {
-        self.shared.welcome.authmethod.as_deref()
+    pub fn authmethod(&self) -> Option<String> {
+        self.welcome().authmethod.clone()
+    }
+
+    /// The client's state as it changes: a stream that starts with the current
+    /// [`ClientState`] and yields each change (connecting, joined, disconnected, retrying),
+    /// ending after [`ClientState::Stopped`].
+    pub fn state(&self) -> ClientStates {
+        self.shared.common.states.watch()
+    }
+
+    /// The client's current state.
+    pub fn current_state(&self) -> ClientState {
+        self.shared.common.states.current()
     }
 
     fn send(&self, cmd: Cmd) -> Result<(), Error> {
@@ -641,18 +643,19 @@ impl Client {
     ///     ..Default::default()
     /// };
     /// let mut events = client.subscribe_with("com.example.sensors", options).await?;
-    /// while let Some(event) = events.next().await {
-    ///     let topic = event.details.topic.as_ref().map(|t| t.as_str());
-    ///     println!("{topic:?} from {:?}: {:?}", event.details.publisher, event.args);
-    /// }
     /// // The last ten events the router kept for this subscription, newest first.
+    /// let id = events.id().expect("held by the current session");
     /// let history = client
     ///     .call(
     ///         "wamp.subscription.get_events",
-    ///         args![events.id().get()],
+    ///         args![id.get()],
     ///         nexus_core::kwargs! { "limit" => 10, "reverse" => true },
     ///     )
     ///     .await?;
+    /// while let Some(Ok(event)) = events.next().await {
+    ///     let topic = event.details.topic.as_ref().map(|t| t.as_str());
+    ///     println!("{topic:?} from {:?}: {:?}", event.details.publisher, event.args);
+    /// }
     /// # Ok(()) }
     /// ```
     pub async fn subscribe_with(
@@ -660,29 +663,20 @@ impl Client {
         topic: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, Error> {
-        let token = self.token();
-        let (events_tx, events) = mpsc::channel(self.shared.event_buffer);
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Subscribe {
             topic: Uri::new_unchecked(topic),
             options,
-            token,
-            events: events_tx,
             reply,
         })?;
-        let id = rx.await.map_err(|_| Error::Closed)??;
-        Ok(Subscription { id, token, events })
-    }
-
-    /// Ends a subscription.
-    pub async fn unsubscribe(&self, subscription: Subscription) -> Result<(), Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Unsubscribe {
-            subscription: subscription.id,
-            token: subscription.token,
-            reply,
-        })?;
-        rx.await.map_err(|_| Error::Closed)?
+        let (live, queue) = rx.await.map_err(|_| Error::Closed)??;
+        Ok(Subscription {
+            live,
+            queue,
+            releases: self.shared.common.releases.clone(),
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        })
     }
 
     /// Registers `procedure` with an async handler.
@@ -811,18 +805,14 @@ impl Client {
             handler,
             reply,
         })?;
-        let id = rx.await.map_err(|_| Error::Closed)??;
-        Ok(Registration { id })
-    }
-
-    /// Ends a registration.
-    pub async fn unregister(&self, registration: Registration) -> Result<(), Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Unregister {
-            registration: registration.id,
-            reply,
-        })?;
-        rx.await.map_err(|_| Error::Closed)?
+        let (live, shared) = rx.await.map_err(|_| Error::Closed)??;
+        Ok(Registration {
+            live,
+            shared,
+            releases: self.shared.common.releases.clone(),
+            cmd: self.shared.cmd.clone(),
+            done: false,
+        })
     }
 
     /// The registrations and subscriptions the router revokes from now on (registration
@@ -850,6 +840,7 @@ impl Client {
         let (tx, rx) = mpsc::unbounded();
         let mut watchers = self
             .shared
+            .common
             .revocations
             .lock()
             .unwrap_or_else(|e| e.into_inner());

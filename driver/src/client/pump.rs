@@ -1,14 +1,16 @@
-//! The client task: a pump between the link and the sans-IO
+//! The client task while joined: a pump between the link and the sans-IO
 //! [`Session`](nexus_core::session::Session), which decides everything the protocol asks
 //! (WAMP spec, *Sessions*, *Publish & Subscribe*, *Remote Procedure Calls*, and the advanced
 //! profile's RPC features). The pump reads frames into
 //! [`handle_message`](Session::handle_message), writes what
 //! [`poll_transmit`](Session::poll_transmit) gives, sleeps until
 //! [`poll_timeout`](Session::poll_timeout), and turns the session's events into replies on the
-//! API's channels and futures. Its only bookkeeping is [`Key`] → [`Route`]: where each of the
-//! session's IDs leads in the application. It also owns the transport keep-alive.
+//! API's channels and futures. Its bookkeeping is [`Key`] → [`Route`] (where each request of
+//! the current session leads in the application) and the handles' queues and handlers by
+//! [`LiveId`]; which router ID each handle holds is the
+//! [`Reconnector`](nexus_core::session::Reconnector)'s. It also owns the transport
+//! keep-alive. What happens between connections is in [`supervise`](super::supervise).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,16 +21,20 @@ use nexus_core::message::{
     CallOptions, ErrorDetails, EventDetails, InvocationDetails, PublishOptions, RegisterOptions,
     SubscribeOptions, YieldOptions,
 };
-use nexus_core::session::{Session, SessionEvent, UsageError};
+use nexus_core::session::{
+    Bound, LiveId, LiveRequest, Release, Restored, Session, SessionEvent, UsageError,
+};
 use nexus_core::{
     Dict, Payload, PublicationId, RegistrationId, RequestId, SubscriptionId, Uri, Value,
 };
 
+use super::handles::{EventQueue, RegistrationShared, Released};
 use super::link::{Link, Received, Unsent};
-use super::{CallResponse, Event, Handler, HandlerResult, Invocation, Watchers};
+use super::supervise::Task;
+use super::{CallResponse, Event, Handler, HandlerResult, Invocation};
 use crate::error::{Error, WampError};
 use crate::rpc::{CallReply, InvocationShared, InvocationStream, Progress, Revoked};
-use crate::runtime::{self, Runtime};
+use crate::runtime;
 
 /// What the API asks of the client task.
 pub(crate) enum Cmd {
@@ -62,23 +68,18 @@ pub(crate) enum Cmd {
     Subscribe {
         topic: Uri,
         options: SubscribeOptions,
-        token: u64,
-        events: mpsc::Sender<Event>,
-        reply: oneshot::Sender<Result<SubscriptionId, Error>>,
-    },
-    Unsubscribe {
-        subscription: SubscriptionId,
-        token: u64,
-        reply: oneshot::Sender<Result<(), Error>>,
+        reply: oneshot::Sender<Result<(LiveId, Arc<EventQueue>), Error>>,
     },
     Register {
         procedure: Uri,
         options: RegisterOptions,
         handler: Handler,
-        reply: oneshot::Sender<Result<RegistrationId, Error>>,
+        reply: oneshot::Sender<Result<(LiveId, Arc<RegistrationShared>), Error>>,
     },
-    Unregister {
-        registration: RegistrationId,
+    /// `Subscription::unsubscribe` or `Registration::unregister`: let go, and answer once the
+    /// router has.
+    Release {
+        released: Released,
         reply: oneshot::Sender<Result<(), Error>>,
     },
     Answer {
@@ -97,15 +98,47 @@ pub(crate) enum Cmd {
     },
 }
 
+impl Cmd {
+    /// The command cannot be carried out: no session is up (or ever will be again).
+    pub(super) fn refuse(self, error: impl Fn() -> Error) {
+        match self {
+            Cmd::Call { reply, .. } => reply.finish(Err(error())),
+            Cmd::Chunk { reply, .. } => {
+                let _ = reply.send(Err(Error::CallEnded));
+            }
+            Cmd::Publish { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Cmd::Subscribe { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Cmd::Register { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Cmd::Release { reply, .. } | Cmd::Leave { reply } => {
+                let _ = reply.send(Ok(()));
+            }
+            Cmd::DropCall { .. }
+            | Cmd::AbandonInput { .. }
+            | Cmd::Answer { .. }
+            | Cmd::Progress { .. } => {}
+        }
+    }
+
+    /// Whether it needs a session (and so may wait for one while disconnected).
+    pub(super) fn needs_session(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Call { .. } | Cmd::Publish { .. } | Cmd::Subscribe { .. } | Cmd::Register { .. }
+        )
+    }
+}
+
 /// One of the session's IDs (or a call handle's token), by what it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
+pub(super) enum Key {
     /// An outstanding request.
     Request(RequestId),
-    /// A subscription the session holds.
-    Subscription(SubscriptionId),
-    /// A registration the session holds.
-    Registration(RegistrationId),
     /// An invocation whose handler runs.
     Invocation(RequestId),
     /// The token of a call's API handles (`CallFuture`, `ProgressiveCall`, `CallSender`).
@@ -113,26 +146,25 @@ enum Key {
 }
 
 /// Where a [`Key`] leads in the application.
-enum Route {
+pub(super) enum Route {
     Call {
         token: u64,
         reply: CallReply,
     },
     Publish(oneshot::Sender<Result<Option<PublicationId>, Error>>),
     Subscribe {
-        token: u64,
-        events: mpsc::Sender<Event>,
-        reply: oneshot::Sender<Result<SubscriptionId, Error>>,
+        request: LiveRequest,
+        reply: oneshot::Sender<Result<(LiveId, Arc<EventQueue>), Error>>,
     },
-    Unsubscribe(oneshot::Sender<Result<(), Error>>),
     Register {
+        request: LiveRequest,
         handler: Handler,
-        reply: oneshot::Sender<Result<RegistrationId, Error>>,
+        reply: oneshot::Sender<Result<(LiveId, Arc<RegistrationShared>), Error>>,
     },
-    Unregister(oneshot::Sender<Result<(), Error>>),
-    /// A subscription's local handles: their tokens and event channels.
-    Subscribers(Vec<(u64, mpsc::Sender<Event>)>),
-    Handler(Handler),
+    /// A SUBSCRIBE or REGISTER that restores a live handle after a reconnection.
+    Restore(LiveId),
+    /// An UNSUBSCRIBE or UNREGISTER the application waits for.
+    Release(oneshot::Sender<Result<(), Error>>),
     Running(RunningInvocation),
     /// A call handle's CALL request.
     CallOf(RequestId),
@@ -140,7 +172,7 @@ enum Route {
 
 impl Route {
     /// The request failed, or the session ended: tell whoever waits.
-    fn fail(self, error: Error) {
+    pub(super) fn fail(self, error: Error) {
         match self {
             Route::Call { reply, .. } => reply.finish(Err(error)),
             Route::Publish(reply) => {
@@ -152,18 +184,17 @@ impl Route {
             Route::Register { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            Route::Unsubscribe(reply) | Route::Unregister(reply) => {
+            Route::Release(reply) => {
                 let _ = reply.send(Err(error));
             }
             Route::Running(running) => running.finish(),
-            // Dropping the senders ends the Subscription streams.
-            Route::Subscribers(_) | Route::Handler(_) | Route::CallOf(_) => {}
+            Route::Restore(_) | Route::CallOf(_) => {}
         }
     }
 }
 
 /// An invocation whose handler runs.
-struct RunningInvocation {
+pub(super) struct RunningInvocation {
     /// Dropping it stops the handler.
     _abort: oneshot::Sender<()>,
     /// The handler's stream of input chunks, while more may come.
@@ -173,78 +204,52 @@ struct RunningInvocation {
 
 impl RunningInvocation {
     /// Refuses further progressive results; dropping `self` then stops the handler.
-    fn finish(self) {
+    pub(super) fn finish(self) {
         self.shared.lock().finished = true;
     }
 }
 
-/// The client task: owns the session and the link.
-pub(super) struct Task {
-    session: Session,
-    runtime: Arc<dyn Runtime>,
-    cmd: mpsc::UnboundedSender<Cmd>,
-    keepalive: Option<Duration>,
-    event_buffer: usize,
-    routes: HashMap<Key, Route>,
-    /// Streams from `Client::revocations`.
-    revocation_watchers: Arc<std::sync::Mutex<Watchers>>,
-    /// The reply to `Client::close`, once GOODBYE is sent.
-    leaving: Option<oneshot::Sender<Result<(), Error>>>,
+/// The current connection: its session and link.
+pub(super) struct Conn {
+    pub(super) session: Session,
+    pub(super) link: Link,
 }
 
 impl Task {
-    pub(super) fn new(
-        session: Session,
-        runtime: Arc<dyn Runtime>,
-        cmd: mpsc::UnboundedSender<Cmd>,
-        keepalive: Option<Duration>,
-        event_buffer: usize,
-        revocation_watchers: Arc<std::sync::Mutex<Watchers>>,
-    ) -> Task {
-        Task {
-            session,
-            runtime,
-            cmd,
-            keepalive,
-            event_buffer,
-            routes: HashMap::new(),
-            revocation_watchers,
-            leaving: None,
-        }
-    }
-
-    pub(super) async fn run(
-        mut self,
-        mut link: Link,
-        mut cmds: mpsc::UnboundedReceiver<Cmd>,
-        dropped: oneshot::Receiver<()>,
-        closed: oneshot::Sender<()>,
-    ) {
-        // Resolves once every Client handle is gone; then never again.
-        let mut dropped = Some(dropped);
-        let interval = self.keepalive;
+    /// Pumps the joined connection until it ends.
+    pub(super) async fn pump(
+        &mut self,
+        conn: &mut Conn,
+        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
+        dropped: &mut Option<oneshot::Receiver<()>>,
+    ) -> Error {
+        let interval = self.config.keepalive;
         let mut last_heard = Instant::now();
         let mut tick = interval.map(|i| self.runtime.sleep(i));
-        let end = loop {
+        loop {
             // Short-lived, on the stack: boxing the command would only add an allocation.
             #[allow(clippy::large_enum_variant)]
             enum Input {
                 Link(Received),
                 Cmd(Option<Cmd>),
+                Released(Vec<Released>),
                 Tick,
+                Dropped,
                 Deadline,
             }
             let input = {
-                let both = future::select(link.recv(), cmds.next());
+                let releases = self.common.releases.clone();
+                let released = future::poll_fn(|cx| releases.poll_take(cx));
+                let both = future::select(conn.link.recv(), cmds.next());
                 let tick = match &mut tick {
                     Some(t) => Either::Left(t),
                     None => Either::Right(future::pending::<()>()),
                 };
-                let gone = match &mut dropped {
+                let gone = match dropped {
                     Some(d) => Either::Left(d.map(|_| ())),
                     None => Either::Right(future::pending::<()>()),
                 };
-                let deadline = match self.session.poll_timeout() {
+                let deadline = match conn.session.poll_timeout() {
                     Some(at) => Either::Left(
                         self.runtime
                             .sleep(at.saturating_duration_since(Instant::now())),
@@ -252,13 +257,12 @@ impl Task {
                     None => Either::Right(future::pending::<()>()),
                 };
                 let timers = future::select(tick, future::select(gone, deadline));
-                match future::select(both, timers).await {
-                    Either::Left((Either::Left((r, _)), _)) => Input::Link(r),
-                    Either::Left((Either::Right((c, _)), _)) => Input::Cmd(c),
+                match future::select(future::select(both, released), timers).await {
+                    Either::Left((Either::Left((Either::Left((r, _)), _)), _)) => Input::Link(r),
+                    Either::Left((Either::Left((Either::Right((c, _)), _)), _)) => Input::Cmd(c),
+                    Either::Left((Either::Right((r, _)), _)) => Input::Released(r),
                     Either::Right((Either::Left(((), _)), _)) => Input::Tick,
-                    Either::Right((Either::Right((Either::Left(((), _)), _)), _)) => {
-                        Input::Cmd(None)
-                    }
+                    Either::Right((Either::Right((Either::Left(((), _)), _)), _)) => Input::Dropped,
                     Either::Right((Either::Right((Either::Right(((), _)), _)), _)) => {
                         Input::Deadline
                     }
@@ -268,54 +272,57 @@ impl Task {
                 Input::Link(Received::Messages(messages)) => {
                     last_heard = Instant::now();
                     for m in messages {
-                        let _ = self.session.handle_message(last_heard, m);
+                        let _ = conn.session.handle_message(last_heard, m);
                     }
                 }
-                Input::Link(Received::Undecodable(e)) => self.session.handle_decode_error(&e),
+                Input::Link(Received::Undecodable(e)) => conn.session.handle_decode_error(&e),
                 Input::Link(Received::Nothing) => last_heard = Instant::now(),
                 Input::Link(Received::End(e)) => {
-                    self.session.handle_transport_closed();
-                    self.drain_events();
-                    break e.unwrap_or(Error::Closed);
+                    conn.session.handle_transport_closed();
+                    self.drain_events(&mut conn.session);
+                    return e.unwrap_or(Error::Closed);
                 }
-                // Every Client handle is gone: leave politely.
-                Input::Cmd(None) => {
-                    dropped = None;
-                    if !self.session.is_closed() && self.leaving.is_none() {
-                        let _ = self.session.leave(nexus_core::uri::close::NORMAL, None);
+                // Every Client handle is gone: leave politely, and do not come back.
+                Input::Dropped | Input::Cmd(None) => {
+                    *dropped = None;
+                    self.closing = true;
+                    if !conn.session.is_closed() && self.leaving.is_none() {
+                        let _ = conn.session.leave(nexus_core::uri::close::NORMAL, None);
                     }
                 }
-                Input::Cmd(Some(cmd)) => self.command(cmd),
+                Input::Cmd(Some(cmd)) => self.command(&mut conn.session, cmd),
+                Input::Released(list) => {
+                    for released in list {
+                        self.release(&mut conn.session, released, None);
+                    }
+                }
                 Input::Tick => {
                     let interval = interval.unwrap_or(Duration::from_secs(30));
                     if last_heard.elapsed() > interval * 2 {
-                        break Error::Timeout {
+                        return Error::Timeout {
                             what: "the router sent nothing, not even a pong, for twice ClientConfig::keepalive",
                             after: interval * 2,
                         };
                     }
-                    if last_heard.elapsed() >= interval && link.ping().await.is_err() {
-                        break Error::Closed;
+                    if last_heard.elapsed() >= interval && conn.link.ping().await.is_err() {
+                        return Error::Closed;
                     }
                     tick = Some(self.runtime.sleep(interval));
                 }
-                Input::Deadline => self.session.handle_timeout(Instant::now()),
+                Input::Deadline => conn.session.handle_timeout(Instant::now()),
             }
-            if let Some(end) = self.flush(&mut link).await {
-                break end;
+            if let Some(end) = self.flush(conn).await {
+                return end;
             }
-        };
-        link.close().await;
-        self.fail_all(end);
-        let _ = closed.send(());
+        }
     }
 
     /// Sends what the session queued and handles its events, until both are drained
     /// (handling an event can queue more); returns the reason when the session ended.
-    async fn flush(&mut self, link: &mut Link) -> Option<Error> {
+    pub(super) async fn flush(&mut self, conn: &mut Conn) -> Option<Error> {
         loop {
-            while let Some(m) = self.session.poll_transmit() {
-                match link.send_checked(m).await {
+            while let Some(m) = conn.session.poll_transmit() {
+                match conn.link.send_checked(m).await {
                     Ok(()) => {}
                     Err(Unsent::TooLarge {
                         message,
@@ -325,24 +332,24 @@ impl Task {
                         "a {message} was not sent: the message is {size} bytes; the router accepts at most {limit}"
                     ),
                     Err(Unsent::Failed(e)) => {
-                        self.session.handle_transport_closed();
-                        self.drain_events();
+                        conn.session.handle_transport_closed();
+                        self.drain_events(&mut conn.session);
                         return Some(e);
                     }
                 }
             }
-            if let Some(e) = self.drain_events() {
+            if let Some(e) = self.drain_events(&mut conn.session) {
                 return Some(e);
             }
-            if !self.session.has_transmit() {
+            if !conn.session.has_transmit() {
                 return None;
             }
         }
     }
 
     /// Handles the session's events; returns the reason when the session ended.
-    fn drain_events(&mut self) -> Option<Error> {
-        while let Some(event) = self.session.poll_event() {
+    fn drain_events(&mut self, session: &mut Session) -> Option<Error> {
+        while let Some(event) = session.poll_event() {
             match event {
                 SessionEvent::Result {
                     request,
@@ -376,47 +383,69 @@ impl Task {
                 SessionEvent::Subscribed {
                     request,
                     subscription,
-                } => {
-                    if let Some(Route::Subscribe {
-                        token,
-                        events,
-                        reply,
-                    }) = self.end_request(request)
-                    {
-                        let entry = self
-                            .routes
-                            .entry(Key::Subscription(subscription))
-                            .or_insert_with(|| Route::Subscribers(Vec::new()));
-                        if let Route::Subscribers(list) = entry {
-                            list.push((token, events));
+                } => match self.end_request(request) {
+                    Some(Route::Subscribe { request, reply }) => {
+                        let bound = Bound::Subscription(subscription);
+                        let live = self.reconnector.add(request, bound);
+                        let queue = EventQueue::new(self.config.event_buffer, subscription);
+                        self.subscriptions.insert(live, queue.clone());
+                        if reply.send(Ok((live, queue))).is_err() {
+                            // The subscribe future was dropped: nobody holds it.
+                            self.release(session, Released::Subscription(live), None);
                         }
-                        let _ = reply.send(Ok(subscription));
                     }
-                }
-                SessionEvent::Unsubscribed { request, .. } => {
-                    if let Some(Route::Unsubscribe(reply)) = self.end_request(request) {
-                        let _ = reply.send(Ok(()));
+                    Some(Route::Restore(live)) => {
+                        self.restored(session, live, Bound::Subscription(subscription))
                     }
-                }
+                    _ => {}
+                },
                 SessionEvent::Registered {
                     request,
                     registration,
-                } => {
-                    if let Some(Route::Register { handler, reply }) = self.end_request(request) {
-                        self.routes
-                            .insert(Key::Registration(registration), Route::Handler(handler));
-                        let _ = reply.send(Ok(registration));
+                } => match self.end_request(request) {
+                    Some(Route::Register {
+                        request,
+                        handler,
+                        reply,
+                    }) => {
+                        let bound = Bound::Registration(registration);
+                        let live = self.reconnector.add(request, bound);
+                        let shared = RegistrationShared::new(registration);
+                        self.registrations.insert(live, (handler, shared.clone()));
+                        if reply.send(Ok((live, shared))).is_err() {
+                            self.release(session, Released::Registration(live), None);
+                        }
                     }
-                }
-                SessionEvent::Unregistered {
-                    request,
-                    registration,
-                } => {
-                    self.routes.remove(&Key::Registration(registration));
-                    if let Some(Route::Unregister(reply)) = self.end_request(request) {
+                    Some(Route::Restore(live)) => {
+                        self.restored(session, live, Bound::Registration(registration))
+                    }
+                    _ => {}
+                },
+                SessionEvent::Unsubscribed { request, .. }
+                | SessionEvent::Unregistered { request, .. } => {
+                    if let Some(Route::Release(reply)) = self.end_request(request) {
                         let _ = reply.send(Ok(()));
                     }
                 }
+                SessionEvent::SubscribeError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                }
+                | SessionEvent::RegisterError {
+                    request,
+                    error,
+                    details,
+                    payload,
+                } => match self.end_request(request) {
+                    Some(Route::Restore(live)) => {
+                        let error = wamp_error(error, details, payload);
+                        self.restore_refused(live, error);
+                    }
+                    Some(route) => route.fail(wamp_error(error, details, payload)),
+                    None => {}
+                },
                 SessionEvent::CallError {
                     request,
                     error,
@@ -429,24 +458,12 @@ impl Task {
                     details,
                     payload,
                 }
-                | SessionEvent::SubscribeError {
-                    request,
-                    error,
-                    details,
-                    payload,
-                }
                 | SessionEvent::UnsubscribeError {
                     request,
                     error,
                     details,
                     payload,
                     ..
-                }
-                | SessionEvent::RegisterError {
-                    request,
-                    error,
-                    details,
-                    payload,
                 }
                 | SessionEvent::UnregisterError {
                     request,
@@ -464,8 +481,16 @@ impl Task {
                     reason,
                 } => {
                     tracing::info!("subscription {subscription} revoked by the router: {reason:?}");
-                    // Dropping the senders ends the Subscription streams.
-                    self.routes.remove(&Key::Subscription(subscription));
+                    for live in self
+                        .reconnector
+                        .handle_revoked(Bound::Subscription(subscription))
+                    {
+                        if let Some(queue) = self.subscriptions.remove(&live) {
+                            queue.close(Some(Error::Revoked {
+                                reason: reason.clone(),
+                            }));
+                        }
+                    }
                     self.revoked(Revoked::Subscription {
                         id: subscription,
                         reason,
@@ -476,7 +501,14 @@ impl Task {
                     reason,
                 } => {
                     tracing::info!("registration {registration} revoked by the router: {reason:?}");
-                    self.routes.remove(&Key::Registration(registration));
+                    for live in self
+                        .reconnector
+                        .handle_revoked(Bound::Registration(registration))
+                    {
+                        if let Some((_, shared)) = self.registrations.remove(&live) {
+                            shared.set(None);
+                        }
+                    }
                     self.revoked(Revoked::Registration {
                         id: registration,
                         reason,
@@ -493,7 +525,7 @@ impl Task {
                     registration,
                     details,
                     payload,
-                } => self.invoke(request, registration, details, payload),
+                } => self.invoke(session, request, registration, details, payload),
                 SessionEvent::InvocationChunk {
                     request,
                     details,
@@ -521,11 +553,16 @@ impl Task {
                         running.finish();
                     }
                 }
-                SessionEvent::Left { .. } => {
+                SessionEvent::Left { reason, .. } => {
                     if let Some(reply) = self.leaving.take() {
                         let _ = reply.send(Ok(()));
+                        return Some(Error::Closed);
                     }
-                    return Some(Error::Closed);
+                    // The router said goodbye (a shutdown, a kill): a lost connection.
+                    return Some(Error::Aborted {
+                        reason,
+                        message: None,
+                    });
                 }
                 SessionEvent::Aborted {
                     reason, details, ..
@@ -546,7 +583,94 @@ impl Task {
         None
     }
 
-    fn command(&mut self, cmd: Cmd) {
+    /// A restoring SUBSCRIBE or REGISTER succeeded.
+    fn restored(&mut self, session: &mut Session, live: LiveId, bound: Bound) {
+        match self.reconnector.handle_restored(live, bound) {
+            Restored::Held => match bound {
+                Bound::Subscription(id) => {
+                    if let Some(queue) = self.subscriptions.get(&live) {
+                        queue.set_current(Some(id));
+                    }
+                }
+                Bound::Registration(id) => {
+                    if let Some((_, shared)) = self.registrations.get(&live) {
+                        shared.set(Some(id));
+                    }
+                }
+            },
+            Restored::Released(Release::Send(bound)) => send_release(session, bound),
+            Restored::Released(Release::Keep) | Restored::Unknown => {}
+        }
+        // Last: the handles know their new IDs before the client is announced as joined.
+        self.restore_done(1);
+    }
+
+    /// The router refused to restore a handle: it ends, and the application is told.
+    fn restore_refused(&mut self, live: LiveId, error: Error) {
+        let request = self.reconnector.request(live).cloned();
+        if self.reconnector.handle_restore_refused(live) {
+            tracing::warn!("{request:?} could not be restored after reconnecting: {error}");
+            if let Some(queue) = self.subscriptions.remove(&live) {
+                queue.close(Some(error));
+            } else if let Some((_, shared)) = self.registrations.remove(&live) {
+                shared.set(None);
+                if let Some(LiveRequest::Register { procedure, .. }) = request {
+                    let error = match error {
+                        Error::Wamp(e) => e,
+                        e => Box::new(WampError::from(e)),
+                    };
+                    self.revoked(Revoked::NotRestored { procedure, error });
+                }
+            }
+        }
+        self.restore_done(1);
+    }
+
+    /// The application let go of a handle: forget its queue or handler, and release the
+    /// router's ID when no other handle holds it (answering `reply` once the router has).
+    pub(super) fn release(
+        &mut self,
+        session: &mut Session,
+        released: Released,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    ) {
+        let live = match released {
+            Released::Subscription(live) => {
+                if let Some(queue) = self.subscriptions.remove(&live) {
+                    queue.close(None);
+                }
+                live
+            }
+            Released::Registration(live) => {
+                if let Some((_, shared)) = self.registrations.remove(&live) {
+                    shared.set(None);
+                }
+                live
+            }
+        };
+        let Release::Send(bound) = self.reconnector.remove(live) else {
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+            return;
+        };
+        let request = match bound {
+            Bound::Subscription(id) => session.unsubscribe(id),
+            Bound::Registration(id) => session.unregister(id),
+        };
+        match (request, reply) {
+            (Ok(request), Some(reply)) => {
+                self.routes
+                    .insert(Key::Request(request), Route::Release(reply));
+            }
+            (Err(e), Some(reply)) => {
+                let _ = reply.send(Err(e.into()));
+            }
+            (_, None) => {}
+        }
+    }
+
+    pub(super) fn command(&mut self, session: &mut Session, cmd: Cmd) {
         match cmd {
             Cmd::Call {
                 token,
@@ -554,7 +678,7 @@ impl Task {
                 options,
                 payload,
                 reply,
-            } => match self.session.call(procedure, options, payload) {
+            } => match session.call(procedure, options, payload) {
                 Ok(request) => {
                     self.routes
                         .insert(Key::Request(request), Route::Call { token, reply });
@@ -566,7 +690,7 @@ impl Task {
             Cmd::DropCall { token } => {
                 if let Some(request) = self.call_of(token) {
                     self.end_request(request);
-                    self.session.abandon_call(request);
+                    session.abandon_call(request);
                 }
             }
             Cmd::Chunk {
@@ -580,9 +704,9 @@ impl Task {
                     return;
                 };
                 let sent = if last {
-                    self.session.finish_call(request, payload)
+                    session.finish_call(request, payload)
                 } else {
-                    self.session.continue_call(request, payload)
+                    session.continue_call(request, payload)
                 };
                 let _ = reply.send(sent.map_err(|e| match e {
                     UsageError::CallNotOutstanding { .. }
@@ -593,7 +717,7 @@ impl Task {
             Cmd::AbandonInput { token } => {
                 // The input was cut short: cancel rather than pass it off as complete.
                 if let Some(request) = self.call_of(token) {
-                    if !self.session.abandon_call(request) {
+                    if !session.abandon_call(request) {
                         if let Some(route) = self.end_request(request) {
                             route.fail(Error::from(
                                 WampError::new(nexus_core::uri::error::CANCELED).with_args(vec![
@@ -613,7 +737,7 @@ impl Task {
                 reply,
             } => {
                 let acknowledged = options.acknowledge == Some(true);
-                match self.session.publish(topic, options, payload) {
+                match session.publish(topic, options, payload) {
                     Ok(request) if acknowledged => {
                         self.routes
                             .insert(Key::Request(request), Route::Publish(reply));
@@ -629,42 +753,16 @@ impl Task {
             Cmd::Subscribe {
                 topic,
                 options,
-                token,
-                events,
-                reply,
-            } => match self.session.subscribe(topic, options) {
-                Ok(request) => {
-                    let route = Route::Subscribe {
-                        token,
-                        events,
-                        reply,
-                    };
-                    self.routes.insert(Key::Request(request), route);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
-            },
-            Cmd::Unsubscribe {
-                subscription,
-                token,
                 reply,
             } => {
-                let key = Key::Subscription(subscription);
-                let Some(Route::Subscribers(subscribers)) = self.routes.get_mut(&key) else {
-                    let _ = reply.send(Ok(()));
-                    return;
+                let request = LiveRequest::Subscribe {
+                    topic: topic.clone(),
+                    options: options.clone(),
                 };
-                subscribers.retain(|(t, _)| *t != token);
-                if !subscribers.is_empty() {
-                    let _ = reply.send(Ok(()));
-                    return;
-                }
-                self.routes.remove(&key);
-                match self.session.unsubscribe(subscription) {
-                    Ok(request) => {
+                match session.subscribe(topic, options) {
+                    Ok(id) => {
                         self.routes
-                            .insert(Key::Request(request), Route::Unsubscribe(reply));
+                            .insert(Key::Request(id), Route::Subscribe { request, reply });
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -678,32 +776,32 @@ impl Task {
                 reply,
             } => {
                 // A plain handler takes no input in chunks: the session refuses those calls.
-                let registered = match handler {
-                    Handler::Plain(_) => self.session.register_whole(procedure, options),
-                    Handler::Streaming(_) => self.session.register(procedure, options),
+                let whole = matches!(handler, Handler::Plain(_));
+                let request = LiveRequest::Register {
+                    procedure: procedure.clone(),
+                    options: options.clone(),
+                    whole,
+                };
+                let registered = if whole {
+                    session.register_whole(procedure, options)
+                } else {
+                    session.register(procedure, options)
                 };
                 match registered {
-                    Ok(request) => {
-                        self.routes
-                            .insert(Key::Request(request), Route::Register { handler, reply });
+                    Ok(id) => {
+                        let route = Route::Register {
+                            request,
+                            handler,
+                            reply,
+                        };
+                        self.routes.insert(Key::Request(id), route);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
                     }
                 }
             }
-            Cmd::Unregister {
-                registration,
-                reply,
-            } => match self.session.unregister(registration) {
-                Ok(request) => {
-                    self.routes
-                        .insert(Key::Request(request), Route::Unregister(reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
-            },
+            Cmd::Release { released, reply } => self.release(session, released, Some(reply)),
             Cmd::Answer {
                 invocation,
                 result,
@@ -714,10 +812,9 @@ impl Task {
                 }
                 let answered = match result {
                     Ok(payload) => {
-                        self.session
-                            .yield_result(Instant::now(), invocation, options, payload)
+                        session.yield_result(Instant::now(), invocation, options, payload)
                     }
-                    Err(e) => self.session.yield_error(
+                    Err(e) => session.yield_error(
                         invocation,
                         e.error,
                         e.details,
@@ -730,7 +827,7 @@ impl Task {
                     tracing::warn!(
                         "invocation {invocation}: the handler's answer was refused: {e}"
                     );
-                    let _ = self.session.answer_refused(invocation, &e);
+                    let _ = session.answer_refused(invocation, &e);
                 }
             }
             Cmd::Progress {
@@ -741,21 +838,19 @@ impl Task {
                 if !self.routes.contains_key(&Key::Invocation(invocation)) {
                     return;
                 }
-                if let Err(e) =
-                    self.session
-                        .yield_result(Instant::now(), invocation, options, payload)
-                {
+                if let Err(e) = session.yield_result(Instant::now(), invocation, options, payload) {
                     tracing::warn!(
                         "invocation {invocation}: a progressive result was refused: {e}"
                     );
                 }
             }
             Cmd::Leave { reply } => {
-                if self.session.is_closed() {
+                self.closing = true;
+                if session.is_closed() {
                     let _ = reply.send(Ok(()));
                     return;
                 }
-                match self.session.leave(nexus_core::uri::close::NORMAL, None) {
+                match session.leave(nexus_core::uri::close::NORMAL, None) {
                     Ok(()) => self.leaving = Some(reply),
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -782,35 +877,6 @@ impl Task {
         Some(route)
     }
 
-    /// The session ended: every request still waiting fails, for `end`.
-    fn fail_all(&mut self, end: Error) {
-        let end = Arc::new(end);
-        let err = || match &*end {
-            Error::Aborted { reason, message } => Error::Aborted {
-                reason: reason.clone(),
-                message: message.clone(),
-            },
-            Error::Closed => Error::Closed,
-            Error::Protocol(e) => Error::Protocol(e.clone()),
-            Error::Authentication(e) => Error::Authentication(e.clone()),
-            _ => Error::SessionEnded { cause: end.clone() },
-        };
-        {
-            let mut watchers = self
-                .revocation_watchers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            watchers.closed = true;
-            watchers.list.clear();
-        }
-        for (_, route) in self.routes.drain() {
-            route.fail(err());
-        }
-        if let Some(reply) = self.leaving.take() {
-            let _ = reply.send(Ok(()));
-        }
-    }
-
     fn deliver(
         &mut self,
         subscription: SubscriptionId,
@@ -818,10 +884,6 @@ impl Task {
         details: EventDetails,
         payload: Payload,
     ) {
-        let key = Key::Subscription(subscription);
-        let Some(Route::Subscribers(subscribers)) = self.routes.get_mut(&key) else {
-            return;
-        };
         let (args, kwargs) = split(payload);
         let event = Event {
             subscription,
@@ -830,40 +892,31 @@ impl Task {
             kwargs,
             details,
         };
-        let buffer = self.event_buffer;
-        subscribers.retain_mut(|(_, tx)| {
-            if tx.is_closed() {
-                return false;
+        for live in self.reconnector.holders(Bound::Subscription(subscription)) {
+            if let Some(queue) = self.subscriptions.get(&live) {
+                queue.push(event.clone());
             }
-            match tx.try_send(event.clone()) {
-                Ok(()) => true,
-                Err(e) if e.is_full() => {
-                    tracing::warn!("subscription {subscription}: the consumer is {buffer} events behind; dropping an event");
-                    true
-                }
-                Err(_) => false,
-            }
-        });
-        if subscribers.is_empty() {
-            // Every local handle was dropped: leave the subscription.
-            self.routes.remove(&key);
-            let _ = self.session.unsubscribe(subscription);
         }
     }
 
     fn invoke(
         &mut self,
+        session: &mut Session,
         request: RequestId,
         registration: RegistrationId,
         details: InvocationDetails,
         payload: Payload,
     ) {
-        let Some(Route::Handler(handler)) = self.routes.get(&Key::Registration(registration))
-        else {
-            let _ = self.session.refuse_invocation(request);
+        let handler = self
+            .reconnector
+            .holders(Bound::Registration(registration))
+            .next()
+            .and_then(|live| self.registrations.get(&live))
+            .map(|(handler, _)| handler.clone());
+        let Some(handler) = handler else {
+            let _ = session.refuse_invocation(request);
             return;
         };
-        let handler = handler.clone();
         let chunked = details.progress == Some(true);
         let shared = InvocationShared::new(
             request,
@@ -912,15 +965,24 @@ impl Task {
         });
     }
 
-    fn revoked(&mut self, revoked: Revoked) {
+    pub(super) fn revoked(&mut self, revoked: Revoked) {
         let mut watchers = self
-            .revocation_watchers
+            .common
+            .revocations
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         watchers
             .list
             .retain(|tx| tx.unbounded_send(revoked.clone()).is_ok());
     }
+}
+
+/// UNSUBSCRIBE or UNREGISTER without anyone waiting for the answer.
+fn send_release(session: &mut Session, bound: Bound) {
+    let _ = match bound {
+        Bound::Subscription(id) => session.unsubscribe(id),
+        Bound::Registration(id) => session.unregister(id),
+    };
 }
 
 /// The API's error for a request the session refused.

@@ -228,7 +228,7 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
         .ticket("alice-ticket")
         .cookie_jar(jar.clone());
     let client = connect(config).await.unwrap();
-    assert_eq!(client.authmethod(), Some("ticket"));
+    assert_eq!(client.authmethod().as_deref(), Some("ticket"));
     client.close().await.unwrap();
     let cookie = jar.header("127.0.0.1", false).expect("the router's cookie");
     assert!(cookie.starts_with("nexus_sid="));
@@ -238,9 +238,9 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
     let client = connect(ClientConfig::new("auth.realm").cookie_jar(jar.clone()))
         .await
         .unwrap();
-    assert_eq!(client.authmethod(), Some("cookie"));
-    assert_eq!(client.authid(), Some("alice"));
-    assert_eq!(client.authrole(), Some("admin"));
+    assert_eq!(client.authmethod().as_deref(), Some("cookie"));
+    assert_eq!(client.authid().as_deref(), Some("alice"));
+    assert_eq!(client.authrole().as_deref(), Some("admin"));
     client.close().await.unwrap();
     assert_eq!(jar.header("127.0.0.1", false), Some(cookie.clone()));
 
@@ -250,7 +250,7 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
         .ticket("wrong")
         .cookie_jar(jar.clone());
     let client = connect(config).await.unwrap();
-    assert_eq!(client.authmethod(), Some("cookie"));
+    assert_eq!(client.authmethod().as_deref(), Some("cookie"));
     client.close().await.unwrap();
 
     // 4. A forged cookie does not authenticate; the router sets a fresh one, which the
@@ -261,7 +261,7 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
     assert!(
         matches!(&refused, Err(Error::Aborted { reason, .. }) if reason.as_str() == "wamp.error.no_matching_auth_method"),
         "{:?}",
-        refused.map(|c| c.authmethod().map(str::to_owned))
+        refused.map(|c| c.authmethod().as_deref().map(str::to_owned))
     );
     let fresh = forged.header("127.0.0.1", false).unwrap();
     assert!(fresh.starts_with("nexus_sid=") && fresh != "nexus_sid=forged" && fresh != cookie);
@@ -272,13 +272,13 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
         .ticket("alice-ticket")
         .cookie_jar(forged.clone());
     let client = connect(config).await.unwrap();
-    assert_eq!(client.authmethod(), Some("ticket"));
+    assert_eq!(client.authmethod().as_deref(), Some("ticket"));
     client.close().await.unwrap();
     let client = connect(ClientConfig::new("auth.realm").cookie_jar(forged))
         .await
         .unwrap();
-    assert_eq!(client.authmethod(), Some("cookie"));
-    assert_eq!(client.authid(), Some("alice"));
+    assert_eq!(client.authmethod().as_deref(), Some("cookie"));
+    assert_eq!(client.authid().as_deref(), Some("alice"));
     client.close().await.unwrap();
 
     // 6. Without a jar, no cookie is sent: the ticket is used.
@@ -286,7 +286,7 @@ pub async fn client_cookie_jar(rt: Arc<dyn Runtime>) {
         .authid("alice")
         .ticket("alice-ticket");
     let client = connect(config).await.unwrap();
-    assert_eq!(client.authmethod(), Some("ticket"));
+    assert_eq!(client.authmethod().as_deref(), Some("ticket"));
     client.close().await.unwrap();
     router.shutdown().await;
 }

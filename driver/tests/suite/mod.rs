@@ -8,6 +8,7 @@
 
 mod auth;
 mod realms;
+mod reconnect;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,19 @@ async fn within<T>(rt: &dyn Runtime, what: &str, f: impl Future<Output = T>) -> 
     match nexus_driver::runtime::timeout(rt, WAIT, f).await {
         Ok(v) => v,
         Err(_) => panic!("timed out: {what}"),
+    }
+}
+
+/// The next item of a subscription, which must be an event.
+async fn next_event(
+    rt: &dyn Runtime,
+    what: &str,
+    subscription: &mut nexus_driver::Subscription,
+) -> nexus_driver::Event {
+    match within(rt, what, subscription.next()).await {
+        Some(Ok(event)) => event,
+        Some(Err(e)) => panic!("{what}: {e}"),
+        None => panic!("{what}: the subscription ended"),
     }
 }
 
@@ -120,7 +134,8 @@ pub async fn rpc_and_pubsub(
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let failing = format!("com.suite.fail.{}", callee.session_id());
     within(
         &*rt,
@@ -130,7 +145,8 @@ pub async fn rpc_and_pubsub(
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
 
     let sum = within(
         &*rt,
@@ -180,7 +196,7 @@ pub async fn rpc_and_pubsub(
     )
     .await
     .unwrap();
-    let event = within(&*rt, &what, events.next()).await.expect("event");
+    let event = next_event(&*rt, &what, &mut events).await;
     assert_eq!(event.publication, publication);
     assert_eq!(event.args, payload);
     within(
@@ -190,11 +206,9 @@ pub async fn rpc_and_pubsub(
     )
     .await
     .unwrap();
-    let event = within(&*rt, &what, events.next()).await.expect("event");
+    let event = next_event(&*rt, &what, &mut events).await;
     assert_eq!(event.args, args!["fire and forget"]);
-    within(&*rt, &what, callee.unsubscribe(events))
-        .await
-        .unwrap();
+    within(&*rt, &what, events.unsubscribe()).await.unwrap();
     within(&*rt, &what, caller.close()).await.unwrap();
     within(&*rt, &what, callee.close()).await.unwrap();
 }
@@ -228,7 +242,8 @@ pub async fn across_serializers(
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let value = args![
         -7,
         3.25,
@@ -276,10 +291,7 @@ pub async fn across_serializers(
     )
     .await
     .unwrap();
-    assert_eq!(
-        within(&*rt, "event", events.next()).await.unwrap().args,
-        value
-    );
+    assert_eq!(next_event(&*rt, "event", &mut events).await.args, value);
     for c in [callee, caller, subscriber, publisher] {
         within(&*rt, "close", c.close()).await.unwrap();
     }
@@ -319,7 +331,8 @@ pub async fn local_client_and_cancel(rt: Arc<dyn Runtime>, router: &RouterHandle
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let call = caller.call("com.suite.slow", vec![], Default::default());
     // Start the call, then drop it once the callee runs it: the router cancels it.
     let call = Box::pin(call);
@@ -337,7 +350,8 @@ pub async fn local_client_and_cancel(rt: Arc<dyn Runtime>, router: &RouterHandle
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let r = within(
         &*rt,
         "quick",
@@ -415,7 +429,8 @@ pub async fn payload_limits(rt: Arc<dyn Runtime>) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let exceeded = |r: Result<nexus_driver::CallResponse, Error>| match r {
         Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::PAYLOAD_SIZE_EXCEEDED),
         other => panic!("expected payload_size_exceeded, got {other:?}"),
@@ -496,7 +511,8 @@ pub async fn caller_identification(rt: Arc<dyn Runtime>, router: &RouterHandle) 
     };
     within(&*rt, "register", callee.register("com.suite.who", who))
         .await
-        .unwrap();
+        .unwrap()
+        .detach();
     let options = RegisterOptions {
         disclose_caller: Some(true),
         ..Default::default()
@@ -507,7 +523,8 @@ pub async fn caller_identification(rt: Arc<dyn Runtime>, router: &RouterHandle) 
         callee.register_with("com.suite.who.always", options, who),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let me = Value::from(caller.session_id().get());
     let r = within(
         &*rt,
@@ -572,7 +589,8 @@ pub async fn call_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let options = CallOptions {
         timeout: Some(100),
         ..Default::default()
@@ -656,7 +674,8 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
 
     let call = caller.call_progressive(
         "com.suite.countdown",
@@ -705,7 +724,8 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let mut quiet =
         caller.call_progressive("com.suite.quiet", Default::default(), Payload::default());
     let only = within(&*rt, "quiet", quiet.next()).await.unwrap().unwrap();
@@ -731,7 +751,8 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let mut endless =
         caller.call_progressive("com.suite.endless", Default::default(), Payload::default());
     let first = within(&*rt, "first progress", endless.next())
@@ -770,7 +791,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
         ),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let (mut input, result) = caller.call_streaming("com.suite.sum", Default::default(), one(1));
     within(&*rt, "chunk 2", input.send(one(2))).await.unwrap();
     within(&*rt, "chunk 3", input.send(one(3))).await.unwrap();
@@ -808,7 +830,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
         ),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let (mut input, mut output) =
         caller.call_duplex("com.suite.echo_chunks", Default::default(), one("a"));
     let echo = |r: Option<Result<nexus_driver::CallResponse, Error>>| {
@@ -851,7 +874,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
         ),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let (mut input, result) = caller.call_streaming("com.suite.early", Default::default(), one(1));
     // Sent at once, racing the answer: they reach the callee after its answer, or not at all.
     let _ = input.send(one(2)).await;
@@ -875,7 +899,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let (mut input, result) = caller.call_streaming("com.suite.plain", Default::default(), one(1));
     match within(&*rt, "plain refuses", result).await {
         Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::FEATURE_NOT_SUPPORTED),
@@ -911,7 +936,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
         ),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let (input, result) = caller.call_streaming("com.suite.reader", Default::default(), one(1));
     within(&*rt, "reader started", started).await.unwrap();
     drop(input);
@@ -959,12 +985,13 @@ pub async fn registration_revocation(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap();
     assert_eq!(r.args, args!["here"]);
+    let registration_id = registration.id().unwrap();
     within(
         &*rt,
         "remove_callee",
         admin.call(
             "wamp.registration.remove_callee",
-            args![registration.id().get(), callee.session_id().get()],
+            args![registration.id().unwrap().get(), callee.session_id().get()],
             kwargs! { "reason" => "maintenance" },
         ),
     )
@@ -974,7 +1001,7 @@ pub async fn registration_revocation(rt: Arc<dyn Runtime>, router: &RouterHandle
     assert_eq!(
         revoked,
         Some(Revoked::Registration {
-            id: registration.id(),
+            id: registration_id,
             reason: Some("maintenance".into())
         })
     );
@@ -1027,7 +1054,8 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let options = CallOptions {
         timeout: Some(200),
         ..Default::default()
@@ -1068,7 +1096,8 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let options = CallOptions {
         timeout: Some(500),
         ..Default::default()
@@ -1117,7 +1146,8 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .detach();
     let ppt = CallOptions {
         ppt_scheme: Some("x_suite".into()),
         ppt_serializer: Some("cbor".into()),
@@ -1162,7 +1192,8 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
             ),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .detach();
     }
     let partition = |rkey: Option<&str>| CallOptions {
         runmode: Some("partition".into()),
@@ -1374,7 +1405,7 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
         futures::future::join(registering, registered(&*rt, &mut router, 7)),
     )
     .await;
-    stuck.unwrap();
+    stuck.unwrap().detach();
 
     // The router revokes the subscription: its stream ends, and the client is told.
     router
@@ -1397,6 +1428,13 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
             reason: Some("topic closed".into())
         })
     );
+    // The stream says why it ends, then ends.
+    match within(&*rt, "events end", events.next()).await {
+        Some(Err(nexus_driver::SubscriptionError::Ended(Error::Revoked { reason }))) => {
+            assert_eq!(reason.as_deref(), Some("topic closed"))
+        }
+        other => panic!("expected the revocation, got {other:?}"),
+    }
     assert!(within(&*rt, "events end", events.next()).await.is_none());
 
     // A forwarded timeout: the client answers wamp.error.timeout by itself.
@@ -1450,6 +1488,7 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
     }
 
     // The router revokes a registration.
+    let streaming_id = streaming.id().unwrap();
     router
         .send(
             &*rt,
@@ -1466,7 +1505,7 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
     assert_eq!(
         within(&*rt, "registration revoked", revocations.next()).await,
         Some(Revoked::Registration {
-            id: streaming.id(),
+            id: streaming_id,
             reason: Some("maintenance".into())
         })
     );
@@ -1562,15 +1601,15 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     )
     .await
     .unwrap();
-    let ea = within(&*rt, "a's event", sa.next()).await.unwrap();
+    let ea = next_event(&*rt, "a's event", &mut sa).await;
     assert_eq!(ea.args, args!["all"], "a was not eligible");
-    let eb = within(&*rt, "b's event", sb.next()).await.unwrap();
+    let eb = next_event(&*rt, "b's event", &mut sb).await;
     assert_eq!(eb.args, args!["for b"]);
     assert_eq!(eb.details.publisher, Some(publisher.session_id()));
     assert_eq!(eb.details.publisher_authrole.as_deref(), Some("anonymous"));
     assert_eq!(eb.details.trustlevel, Some(0));
     assert_eq!(
-        within(&*rt, "marker b", sb.next()).await.unwrap().args,
+        next_event(&*rt, "marker b", &mut sb).await.args,
         args!["all"]
     );
     // Excluding by authrole excludes everyone here.
@@ -1592,14 +1631,8 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     )
     .await
     .unwrap();
-    assert_eq!(
-        within(&*rt, "a", sa.next()).await.unwrap().args,
-        args!["m2"]
-    );
-    assert_eq!(
-        within(&*rt, "b", sb.next()).await.unwrap().args,
-        args!["m2"]
-    );
+    assert_eq!(next_event(&*rt, "a", &mut sa).await.args, args!["m2"]);
+    assert_eq!(next_event(&*rt, "b", &mut sb).await.args, args!["m2"]);
 
     // A prefix subscription sees the concrete topic.
     let prefix = SubscribeOptions {
@@ -1620,7 +1653,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     )
     .await
     .unwrap();
-    let e = within(&*rt, "pattern event", sp.next()).await.unwrap();
+    let e = next_event(&*rt, "pattern event", &mut sp).await;
     assert_eq!(
         e.details.topic.as_ref().map(|t| t.as_str()),
         Some("com.suite.pattern.x")
@@ -1651,7 +1684,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     )
     .await
     .unwrap();
-    let e = within(&*rt, "retained event", sr.next()).await.unwrap();
+    let e = next_event(&*rt, "retained event", &mut sr).await;
     assert_eq!(e.args, args!["new"]);
     assert_eq!(e.details.retained, Some(true));
 
@@ -1675,7 +1708,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
         "get_events",
         b.call(
             "wamp.subscription.get_events",
-            args![sh.id().get()],
+            args![sh.id().unwrap().get()],
             kwargs! { "reverse" => true, "limit" => 2 },
         ),
     )
@@ -1695,7 +1728,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
         "count_subscribers",
         publisher.call(
             "wamp.subscription.count_subscribers",
-            args![sa.id().get()],
+            args![sa.id().unwrap().get()],
             Default::default(),
         ),
     )
@@ -1703,12 +1736,13 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     .unwrap();
     assert_eq!(r.args, args![2]);
     let mut revocations = a.revocations();
+    let sa_id = sa.id().unwrap();
     within(
         &*rt,
         "remove_subscriber",
         publisher.call(
             "wamp.subscription.remove_subscriber",
-            args![sa.id().get(), a.session_id().get()],
+            args![sa.id().unwrap().get(), a.session_id().get()],
             kwargs! { "reason" => "com.suite.enough" },
         ),
     )
@@ -1717,10 +1751,16 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     assert_eq!(
         within(&*rt, "revocation", revocations.next()).await,
         Some(Revoked::Subscription {
-            id: sa.id(),
+            id: sa_id,
             reason: Some("com.suite.enough".into())
         })
     );
+    assert!(matches!(
+        within(&*rt, "revoked stream ends", sa.next()).await,
+        Some(Err(nexus_driver::SubscriptionError::Ended(
+            Error::Revoked { .. }
+        )))
+    ));
     assert!(within(&*rt, "revoked stream ends", sa.next())
         .await
         .is_none());
@@ -1733,7 +1773,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
         .await
         .unwrap();
     let c = join("c").await;
-    let joined = within(&*rt, "on_join event", joins.next()).await.unwrap();
+    let joined = next_event(&*rt, "on_join event", &mut joins).await;
     assert_eq!(joined.args[0]["session"], Value::from(c.session_id()));
     let r = within(
         &*rt,
@@ -1766,7 +1806,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     .await
     .unwrap();
     within(&*rt, "killed session ends", c.closed()).await;
-    let will = within(&*rt, "testament", wills.next()).await.unwrap();
+    let will = next_event(&*rt, "testament", &mut wills).await;
     assert_eq!(will.args, args!["bye"]);
     for client in [publisher, a, b] {
         within(&*rt, "close", client.close()).await.unwrap();
@@ -1819,9 +1859,7 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     )
     .await
     .unwrap();
-    let e = within(&*rt, "on_create event", created.next())
-        .await
-        .unwrap();
+    let e = next_event(&*rt, "on_create event", &mut created).await;
     assert_eq!(e.args[1]["id"], Value::from(p.id()));
     assert_eq!(e.args[1]["match"], Value::from("prefix"));
     for (procedure, expected) in [
@@ -1910,7 +1948,7 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         "count_callees",
         caller.call(
             "wamp.registration.count_callees",
-            args![regs[0].id().get()],
+            args![regs[0].id().unwrap().get()],
             Default::default(),
         ),
     )
@@ -1922,7 +1960,7 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         "registration.get",
         caller.call(
             "wamp.registration.get",
-            args![regs[0].id().get()],
+            args![regs[0].id().unwrap().get()],
             Default::default(),
         ),
     )
@@ -1967,5 +2005,16 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(auth::tls_client_certificates(rt.clone())).await;
     Box::pin(realms::realms_on_tasks_of_their_own(rt.clone())).await;
     Box::pin(realms::unknown_realms_are_refused(rt.clone())).await;
+    Box::pin(reconnect::survives_router_restart(
+        rt.clone(),
+        "tcp://127.0.0.1:0",
+    ))
+    .await;
+    Box::pin(reconnect::survives_router_restart(
+        rt.clone(),
+        "ws://127.0.0.1:0/ws",
+    ))
+    .await;
+    Box::pin(reconnect::refused_join_stops_retries(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }

@@ -119,9 +119,7 @@ pub async fn realms_on_tasks_of_their_own(rt: Arc<dyn Runtime>) {
     )
     .await
     .unwrap();
-    let event = within(&*rt, "the event in realm.a", in_a.next())
-        .await
-        .unwrap();
+    let event = super::next_event(&*rt, "the event in realm.a", &mut in_a).await;
     assert_eq!(event.args, args!["in a"]);
 
     // A realm nobody configured is created by the first HELLO naming it, once.
@@ -188,9 +186,7 @@ pub async fn realms_on_tasks_of_their_own(rt: Arc<dyn Runtime>) {
     )
     .await
     .unwrap();
-    let event = within(&*rt, "the event in realm.b", in_b.next())
-        .await
-        .unwrap();
+    let event = super::next_event(&*rt, "the event in realm.b", &mut in_b).await;
     assert_eq!(event.args, vec![Value::from("in b")]);
 
     for c in [a1, a2, b1, b2, c1, c2] {
