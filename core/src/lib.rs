@@ -53,6 +53,7 @@ pub mod message;
 pub mod router;
 pub mod serializer;
 pub mod session;
+pub mod typed;
 pub mod uri;
 pub mod value;
 
