@@ -8,10 +8,7 @@ use nexus_tokio::{args, ClientConfig, Error};
 async fn main() -> Result<(), Error> {
     let client = nexus_tokio::connect(&nexus_examples::url(), ClientConfig::new("realm1")).await?;
 
-    match client
-        .call("com.example.add", args![2, 3], Default::default())
-        .await
-    {
+    match client.call("com.example.add").args(args![2, 3]).await {
         Ok(result) => println!("2 + 3 = {}", result.args[0]),
         // A WAMP error (no callee registered, or the callee's own error) is distinct from a
         // transport failure.

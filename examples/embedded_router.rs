@@ -33,7 +33,8 @@ async fn main() -> Result<(), nexus_tokio::Error> {
     // A network client of the same router calls the in-process callee.
     let remote = nexus_tokio::connect(&url, ClientConfig::new("realm1")).await?;
     let greeting = remote
-        .call("com.example.hello", args!["nexus"], Default::default())
+        .call("com.example.hello")
+        .args(args!["nexus"])
         .await?;
     println!("{}", greeting.args[0]);
 

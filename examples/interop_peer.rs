@@ -91,7 +91,7 @@ async fn run(argv: &[String]) -> Result<(), String> {
         }
         ("caller", [procedure, args, kwargs]) => {
             let (args, kwargs) = (parse_args(args)?, parse_kwargs(kwargs)?);
-            let line = match client.call(procedure, args, kwargs).await {
+            let line = match client.call(procedure).args(args).kwargs(kwargs).await {
                 Ok(r) => json!({ "result": { "args": list(&r.args), "kwargs": dict(&r.kwargs) } }),
                 Err(Error::Wamp(e)) => json!({ "error": {
                     "uri": e.error.as_str(), "args": list(&e.args), "kwargs": dict(&e.kwargs)
@@ -126,13 +126,21 @@ async fn run(argv: &[String]) -> Result<(), String> {
             let published = match ack.as_str() {
                 "ack" => Some(
                     client
-                        .publish_acknowledged(topic, args, kwargs)
+                        .publish(topic)
+                        .args(args)
+                        .kwargs(kwargs)
+                        .acknowledged()
                         .await
                         .map_err(s)?
                         .get(),
                 ),
                 _ => {
-                    client.publish(topic, args, kwargs).await.map_err(s)?;
+                    client
+                        .publish(topic)
+                        .args(args)
+                        .kwargs(kwargs)
+                        .await
+                        .map_err(s)?;
                     None
                 }
             };

@@ -14,11 +14,10 @@ async fn main() -> Result<(), nexus_tokio::Error> {
         // Acknowledged: the router confirms with a publication ID (plain `publish` does not
         // wait for anything).
         let publication = client
-            .publish_acknowledged(
-                "com.example.ticks",
-                args![tick],
-                kwargs! { "source" => "publisher example" },
-            )
+            .publish("com.example.ticks")
+            .args(args![tick])
+            .kwargs(kwargs! { "source" => "publisher example" })
+            .acknowledged()
             .await?;
         println!("published tick {tick} as publication {publication}");
         tokio::time::sleep(Duration::from_secs(1)).await;

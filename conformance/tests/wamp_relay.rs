@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nexus_conformance::relay::{Relay, RelayConfig};
-use nexus_tokio::{args, kwargs, Client, ClientConfig, Dict, Error, Payload, Serializer, Value};
+use nexus_tokio::{args, kwargs, Client, ClientConfig, Error, Payload, Serializer, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -18,8 +18,8 @@ async fn client(url: &str, serializer: Serializer) -> Client {
         .expect("joining failed")
 }
 
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
+async fn within<T>(what: &str, f: impl std::future::IntoFuture<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f.into_future())
         .await
         .unwrap_or_else(|_| panic!("{what} timed out"))
 }
@@ -69,7 +69,10 @@ async fn calls_and_events_cross_the_relay() {
         let kw = kwargs! {"k" => "v"};
         let result = within(
             "call",
-            caller.call("com.example.echo", payload.clone(), kw.clone()),
+            caller
+                .call("com.example.echo")
+                .args(payload.clone())
+                .kwargs(kw.clone()),
         )
         .await
         .unwrap();
@@ -79,17 +82,14 @@ async fn calls_and_events_cross_the_relay() {
             "{serializer:?}"
         );
 
-        let refused = within(
-            "call",
-            caller.call("com.example.echo", args!["fail"], Dict::new()),
-        )
-        .await
-        .unwrap_err();
+        let refused = within("call", caller.call("com.example.echo").args(args!["fail"]))
+            .await
+            .unwrap_err();
         match refused {
             Error::Wamp(e) => assert_eq!(e.error.as_str(), "com.example.refused"),
             other => panic!("expected the callee's error, got {other:?}"),
         }
-        let missing = within("call", caller.call("com.example.none", vec![], Dict::new()))
+        let missing = within("call", caller.call("com.example.none"))
             .await
             .unwrap_err();
         match missing {
@@ -111,7 +111,11 @@ async fn calls_and_events_cross_the_relay() {
     let publisher = client(&tcp, Serializer::MsgPack).await;
     within(
         "publish",
-        publisher.publish_acknowledged("com.example.topic", args![7, "x"], kwargs! {"n" => 1}),
+        publisher
+            .publish("com.example.topic")
+            .args(args![7, "x"])
+            .kwargs(kwargs! {"n" => 1})
+            .acknowledged(),
     )
     .await
     .unwrap();

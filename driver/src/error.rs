@@ -207,6 +207,10 @@ pub enum Error {
     /// option).
     #[error(transparent)]
     Usage(#[from] nexus_core::session::UsageError),
+    /// A payload is not of the type asked for, or a value cannot be an argument (the error
+    /// says where, and what was expected).
+    #[error("payload: {0}")]
+    Payload(#[from] nexus_core::typed::PayloadError),
     /// A URI given to the API is invalid.
     #[error(transparent)]
     Uri(#[from] nexus_core::UriError),
@@ -278,6 +282,23 @@ impl From<Error> for WampError {
             _ => "wamp.error.runtime_error",
         };
         WampError::new(uri).with_args(vec![Value::from(e.to_string())])
+    }
+}
+
+/// Lets a handler use `?` on typed reads of its arguments: a payload of the wrong type is
+/// answered with `wamp.error.invalid_argument` and the reason.
+///
+/// ```
+/// use nexus_driver::WampError;
+/// let bad = nexus_driver::nexus_core::typed::from_args::<(i64,)>(vec!["x".into()]).unwrap_err();
+/// let e = WampError::from(bad);
+/// assert_eq!(e.error.as_str(), "wamp.error.invalid_argument");
+/// assert_eq!(e.args[0].as_str(), Some("argument 0: invalid type: string \"x\", expected i64"));
+/// ```
+impl From<nexus_core::typed::PayloadError> for WampError {
+    fn from(e: nexus_core::typed::PayloadError) -> WampError {
+        WampError::new(nexus_core::uri::error::INVALID_ARGUMENT)
+            .with_args(vec![Value::from(e.to_string())])
     }
 }
 

@@ -7,12 +7,18 @@
 //! `nexus-async-std`) only implements the small [`Runtime`] trait and re-exports this API.
 //!
 //! - [`Client`]: connect by URL (`ws://`, `wss://`, `tcp://`, `tcps://`, `unix://`) or
-//!   in-process, then `call` (dropping the future cancels), `register` an async handler,
-//!   `subscribe` (a stream of events), `publish` (acknowledged or not), `close`.
-//! - Advanced RPC: progressive results ([`Client::call_progressive`], [`Invocation::progress`]),
-//!   input in chunks ([`Client::call_streaming`], [`Client::call_duplex`],
-//!   [`Client::register_streaming`]), revocations ([`Client::revocations`]), and
-//!   callee-enforced call timeouts (see [`Client::register_with`]).
+//!   in-process, then [`call`](Client::call) (dropping the future cancels),
+//!   [`register`](Client::register) an async handler, [`subscribe`](Client::subscribe) (a
+//!   stream of events), [`publish`](Client::publish) (acknowledged or not), `close`.
+//! - Advanced RPC: progressive results ([`Call::progress`], [`Invocation::progress`]),
+//!   input in chunks ([`Call::chunked`], [`Call::duplex`], and handlers that take an
+//!   [`InvocationStream`]), revocations ([`Client::revocations`]), and callee-enforced call
+//!   timeouts (see [`Register`]).
+//! - Typed payloads: arguments are anything `Serialize`; results, events and invocations
+//!   read into any `Deserialize` type ([`CallResponse::args`], [`Event::decode`]...).
+//! - Reconnection ([`ClientConfig::reconnect`]): the client joins again after a lost
+//!   connection and restores its subscriptions and registrations; [`Client::state`] says
+//!   where it stands.
 //! - Authentication: ticket, WAMP-CRA, cryptosign, SCRAM and anonymous through
 //!   [`ClientConfig`]; TLS client certificates ([`ClientConfig::client_certificate`]) and
 //!   WebSocket cookies ([`ClientConfig::cookie_jar`], [`CookieJar`]).
@@ -34,9 +40,10 @@ pub mod runtime;
 mod wire;
 
 pub use client::{
-    connect_transport, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig,
-    ClientState, ClientStates, Event, HandlerResult, Invocation, Missed, Registration,
-    Subscription, SubscriptionError, SubscriptionItem,
+    connect_transport, Call, CallFuture, CallResponse, ChallengeHandler, Client, ClientConfig,
+    ClientState, ClientStates, ErasedHandler, Event, HandlerResult, IntoHandler, Invocation,
+    Missed, Publish, Register, Registration, Subscribe, Subscription, SubscriptionError,
+    SubscriptionItem,
 };
 pub use cookie::CookieJar;
 pub use error::{Error, WampError};

@@ -63,7 +63,7 @@ impl InvocationShared {
 /// while the handler runs. The handler's return value stays the final result.
 ///
 /// Progressive results are allowed only when the caller asked for them
-/// (`InvocationDetails::receive_progress`, which [`Client::call_progressive`] sets); they
+/// (`InvocationDetails::receive_progress`, which [`Call::progress`] sets); they
 /// are sent in order, before the final result.
 ///
 /// ```no_run
@@ -85,7 +85,7 @@ impl InvocationShared {
 /// # Ok(()) }
 /// ```
 ///
-/// [`Client::call_progressive`]: crate::Client::call_progressive
+/// [`Call::progress`]: crate::Call::progress
 #[derive(Clone)]
 pub struct Progress {
     pub(crate) shared: Arc<InvocationShared>,
@@ -162,7 +162,7 @@ impl PartialEq for Progress {
 // ---- callee: progressive call invocations ---------------------------------------------
 
 /// The input chunks of a progressive call invocation after the first, as a handler
-/// registered with [`Client::register_streaming`](crate::Client::register_streaming) gets
+/// whose handler takes an `InvocationStream` gets
 /// them: each chunk's payload, in order. The stream ends after the caller's last chunk, at
 /// once when the call was not progressive, and when the session ends.
 ///
@@ -221,8 +221,8 @@ impl CallReply {
     }
 }
 
-/// A call with progressive results, from [`Client::call_progressive`] or
-/// [`Client::call_duplex`]: a stream of each progressive result (`details.progress ==
+/// A call with progressive results, from [`Call::progress`] or
+/// [`Call::duplex`]: a stream of each progressive result (`details.progress ==
 /// Some(true)`), then the final result (or an error), then the end.
 ///
 /// Dropping it before the end cancels the call (CANCEL `killnowait` when the router supports
@@ -232,9 +232,7 @@ impl CallReply {
 /// ```no_run
 /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
 /// use futures::StreamExt;
-/// use nexus_core::Payload;
-///
-/// let mut call = client.call_progressive("com.example.countdown", Default::default(), Payload::default());
+/// let mut call = client.call("com.example.countdown").progress();
 /// while let Some(result) = call.next().await {
 ///     let result = result?;
 ///     let last = result.details.progress != Some(true);
@@ -243,8 +241,8 @@ impl CallReply {
 /// # Ok(()) }
 /// ```
 ///
-/// [`Client::call_progressive`]: crate::Client::call_progressive
-/// [`Client::call_duplex`]: crate::Client::call_duplex
+/// [`Call::progress`]: crate::Call::progress
+/// [`Call::duplex`]: crate::Call::duplex
 pub struct ProgressiveCall {
     pub(crate) rx: Result<mpsc::UnboundedReceiver<Result<CallResponse, Error>>, Option<Error>>,
     pub(crate) token: u64,
@@ -318,7 +316,7 @@ impl std::fmt::Debug for ProgressiveCall {
 // ---- caller: progressive call invocations ---------------------------------------------
 
 /// Sends the input chunks of a progressive call invocation after the first, from
-/// [`Client::call_streaming`] or [`Client::call_duplex`]: [`send`](CallSender::send) for
+/// [`Call::chunked`] or [`Call::duplex`]: [`send`](CallSender::send) for
 /// each chunk, [`finish`](CallSender::finish) for the last one.
 ///
 /// **Dropping it without [`finish`](CallSender::finish) cancels the call** (CANCEL
@@ -329,8 +327,8 @@ impl std::fmt::Debug for ProgressiveCall {
 /// The callee may answer before the last chunk; then [`send`](CallSender::send) fails with
 /// [`Error::CallEnded`] and the call's future or stream holds the answer.
 ///
-/// [`Client::call_streaming`]: crate::Client::call_streaming
-/// [`Client::call_duplex`]: crate::Client::call_duplex
+/// [`Call::chunked`]: crate::Call::chunked
+/// [`Call::duplex`]: crate::Call::duplex
 pub struct CallSender {
     pub(crate) token: u64,
     pub(crate) cmd: mpsc::UnboundedSender<Cmd>,

@@ -91,7 +91,8 @@ async fn serves_clients_and_shuts_down_gracefully_on_sigterm() {
         .await
         .unwrap();
     let r = caller
-        .call("com.test.double", args![21], Default::default())
+        .call("com.test.double")
+        .args(args![21])
         .await
         .unwrap();
     assert_eq!(r.args, args![42]);
@@ -175,27 +176,16 @@ async fn the_locked_down_example_refuses_what_anonymous_may_not_do() {
     );
     refused(
         client
-            .publish_acknowledged("com.example.public.news", args![1], Default::default())
+            .publish("com.example.public.news")
+            .args(args![1])
+            .acknowledged()
             .await
             .map(|_| ()),
     );
-    refused(
-        client
-            .call("com.example.public.debug", args![], Default::default())
-            .await
-            .map(|_| ()),
-    );
-    refused(
-        client
-            .call("wamp.session.list", args![], Default::default())
-            .await
-            .map(|_| ()),
-    );
+    refused(client.call("com.example.public.debug").await.map(|_| ()));
+    refused(client.call("wamp.session.list").await.map(|_| ()));
     // An allowed call goes through to routing (nobody registered it).
-    match client
-        .call("com.example.public.time", args![], Default::default())
-        .await
-    {
+    match client.call("com.example.public.time").await {
         Err(nexus_tokio::Error::Wamp(e)) => {
             assert_eq!(e.error.as_str(), "wamp.error.no_such_procedure")
         }

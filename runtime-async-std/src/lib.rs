@@ -11,7 +11,7 @@
 //!
 //! async_std::task::block_on(async {
 //!     let client = nexus_async_std::connect("ws://127.0.0.1:8080/ws", ClientConfig::new("realm1")).await?;
-//!     let sum = client.call("com.example.add", args![2, 3], Default::default()).await?;
+//!     let sum = client.call("com.example.add").args(args![2, 3]).await?;
 //!     println!("{}", sum.args[0]);
 //!     client.close().await
 //! })

@@ -10,7 +10,7 @@
 //!     let router = nexus_smol::start(RouterBuilder::new().realm("realm1"));
 //!     let url = router.listen("tcp://127.0.0.1:0", None).await?;
 //!     let client = nexus_smol::connect(&url, ClientConfig::new("realm1")).await?;
-//!     client.publish("com.example.hello", args!["world"], Default::default()).await?;
+//!     client.publish("com.example.hello").args(args!["world"]).await?;
 //!     client.close().await
 //! })
 //! .unwrap();

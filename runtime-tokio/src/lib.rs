@@ -15,7 +15,7 @@
 //!         Ok(nexus_tokio::Payload::new(inv.args, inv.kwargs))
 //!     })
 //!     .await?;
-//! let echoed = client.call("com.example.echo", args!["hi"], Default::default()).await?;
+//! let echoed = client.call("com.example.echo").args(args!["hi"]).await?;
 //! assert_eq!(echoed.args, args!["hi"]);
 //! # Ok(()) }
 //! ```

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use nexus_tokio::{Client, Dict, Error, Subscription, Value};
+use nexus_tokio::{Client, Dict, Error, Payload, Subscription, Value};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 
@@ -163,7 +163,12 @@ pub(super) async fn run(
     let publishers = open_many(target, args.publishers).await?;
     // A probe (sequence number 0, ignored by subscribers): the router accepts our publishes.
     publishers[0]
-        .publish_acknowledged(&topic, event_args(0, 0, 0, false, Value::Null), Dict::new())
+        .publish(&*topic)
+        .payload(Payload::new(
+            event_args(0, 0, 0, false, Value::Null),
+            Dict::new(),
+        ))
+        .acknowledged()
         .await
         .map_err(|source| BenchError::Publish {
             topic: topic.to_string(),
@@ -425,7 +430,12 @@ impl Sender {
             measured,
             self.payload.clone(),
         );
-        match self.client.publish(&self.topic, args, Dict::new()).await {
+        match self
+            .client
+            .publish(&*self.topic)
+            .payload(Payload::new(args, Dict::new()))
+            .await
+        {
             Ok(()) => {
                 tally.last_seq = seq;
                 tally.measured += u64::from(measured);

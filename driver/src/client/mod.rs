@@ -5,6 +5,7 @@
 //! profiles); this module is the API surface: calls, registrations, publications,
 //! subscriptions and their handles.
 
+mod builders;
 mod config;
 mod connect;
 mod handles;
@@ -23,13 +24,14 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use nexus_core::message::{
-    CallOptions, EventDetails, InvocationDetails, PublishOptions, RegisterOptions, ResultDetails,
-    SubscribeOptions, WelcomeDetails, YieldOptions,
+    CallOptions, EventDetails, InvocationDetails, ResultDetails, WelcomeDetails, YieldOptions,
 };
+use nexus_core::typed::{self, PayloadError};
 use nexus_core::{
     Dict, Payload, PublicationId, RegistrationId, RequestId, SessionId, SubscriptionId, Uri, Value,
 };
 
+pub use builders::{Call, ErasedHandler, IntoHandler, Publish, Register, Subscribe};
 pub use config::{ChallengeHandler, ClientConfig};
 pub use connect::connect_transport;
 pub use handles::{Missed, Registration, Subscription, SubscriptionError, SubscriptionItem};
@@ -40,12 +42,29 @@ use handles::Releases;
 use state::StateWatchers;
 
 use crate::error::{Error, WampError};
-use crate::rpc::{
-    CallReply, CallSender, InvocationShared, InvocationStream, Progress, ProgressiveCall,
-    Revocations, Revoked,
-};
+use crate::rpc::{CallReply, InvocationShared, InvocationStream, Progress, Revocations, Revoked};
 
 /// The result of a call.
+///
+/// Read it as typed values with [`args`](CallResponse::args), [`arg`](CallResponse::arg),
+/// [`kwargs`](CallResponse::kwargs) or [`decode`](CallResponse::decode), or as [`Value`]s
+/// through the fields.
+///
+/// ```
+/// use nexus_core::{args, kwargs};
+/// use nexus_driver::CallResponse;
+///
+/// let r = CallResponse { args: args![5, "five"], kwargs: kwargs! { "exact" => true }, details: Default::default() };
+/// let (n, word): (i64, String) = r.args()?;
+/// assert_eq!((n, word.as_str()), (5, "five"));
+/// assert_eq!(r.arg::<u8>(0)?, 5);
+/// #[derive(serde::Deserialize)]
+/// struct Flags { exact: bool }
+/// assert!(r.kwargs::<Flags>()?.exact);
+/// let err = r.args::<(i64, i64)>().unwrap_err();
+/// assert_eq!(err.to_string(), "argument 1: invalid type: string \"five\", expected i64");
+/// # Ok::<(), nexus_driver::nexus_core::typed::PayloadError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallResponse {
     /// Positional results.
@@ -54,6 +73,36 @@ pub struct CallResponse {
     pub kwargs: Dict,
     /// RESULT details.
     pub details: ResultDetails,
+}
+
+/// The typed readers every payload holder shares (results, events, invocations).
+macro_rules! typed_readers {
+    ($what:literal) => {
+        #[doc = concat!("The positional ", $what, " as `T`: a tuple, an array, a `Vec`, or a struct read in order.")]
+        pub fn args<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
+            typed::from_args(self.args.clone())
+        }
+
+        #[doc = concat!("Positional ", $what, " `index` as `T` (a missing one reads as null: an `Option` gives `None`).")]
+        pub fn arg<T: serde::de::DeserializeOwned>(&self, index: usize) -> Result<T, PayloadError> {
+            typed::from_arg(&self.args, index)
+        }
+
+        #[doc = concat!("The keyword ", $what, " as `T`: a struct or a map.")]
+        pub fn kwargs<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
+            typed::from_kwargs(self.kwargs.clone())
+        }
+
+        /// The payload as one value: the single positional argument, or the keyword
+        /// arguments when there are no positional ones.
+        pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
+            typed::decode(self.args.clone(), self.kwargs.clone())
+        }
+    };
+}
+
+impl CallResponse {
+    typed_readers!("results");
 }
 
 /// An invocation of a registered procedure, as a handler sees it.
@@ -66,7 +115,7 @@ pub struct CallResponse {
 ///
 /// `details` carries what the router disclosed: the concrete `procedure` for pattern-based
 /// registrations, the `caller` (caller identification), the `trustlevel` (call trust
-/// levels), a `timeout` the client enforces (see [`Client::register_with`]), `ppt_*` keys
+/// levels), a `timeout` the client enforces (see [`Register`]), `ppt_*` keys
 /// (payload passthru: the payload is then one binary argument, passed through untouched).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
@@ -82,7 +131,13 @@ pub struct Invocation {
     progress: Progress,
 }
 
+impl Event {
+    typed_readers!("arguments");
+}
+
 impl Invocation {
+    typed_readers!("arguments");
+
     /// An invocation made by hand, for testing a handler without a router: request ID 1;
     /// progressive results are allowed when `details.receive_progress` is set, and sending
     /// one fails with [`Error::Closed`] since no session is behind it.
@@ -172,7 +227,26 @@ impl Invocation {
     }
 }
 
-/// An event received on a subscription.
+/// An event received on a subscription. Read it as typed values with
+/// [`args`](Event::args), [`arg`](Event::arg), [`kwargs`](Event::kwargs) or
+/// [`decode`](Event::decode).
+///
+/// ```
+/// use nexus_core::{args, kwargs, PublicationId, SubscriptionId};
+/// use nexus_driver::Event;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Reading { celsius: f64 }
+/// let ev = Event {
+///     subscription: SubscriptionId::new(1).unwrap(),
+///     publication: PublicationId::new(2).unwrap(),
+///     args: args![kwargs! { "celsius" => 21.5 }],
+///     kwargs: Default::default(),
+///     details: Default::default(),
+/// };
+/// assert_eq!(ev.decode::<Reading>()?.celsius, 21.5);
+/// # Ok::<(), nexus_driver::nexus_core::typed::PayloadError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// The subscription.
@@ -195,7 +269,7 @@ pub type HandlerResult = Result<Payload, WampError>;
 pub(crate) enum Handler {
     /// From `register`: one invocation, one answer.
     Plain(Arc<dyn Fn(Invocation) -> BoxFuture<'static, HandlerResult> + Send + Sync>),
-    /// From `register_streaming`: the first chunk and a stream of the others.
+    /// A handler that takes an `InvocationStream`: the first chunk and a stream of the others.
     Streaming(
         Arc<
             dyn Fn(Invocation, InvocationStream) -> BoxFuture<'static, HandlerResult> + Send + Sync,
@@ -250,17 +324,17 @@ struct Watchers {
     list: Vec<mpsc::UnboundedSender<Revoked>>,
 }
 
-/// A WAMP client session over a transport (or in-process). Cheap to clone; every clone is the
-/// same session.
+/// A WAMP client over a transport (or in-process). Cheap to clone; every clone is the same
+/// client. With a [`reconnect`](ClientConfig::reconnect) policy it outlives its connections:
+/// each new one is a new session, and the client's handles carry on.
 ///
 /// ```no_run
 /// # async fn run(runtime: std::sync::Arc<dyn nexus_driver::Runtime>) -> Result<(), nexus_driver::Error> {
 /// use nexus_driver::{Client, ClientConfig};
-/// use nexus_core::args;
 ///
 /// let client = Client::connect(runtime, "ws://127.0.0.1:8080/ws", ClientConfig::new("realm1")).await?;
-/// let sum = client.call("com.example.add", args![2, 3], Default::default()).await?;
-/// println!("2 + 3 = {}", sum.args[0]);
+/// let sum: i64 = client.call("com.example.add").args((2, 3)).await?.arg(0)?;
+/// println!("2 + 3 = {sum}");
 /// client.close().await?;
 /// # Ok(()) }
 /// ```
@@ -329,203 +403,6 @@ impl Client {
         self.shared.tokens.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Calls `procedure` with arguments.
-    pub async fn call(
-        &self,
-        procedure: &str,
-        args: Vec<Value>,
-        kwargs: Dict,
-    ) -> Result<CallResponse, Error> {
-        self.call_with(
-            procedure,
-            CallOptions::default(),
-            Payload::new(args, kwargs),
-        )
-        .await
-    }
-
-    /// Calls `procedure` with options. Dropping the returned future before it completes
-    /// cancels the call (CANCEL `killnowait` when the router supports call canceling).
-    ///
-    /// The future completes with the final result: progressive results (when
-    /// `options.receive_progress` is set) are skipped; use
-    /// [`call_progressive`](Client::call_progressive) to see them. `options.progress` is
-    /// ignored: use [`call_streaming`](Client::call_streaming) to send input in chunks.
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use nexus_core::message::CallOptions;
-    /// use nexus_core::{args, Payload};
-    ///
-    /// // Caller identification: the callee sees this session in `Invocation::details.caller`;
-    /// // and a timeout the dealer enforces (an Error::Wamp with wamp.error.timeout after 5 s).
-    /// let options = CallOptions { disclose_me: Some(true), timeout: Some(5_000), ..Default::default() };
-    /// let r = client.call_with("com.example.whoami", options, Payload::new(args![], Default::default())).await?;
-    ///
-    /// // Sharded registration: every call with this key goes to the same callee of the
-    /// // shared registration (nexus routes it by `router::shard_score`).
-    /// let options = CallOptions {
-    ///     runmode: Some("partition".into()),
-    ///     rkey: Some("customer-42".into()),
-    ///     ..Default::default()
-    /// };
-    /// let r = client.call_with("com.example.orders", options, Payload::new(args![], Default::default())).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn call_with(
-        &self,
-        procedure: &str,
-        mut options: CallOptions,
-        payload: Payload,
-    ) -> CallFuture {
-        options.progress = None;
-        let (reply, rx) = oneshot::channel();
-        let (token, sent) = self.start_call(procedure, options, payload, CallReply::Once(reply));
-        CallFuture {
-            rx: sent.map(|()| rx),
-            token,
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        }
-    }
-
-    /// Calls `procedure` asking for progressive results (sets `receive_progress`, ignores
-    /// `progress`): a
-    /// [`ProgressiveCall`] stream yields each progressive result (`details.progress ==
-    /// Some(true)`) as the callee sends it, then the final result (or the error), then
-    /// ends. A callee that sends no progressive results gives a stream of one item.
-    ///
-    /// Dropping the stream before its end cancels the call, like dropping a
-    /// [`CallFuture`].
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use futures::StreamExt;
-    /// use nexus_core::{args, Payload};
-    ///
-    /// let mut call = client.call_progressive(
-    ///     "com.example.search",
-    ///     Default::default(),
-    ///     Payload::new(args!["needle"], Default::default()),
-    /// );
-    /// while let Some(hit) = call.next().await {
-    ///     println!("{:?}", hit?.args);
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn call_progressive(
-        &self,
-        procedure: &str,
-        mut options: CallOptions,
-        payload: Payload,
-    ) -> ProgressiveCall {
-        options.receive_progress = Some(true);
-        options.progress = None;
-        let (tx, rx) = mpsc::unbounded();
-        let (token, sent) = self.start_call(procedure, options, payload, CallReply::Stream(tx));
-        ProgressiveCall {
-            rx: sent.map(|()| rx).map_err(Some),
-            token,
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        }
-    }
-
-    /// Calls `procedure` with its input in chunks (progressive call invocations): the
-    /// first chunk is sent now with `options`, which hold for the whole call; send the
-    /// next ones with [`CallSender::send`] and the last with [`CallSender::finish`]. The
-    /// [`CallFuture`] completes with the callee's final result, which may come before the
-    /// input is finished.
-    ///
-    /// Needs a router whose dealer announces `progressive_call_invocations`; otherwise the
-    /// call fails with [`Error::Usage`]. Dropping the [`CallSender`] without `finish`
-    /// cancels the call; dropping the future cancels it too.
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use nexus_core::{args, Payload};
-    ///
-    /// let chunk = |s: &str| Payload::new(args![s], Default::default());
-    /// let (mut input, result) = client.call_streaming("com.example.upload", Default::default(), chunk("first"));
-    /// input.send(chunk("second")).await?;
-    /// input.finish(chunk("last")).await?;
-    /// println!("stored {:?}", result.await?.args);
-    /// # Ok(()) }
-    /// ```
-    pub fn call_streaming(
-        &self,
-        procedure: &str,
-        options: CallOptions,
-        first: Payload,
-    ) -> (CallSender, CallFuture) {
-        let (reply, rx) = oneshot::channel();
-        let (sender, token, sent) =
-            self.streaming_call(procedure, options, first, CallReply::Once(reply));
-        let future = CallFuture {
-            rx: sent.map(|()| rx),
-            token,
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        };
-        (sender, future)
-    }
-
-    /// A full-duplex call: input in chunks, as with [`call_streaming`](Client::call_streaming),
-    /// and progressive results, as with [`call_progressive`](Client::call_progressive)
-    /// (`receive_progress` is set). Results and chunks need not pair up.
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use futures::StreamExt;
-    /// use nexus_core::{args, Payload};
-    ///
-    /// let line = |s: &str| Payload::new(args![s], Default::default());
-    /// let (mut input, mut output) = client.call_duplex("com.example.echo_lines", Default::default(), line("hello"));
-    /// println!("{:?}", output.next().await);
-    /// input.finish(line("bye")).await?;
-    /// while let Some(result) = output.next().await {
-    ///     println!("{:?}", result?.args);
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn call_duplex(
-        &self,
-        procedure: &str,
-        mut options: CallOptions,
-        first: Payload,
-    ) -> (CallSender, ProgressiveCall) {
-        options.receive_progress = Some(true);
-        options.progress = Some(true);
-        let (tx, rx) = mpsc::unbounded();
-        let (sender, token, sent) =
-            self.streaming_call(procedure, options, first, CallReply::Stream(tx));
-        let call = ProgressiveCall {
-            rx: sent.map(|()| rx).map_err(Some),
-            token,
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        };
-        (sender, call)
-    }
-
-    fn streaming_call(
-        &self,
-        procedure: &str,
-        mut options: CallOptions,
-        first: Payload,
-        reply: CallReply,
-    ) -> (CallSender, u64, Result<(), Error>) {
-        options.progress = Some(true);
-        let (token, sent) = self.start_call(procedure, options, first, reply);
-        let sender = CallSender {
-            token,
-            cmd: self.shared.cmd.clone(),
-            // A call that never started has nothing to cancel.
-            finished: sent.is_err(),
-        };
-        (sender, token, sent)
-    }
-
     /// Hands a CALL to the task; returns its token and whether it got there.
     fn start_call(
         &self,
@@ -547,272 +424,6 @@ impl Client {
                 })
             });
         (token, sent)
-    }
-
-    /// Publishes an event, without acknowledgement: completes once the event is sent.
-    pub async fn publish(&self, topic: &str, args: Vec<Value>, kwargs: Dict) -> Result<(), Error> {
-        self.publish_with(topic, PublishOptions::default(), Payload::new(args, kwargs))
-            .await
-            .map(|_| ())
-    }
-
-    /// Publishes an event and waits for the router's acknowledgement; returns the
-    /// publication ID.
-    pub async fn publish_acknowledged(
-        &self,
-        topic: &str,
-        args: Vec<Value>,
-        kwargs: Dict,
-    ) -> Result<PublicationId, Error> {
-        let options = PublishOptions {
-            acknowledge: Some(true),
-            ..Default::default()
-        };
-        self.publish_with(topic, options, Payload::new(args, kwargs))
-            .await?
-            .ok_or(Error::Closed)
-    }
-
-    /// Publishes with options; returns the publication ID when acknowledgement was asked.
-    ///
-    /// The options carry the advanced profile's publication features: black- and
-    /// whitelisting (`exclude`, `eligible`, `exclude_authid`, `eligible_authrole`...),
-    /// publisher exclusion (`exclude_me`), publisher identification (`disclose_me`),
-    /// retention (`retain`), sharding (`rkey`) and payload passthru (`ppt_*`).
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client, backup: nexus_core::SessionId) -> Result<(), nexus_driver::Error> {
-    /// use nexus_core::message::PublishOptions;
-    /// use nexus_core::{args, Payload};
-    ///
-    /// // To every subscriber with role "operator" except one session, telling them who
-    /// // published, and kept as the topic's retained event for later subscribers.
-    /// let options = PublishOptions {
-    ///     eligible_authrole: Some(vec!["operator".into()]),
-    ///     exclude: Some(vec![backup]),
-    ///     disclose_me: Some(true),
-    ///     retain: Some(true),
-    ///     acknowledge: Some(true),
-    ///     ..Default::default()
-    /// };
-    /// let publication = client
-    ///     .publish_with("com.example.alarm", options, Payload::new(args!["overheat"], Default::default()))
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn publish_with(
-        &self,
-        topic: &str,
-        options: PublishOptions,
-        payload: Payload,
-    ) -> Result<Option<PublicationId>, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Publish {
-            topic: Uri::parse(topic)?,
-            options,
-            payload,
-            reply,
-        })?;
-        rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Subscribes to `topic`.
-    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
-        self.subscribe_with(topic, SubscribeOptions::default())
-            .await
-    }
-
-    /// Subscribes with options (for example a `prefix` or `wildcard` match).
-    ///
-    /// With `get_retained`, the topic's retained event (if any, and if this session may
-    /// receive it) arrives first, with `details.retained`; with a pattern match each event
-    /// names its concrete `details.topic`; `details.publisher` and `details.trustlevel` say
-    /// who published and how much the router trusts it. The router's meta API is reached with
-    /// ordinary calls and subscriptions (`wamp.subscription.get_events` for the event
-    /// history, `wamp.session.on_join`...).
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use futures::StreamExt;
-    /// use nexus_core::message::SubscribeOptions;
-    /// use nexus_core::{args, MatchPolicy};
-    ///
-    /// let options = SubscribeOptions {
-    ///     match_policy: Some(MatchPolicy::Prefix),
-    ///     get_retained: Some(true),
-    ///     ..Default::default()
-    /// };
-    /// let mut events = client.subscribe_with("com.example.sensors", options).await?;
-    /// // The last ten events the router kept for this subscription, newest first.
-    /// let id = events.id().expect("held by the current session");
-    /// let history = client
-    ///     .call(
-    ///         "wamp.subscription.get_events",
-    ///         args![id.get()],
-    ///         nexus_core::kwargs! { "limit" => 10, "reverse" => true },
-    ///     )
-    ///     .await?;
-    /// while let Some(Ok(event)) = events.next().await {
-    ///     let topic = event.details.topic.as_ref().map(|t| t.as_str());
-    ///     println!("{topic:?} from {:?}: {:?}", event.details.publisher, event.args);
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn subscribe_with(
-        &self,
-        topic: &str,
-        options: SubscribeOptions,
-    ) -> Result<Subscription, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Subscribe {
-            topic: Uri::new_unchecked(topic),
-            options,
-            reply,
-        })?;
-        let (live, queue) = rx.await.map_err(|_| Error::Closed)??;
-        Ok(Subscription {
-            live,
-            queue,
-            releases: self.shared.common.releases.clone(),
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        })
-    }
-
-    /// Registers `procedure` with an async handler.
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use nexus_core::{args, Payload};
-    /// client
-    ///     .register("com.example.add", |inv: nexus_driver::Invocation| async move {
-    ///         let a = inv.args.first().and_then(|v| v.as_i64()).unwrap_or(0);
-    ///         let b = inv.args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
-    ///         Ok(Payload::new(args![a + b], Default::default()))
-    ///     })
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn register<F, Fut>(&self, procedure: &str, handler: F) -> Result<Registration, Error>
-    where
-        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        self.register_with(procedure, RegisterOptions::default(), handler)
-            .await
-    }
-
-    /// Registers with options: pattern-based (`match_policy`), shared (`invoke`),
-    /// `disclose_caller`, `forward_timeout`...
-    ///
-    /// **Timeouts.** When an invocation carries `details.timeout` (milliseconds, set by a
-    /// dealer that forwards call timeouts, for example to a registration made with
-    /// `forward_timeout`), the client enforces it: if the handler has not answered by then
-    /// it is stopped (dropped) and the caller gets ERROR `wamp.error.timeout`. Each
-    /// progressive result restarts the timer, as the spec measures the timeout between
-    /// results.
-    ///
-    /// A plain handler cannot take a progressive call invocation (input in chunks): such
-    /// calls are answered with `wamp.error.feature_not_supported`; use
-    /// [`register_streaming`](Client::register_streaming).
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use nexus_core::message::{InvokePolicy, RegisterOptions};
-    /// use nexus_core::uri::MatchPolicy;
-    /// use nexus_core::{args, Payload};
-    /// use nexus_driver::Invocation;
-    ///
-    /// // Every procedure under com.example.users., shared round-robin with other callees,
-    /// // with call timeouts forwarded to this client.
-    /// let options = RegisterOptions {
-    ///     match_policy: Some(MatchPolicy::Prefix),
-    ///     invoke: Some(InvokePolicy::RoundRobin),
-    ///     forward_timeout: Some(true),
-    ///     ..Default::default()
-    /// };
-    /// client
-    ///     .register_with("com.example.users.", options, |inv: Invocation| async move {
-    ///         let procedure = inv.details.procedure.map(|p| p.to_string()).unwrap_or_default();
-    ///         Ok(Payload::new(args![procedure], Default::default()))
-    ///     })
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn register_with<F, Fut>(
-        &self,
-        procedure: &str,
-        options: RegisterOptions,
-        handler: F,
-    ) -> Result<Registration, Error>
-    where
-        F: Fn(Invocation) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        let handler = Handler::Plain(Arc::new(move |inv| Box::pin(handler(inv))));
-        self.register_handler(procedure, options, handler).await
-    }
-
-    /// Registers a procedure that takes its input in chunks (progressive call
-    /// invocations): the handler gets the first chunk as the [`Invocation`] and the
-    /// following chunks' payloads as an [`InvocationStream`], which ends after the caller's
-    /// last chunk (at once for an ordinary call). The handler may answer before reading
-    /// every chunk; later chunks are then discarded. Progressive results, timeouts and the
-    /// final answer work as for [`register_with`](Client::register_with).
-    ///
-    /// ```no_run
-    /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
-    /// use futures::StreamExt;
-    /// use nexus_core::{args, Payload};
-    /// use nexus_driver::{Invocation, InvocationStream};
-    ///
-    /// client
-    ///     .register_streaming("com.example.upload", Default::default(), |inv: Invocation, mut rest: InvocationStream| async move {
-    ///         let mut chunks = 1;
-    ///         while let Some(_payload) = rest.next().await {
-    ///             chunks += 1;
-    ///         }
-    ///         Ok(Payload::new(args![chunks], Default::default()))
-    ///     })
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn register_streaming<F, Fut>(
-        &self,
-        procedure: &str,
-        options: RegisterOptions,
-        handler: F,
-    ) -> Result<Registration, Error>
-    where
-        F: Fn(Invocation, InvocationStream) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        let handler =
-            Handler::Streaming(Arc::new(move |inv, chunks| Box::pin(handler(inv, chunks))));
-        self.register_handler(procedure, options, handler).await
-    }
-
-    async fn register_handler(
-        &self,
-        procedure: &str,
-        options: RegisterOptions,
-        handler: Handler,
-    ) -> Result<Registration, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Register {
-            procedure: Uri::new_unchecked(procedure),
-            options,
-            handler,
-            reply,
-        })?;
-        let (live, shared) = rx.await.map_err(|_| Error::Closed)??;
-        Ok(Registration {
-            live,
-            shared,
-            releases: self.shared.common.releases.clone(),
-            cmd: self.shared.cmd.clone(),
-            done: false,
-        })
     }
 
     /// The registrations and subscriptions the router revokes from now on (registration

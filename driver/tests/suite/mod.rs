@@ -10,7 +10,7 @@ mod auth;
 mod realms;
 mod reconnect;
 
-use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +24,8 @@ use nexus_driver::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn within<T>(rt: &dyn Runtime, what: &str, f: impl Future<Output = T>) -> T {
-    match nexus_driver::runtime::timeout(rt, WAIT, f).await {
+async fn within<T>(rt: &dyn Runtime, what: &str, f: impl IntoFuture<Output = T>) -> T {
+    match nexus_driver::runtime::timeout(rt, WAIT, f.into_future()).await {
         Ok(v) => v,
         Err(_) => panic!("timed out: {what}"),
     }
@@ -141,42 +141,26 @@ pub async fn rpc_and_pubsub(
         &*rt,
         &what,
         callee.register(&failing, |_inv: Invocation| async move {
-            Err(WampError::new("com.suite.error.nope").with_args(args!["nope", -1]))
+            Err::<(), _>(WampError::new("com.suite.error.nope").with_args(args!["nope", -1]))
         }),
     )
     .await
     .unwrap()
     .detach();
 
-    let sum = within(
-        &*rt,
-        &what,
-        caller.call(&procedure, args![2, -5], Default::default()),
-    )
-    .await
-    .unwrap();
+    let sum = within(&*rt, &what, caller.call(&procedure).args(args![2, -5]))
+        .await
+        .unwrap();
     assert_eq!(sum.args, args![-3], "{what}");
     assert_eq!(sum.kwargs["serializer"], Value::from("any"));
-    match within(
-        &*rt,
-        &what,
-        caller.call(&failing, vec![], Default::default()),
-    )
-    .await
-    {
+    match within(&*rt, &what, caller.call(&failing)).await {
         Err(Error::Wamp(e)) => {
             assert_eq!(e.error.as_str(), "com.suite.error.nope");
             assert_eq!(e.args, args!["nope", -1]);
         }
         other => panic!("{what}: {other:?}"),
     }
-    match within(
-        &*rt,
-        &what,
-        caller.call("com.suite.nobody", vec![], Default::default()),
-    )
-    .await
-    {
+    match within(&*rt, &what, caller.call("com.suite.nobody")).await {
         Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::NO_SUCH_PROCEDURE),
         other => panic!("{what}: {other:?}"),
     }
@@ -192,7 +176,11 @@ pub async fn rpc_and_pubsub(
     let publication = within(
         &*rt,
         &what,
-        caller.publish_acknowledged(&topic, payload.clone(), kwargs! { "k" => Value::Null }),
+        caller
+            .publish(&topic)
+            .args(payload.clone())
+            .kwargs(kwargs! { "k" => Value::Null })
+            .acknowledged(),
     )
     .await
     .unwrap();
@@ -202,7 +190,7 @@ pub async fn rpc_and_pubsub(
     within(
         &*rt,
         &what,
-        caller.publish(&topic, args!["fire and forget"], Default::default()),
+        caller.publish(&topic).args(args!["fire and forget"]),
     )
     .await
     .unwrap();
@@ -254,7 +242,10 @@ pub async fn across_serializers(
     let echoed = within(
         &*rt,
         "echo",
-        caller.call("com.suite.echo", value.clone(), kwargs! { "n" => u64::MAX }),
+        caller
+            .call("com.suite.echo")
+            .args(value.clone())
+            .kwargs(kwargs! { "n" => u64::MAX }),
     )
     .await
     .unwrap();
@@ -280,14 +271,13 @@ pub async fn across_serializers(
     within(
         &*rt,
         "publish",
-        publisher.publish_with(
-            "com.suite.cross",
-            PublishOptions {
+        publisher
+            .publish("com.suite.cross")
+            .options(PublishOptions {
                 acknowledge: Some(true),
                 ..Default::default()
-            },
-            Payload::new(value.clone(), Default::default()),
-        ),
+            })
+            .payload(Payload::new(value.clone(), Default::default())),
     )
     .await
     .unwrap();
@@ -333,7 +323,7 @@ pub async fn local_client_and_cancel(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap()
     .detach();
-    let call = caller.call("com.suite.slow", vec![], Default::default());
+    let call = caller.call("com.suite.slow").into_future();
     // Start the call, then drop it once the callee runs it: the router cancels it.
     let call = Box::pin(call);
     let (_, call) = match futures::future::select(call, started).await {
@@ -352,13 +342,9 @@ pub async fn local_client_and_cancel(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap()
     .detach();
-    let r = within(
-        &*rt,
-        "quick",
-        caller.call("com.suite.quick", vec![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let r = within(&*rt, "quick", caller.call("com.suite.quick"))
+        .await
+        .unwrap();
     assert_eq!(r.args, args!["ok"]);
     within(&*rt, "close", caller.close()).await.unwrap();
     within(&*rt, "close", callee.close()).await.unwrap();
@@ -376,12 +362,7 @@ pub async fn shutdown_reaches_clients(rt: Arc<dyn Runtime>, router: RouterHandle
     within(&*rt, "shutdown", router.shutdown()).await;
     within(&*rt, "closed", client.closed()).await;
     assert!(matches!(
-        within(
-            &*rt,
-            "call after shutdown",
-            client.call("com.x", vec![], Default::default())
-        )
-        .await,
+        within(&*rt, "call after shutdown", client.call("com.x")).await,
         Err(Error::Closed)
     ));
     assert_eq!(within(&*rt, "stats", router.stats()).await.connections, 0);
@@ -440,11 +421,9 @@ pub async fn payload_limits(rt: Arc<dyn Runtime>) {
         within(
             &*rt,
             "big call",
-            caller.call(
-                "com.suite.size",
-                args![0, "y".repeat(2000)],
-                Default::default(),
-            ),
+            caller
+                .call("com.suite.size")
+                .args(args![0, "y".repeat(2000)]),
         )
         .await,
     );
@@ -453,7 +432,7 @@ pub async fn payload_limits(rt: Arc<dyn Runtime>) {
         within(
             &*rt,
             "big result",
-            caller.call("com.suite.size", args![2000], Default::default()),
+            caller.call("com.suite.size").args(args![2000]),
         )
         .await,
     );
@@ -462,11 +441,9 @@ pub async fn payload_limits(rt: Arc<dyn Runtime>) {
         within(
             &*rt,
             "huge call",
-            caller.call(
-                "com.suite.size",
-                args![0, "z".repeat(8000)],
-                Default::default(),
-            ),
+            caller
+                .call("com.suite.size")
+                .args(args![0, "z".repeat(8000)]),
         )
         .await,
     );
@@ -474,7 +451,7 @@ pub async fn payload_limits(rt: Arc<dyn Runtime>) {
     let ok = within(
         &*rt,
         "small call",
-        caller.call("com.suite.size", args![3], Default::default()),
+        caller.call("com.suite.size").args(args![3]),
     )
     .await
     .unwrap();
@@ -520,19 +497,17 @@ pub async fn caller_identification(rt: Arc<dyn Runtime>, router: &RouterHandle) 
     within(
         &*rt,
         "register",
-        callee.register_with("com.suite.who.always", options, who),
+        callee
+            .register("com.suite.who.always", who)
+            .options(options),
     )
     .await
     .unwrap()
     .detach();
     let me = Value::from(caller.session_id().get());
-    let r = within(
-        &*rt,
-        "anonymous",
-        caller.call("com.suite.who", vec![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let r = within(&*rt, "anonymous", caller.call("com.suite.who"))
+        .await
+        .unwrap();
     assert_eq!(r.args, vec![Value::Null]);
     let options = CallOptions {
         disclose_me: Some(true),
@@ -541,18 +516,14 @@ pub async fn caller_identification(rt: Arc<dyn Runtime>, router: &RouterHandle) 
     let r = within(
         &*rt,
         "disclosed",
-        caller.call_with("com.suite.who", options, Payload::default()),
+        caller.call("com.suite.who").options(options),
     )
     .await
     .unwrap();
     assert_eq!(r.args, vec![me.clone()]);
-    let r = within(
-        &*rt,
-        "callee asks",
-        caller.call("com.suite.who.always", vec![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let r = within(&*rt, "callee asks", caller.call("com.suite.who.always"))
+        .await
+        .unwrap();
     assert_eq!(r.args, vec![me]);
     within(&*rt, "close", caller.close()).await.unwrap();
     within(&*rt, "close", callee.close()).await.unwrap();
@@ -598,7 +569,7 @@ pub async fn call_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     match within(
         &*rt,
         "timed out call",
-        caller.call_with("com.suite.forever", options, Payload::default()),
+        caller.call("com.suite.forever").options(options),
     )
     .await
     {
@@ -677,11 +648,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     .unwrap()
     .detach();
 
-    let call = caller.call_progressive(
-        "com.suite.countdown",
-        Default::default(),
-        Payload::default(),
-    );
+    let call = caller.call("com.suite.countdown").progress();
     let results: Vec<_> = within(&*rt, "progressive call", call.collect::<Vec<_>>()).await;
     let seen: Vec<(Vec<Value>, Option<bool>)> = results
         .into_iter()
@@ -707,13 +674,9 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         Err(Error::InvocationFinished { request }) if request == handle.request_id()
     ));
     // A plain call: only the final result, and the handler could not send progress.
-    let plain = within(
-        &*rt,
-        "plain call",
-        caller.call("com.suite.countdown", vec![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let plain = within(&*rt, "plain call", caller.call("com.suite.countdown"))
+        .await
+        .unwrap();
     assert_eq!(plain.args, args!["refused"]);
     // A callee that sends none: a stream of one final result.
     within(
@@ -726,8 +689,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     .await
     .unwrap()
     .detach();
-    let mut quiet =
-        caller.call_progressive("com.suite.quiet", Default::default(), Payload::default());
+    let mut quiet = caller.call("com.suite.quiet").progress();
     let only = within(&*rt, "quiet", quiet.next()).await.unwrap().unwrap();
     assert_eq!((only.args, only.details.progress), (args!["only"], None));
     assert!(within(&*rt, "quiet end", quiet.next()).await.is_none());
@@ -753,8 +715,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     .await
     .unwrap()
     .detach();
-    let mut endless =
-        caller.call_progressive("com.suite.endless", Default::default(), Payload::default());
+    let mut endless = caller.call("com.suite.endless").progress();
     let first = within(&*rt, "first progress", endless.next())
         .await
         .unwrap()
@@ -776,9 +737,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     within(
         &*rt,
         "register sum",
-        callee.register_streaming(
+        callee.register(
             "com.suite.sum",
-            Default::default(),
             |inv: Invocation, mut rest: InvocationStream| async move {
                 let mut sum = inv.args.first().and_then(Value::as_i64).unwrap_or(0);
                 let mut chunks = 1;
@@ -793,7 +753,7 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap()
     .detach();
-    let (mut input, result) = caller.call_streaming("com.suite.sum", Default::default(), one(1));
+    let (mut input, result) = caller.call("com.suite.sum").payload(one(1)).chunked();
     within(&*rt, "chunk 2", input.send(one(2))).await.unwrap();
     within(&*rt, "chunk 3", input.send(one(3))).await.unwrap();
     within(&*rt, "last chunk", input.finish(one(4)))
@@ -805,7 +765,7 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     let r = within(
         &*rt,
         "plain sum",
-        caller.call("com.suite.sum", args![5], Default::default()),
+        caller.call("com.suite.sum").args(args![5]),
     )
     .await
     .unwrap();
@@ -815,9 +775,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     within(
         &*rt,
         "register echo",
-        callee.register_streaming(
+        callee.register(
             "com.suite.echo_chunks",
-            Default::default(),
             |inv: Invocation, mut rest: InvocationStream| async move {
                 inv.progress(Payload::new(inv.args.clone(), Default::default()))?;
                 let mut n = 1;
@@ -832,8 +791,10 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap()
     .detach();
-    let (mut input, mut output) =
-        caller.call_duplex("com.suite.echo_chunks", Default::default(), one("a"));
+    let (mut input, mut output) = caller
+        .call("com.suite.echo_chunks")
+        .payload(one("a"))
+        .duplex();
     let echo = |r: Option<Result<nexus_driver::CallResponse, Error>>| {
         let r = r.expect("a result").unwrap();
         assert_eq!(r.details.progress, Some(true));
@@ -867,16 +828,15 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     within(
         &*rt,
         "register early",
-        callee.register_streaming(
+        callee.register(
             "com.suite.early",
-            Default::default(),
             |_inv: Invocation, _rest: InvocationStream| async move { Ok(one("enough")) },
         ),
     )
     .await
     .unwrap()
     .detach();
-    let (mut input, result) = caller.call_streaming("com.suite.early", Default::default(), one(1));
+    let (mut input, result) = caller.call("com.suite.early").payload(one(1)).chunked();
     // Sent at once, racing the answer: they reach the callee after its answer, or not at all.
     let _ = input.send(one(2)).await;
     let r = within(&*rt, "early answer", result).await.unwrap();
@@ -901,7 +861,7 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap()
     .detach();
-    let (mut input, result) = caller.call_streaming("com.suite.plain", Default::default(), one(1));
+    let (mut input, result) = caller.call("com.suite.plain").payload(one(1)).chunked();
     match within(&*rt, "plain refuses", result).await {
         Err(Error::Wamp(e)) => assert_eq!(e.error.as_str(), uri::error::FEATURE_NOT_SUPPORTED),
         other => panic!("expected feature_not_supported, got {other:?}"),
@@ -919,9 +879,8 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     within(
         &*rt,
         "register reader",
-        callee.register_streaming(
+        callee.register(
             "com.suite.reader",
-            Default::default(),
             move |_inv: Invocation, mut rest: InvocationStream| {
                 let guard = DropSignal(stopped_tx.lock().unwrap().take());
                 if let Some(tx) = started_tx.lock().unwrap().take() {
@@ -938,7 +897,7 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     .await
     .unwrap()
     .detach();
-    let (input, result) = caller.call_streaming("com.suite.reader", Default::default(), one(1));
+    let (input, result) = caller.call("com.suite.reader").payload(one(1)).chunked();
     within(&*rt, "reader started", started).await.unwrap();
     drop(input);
     match within(&*rt, "abandoned input", result).await {
@@ -948,13 +907,9 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
     within(&*rt, "reader stopped", stopped).await.unwrap();
 
     // Both sessions still work.
-    let r = within(
-        &*rt,
-        "after",
-        caller.call("com.suite.sum", args![1], Default::default()),
-    )
-    .await
-    .unwrap();
+    let r = within(&*rt, "after", caller.call("com.suite.sum").args(args![1]))
+        .await
+        .unwrap();
     assert_eq!(r.args, args![1, 1]);
     within(&*rt, "close", caller.close()).await.unwrap();
     within(&*rt, "close", callee.close()).await.unwrap();
@@ -977,23 +932,21 @@ pub async fn registration_revocation(rt: Arc<dyn Runtime>, router: &RouterHandle
     )
     .await
     .unwrap();
-    let r = within(
-        &*rt,
-        "call",
-        admin.call("com.suite.revocable", vec![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let r = within(&*rt, "call", admin.call("com.suite.revocable"))
+        .await
+        .unwrap();
     assert_eq!(r.args, args!["here"]);
     let registration_id = registration.id().unwrap();
     within(
         &*rt,
         "remove_callee",
-        admin.call(
-            "wamp.registration.remove_callee",
-            args![registration.id().unwrap().get(), callee.session_id().get()],
-            kwargs! { "reason" => "maintenance" },
-        ),
+        admin
+            .call("wamp.registration.remove_callee")
+            .args(args![
+                registration.id().unwrap().get(),
+                callee.session_id().get()
+            ])
+            .kwargs(kwargs! { "reason" => "maintenance" }),
     )
     .await
     .unwrap();
@@ -1008,7 +961,7 @@ pub async fn registration_revocation(rt: Arc<dyn Runtime>, router: &RouterHandle
     match within(
         &*rt,
         "call after revocation",
-        admin.call("com.suite.revocable", vec![], Default::default()),
+        admin.call("com.suite.revocable"),
     )
     .await
     {
@@ -1042,16 +995,18 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     within(
         &*rt,
         "register stuck",
-        callee.register_with("com.suite.stuck", forward(), move |inv: Invocation| {
-            let _ = seen_tx.unbounded_send(inv.details.timeout);
-            let guard = DropSignal(stopped_tx.lock().unwrap().take());
-            let rt = rt2.clone();
-            async move {
-                let _guard = guard;
-                rt.sleep(Duration::from_secs(3600)).await;
-                Ok(Payload::default())
-            }
-        }),
+        callee
+            .register("com.suite.stuck", move |inv: Invocation| {
+                let _ = seen_tx.unbounded_send(inv.details.timeout);
+                let guard = DropSignal(stopped_tx.lock().unwrap().take());
+                let rt = rt2.clone();
+                async move {
+                    let _guard = guard;
+                    rt.sleep(Duration::from_secs(3600)).await;
+                    Ok(Payload::default())
+                }
+            })
+            .options(forward()),
     )
     .await
     .unwrap()
@@ -1063,7 +1018,7 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     match within(
         &*rt,
         "timed out call",
-        caller.call_with("com.suite.stuck", options, Payload::default()),
+        caller.call("com.suite.stuck").options(options),
     )
     .await
     {
@@ -1084,16 +1039,18 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     within(
         &*rt,
         "register ticking",
-        callee.register_with("com.suite.ticking", forward(), move |inv: Invocation| {
-            let rt = rt3.clone();
-            async move {
-                for n in 0..8 {
-                    rt.sleep(Duration::from_millis(100)).await;
-                    inv.progress(one(n))?;
+        callee
+            .register("com.suite.ticking", move |inv: Invocation| {
+                let rt = rt3.clone();
+                async move {
+                    for n in 0..8 {
+                        rt.sleep(Duration::from_millis(100)).await;
+                        inv.progress(one(n))?;
+                    }
+                    Ok(one("done"))
                 }
-                Ok(one("done"))
-            }
-        }),
+            })
+            .options(forward()),
     )
     .await
     .unwrap()
@@ -1102,7 +1059,7 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         timeout: Some(500),
         ..Default::default()
     };
-    let call = caller.call_progressive("com.suite.ticking", options, Payload::default());
+    let call = caller.call("com.suite.ticking").options(options).progress();
     let results = within(&*rt, "ticking", call.collect::<Vec<_>>()).await;
     assert_eq!(results.len(), 9, "{results:?}");
     assert_eq!(results[8].as_ref().unwrap().args, args!["done"]);
@@ -1156,7 +1113,10 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     let r = within(
         &*rt,
         "passthru call",
-        caller.call_with("com.suite.ppt", ppt.clone(), blob(b"in")),
+        caller
+            .call("com.suite.ppt")
+            .options(ppt.clone())
+            .payload(blob(b"in")),
     )
     .await
     .unwrap();
@@ -1169,7 +1129,10 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         within(
             &*rt,
             "passthru shape",
-            caller.call_with("com.suite.ppt", ppt, one("not binary")),
+            caller
+                .call("com.suite.ppt")
+                .options(ppt)
+                .payload(one("not binary")),
         )
         .await,
         Err(Error::Usage(UsageError::PassthruPayloadShape { .. }))
@@ -1185,11 +1148,10 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         within(
             &*rt,
             "register shard",
-            c.register_with(
-                "com.suite.shard",
-                shared(),
-                move |_inv: Invocation| async move { Ok(one(me)) },
-            ),
+            c.register("com.suite.shard", move |_inv: Invocation| async move {
+                Ok(one(me))
+            })
+            .options(shared()),
         )
         .await
         .unwrap()
@@ -1204,7 +1166,7 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         within(
             &*rt,
             "no rkey",
-            caller.call_with("com.suite.shard", partition(None), Payload::default()),
+            caller.call("com.suite.shard").options(partition(None)),
         )
         .await,
         Err(Error::Usage(UsageError::PartitionWithoutRkey))
@@ -1214,11 +1176,9 @@ pub async fn advanced_options(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         let r = within(
             &*rt,
             "sharded call",
-            caller.call_with(
-                "com.suite.shard",
-                partition(Some("customer-7")),
-                Payload::default(),
-            ),
+            caller
+                .call("com.suite.shard")
+                .options(partition(Some("customer-7"))),
         )
         .await
         .unwrap();
@@ -1334,7 +1294,7 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
     let mut revocations = client.revocations();
 
     // Subscribe (subscription 5).
-    let subscribing = client.subscribe("com.suite.topic");
+    let subscribing = client.subscribe("com.suite.topic").into_future();
     let answer = async {
         let Message::Subscribe(sub) = router.recv(&*rt, "SUBSCRIBE").await else {
             panic!("expected SUBSCRIBE")
@@ -1373,13 +1333,14 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
             )
             .await;
     }
-    let registering = client.register_streaming(
-        "com.suite.first_only",
-        Default::default(),
-        |inv: Invocation, _rest: InvocationStream| async move {
-            Ok(Payload::new(inv.args, Default::default()))
-        },
-    );
+    let registering = client
+        .register(
+            "com.suite.first_only",
+            |inv: Invocation, _rest: InvocationStream| async move {
+                Ok(Payload::new(inv.args, Default::default()))
+            },
+        )
+        .into_future();
     let (streaming, ()) = within(
         &*rt,
         "register streaming",
@@ -1390,15 +1351,17 @@ pub async fn scripted_router(rt: Arc<dyn Runtime>) {
     let (stopped_tx, stopped) = futures::channel::oneshot::channel::<()>();
     let stopped_tx = std::sync::Mutex::new(Some(stopped_tx));
     let rt2 = rt.clone();
-    let registering = client.register("com.suite.stuck", move |_inv: Invocation| {
-        let guard = DropSignal(stopped_tx.lock().unwrap().take());
-        let rt = rt2.clone();
-        async move {
-            let _guard = guard;
-            rt.sleep(Duration::from_secs(3600)).await;
-            Ok(Payload::default())
-        }
-    });
+    let registering = client
+        .register("com.suite.stuck", move |_inv: Invocation| {
+            let guard = DropSignal(stopped_tx.lock().unwrap().take());
+            let rt = rt2.clone();
+            async move {
+                let _guard = guard;
+                rt.sleep(Duration::from_secs(3600)).await;
+                Ok(Payload::default())
+            }
+        })
+        .into_future();
     let (stuck, ()) = within(
         &*rt,
         "register stuck",
@@ -1590,14 +1553,20 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     within(
         &*rt,
         "publish",
-        publisher.publish_with(topic, ack(only_b), one("for b")),
+        publisher
+            .publish(topic)
+            .options(ack(only_b))
+            .payload(one("for b")),
     )
     .await
     .unwrap();
     within(
         &*rt,
         "marker",
-        publisher.publish_with(topic, ack(Default::default()), one("all")),
+        publisher
+            .publish(topic)
+            .options(ack(Default::default()))
+            .payload(one("all")),
     )
     .await
     .unwrap();
@@ -1620,14 +1589,20 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     within(
         &*rt,
         "publish",
-        publisher.publish_with(topic, ack(nobody), one("nobody")),
+        publisher
+            .publish(topic)
+            .options(ack(nobody))
+            .payload(one("nobody")),
     )
     .await
     .unwrap();
     within(
         &*rt,
         "marker",
-        publisher.publish_with(topic, ack(Default::default()), one("m2")),
+        publisher
+            .publish(topic)
+            .options(ack(Default::default()))
+            .payload(one("m2")),
     )
     .await
     .unwrap();
@@ -1642,14 +1617,17 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     let mut sp = within(
         &*rt,
         "prefix",
-        a.subscribe_with("com.suite.pattern", prefix),
+        a.subscribe("com.suite.pattern").options(prefix),
     )
     .await
     .unwrap();
     within(
         &*rt,
         "publish",
-        publisher.publish_with("com.suite.pattern.x", ack(Default::default()), one(1)),
+        publisher
+            .publish("com.suite.pattern.x")
+            .options(ack(Default::default()))
+            .payload(one(1)),
     )
     .await
     .unwrap();
@@ -1668,7 +1646,10 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
         within(
             &*rt,
             "retain",
-            publisher.publish_with("com.suite.retained", ack(retain.clone()), one(v)),
+            publisher
+                .publish("com.suite.retained")
+                .options(ack(retain.clone()))
+                .payload(one(v)),
         )
         .await
         .unwrap();
@@ -1680,7 +1661,7 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     let mut sr = within(
         &*rt,
         "get_retained",
-        b.subscribe_with("com.suite.retained", get_retained),
+        b.subscribe("com.suite.retained").options(get_retained),
     )
     .await
     .unwrap();
@@ -1697,7 +1678,10 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
         let p = within(
             &*rt,
             "publish history",
-            publisher.publish_acknowledged("com.suite.history.t", args![i], Default::default()),
+            publisher
+                .publish("com.suite.history.t")
+                .args(args![i])
+                .acknowledged(),
         )
         .await
         .unwrap();
@@ -1706,11 +1690,9 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     let r = within(
         &*rt,
         "get_events",
-        b.call(
-            "wamp.subscription.get_events",
-            args![sh.id().unwrap().get()],
-            kwargs! { "reverse" => true, "limit" => 2 },
-        ),
+        b.call("wamp.subscription.get_events")
+            .args(args![sh.id().unwrap().get()])
+            .kwargs(kwargs! { "reverse" => true, "limit" => 2 }),
     )
     .await
     .unwrap();
@@ -1726,11 +1708,9 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     let r = within(
         &*rt,
         "count_subscribers",
-        publisher.call(
-            "wamp.subscription.count_subscribers",
-            args![sa.id().unwrap().get()],
-            Default::default(),
-        ),
+        publisher
+            .call("wamp.subscription.count_subscribers")
+            .args(args![sa.id().unwrap().get()]),
     )
     .await
     .unwrap();
@@ -1740,11 +1720,10 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     within(
         &*rt,
         "remove_subscriber",
-        publisher.call(
-            "wamp.subscription.remove_subscriber",
-            args![sa.id().unwrap().get(), a.session_id().get()],
-            kwargs! { "reason" => "com.suite.enough" },
-        ),
+        publisher
+            .call("wamp.subscription.remove_subscriber")
+            .args(args![sa.id().unwrap().get(), a.session_id().get()])
+            .kwargs(kwargs! { "reason" => "com.suite.enough" }),
     )
     .await
     .unwrap();
@@ -1775,33 +1754,27 @@ pub async fn advanced_pubsub(rt: Arc<dyn Runtime>) {
     let c = join("c").await;
     let joined = next_event(&*rt, "on_join event", &mut joins).await;
     assert_eq!(joined.args[0]["session"], Value::from(c.session_id()));
-    let r = within(
-        &*rt,
-        "session.count",
-        b.call("wamp.session.count", vec![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let r = within(&*rt, "session.count", b.call("wamp.session.count"))
+        .await
+        .unwrap();
     assert_eq!(r.args, args![4]);
     within(
         &*rt,
         "add_testament",
-        c.call(
-            "wamp.session.add_testament",
-            args!["com.suite.will", args!["bye"], kwargs! {}],
-            Default::default(),
-        ),
+        c.call("wamp.session.add_testament").args(args![
+            "com.suite.will",
+            args!["bye"],
+            kwargs! {}
+        ]),
     )
     .await
     .unwrap();
     within(
         &*rt,
         "kill",
-        b.call(
-            "wamp.session.kill",
-            args![c.session_id().get()],
-            kwargs! { "message" => "out" },
-        ),
+        b.call("wamp.session.kill")
+            .args(args![c.session_id().get()])
+            .kwargs(kwargs! { "message" => "out" }),
     )
     .await
     .unwrap();
@@ -1848,14 +1821,14 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     let p = within(
         &*rt,
         "prefix",
-        a.register_with("com.suite.reg", prefix, echo_procedure),
+        a.register("com.suite.reg", echo_procedure).options(prefix),
     )
     .await
     .unwrap();
     let w = within(
         &*rt,
         "wildcard",
-        a.register_with("com.suite..w", wildcard, echo_procedure),
+        a.register("com.suite..w", echo_procedure).options(wildcard),
     )
     .await
     .unwrap();
@@ -1866,23 +1839,17 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         ("com.suite.reg.x", "com.suite.reg.x"),
         ("com.suite.q.w", "com.suite.q.w"),
     ] {
-        let r = within(
-            &*rt,
-            "pattern call",
-            caller.call(procedure, vec![], Default::default()),
-        )
-        .await
-        .unwrap();
+        let r = within(&*rt, "pattern call", caller.call(procedure))
+            .await
+            .unwrap();
         assert_eq!(r.args, args![expected]);
     }
     let r = within(
         &*rt,
         "registration.match",
-        caller.call(
-            "wamp.registration.match",
-            args!["com.suite.q.w"],
-            Default::default(),
-        ),
+        caller
+            .call("wamp.registration.match")
+            .args(args!["com.suite.q.w"]),
     )
     .await
     .unwrap();
@@ -1901,19 +1868,16 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
         let reg = within(
             &*rt,
             "register shared",
-            c.register_with(
-                "com.suite.shared",
-                shared.clone(),
-                move |_inv: Invocation| {
-                    let busy = busy.load(Ordering::SeqCst) && name == "a";
-                    async move {
-                        if busy {
-                            return Err(WampError::new("wamp.error.unavailable"));
-                        }
-                        Ok(one(name))
+            c.register("com.suite.shared", move |_inv: Invocation| {
+                let busy = busy.load(Ordering::SeqCst) && name == "a";
+                async move {
+                    if busy {
+                        return Err(WampError::new("wamp.error.unavailable"));
                     }
-                },
-            ),
+                    Ok(one(name))
+                }
+            })
+            .options(shared.clone()),
         )
         .await
         .unwrap();
@@ -1922,35 +1886,25 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     assert_eq!(regs[0].id(), regs[1].id(), "one registration, two callees");
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let r = within(
-            &*rt,
-            "shared call",
-            caller.call("com.suite.shared", vec![], Default::default()),
-        )
-        .await
-        .unwrap();
+        let r = within(&*rt, "shared call", caller.call("com.suite.shared"))
+            .await
+            .unwrap();
         seen.push(r.args[0].as_str().unwrap().to_owned());
     }
     assert_eq!(seen, ["a", "b", "a", "b"]);
     busy.store(true, Ordering::SeqCst);
     for _ in 0..2 {
-        let r = within(
-            &*rt,
-            "re-routed call",
-            caller.call("com.suite.shared", vec![], Default::default()),
-        )
-        .await
-        .unwrap();
+        let r = within(&*rt, "re-routed call", caller.call("com.suite.shared"))
+            .await
+            .unwrap();
         assert_eq!(r.args, args!["b"], "a is unavailable: b answers");
     }
     let r = within(
         &*rt,
         "count_callees",
-        caller.call(
-            "wamp.registration.count_callees",
-            args![regs[0].id().unwrap().get()],
-            Default::default(),
-        ),
+        caller
+            .call("wamp.registration.count_callees")
+            .args(args![regs[0].id().unwrap().get()]),
     )
     .await
     .unwrap();
@@ -1958,11 +1912,9 @@ pub async fn registrations(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     let r = within(
         &*rt,
         "registration.get",
-        caller.call(
-            "wamp.registration.get",
-            args![regs[0].id().unwrap().get()],
-            Default::default(),
-        ),
+        caller
+            .call("wamp.registration.get")
+            .args(args![regs[0].id().unwrap().get()]),
     )
     .await
     .unwrap();

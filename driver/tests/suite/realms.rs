@@ -66,13 +66,9 @@ impl Raw {
 }
 
 async fn session_count(rt: &dyn Runtime, client: &Client) -> u64 {
-    let res = within(
-        rt,
-        "wamp.session.count",
-        client.call("wamp.session.count", args![], Default::default()),
-    )
-    .await
-    .unwrap();
+    let res = within(rt, "wamp.session.count", client.call("wamp.session.count"))
+        .await
+        .unwrap();
     res.args[0].as_u64().unwrap()
 }
 
@@ -115,7 +111,9 @@ pub async fn realms_on_tasks_of_their_own(rt: Arc<dyn Runtime>) {
     within(
         &*rt,
         "publish",
-        a1.publish_acknowledged("com.suite.news", args!["in a"], Default::default()),
+        a1.publish("com.suite.news")
+            .args(args!["in a"])
+            .acknowledged(),
     )
     .await
     .unwrap();
@@ -182,7 +180,9 @@ pub async fn realms_on_tasks_of_their_own(rt: Arc<dyn Runtime>) {
     within(
         &*rt,
         "publish",
-        b2.publish_acknowledged("com.suite.news", args!["in b"], Default::default()),
+        b2.publish("com.suite.news")
+            .args(args!["in b"])
+            .acknowledged(),
     )
     .await
     .unwrap();

@@ -89,7 +89,7 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
         "register stuck",
         helper.register("com.suite.restart.stuck", move |_inv: Invocation| {
             let _ = invoked.unbounded_send(());
-            futures::future::pending()
+            futures::future::pending::<Result<(), nexus_driver::WampError>>()
         }),
     )
     .await
@@ -97,9 +97,7 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     let (outcome, in_flight) = futures::channel::oneshot::channel();
     let caller = client.clone();
     rt.spawn(Box::pin(async move {
-        let r = caller
-            .call("com.suite.restart.stuck", args![], Default::default())
-            .await;
+        let r = caller.call("com.suite.restart.stuck").await;
         let _ = outcome.send(r);
     }));
     within(&*rt, "the call reaches the callee", invocations.next()).await;
@@ -123,7 +121,7 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     match within(
         &*rt,
         "publish while disconnected",
-        client.publish("com.suite.restart.news", args!["lost"], Default::default()),
+        client.publish("com.suite.restart.news").args(args!["lost"]),
     )
     .await
     {
@@ -167,7 +165,7 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     let r = within(
         &*rt,
         "call the restored registration",
-        other.call("com.suite.restart.echo", args!["again"], Default::default()),
+        other.call("com.suite.restart.echo").args(args!["again"]),
     )
     .await
     .unwrap();
@@ -175,7 +173,10 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     within(
         &*rt,
         "publish",
-        other.publish_acknowledged("com.suite.restart.news", args!["after"], Default::default()),
+        other
+            .publish("com.suite.restart.news")
+            .args(args!["after"])
+            .acknowledged(),
     )
     .await
     .unwrap();
@@ -185,7 +186,7 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     let r = within(
         &*rt,
         "call from the reconnected client",
-        client.call("com.suite.restart.echo", args![1], Default::default()),
+        client.call("com.suite.restart.echo").args(args![1]),
     )
     .await
     .unwrap();
@@ -196,10 +197,7 @@ pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     drop(echo);
     let gone = within(&*rt, "unregistered", async {
         loop {
-            match other
-                .call("com.suite.restart.echo", args![], Default::default())
-                .await
-            {
+            match other.call("com.suite.restart.echo").await {
                 Err(Error::Wamp(e)) if e.error.as_str() == "wamp.error.no_such_procedure" => break,
                 // The router sent one more invocation before it handled the UNREGISTER;
                 // the client refuses it.
