@@ -2,7 +2,7 @@
 //!
 //! Run nexusd, then: `cargo run -p nexus-examples --example callee [URL]`
 
-use nexus_tokio::{args, ClientConfig, Invocation, Payload, Value, WampError};
+use nexus_tokio::{args, ClientConfig, Invocation, WampError};
 
 #[tokio::main]
 async fn main() -> Result<(), nexus_tokio::Error> {
@@ -12,15 +12,11 @@ async fn main() -> Result<(), nexus_tokio::Error> {
     // The procedure stays registered while `_add` lives.
     let _add = client
         .register("com.example.add", |inv: Invocation| async move {
-            let (Some(a), Some(b)) = (
-                inv.args.first().and_then(Value::as_i64),
-                inv.args.get(1).and_then(Value::as_i64),
-            ) else {
-                // Callers get this as a WAMP error with the URI and the message.
-                return Err(WampError::new("wamp.error.invalid_argument")
-                    .with_args(args!["add needs two integers"]));
-            };
-            Ok(Payload::new(args![a + b], Default::default()))
+            // Arguments of the wrong type answer the caller with wamp.error.invalid_argument
+            // and what was wrong; any other error is a WampError of our own.
+            let (a, b): (i64, i64) = inv.args()?;
+            a.checked_add(b)
+                .ok_or_else(|| WampError::new("com.example.overflow").with_args(args![a, b]))
         })
         .await?;
     println!("registered com.example.add; press Ctrl-C to stop");

@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p nexus-examples --example embedded_router`
 
-use nexus_tokio::{args, ClientConfig, Invocation, Payload, RouterBuilder};
+use nexus_tokio::{ClientConfig, Invocation, RouterBuilder};
 
 #[tokio::main]
 async fn main() -> Result<(), nexus_tokio::Error> {
@@ -16,27 +16,20 @@ async fn main() -> Result<(), nexus_tokio::Error> {
     let local = nexus_tokio::Client::connect_local(&router, ClientConfig::new("realm1")).await?;
     local
         .register("com.example.hello", |inv: Invocation| async move {
-            let name = inv
-                .args
-                .first()
-                .and_then(|v| v.as_str())
-                .unwrap_or("world")
-                .to_owned();
-            Ok(Payload::new(
-                args![format!("hello, {name}")],
-                Default::default(),
-            ))
+            let name: Option<String> = inv.arg(0)?;
+            Ok(format!("hello, {}", name.as_deref().unwrap_or("world")))
         })
         .await?
         .detach();
 
     // A network client of the same router calls the in-process callee.
     let remote = nexus_tokio::connect(&url, ClientConfig::new("realm1")).await?;
-    let greeting = remote
+    let greeting: String = remote
         .call("com.example.hello")
-        .args(args!["nexus"])
-        .await?;
-    println!("{}", greeting.args[0]);
+        .arg("nexus")
+        .await?
+        .arg(0)?;
+    println!("{greeting}");
 
     remote.close().await?;
     local.close().await?;

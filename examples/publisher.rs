@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nexus_tokio::{args, kwargs, ClientConfig};
+use nexus_tokio::ClientConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), nexus_tokio::Error> {
@@ -15,8 +15,8 @@ async fn main() -> Result<(), nexus_tokio::Error> {
         // wait for anything).
         let publication = client
             .publish("com.example.ticks")
-            .args(args![tick])
-            .kwargs(kwargs! { "source" => "publisher example" })
+            .arg(tick)
+            .kwarg("source", "publisher example")
             .acknowledged()
             .await?;
         println!("published tick {tick} as publication {publication}");

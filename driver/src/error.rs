@@ -211,6 +211,11 @@ pub enum Error {
     /// says where, and what was expected).
     #[error("payload: {0}")]
     Payload(#[from] nexus_core::typed::PayloadError),
+    /// A subscription's events were missed (from a [`Subscription`](crate::Subscription)
+    /// stream's [`SubscriptionError::Missed`](crate::SubscriptionError::Missed) item, through
+    /// `?`).
+    #[error("{0}")]
+    Missed(crate::Missed),
     /// A URI given to the API is invalid.
     #[error(transparent)]
     Uri(#[from] nexus_core::UriError),
@@ -245,6 +250,8 @@ impl Error {
             Error::Revoked { reason } => Error::Revoked {
                 reason: reason.clone(),
             },
+            Error::Missed(m) => Error::Missed(m.clone()),
+            Error::Payload(e) => Error::Payload(e.clone()),
             Error::ConnectionLost { cause } => Error::ConnectionLost {
                 cause: cause.clone(),
             },
@@ -299,6 +306,17 @@ impl From<nexus_core::typed::PayloadError> for WampError {
     fn from(e: nexus_core::typed::PayloadError) -> WampError {
         WampError::new(nexus_core::uri::error::INVALID_ARGUMENT)
             .with_args(vec![Value::from(e.to_string())])
+    }
+}
+
+/// Lets a reader of a [`Subscription`](crate::Subscription) use `?` on its items: the reason
+/// a subscription ended is the error itself; a gap is [`Error::Missed`].
+impl From<crate::SubscriptionError> for Error {
+    fn from(e: crate::SubscriptionError) -> Error {
+        match e {
+            crate::SubscriptionError::Ended(e) => e,
+            crate::SubscriptionError::Missed(m) => Error::Missed(m),
+        }
     }
 }
 

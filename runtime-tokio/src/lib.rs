@@ -3,20 +3,37 @@
 //! nexus on tokio: the [`Runtime`] implementation and the whole API of `nexus-driver`.
 //!
 //! ```no_run
-//! use nexus_tokio::{args, ClientConfig, RouterBuilder};
+//! use futures::StreamExt;
+//! use nexus_tokio::{ClientConfig, Invocation, ReconnectPolicy};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), nexus_tokio::Error> {
+//!     let config = ClientConfig::new("realm1").reconnect(ReconnectPolicy::new()); // survives router restarts
+//!     let client = nexus_tokio::connect("ws://127.0.0.1:8080/ws", config).await?; // ws, wss, tcp, tcps, unix
+//!     let sum = |inv: Invocation| async move { Ok(inv.args::<Vec<i64>>()?.iter().sum::<i64>()) };
+//!     let _add = client.register("com.example.add", sum).await?; // dropping it unregisters
+//!     let five: i64 = client.call("com.example.add").args((2, 3)).await?.arg(0)?;
+//!     let mut news = client.subscribe("com.example.news").await?; // a stream; dropping it unsubscribes
+//!     client.publish("com.example.news").arg(five).exclude_me(false).await?;
+//!     println!("{}", news.next().await.expect("an event")?.arg::<i64>(0)?);
+//!     client.close().await
+//! }
+//! ```
+//!
+//! An embedded router on a free port, and a client of it in the same program:
+//!
+//! ```no_run
+//! use nexus_tokio::{ClientConfig, Invocation, RouterBuilder};
 //!
 //! # async fn run() -> Result<(), nexus_tokio::Error> {
-//! // An embedded router on a free port, and a client that calls itself.
 //! let router = nexus_tokio::start(RouterBuilder::new().realm("realm1"));
 //! let url = router.listen("ws://127.0.0.1:0/ws", None).await?;
 //! let client = nexus_tokio::connect(&url, ClientConfig::new("realm1")).await?;
-//! client
-//!     .register("com.example.echo", |inv: nexus_tokio::Invocation| async move {
-//!         Ok(nexus_tokio::Payload::new(inv.args, inv.kwargs))
-//!     })
+//! let _echo = client
+//!     .register("com.example.echo", |inv: Invocation| async move { Ok(inv.arg::<String>(0)?) })
 //!     .await?;
-//! let echoed = client.call("com.example.echo").args(args!["hi"]).await?;
-//! assert_eq!(echoed.args, args!["hi"]);
+//! let echoed: String = client.call("com.example.echo").arg("hi").await?.arg(0)?;
+//! assert_eq!(echoed, "hi");
 //! # Ok(()) }
 //! ```
 

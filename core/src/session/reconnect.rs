@@ -313,7 +313,20 @@ pub enum Restored {
 }
 
 /// The reconnection state machine: the schedule of connection attempts and the list of
-/// what to restore. See the [module documentation](self).
+/// what to restore (WAMP has no reconnection rule: each connection is a new session with new
+/// IDs, so a client subscribes and registers again after each join).
+///
+/// ```text
+///   start ─► Connecting{1} ─joined─► Joined ─lost─► Waiting{1} ─timeout─► Connecting{1} ...
+///                │                                      ▲
+///                └─failed─► Waiting{n+1} ─timeout─► Connecting{n+1} ─failed─┘
+///   refused (ABORT of the join), attempts exhausted, no policy, close ─► Stopped
+/// ```
+///
+/// It never asks for two connections at once: a [`ReconnectAction::Connect`] comes only at
+/// [`start`](Reconnector::start) or out of `Waiting`, after the driver reported how the
+/// previous attempt ended. Time is a parameter and the jitter comes from a generator seeded
+/// by the caller.
 ///
 /// ```
 /// use std::time::{Duration, Instant};

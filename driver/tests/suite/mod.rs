@@ -9,6 +9,7 @@
 mod auth;
 mod realms;
 mod reconnect;
+mod typed;
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1940,6 +1941,9 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     }
     assert_eq!(runs, 15, "5 transports x 3 serializers");
     Box::pin(across_serializers(rt.clone(), &urls, &client_tls)).await;
+    Box::pin(typed::typed_round_trips(rt.clone(), &urls[0], &client_tls)).await;
+    Box::pin(typed::typed_round_trips(rt.clone(), &urls[1], &client_tls)).await;
+    Box::pin(typed::slow_subscriber_is_told(rt.clone(), &router)).await;
     Box::pin(local_client_and_cancel(rt.clone(), &router)).await;
     Box::pin(caller_identification(rt.clone(), &router)).await;
     Box::pin(call_timeout(rt.clone(), &router)).await;
