@@ -6,6 +6,8 @@
 //! - `cargo run -p nexus-examples --example publisher` publishes to it;
 //! - `cargo run -p nexus-examples --example resilient` serves and subscribes across restarts
 //!   of the router (stop and start nexusd while it runs);
+//! - `reconnect_probe` is the client side of `interop/crossbar-restart/run.sh` (a
+//!   reconnecting client across a Crossbar restart);
 //! - `cargo run -p nexus-examples --example embedded_router` runs a router and a client in
 //!   one program.
 //!
