@@ -185,6 +185,15 @@ pub enum Error {
         /// Why, if the router said.
         reason: Option<String>,
     },
+    /// The application read too slowly and a bounded queue of the client filled up:
+    /// `what` holds at most `capacity` items. The call was canceled.
+    #[error("the application read too slowly: {what} hold at most {capacity} waiting items; the call was canceled")]
+    Overflow {
+        /// The queue.
+        what: &'static str,
+        /// Its capacity.
+        capacity: usize,
+    },
     /// A deadline passed.
     #[error("timed out after {after:?}: {what}")]
     Timeout {
@@ -247,6 +256,10 @@ impl Error {
                 after: *after,
             },
             Error::NotConnected { waited } => Error::NotConnected { waited: *waited },
+            Error::Overflow { what, capacity } => Error::Overflow {
+                what,
+                capacity: *capacity,
+            },
             Error::Revoked { reason } => Error::Revoked {
                 reason: reason.clone(),
             },

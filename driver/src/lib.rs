@@ -51,6 +51,13 @@ pub use host::{
     Authenticator, Authorizer, ListenOptions, RouterBuilder, RouterHandle, RouterStats,
 };
 pub use rpc::{CallSender, InvocationStream, Progress, ProgressiveCall, Revocations, Revoked};
+
+/// The bounds of the client's queues (the event queue's is [`ClientConfig::event_buffer`]).
+pub mod queue_limits {
+    pub use crate::rpc::{CHUNK_BUFFER, RESULT_BUFFER, REVOCATION_BUFFER};
+    /// How many requests may wait for the client task (each call in flight may add one).
+    pub const COMMAND_BUFFER: usize = crate::client::COMMAND_BUFFER;
+}
 pub use runtime::{BoxIo, Listener, Runtime, TimedOut};
 
 pub use nexus_core::session::ReconnectPolicy;

@@ -2,13 +2,15 @@
 //! ([`ProgressiveCall`], [`Progress`]), progressive call invocations ([`CallSender`],
 //! [`InvocationStream`]) and revocations ([`Revocations`]).
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures::channel::{mpsc, oneshot};
 use futures::stream::FusedStream;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use nexus_core::message::YieldOptions;
 use nexus_core::session::UsageError;
 use nexus_core::{Payload, RegistrationId, RequestId, SubscriptionId};
@@ -23,7 +25,7 @@ pub(crate) struct InvocationShared {
     pub(crate) request: RequestId,
     /// `INVOCATION.Details.receive_progress`.
     pub(crate) receive_progress: bool,
-    pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
+    pub(crate) cmd: mpsc::Sender<Cmd>,
     pub(crate) state: Mutex<InvocationState>,
 }
 
@@ -39,7 +41,7 @@ impl InvocationShared {
     pub(crate) fn new(
         request: RequestId,
         receive_progress: bool,
-        cmd: mpsc::UnboundedSender<Cmd>,
+        cmd: mpsc::Sender<Cmd>,
     ) -> Arc<InvocationShared> {
         Arc::new(InvocationShared {
             request,
@@ -76,7 +78,7 @@ impl InvocationShared {
 ///         let progress = inv.progress_sender();
 ///         if progress.is_requested() {
 ///             for n in (1..=3).rev() {
-///                 progress.send(Payload::new(args![n], Default::default()))?;
+///                 progress.send(Payload::new(args![n], Default::default())).await?;
 ///             }
 ///         }
 ///         Ok(Payload::new(args!["liftoff"], Default::default()))
@@ -109,38 +111,44 @@ impl Progress {
         self.shared.lock().finished
     }
 
-    /// Sends a progressive result (YIELD with `progress: true`).
+    /// Sends a progressive result (YIELD with `progress: true`); completes once it is
+    /// queued for the router (a full queue makes a fast producer wait).
     ///
     /// Fails with [`Error::Usage`]`(`[`UsageError::ProgressNotRequested`]`)` when the caller
     /// did not ask for progressive results, [`Error::InvocationFinished`] once the invocation
     /// is answered, interrupted or timed out, and [`Error::Closed`] when the session is
     /// gone.
-    pub fn send(&self, payload: Payload) -> Result<(), Error> {
-        self.send_with(YieldOptions::default(), payload)
+    pub async fn send(&self, payload: Payload) -> Result<(), Error> {
+        self.send_with(YieldOptions::default(), payload).await
     }
 
     /// Sends a progressive result with YIELD options (for example `ppt_*` keys for a
     /// payload passthru payload); `progress` is set whatever `options` says.
-    pub fn send_with(&self, mut options: YieldOptions, payload: Payload) -> Result<(), Error> {
+    pub async fn send_with(
+        &self,
+        mut options: YieldOptions,
+        payload: Payload,
+    ) -> Result<(), Error> {
         let request = self.shared.request;
         if !self.shared.receive_progress {
             return Err(Error::Usage(UsageError::ProgressNotRequested { request }));
         }
-        options.progress = Some(true);
-        let state = self.shared.lock();
-        if state.finished {
+        if self.shared.lock().finished {
             return Err(Error::InvocationFinished { request });
         }
+        options.progress = Some(true);
+        // One sent after the final answer (from another task, racing the handler's return)
+        // is discarded by the client task, which has forgotten the invocation by then.
         self.shared
             .cmd
-            .unbounded_send(Cmd::Progress {
+            .clone()
+            .send(Cmd::Progress {
                 invocation: request,
                 options,
                 payload,
             })
-            .map_err(|_| Error::Closed)?;
-        drop(state);
-        Ok(())
+            .await
+            .map_err(|_| Error::Closed)
     }
 }
 
@@ -166,10 +174,15 @@ impl PartialEq for Progress {
 /// them: each chunk's payload, in order. The stream ends after the caller's last chunk, at
 /// once when the call was not progressive, and when the session ends.
 ///
-/// Chunks wait in memory until the handler reads them.
+/// At most [`CHUNK_BUFFER`] chunks wait for the handler: a caller that sends faster than the
+/// handler reads gets `wamp.error.canceled` and the handler is stopped, rather than the
+/// client holding an unbounded input in memory.
 pub struct InvocationStream {
-    pub(crate) rx: mpsc::UnboundedReceiver<Payload>,
+    pub(crate) rx: mpsc::Receiver<Payload>,
 }
+
+/// How many input chunks of one invocation may wait for its handler.
+pub const CHUNK_BUFFER: usize = 256;
 
 impl Stream for InvocationStream {
     type Item = Payload;
@@ -190,21 +203,236 @@ impl std::fmt::Debug for InvocationStream {
     }
 }
 
-// ---- caller: progressive results -------------------------------------------------------
+// ---- caller: the call's handles ---------------------------------------------------------
+
+/// How many progressive results of one call may wait for the application: past it the call
+/// is canceled and ends with [`Error::Overflow`].
+pub const RESULT_BUFFER: usize = 1024;
+
+/// A call's first CALL until it is queued for the client task, and what the call's handles
+/// share to cancel it. The CALL is queued at once when the command queue has room; when it
+/// is full, the first handle polled (or the first chunk sent) waits for room, so that the
+/// queue makes callers wait rather than grow.
+pub(crate) struct Outbox {
+    pub(crate) cmd: mpsc::Sender<Cmd>,
+    /// The CALL not sent yet; shared by the call's future (or stream) and its input sender.
+    pub(crate) pending: Arc<Mutex<Option<Cmd>>>,
+    pub(crate) releases: Arc<crate::client::Releases>,
+    pub(crate) token: u64,
+}
+
+impl Outbox {
+    pub(crate) fn new(
+        cmd: mpsc::Sender<Cmd>,
+        call: Cmd,
+        releases: Arc<crate::client::Releases>,
+        token: u64,
+    ) -> Outbox {
+        let mut outbox = Outbox {
+            cmd,
+            pending: Arc::new(Mutex::new(None)),
+            releases,
+            token,
+        };
+        match outbox.cmd.try_send(call) {
+            Ok(()) => {}
+            Err(e) if e.is_full() => *outbox.lock() = Some(e.into_inner()),
+            // The client is gone: the reply channel inside is dropped, and the handles
+            // report the client closed.
+            Err(_) => {}
+        }
+        outbox
+    }
+
+    /// Another handle of the same call.
+    pub(crate) fn share(&self) -> Outbox {
+        Outbox {
+            cmd: self.cmd.clone(),
+            pending: self.pending.clone(),
+            releases: self.releases.clone(),
+            token: self.token,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cmd>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends the CALL if no handle has yet.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.lock().is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        match self.cmd.poll_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(Error::Closed)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let call = self.lock().take();
+        if let Some(call) = call {
+            if self.cmd.start_send(call).is_err() {
+                return Poll::Ready(Err(Error::Closed));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        futures::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// The call was given up (a handle dropped before its end): cancel it, if it was sent.
+    pub(crate) fn release(&self, released: crate::client::Released) {
+        let never_sent = self.lock().take().is_some();
+        if !never_sent {
+            self.releases.push(released);
+        }
+    }
+}
+
+/// A call in flight, from awaiting a [`Call`](crate::Call); dropping it before completion
+/// cancels the call.
+pub struct CallFuture {
+    /// `None` when the call could not start (the error is in `rx`).
+    pub(crate) outbox: Option<Outbox>,
+    pub(crate) rx: Result<oneshot::Receiver<Result<CallResponse, Error>>, Option<Error>>,
+    pub(crate) done: bool,
+}
+
+impl Future for CallFuture {
+    type Output = Result<CallResponse, Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        let rx = match &mut this.rx {
+            Ok(rx) => rx,
+            Err(e) => {
+                this.done = true;
+                return Poll::Ready(Err(e.take().unwrap_or(Error::Closed)));
+            }
+        };
+        if let Some(outbox) = &mut this.outbox {
+            match outbox.poll_flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    this.done = true;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        match rx.poll_unpin(cx) {
+            Poll::Ready(r) => {
+                this.done = true;
+                Poll::Ready(r.unwrap_or(Err(Error::Closed)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for CallFuture {
+    fn drop(&mut self) {
+        if let (false, Some(outbox)) = (self.done, &self.outbox) {
+            outbox.release(crate::client::Released::Call(outbox.token));
+        }
+    }
+}
+
+impl std::fmt::Debug for CallFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallFuture")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The progressive results of a call waiting for the application, and its end.
+pub(crate) struct ResultQueue {
+    state: Mutex<ResultState>,
+}
+
+struct ResultState {
+    items: VecDeque<Result<CallResponse, Error>>,
+    /// The final result or error is queued: nothing follows it.
+    finished: bool,
+    waker: Option<Waker>,
+}
+
+impl ResultQueue {
+    pub(crate) fn new() -> Arc<ResultQueue> {
+        Arc::new(ResultQueue {
+            state: Mutex::new(ResultState {
+                items: VecDeque::new(),
+                finished: false,
+                waker: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ResultState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a progressive result; `false` when [`RESULT_BUFFER`] results wait already.
+    fn push(&self, response: CallResponse) -> bool {
+        let mut s = self.lock();
+        if s.finished {
+            return true;
+        }
+        if s.items.len() >= RESULT_BUFFER {
+            return false;
+        }
+        s.items.push_back(Ok(response));
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+        true
+    }
+
+    /// Queues the final result or error (always: one past the limit).
+    fn finish(&self, result: Result<CallResponse, Error>) {
+        let mut s = self.lock();
+        if s.finished {
+            return;
+        }
+        s.finished = true;
+        s.items.push_back(result);
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Result<CallResponse, Error>>> {
+        let mut s = self.lock();
+        match s.items.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if s.finished => Poll::Ready(None),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
 
 /// Where the client task delivers a call's outcome.
 pub(crate) enum CallReply {
-    /// [`CallFuture`](crate::CallFuture): the final result only.
+    /// A [`CallFuture`]: the final result only.
     Once(oneshot::Sender<Result<CallResponse, Error>>),
-    /// [`ProgressiveCall`]: progressive results, then the final result or error.
-    Stream(mpsc::UnboundedSender<Result<CallResponse, Error>>),
+    /// A [`ProgressiveCall`]: progressive results, then the final result or error.
+    Stream(Arc<ResultQueue>),
 }
 
 impl CallReply {
-    /// A progressive result; dropped for [`CallReply::Once`].
-    pub(crate) fn progress(&self, response: CallResponse) {
-        if let CallReply::Stream(tx) = self {
-            let _ = tx.unbounded_send(Ok(response));
+    /// A progressive result (dropped for [`CallReply::Once`]); `false` when the application
+    /// is too far behind and the call must end.
+    pub(crate) fn progress(&self, response: CallResponse) -> bool {
+        match self {
+            CallReply::Stream(queue) => queue.push(response),
+            CallReply::Once(_) => true,
         }
     }
 
@@ -214,24 +442,23 @@ impl CallReply {
             CallReply::Once(tx) => {
                 let _ = tx.send(result);
             }
-            CallReply::Stream(tx) => {
-                let _ = tx.unbounded_send(result);
-            }
+            CallReply::Stream(queue) => queue.finish(result),
         }
     }
 }
 
-/// A call with progressive results, from [`Call::progress`] or
-/// [`Call::duplex`]: a stream of each progressive result (`details.progress ==
-/// Some(true)`), then the final result (or an error), then the end.
+/// A call with progressive results, from [`Call::progress`] or [`Call::duplex`]: a stream of
+/// each progressive result (`details.progress == Some(true)`), then the final result (or an
+/// error), then the end.
 ///
 /// Dropping it before the end cancels the call (CANCEL `killnowait` when the router supports
-/// call canceling), like dropping a [`CallFuture`](crate::CallFuture). Results wait in
-/// memory until read.
+/// call canceling), like dropping a [`CallFuture`]. At most [`RESULT_BUFFER`] results wait
+/// to be read; a reader further behind gets [`Error::Overflow`] and the call is canceled.
 ///
 /// ```no_run
 /// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
 /// use futures::StreamExt;
+///
 /// let mut call = client.call("com.example.countdown").progress();
 /// while let Some(result) = call.next().await {
 ///     let result = result?;
@@ -244,9 +471,10 @@ impl CallReply {
 /// [`Call::progress`]: crate::Call::progress
 /// [`Call::duplex`]: crate::Call::duplex
 pub struct ProgressiveCall {
-    pub(crate) rx: Result<mpsc::UnboundedReceiver<Result<CallResponse, Error>>, Option<Error>>,
-    pub(crate) token: u64,
-    pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
+    /// `None` when the call could not start (the error is in `start_error`).
+    pub(crate) outbox: Option<Outbox>,
+    pub(crate) queue: Arc<ResultQueue>,
+    pub(crate) start_error: Option<Error>,
     /// The final result or an error was yielded.
     pub(crate) done: bool,
 }
@@ -269,14 +497,21 @@ impl Stream for ProgressiveCall {
         if this.done {
             return Poll::Ready(None);
         }
-        let rx = match &mut this.rx {
-            Ok(rx) => rx,
-            Err(e) => {
-                this.done = true;
-                return Poll::Ready(Some(Err(e.take().unwrap_or(Error::Closed))));
+        if let Some(e) = this.start_error.take() {
+            this.done = true;
+            return Poll::Ready(Some(Err(e)));
+        }
+        if let Some(outbox) = &mut this.outbox {
+            match outbox.poll_flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Ok(())) => {}
             }
-        };
-        match rx.poll_next_unpin(cx) {
+        }
+        match this.queue.poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(item)) => {
                 let progressive = matches!(&item, Ok(r) if r.details.progress == Some(true));
@@ -299,8 +534,8 @@ impl FusedStream for ProgressiveCall {
 
 impl Drop for ProgressiveCall {
     fn drop(&mut self) {
-        if !self.done && self.rx.is_ok() {
-            let _ = self.cmd.unbounded_send(Cmd::DropCall { token: self.token });
+        if let (false, Some(outbox)) = (self.done, &self.outbox) {
+            outbox.release(crate::client::Released::Call(outbox.token));
         }
     }
 }
@@ -316,8 +551,8 @@ impl std::fmt::Debug for ProgressiveCall {
 // ---- caller: progressive call invocations ---------------------------------------------
 
 /// Sends the input chunks of a progressive call invocation after the first, from
-/// [`Call::chunked`] or [`Call::duplex`]: [`send`](CallSender::send) for
-/// each chunk, [`finish`](CallSender::finish) for the last one.
+/// [`Call::chunked`] or [`Call::duplex`]: [`send`](CallSender::send) for each chunk,
+/// [`finish`](CallSender::finish) for the last one.
 ///
 /// **Dropping it without [`finish`](CallSender::finish) cancels the call** (CANCEL
 /// `killnowait`; the call then fails, usually with `wamp.error.canceled`): an input cut short
@@ -330,9 +565,9 @@ impl std::fmt::Debug for ProgressiveCall {
 /// [`Call::chunked`]: crate::Call::chunked
 /// [`Call::duplex`]: crate::Call::duplex
 pub struct CallSender {
-    pub(crate) token: u64,
-    pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
-    /// `finish` was called (or the call never started): nothing to cancel on drop.
+    /// `None` when the call never started: nothing to send or cancel.
+    pub(crate) outbox: Option<Outbox>,
+    /// `finish` was called: nothing to cancel on drop.
     pub(crate) finished: bool,
 }
 
@@ -352,14 +587,21 @@ impl CallSender {
     }
 
     async fn chunk(&mut self, payload: Payload, last: bool) -> Result<(), Error> {
+        let Some(outbox) = &mut self.outbox else {
+            return Err(Error::CallEnded);
+        };
+        // The first CALL goes first.
+        outbox.flush().await?;
         let (reply, rx) = oneshot::channel();
-        self.cmd
-            .unbounded_send(Cmd::Chunk {
-                token: self.token,
+        outbox
+            .cmd
+            .send(Cmd::Chunk {
+                token: outbox.token,
                 payload,
                 last,
                 reply,
             })
+            .await
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
@@ -367,10 +609,8 @@ impl CallSender {
 
 impl Drop for CallSender {
     fn drop(&mut self) {
-        if !self.finished {
-            let _ = self
-                .cmd
-                .unbounded_send(Cmd::AbandonInput { token: self.token });
+        if let (false, Some(outbox)) = (self.finished, &self.outbox) {
+            outbox.release(crate::client::Released::Input(outbox.token));
         }
     }
 }
@@ -414,25 +654,97 @@ pub enum Revoked {
         /// The router's answer.
         error: Box<crate::WampError>,
     },
+    /// This stream fell [`REVOCATION_BUFFER`] revocations behind: `count` were dropped here.
+    Missed {
+        /// How many.
+        count: u64,
+    },
+}
+
+/// How many revocations may wait for a reader of [`Revocations`] before the newest are
+/// dropped (and counted, in a [`Revoked::Missed`]).
+pub const REVOCATION_BUFFER: usize = 256;
+
+/// The revocations waiting for one [`Revocations`] stream.
+pub(crate) struct RevocationQueue {
+    state: Mutex<RevocationState>,
+}
+
+#[derive(Default)]
+struct RevocationState {
+    items: VecDeque<Revoked>,
+    missed: u64,
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl RevocationQueue {
+    pub(crate) fn new() -> Arc<RevocationQueue> {
+        Arc::new(RevocationQueue {
+            state: Mutex::new(RevocationState::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RevocationState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn push(&self, revoked: Revoked) {
+        let mut s = self.lock();
+        if s.items.len() >= REVOCATION_BUFFER {
+            s.missed += 1;
+        } else {
+            if s.missed > 0 {
+                let count = std::mem::take(&mut s.missed);
+                s.items.push_back(Revoked::Missed { count });
+            }
+            s.items.push_back(revoked);
+        }
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        let mut s = self.lock();
+        s.closed = true;
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
 }
 
 /// The revocations of one client's registrations and subscriptions, as they happen: a
 /// stream of [`Revoked`] from [`Client::revocations`](crate::Client::revocations). It ends
-/// when the session ends. Revocations wait in memory until read.
+/// when the client stops. At most [`REVOCATION_BUFFER`] wait to be read; past that the
+/// stream says how many it missed ([`Revoked::Missed`]).
 pub struct Revocations {
-    pub(crate) rx: mpsc::UnboundedReceiver<Revoked>,
+    pub(crate) queue: Arc<RevocationQueue>,
 }
 
 impl Stream for Revocations {
     type Item = Revoked;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Revoked>> {
-        self.rx.poll_next_unpin(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Revoked>> {
+        let mut s = self.queue.lock();
+        if let Some(item) = s.items.pop_front() {
+            return Poll::Ready(Some(item));
+        }
+        if s.missed > 0 {
+            let count = std::mem::take(&mut s.missed);
+            return Poll::Ready(Some(Revoked::Missed { count }));
+        }
+        if s.closed {
+            return Poll::Ready(None);
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
 impl FusedStream for Revocations {
     fn is_terminated(&self) -> bool {
-        self.rx.is_terminated()
+        let s = self.queue.lock();
+        s.closed && s.items.is_empty() && s.missed == 0
     }
 }
 

@@ -6,7 +6,7 @@
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use nexus_core::message::{
     CallOptions, InvokePolicy, PublishOptions, RegisterOptions, SubscribeOptions,
@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{CallFuture, Client, Cmd, Handler, Invocation, Registration, Subscription};
 use crate::error::{Error, WampError};
-use crate::rpc::{CallReply, CallSender, InvocationStream, ProgressiveCall};
+use crate::rpc::{CallReply, CallSender, InvocationStream, Outbox, ProgressiveCall, ResultQueue};
 
 /// The arguments a builder collects, or the first error met while collecting them.
 #[derive(Default)]
@@ -198,13 +198,12 @@ impl Call<'_> {
     pub fn progress(mut self) -> ProgressiveCall {
         self.options.receive_progress = Some(true);
         self.options.progress = None;
-        let (tx, rx) = mpsc::unbounded();
-        let cmd = self.client.shared.cmd.clone();
-        let (token, sent) = self.start(CallReply::Stream(tx));
+        let queue = ResultQueue::new();
+        let (outbox, start_error) = split(self.start(CallReply::Stream(queue.clone())));
         ProgressiveCall {
-            rx: sent.map(|()| rx).map_err(Some),
-            token,
-            cmd,
+            outbox,
+            queue,
+            start_error,
             done: false,
         }
     }
@@ -228,13 +227,19 @@ impl Call<'_> {
     /// ```
     pub fn chunked(mut self) -> (CallSender, CallFuture) {
         self.options.receive_progress = None;
+        self.options.progress = Some(true);
         let (reply, rx) = oneshot::channel();
-        let (sender, token, sent) = self.start_chunked(CallReply::Once(reply));
-        let cmd = sender.cmd.clone();
+        let (outbox, error) = split(self.start(CallReply::Once(reply)));
+        let sender = CallSender {
+            outbox: outbox.as_ref().map(Outbox::share),
+            finished: false,
+        };
         let future = CallFuture {
-            rx: sent.map(|()| rx),
-            token,
-            cmd,
+            outbox,
+            rx: match error {
+                None => Ok(rx),
+                Some(e) => Err(Some(e)),
+            },
             done: false,
         };
         (sender, future)
@@ -244,38 +249,34 @@ impl Call<'_> {
     /// [`progress`](Call::progress): results and chunks need not pair up.
     pub fn duplex(mut self) -> (CallSender, ProgressiveCall) {
         self.options.receive_progress = Some(true);
-        let (tx, rx) = mpsc::unbounded();
-        let (sender, token, sent) = self.start_chunked(CallReply::Stream(tx));
-        let cmd = sender.cmd.clone();
+        self.options.progress = Some(true);
+        let queue = ResultQueue::new();
+        let (outbox, start_error) = split(self.start(CallReply::Stream(queue.clone())));
+        let sender = CallSender {
+            outbox: outbox.as_ref().map(Outbox::share),
+            finished: false,
+        };
         let call = ProgressiveCall {
-            rx: sent.map(|()| rx).map_err(Some),
-            token,
-            cmd,
+            outbox,
+            queue,
+            start_error,
             done: false,
         };
         (sender, call)
     }
 
-    fn start(self, reply: CallReply) -> (u64, Result<(), Error>) {
-        match self.arguments.into_payload() {
-            Ok(payload) => self
-                .client
-                .start_call(&self.procedure, self.options, payload, reply),
-            Err(e) => (0, Err(e)),
-        }
+    fn start(self, reply: CallReply) -> Result<Outbox, Error> {
+        let payload = self.arguments.into_payload();
+        self.client
+            .start_call(&self.procedure, self.options, payload, reply)
     }
+}
 
-    fn start_chunked(mut self, reply: CallReply) -> (CallSender, u64, Result<(), Error>) {
-        self.options.progress = Some(true);
-        let client = self.client;
-        let (token, sent) = self.start(reply);
-        let sender = CallSender {
-            token,
-            cmd: client.shared.cmd.clone(),
-            // A call that never started has nothing to cancel.
-            finished: sent.is_err(),
-        };
-        (sender, token, sent)
+/// The handles' outbox, or the error that kept the call from starting.
+fn split(started: Result<Outbox, Error>) -> (Option<Outbox>, Option<Error>) {
+    match started {
+        Ok(outbox) => (Some(outbox), None),
+        Err(e) => (None, Some(e)),
     }
 }
 
@@ -286,12 +287,13 @@ impl IntoFuture for Call<'_> {
     fn into_future(mut self) -> CallFuture {
         self.options.progress = None;
         let (reply, rx) = oneshot::channel();
-        let cmd = self.client.shared.cmd.clone();
-        let (token, sent) = self.start(CallReply::Once(reply));
+        let (outbox, error) = split(self.start(CallReply::Once(reply)));
         CallFuture {
-            rx: sent.map(|()| rx),
-            token,
-            cmd,
+            outbox,
+            rx: match error {
+                None => Ok(rx),
+                Some(e) => Err(Some(e)),
+            },
             done: false,
         }
     }
@@ -419,12 +421,14 @@ impl Publish<'_> {
         let options = self.options;
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();
-            client.send(Cmd::Publish {
-                topic: topic?,
-                options,
-                payload: payload?,
-                reply,
-            })?;
+            client
+                .send(Cmd::Publish {
+                    topic: topic?,
+                    options,
+                    payload: payload?,
+                    reply,
+                })
+                .await?;
             rx.await.map_err(|_| Error::Closed)?
         })
     }
@@ -511,11 +515,13 @@ impl IntoFuture for Subscribe<'_> {
         let options = self.options;
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();
-            client.send(Cmd::Subscribe {
-                topic,
-                options,
-                reply,
-            })?;
+            client
+                .send(Cmd::Subscribe {
+                    topic,
+                    options,
+                    reply,
+                })
+                .await?;
             let (live, queue) = rx.await.map_err(|_| Error::Closed)??;
             Ok(Subscription {
                 live,
@@ -614,12 +620,14 @@ impl IntoFuture for Register<'_> {
         let handler = self.handler;
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();
-            client.send(Cmd::Register {
-                procedure,
-                options,
-                handler,
-                reply,
-            })?;
+            client
+                .send(Cmd::Register {
+                    procedure,
+                    options,
+                    handler,
+                    reply,
+                })
+                .await?;
             let (live, shared) = rx.await.map_err(|_| Error::Closed)??;
             Ok(Registration {
                 live,

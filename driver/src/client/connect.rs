@@ -63,7 +63,7 @@ impl Client {
     ) -> Result<Client, Error> {
         config.event_buffer = config.event_buffer.max(1);
         let config = Arc::new(config);
-        let (cmd, cmds) = mpsc::unbounded();
+        let (cmd, cmds) = mpsc::channel(super::COMMAND_BUFFER);
         let (closed_tx, closed_rx) = oneshot::channel();
         let (alive, dropped) = oneshot::channel();
         let (first_tx, first_rx) = oneshot::channel();

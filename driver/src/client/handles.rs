@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use futures::channel::{mpsc, oneshot};
 use futures::stream::FusedStream;
 use futures::task::AtomicWaker;
-use futures::Stream;
+use futures::{SinkExt, Stream};
 use nexus_core::session::LiveId;
 use nexus_core::{RegistrationId, SubscriptionId};
 
@@ -35,6 +35,12 @@ pub(crate) enum Released {
     Subscription(LiveId),
     /// A [`Registration`] not detached: UNREGISTER.
     Registration(LiveId),
+    /// A call's future or stream, dropped before its end: CANCEL. (After the CALL itself:
+    /// the task reads the command queue before this one.)
+    Call(u64),
+    /// A call's [`CallSender`](crate::CallSender) dropped before its last chunk: CANCEL, as
+    /// the input was cut short.
+    Input(u64),
 }
 
 /// The handles let go since the task last looked.
@@ -269,15 +275,17 @@ pub struct Subscription {
     pub(crate) live: LiveId,
     pub(crate) queue: Arc<EventQueue>,
     pub(crate) releases: Arc<Releases>,
-    pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
+    pub(crate) cmd: mpsc::Sender<Cmd>,
     /// Let go already (by `unsubscribe`): nothing for the drop to do.
     pub(crate) done: bool,
 }
 
 /// Asks the task to let go of `released` and waits for the router's answer.
-async fn release(cmd: &mpsc::UnboundedSender<Cmd>, released: Released) -> Result<(), Error> {
+async fn release(cmd: &mpsc::Sender<Cmd>, released: Released) -> Result<(), Error> {
     let (reply, rx) = oneshot::channel();
-    cmd.unbounded_send(Cmd::Release { released, reply })
+    cmd.clone()
+        .send(Cmd::Release { released, reply })
+        .await
         .map_err(|_| Error::Closed)?;
     rx.await.map_err(|_| Error::Closed)?
 }
@@ -373,7 +381,7 @@ pub struct Registration {
     pub(crate) live: LiveId,
     pub(crate) shared: Arc<RegistrationShared>,
     pub(crate) releases: Arc<Releases>,
-    pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
+    pub(crate) cmd: mpsc::Sender<Cmd>,
     /// Detached, or let go already by `unregister`: nothing for the drop to do.
     pub(crate) done: bool,
 }

@@ -14,15 +14,12 @@ mod pump;
 mod state;
 mod supervise;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures::SinkExt;
 use nexus_core::message::{
     CallOptions, EventDetails, InvocationDetails, ResultDetails, WelcomeDetails, YieldOptions,
 };
@@ -35,14 +32,20 @@ pub use builders::{Call, ErasedHandler, IntoHandler, Publish, Register, Subscrib
 pub use config::{ChallengeHandler, ClientConfig};
 pub use connect::connect_transport;
 pub use handles::{Missed, Registration, Subscription, SubscriptionError, SubscriptionItem};
+pub(crate) use handles::{Released, Releases};
 pub(crate) use pump::Cmd;
 pub use state::{ClientState, ClientStates};
 
-use handles::Releases;
 use state::StateWatchers;
 
+/// How many requests may wait for the client task; past it, a request waits for room.
+pub(crate) const COMMAND_BUFFER: usize = 1024;
+
 use crate::error::{Error, WampError};
-use crate::rpc::{CallReply, InvocationShared, InvocationStream, Progress, Revocations, Revoked};
+pub use crate::rpc::CallFuture;
+use crate::rpc::{
+    CallReply, InvocationShared, InvocationStream, Progress, RevocationQueue, Revocations,
+};
 
 /// The result of a call.
 ///
@@ -162,7 +165,7 @@ impl Invocation {
         kwargs: Dict,
         details: InvocationDetails,
     ) -> Self {
-        let (cmd, _) = mpsc::unbounded();
+        let (cmd, _) = mpsc::channel(1);
         let shared =
             InvocationShared::new(RequestId::MIN, details.receive_progress == Some(true), cmd);
         Invocation {
@@ -199,7 +202,7 @@ impl Invocation {
     ///         for line in ["a", "b", "c"] {
     ///             count += 1;
     ///             if inv.details.receive_progress == Some(true) {
-    ///                 inv.progress(Payload::new(args![line], Default::default()))?;
+    ///                 inv.progress(Payload::new(args![line], Default::default())).await?;
     ///             }
     ///         }
     ///         Ok(Payload::new(args![count], Default::default()))
@@ -207,8 +210,8 @@ impl Invocation {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub fn progress(&self, payload: Payload) -> Result<(), Error> {
-        self.progress.send(payload)
+    pub async fn progress(&self, payload: Payload) -> Result<(), Error> {
+        self.progress.send(payload).await
     }
 
     /// A cheap, cloneable handle that sends progressive results for this invocation, for
@@ -278,7 +281,7 @@ pub(crate) enum Handler {
 }
 
 struct Shared {
-    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd: mpsc::Sender<Cmd>,
     common: Arc<Common>,
     tokens: AtomicU64,
     closed: futures::future::Shared<oneshot::Receiver<()>>,
@@ -317,11 +320,11 @@ impl Common {
     }
 }
 
-/// The revocation watchers; `closed` once the session ended (new watchers end at once).
+/// The revocation watchers; `closed` once the client stopped (new watchers end at once).
 #[derive(Default)]
-struct Watchers {
-    closed: bool,
-    list: Vec<mpsc::UnboundedSender<Revoked>>,
+pub(crate) struct Watchers {
+    pub(crate) closed: bool,
+    pub(crate) list: Vec<Arc<RevocationQueue>>,
 }
 
 /// A WAMP client over a transport (or in-process). Cheap to clone; every clone is the same
@@ -392,10 +395,13 @@ impl Client {
         self.shared.common.states.current()
     }
 
-    fn send(&self, cmd: Cmd) -> Result<(), Error> {
+    /// Hands a request to the client task, waiting for room in its queue.
+    async fn send(&self, cmd: Cmd) -> Result<(), Error> {
         self.shared
             .cmd
-            .unbounded_send(cmd)
+            .clone()
+            .send(cmd)
+            .await
             .map_err(|_| Error::Closed)
     }
 
@@ -403,31 +409,34 @@ impl Client {
         self.shared.tokens.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Hands a CALL to the task; returns its token and whether it got there.
+    /// A call's handles, with its CALL waiting to be sent by the first of them polled (or
+    /// the error that keeps it from starting).
     fn start_call(
         &self,
         procedure: &str,
         options: CallOptions,
-        payload: Payload,
+        payload: Result<Payload, Error>,
         reply: CallReply,
-    ) -> (u64, Result<(), Error>) {
+    ) -> Result<crate::rpc::Outbox, Error> {
+        let procedure = Uri::parse(procedure)?;
         let token = self.token();
-        let sent = Uri::parse(procedure)
-            .map_err(Error::from)
-            .and_then(|procedure| {
-                self.send(Cmd::Call {
-                    token,
-                    procedure,
-                    options,
-                    payload,
-                    reply,
-                })
-            });
-        (token, sent)
+        let call = Cmd::Call {
+            token,
+            procedure,
+            options,
+            payload: payload?,
+            reply,
+        };
+        Ok(crate::rpc::Outbox::new(
+            self.shared.cmd.clone(),
+            call,
+            self.shared.common.releases.clone(),
+            token,
+        ))
     }
 
     /// The registrations and subscriptions the router revokes from now on (registration
-    /// and subscription revocation), as a stream of [`Revoked`]. A revoked registration
+    /// and subscription revocation), as a stream of [`Revoked`](crate::Revoked). A revoked registration
     /// gets no more invocations; a revoked subscription's [`Subscription`] streams end.
     /// Each call returns a new stream that sees every later revocation; the stream ends
     /// when the session ends.
@@ -448,24 +457,26 @@ impl Client {
     /// # }
     /// ```
     pub fn revocations(&self) -> Revocations {
-        let (tx, rx) = mpsc::unbounded();
+        let queue = RevocationQueue::new();
         let mut watchers = self
             .shared
             .common
             .revocations
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        // A closed session: `tx` is dropped and the stream ends at once.
-        if !watchers.closed {
-            watchers.list.push(tx);
+        // A stopped client: the stream ends at once.
+        if watchers.closed {
+            queue.close();
+        } else {
+            watchers.list.push(queue.clone());
         }
-        Revocations { rx }
+        Revocations { queue }
     }
 
     /// Leaves the realm (GOODBYE) and closes the transport.
     pub async fn close(&self) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
-        if self.send(Cmd::Leave { reply }).is_err() {
+        if self.send(Cmd::Leave { reply }).await.is_err() {
             return Ok(());
         }
         let left = rx.await.unwrap_or(Ok(()));
@@ -478,45 +489,5 @@ impl Client {
     /// Completes when the session has ended, whoever ended it.
     pub async fn closed(&self) {
         let _ = self.shared.closed.clone().await;
-    }
-}
-
-/// A call in flight; dropping it before completion cancels the call.
-pub struct CallFuture {
-    rx: Result<oneshot::Receiver<Result<CallResponse, Error>>, Error>,
-    token: u64,
-    cmd: mpsc::UnboundedSender<Cmd>,
-    done: bool,
-}
-
-impl Future for CallFuture {
-    type Output = Result<CallResponse, Error>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let rx = match &mut this.rx {
-            Ok(rx) => rx,
-            Err(_) => {
-                this.done = true;
-                let Err(e) = std::mem::replace(&mut this.rx, Err(Error::Closed)) else {
-                    unreachable!()
-                };
-                return Poll::Ready(Err(e));
-            }
-        };
-        match rx.poll_unpin(cx) {
-            Poll::Ready(r) => {
-                this.done = true;
-                Poll::Ready(r.unwrap_or(Err(Error::Closed)))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for CallFuture {
-    fn drop(&mut self) {
-        if !self.done && self.rx.is_ok() {
-            let _ = self.cmd.unbounded_send(Cmd::DropCall { token: self.token });
-        }
     }
 }

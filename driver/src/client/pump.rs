@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use nexus_core::message::{
     CallOptions, ErrorDetails, EventDetails, InvocationDetails, PublishOptions, RegisterOptions,
     SubscribeOptions, YieldOptions,
@@ -198,7 +198,7 @@ pub(super) struct RunningInvocation {
     /// Dropping it stops the handler.
     _abort: oneshot::Sender<()>,
     /// The handler's stream of input chunks, while more may come.
-    chunks: Option<mpsc::UnboundedSender<Payload>>,
+    chunks: Option<mpsc::Sender<Payload>>,
     shared: Arc<InvocationShared>,
 }
 
@@ -220,7 +220,7 @@ impl Task {
     pub(super) async fn pump(
         &mut self,
         conn: &mut Conn,
-        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
+        cmds: &mut mpsc::Receiver<Cmd>,
         dropped: &mut Option<oneshot::Receiver<()>>,
     ) -> Error {
         let interval = self.config.keepalive;
@@ -363,10 +363,20 @@ impl Task {
                         details,
                     };
                     if response.details.progress == Some(true) {
-                        if let Some(Route::Call { reply, .. }) =
-                            self.routes.get(&Key::Request(request))
-                        {
-                            reply.progress(response);
+                        let kept = match self.routes.get(&Key::Request(request)) {
+                            Some(Route::Call { reply, .. }) => reply.progress(response),
+                            _ => true,
+                        };
+                        if !kept {
+                            // The application reads too slowly: end the call rather than
+                            // hold its results without bound.
+                            session.abandon_call(request);
+                            if let Some(route) = self.end_request(request) {
+                                route.fail(Error::Overflow {
+                                    what: "the progressive results of a call",
+                                    capacity: crate::rpc::RESULT_BUFFER,
+                                });
+                            }
                         }
                     } else if let Some(Route::Call { reply, .. }) = self.end_request(request) {
                         reply.finish(Ok(response));
@@ -536,11 +546,15 @@ impl Task {
                     if let Some(Route::Running(running)) =
                         self.routes.get_mut(&Key::Invocation(request))
                     {
-                        if let Some(chunks) = &running.chunks {
-                            let _ = chunks.unbounded_send(payload);
-                        }
+                        let overflow = match &mut running.chunks {
+                            Some(chunks) => chunks.try_send(payload).is_err_and(|e| e.is_full()),
+                            None => false,
+                        };
                         if details.progress != Some(true) {
                             running.chunks = None;
+                        }
+                        if overflow {
+                            self.input_overflow(session, request);
                         }
                     }
                 }
@@ -646,6 +660,14 @@ impl Task {
                     shared.set(None);
                 }
                 live
+            }
+            Released::Call(token) => {
+                self.command(session, Cmd::DropCall { token });
+                return;
+            }
+            Released::Input(token) => {
+                self.command(session, Cmd::AbandonInput { token });
+                return;
             }
         };
         let Release::Send(bound) = self.reconnector.remove(live) else {
@@ -933,7 +955,7 @@ impl Task {
                 shared: shared.clone(),
             },
         };
-        let (chunks, chunks_rx) = mpsc::unbounded();
+        let (chunks, chunks_rx) = mpsc::channel(crate::rpc::CHUNK_BUFFER);
         let work = match handler {
             Handler::Plain(handler) => handler(invocation),
             Handler::Streaming(handler) => handler(invocation, InvocationStream { rx: chunks_rx }),
@@ -953,15 +975,18 @@ impl Task {
                 // Stopped (interrupted, timed out), or the session ended: nothing to answer.
                 Either::Right(_) => return,
             };
-            // Under the lock: no progressive result can be queued after the answer.
-            let mut state = shared.lock();
-            state.finished = true;
-            let options = std::mem::take(&mut state.yield_options);
-            let _ = shared.cmd.unbounded_send(Cmd::Answer {
+            // Refuse further progressive results before the answer is queued.
+            let options = {
+                let mut state = shared.lock();
+                state.finished = true;
+                std::mem::take(&mut state.yield_options)
+            };
+            let answer = Cmd::Answer {
                 invocation: request,
                 result,
                 options,
-            });
+            };
+            let _ = shared.cmd.clone().send(answer).await;
         });
     }
 
@@ -971,9 +996,32 @@ impl Task {
             .revocations
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        watchers
-            .list
-            .retain(|tx| tx.unbounded_send(revoked.clone()).is_ok());
+        watchers.list.retain(|queue| Arc::strong_count(queue) > 1);
+        for queue in &watchers.list {
+            queue.push(revoked.clone());
+        }
+    }
+
+    /// A caller sends input faster than the handler reads it: the invocation ends with an
+    /// error for the caller, and the handler is stopped.
+    fn input_overflow(&mut self, session: &mut Session, request: RequestId) {
+        if let Some(Route::Running(running)) = self.routes.remove(&Key::Invocation(request)) {
+            running.finish();
+        }
+        tracing::warn!(
+            "invocation {request}: more than {} input chunks wait for the handler; ending it",
+            crate::rpc::CHUNK_BUFFER
+        );
+        let message = format!(
+            "the callee reads its input too slowly: more than {} chunks were waiting",
+            crate::rpc::CHUNK_BUFFER
+        );
+        let _ = session.yield_error(
+            request,
+            Uri::new_unchecked(nexus_core::uri::error::CANCELED),
+            ErrorDetails::default(),
+            Payload::new(vec![Value::from(message)], Dict::new()),
+        );
     }
 }
 

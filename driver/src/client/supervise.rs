@@ -42,7 +42,7 @@ pub(super) struct Task {
     pub(super) registrations: HashMap<LiveId, (Handler, Arc<RegistrationShared>)>,
     pub(super) common: Arc<Common>,
     /// For invocation handlers' answers.
-    pub(super) cmd: mpsc::UnboundedSender<Cmd>,
+    pub(super) cmd: mpsc::Sender<Cmd>,
     /// The reply to `Client::close`, once GOODBYE is sent.
     pub(super) leaving: Option<oneshot::Sender<Result<(), Error>>>,
     /// The application closed the client (or dropped every handle): no reconnection.
@@ -70,7 +70,7 @@ impl Task {
         target: Target,
         config: Arc<ClientConfig>,
         common: Arc<Common>,
-        cmd: mpsc::UnboundedSender<Cmd>,
+        cmd: mpsc::Sender<Cmd>,
         seed: [u8; 32],
     ) -> Task {
         Task {
@@ -95,7 +95,7 @@ impl Task {
     /// client gave up before one), `closed` when it stops.
     pub(super) async fn run(
         mut self,
-        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        mut cmds: mpsc::Receiver<Cmd>,
         dropped: oneshot::Receiver<()>,
         first: oneshot::Sender<Result<(), Error>>,
         closed: oneshot::Sender<()>,
@@ -192,7 +192,7 @@ impl Task {
     async fn offline(
         &mut self,
         mut attempt: Option<BoxFuture<'static, Attempt>>,
-        cmds: &mut mpsc::UnboundedReceiver<Cmd>,
+        cmds: &mut mpsc::Receiver<Cmd>,
         dropped: &mut Option<oneshot::Receiver<()>>,
     ) -> Offline {
         loop {
@@ -318,6 +318,7 @@ impl Task {
                 }
                 self.reconnector.remove(live);
             }
+            Released::Call(token) | Released::Input(token) => self.unpark_call(token),
         }
     }
 
@@ -435,7 +436,7 @@ impl Task {
 
     /// The client stopped for `error`: every handle ends, and every request still waiting
     /// fails.
-    fn stop(&mut self, error: Arc<Error>, cmds: &mut mpsc::UnboundedReceiver<Cmd>) {
+    fn stop(&mut self, error: Arc<Error>, cmds: &mut mpsc::Receiver<Cmd>) {
         let closed = matches!(&*error, Error::Closed);
         for (_, queue) in self.subscriptions.drain() {
             queue.close((!closed).then(|| error.duplicate()));
@@ -453,7 +454,9 @@ impl Task {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             watchers.closed = true;
-            watchers.list.clear();
+            for queue in watchers.list.drain(..) {
+                queue.close();
+            }
         }
         self.common.states.set(ClientState::Stopped {
             reason: error.clone(),

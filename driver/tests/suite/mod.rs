@@ -626,7 +626,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
                 *kept.lock().unwrap() = Some(progress.clone());
                 if !progress.is_requested() {
                     // The caller did not ask: the handle refuses.
-                    let refused = match inv.progress(one(0)) {
+                    let refused = match inv.progress(one(0)).await {
                         Err(Error::Usage(
                             nexus_driver::nexus_core::session::UsageError::ProgressNotRequested {
                                 ..
@@ -637,7 +637,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
                     return Ok(one(refused));
                 }
                 for n in (1..=3).rev() {
-                    progress.send(one(n)).map_err(|e| {
+                    progress.send(one(n)).await.map_err(|e| {
                         WampError::new("com.suite.error").with_args(args![e.to_string()])
                     })?;
                 }
@@ -671,7 +671,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
     let handle = kept.lock().unwrap().take().unwrap();
     assert!(handle.is_finished());
     assert!(matches!(
-        handle.send(one(9)),
+        handle.send(one(9)).await,
         Err(Error::InvocationFinished { request }) if request == handle.request_id()
     ));
     // A plain call: only the final result, and the handler could not send progress.
@@ -707,7 +707,7 @@ pub async fn progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
             let rt = rt2.clone();
             async move {
                 let _guard = guard;
-                inv.progress(one("first"))?;
+                inv.progress(one("first")).await?;
                 rt.sleep(Duration::from_secs(3600)).await;
                 Ok(Payload::default())
             }
@@ -779,10 +779,11 @@ pub async fn progressive_invocations(rt: Arc<dyn Runtime>, router: &RouterHandle
         callee.register(
             "com.suite.echo_chunks",
             |inv: Invocation, mut rest: InvocationStream| async move {
-                inv.progress(Payload::new(inv.args.clone(), Default::default()))?;
+                inv.progress(Payload::new(inv.args.clone(), Default::default()))
+                    .await?;
                 let mut n = 1;
                 while let Some(chunk) = rest.next().await {
-                    inv.progress(chunk)?;
+                    inv.progress(chunk).await?;
                     n += 1;
                 }
                 Ok(one(format!("{n} chunks")))
@@ -1046,7 +1047,7 @@ pub async fn callee_timeout(rt: Arc<dyn Runtime>, router: &RouterHandle) {
                 async move {
                     for n in 0..8 {
                         rt.sleep(Duration::from_millis(100)).await;
-                        inv.progress(one(n))?;
+                        inv.progress(one(n)).await?;
                     }
                     Ok(one("done"))
                 }
@@ -1944,6 +1945,11 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     Box::pin(typed::typed_round_trips(rt.clone(), &urls[0], &client_tls)).await;
     Box::pin(typed::typed_round_trips(rt.clone(), &urls[1], &client_tls)).await;
     Box::pin(typed::slow_subscriber_is_told(rt.clone(), &router)).await;
+    Box::pin(typed::slow_reader_of_progressive_results(
+        rt.clone(),
+        &router,
+    ))
+    .await;
     Box::pin(local_client_and_cancel(rt.clone(), &router)).await;
     Box::pin(caller_identification(rt.clone(), &router)).await;
     Box::pin(call_timeout(rt.clone(), &router)).await;

@@ -253,3 +253,84 @@ pub async fn slow_subscriber_is_told(rt: Arc<dyn Runtime>, router: &RouterHandle
     within(&*rt, "close", slow.close()).await.unwrap();
     within(&*rt, "close", publisher.close()).await.unwrap();
 }
+
+/// A caller that does not read a call's progressive results: past the client's bound the
+/// call is canceled and the stream ends with `Error::Overflow`, instead of growing.
+pub async fn slow_reader_of_progressive_results(rt: Arc<dyn Runtime>, router: &RouterHandle) {
+    let limit = nexus_driver::queue_limits::RESULT_BUFFER;
+    let callee = within(
+        &*rt,
+        "connect",
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap();
+    let caller = within(
+        &*rt,
+        "connect",
+        Client::connect_local(router, ClientConfig::new("realm1")),
+    )
+    .await
+    .unwrap();
+    let (done_tx, mut done) = futures::channel::mpsc::unbounded();
+    let _flood = within(
+        &*rt,
+        "register",
+        callee.register("com.suite.flood.results", move |inv: Invocation| {
+            let done_tx = done_tx.clone();
+            async move {
+                for n in 0..limit + 10 {
+                    if inv
+                        .progress(nexus_driver::nexus_core::Payload::new(
+                            vec![Value::from(n as u64)],
+                            Default::default(),
+                        ))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = done_tx.unbounded_send(());
+                Ok("final")
+            }
+        }),
+    )
+    .await
+    .unwrap();
+    // A marker after the flood, on the caller's connection: once it is here, every
+    // progressive result before it has reached the caller's client.
+    let mut marker = within(&*rt, "subscribe", caller.subscribe("com.suite.flood.done"))
+        .await
+        .unwrap();
+    let mut results = caller.call("com.suite.flood.results").progress();
+    // Poll once so the CALL goes out, then stop reading.
+    let _ = futures::FutureExt::now_or_never(results.next());
+    within(&*rt, "the callee is done", done.next()).await;
+    within(
+        &*rt,
+        "marker",
+        callee.publish("com.suite.flood.done").acknowledged(),
+    )
+    .await
+    .unwrap();
+    next_event(&*rt, "marker", &mut marker).await;
+    let mut progressive = 0;
+    let end = within(&*rt, "the results", async {
+        while let Some(item) = results.next().await {
+            match item {
+                Ok(r) if r.details.progress == Some(true) => progressive += 1,
+                other => return other,
+            }
+        }
+        panic!("the stream ended without its final item")
+    })
+    .await;
+    match end {
+        Err(Error::Overflow { capacity, .. }) => assert_eq!(capacity, limit),
+        other => panic!("expected Overflow, got {other:?}"),
+    }
+    assert_eq!(progressive, limit);
+    within(&*rt, "close", caller.close()).await.unwrap();
+    within(&*rt, "close", callee.close()).await.unwrap();
+}
