@@ -518,3 +518,112 @@ pub async fn tls_client_certificates(rt: Arc<dyn Runtime>) {
     assert_eq!(w.details.authid.as_deref(), Some("alice"));
     router.shutdown().await;
 }
+
+/// A reconnecting client authenticates again on every connection: after the router restarts
+/// (a new router, which knows no cookie) by its ticket, and after its session is killed by the
+/// cookie the new router set.
+pub async fn reconnect_authenticates_again(rt: Arc<dyn Runtime>) {
+    let options = || ListenOptions {
+        tls: None,
+        cookie: Some(CookieConfig {
+            name: "nexus_sid".into(),
+            max_age: Duration::from_secs(600),
+        }),
+    };
+    let first = router(rt.clone());
+    let url = within(
+        &*rt,
+        "listen",
+        first.listen_with("ws://127.0.0.1:0/ws", options()),
+    )
+    .await
+    .unwrap();
+    let policy = nexus_driver::ReconnectPolicy::new()
+        .initial_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(200));
+    let config = ClientConfig::new("auth.realm")
+        .authid("alice")
+        .ticket("alice-ticket")
+        .cookie_jar(CookieJar::new())
+        .reconnect(policy);
+    let client = within(
+        &*rt,
+        "join",
+        nexus_driver::Client::connect(rt.clone(), &url, config),
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.authmethod().as_deref(), Some("ticket"));
+    let mut states = client.state();
+    let mut events = within(&*rt, "subscribe", client.subscribe("com.suite.auth.news"))
+        .await
+        .unwrap();
+
+    // A new router on the same address: it knows no cookie, so the ticket again.
+    within(&*rt, "shutdown", first.shutdown()).await;
+    let second = router(rt.clone());
+    let again = within(&*rt, "listen again", second.listen_with(&url, options()))
+        .await
+        .unwrap();
+    assert_eq!(again, url);
+    super::reconnect::until_joined(&*rt, "joined the new router", &client, &mut states).await;
+    assert_eq!(client.authid().as_deref(), Some("alice"));
+    assert_eq!(client.authrole().as_deref(), Some("admin"));
+    assert_eq!(client.authmethod().as_deref(), Some("ticket"));
+    assert!(events.id().is_some(), "subscribed again");
+
+    // The session is killed: the next join presents the cookie the new router set.
+    let killed = client.session_id();
+    assert!(within(&*rt, "kill", second.kill(killed, "wamp.close.killed", None)).await);
+    within(&*rt, "rejoined", async {
+        loop {
+            super::reconnect::until_joined(&*rt, "joined after the kill", &client, &mut states)
+                .await;
+            if client.session_id() != killed {
+                break;
+            }
+            states.next().await;
+        }
+    })
+    .await;
+    assert_eq!(client.authmethod().as_deref(), Some("cookie"));
+    assert_eq!(client.authid().as_deref(), Some("alice"));
+    // Still subscribed, and events flow.
+    let publisher = within(
+        &*rt,
+        "publisher",
+        nexus_driver::Client::connect(
+            rt.clone(),
+            &url,
+            ClientConfig::new("auth.realm")
+                .authid("alice")
+                .ticket("alice-ticket"),
+        ),
+    )
+    .await
+    .unwrap();
+    within(
+        &*rt,
+        "publish",
+        publisher
+            .publish("com.suite.auth.news")
+            .arg("hi")
+            .acknowledged(),
+    )
+    .await
+    .unwrap();
+    // The stream marks both gaps (the restart and the kill), then the event.
+    for gap in ["restart", "kill"] {
+        match within(&*rt, gap, events.next()).await {
+            Some(Err(nexus_driver::SubscriptionError::Missed(
+                nexus_driver::Missed::Disconnected,
+            ))) => {}
+            other => panic!("expected the gap of the {gap}, got {other:?}"),
+        }
+    }
+    let event = super::next_event(&*rt, "event", &mut events).await;
+    assert_eq!(event.arg::<String>(0).unwrap(), "hi");
+    within(&*rt, "close", client.close()).await.unwrap();
+    within(&*rt, "close", publisher.close()).await.unwrap();
+    within(&*rt, "shutdown", second.shutdown()).await;
+}

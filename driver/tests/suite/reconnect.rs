@@ -49,6 +49,29 @@ async fn until_state(
     .await
 }
 
+/// Waits until the client is joined (with everything restored), as its current state says:
+/// the stream may still hold an older join.
+pub(super) async fn until_joined(
+    rt: &dyn Runtime,
+    what: &str,
+    client: &Client,
+    states: &mut (impl Stream<Item = ClientState> + Unpin),
+) {
+    within(rt, what, async {
+        loop {
+            match client.current_state() {
+                ClientState::Joined { .. } => return,
+                ClientState::Stopped { reason } => panic!("{what}: stopped: {reason}"),
+                _ => {}
+            }
+            if states.next().await.is_none() {
+                panic!("{what}: the state stream ended");
+            }
+        }
+    })
+    .await
+}
+
 /// Stop the router, start another on the same address, and check everything came back.
 pub async fn survives_router_restart(rt: Arc<dyn Runtime>, url: &str) {
     let (router, url) = start_router(&rt, url).await;
