@@ -53,6 +53,10 @@ pub use host::{
 pub use rpc::{CallSender, InvocationStream, Progress, ProgressiveCall, Revocations, Revoked};
 
 /// The bounds of the client's queues (the event queue's is [`ClientConfig::event_buffer`]).
+///
+/// ```
+/// assert!(nexus_driver::queue_limits::RESULT_BUFFER >= 1024);
+/// ```
 pub mod queue_limits {
     pub use crate::rpc::{CHUNK_BUFFER, RESULT_BUFFER, REVOCATION_BUFFER};
     /// How many requests may wait for the client task (each call in flight may add one).

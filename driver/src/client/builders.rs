@@ -646,6 +646,27 @@ impl IntoFuture for Register<'_> {
 ///
 /// Implemented for closures and functions of those shapes; the parameter `M` only tells the
 /// two apart.
+///
+/// ```no_run
+/// # async fn run(client: nexus_driver::Client) -> Result<(), nexus_driver::Error> {
+/// use nexus_driver::{Invocation, WampError};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Transfer { from: String, to: String, cents: u64 }
+///
+/// // A function works as well as a closure; its arguments are read with `?`
+/// // (a payload of the wrong shape is answered with wamp.error.invalid_argument).
+/// async fn transfer(inv: Invocation) -> Result<u64, WampError> {
+///     let t: Transfer = inv.kwargs()?;
+///     if t.from == t.to {
+///         return Err(WampError::new("com.bank.error.same_account"));
+///     }
+///     Ok(t.cents)
+/// }
+///
+/// let _transfer = client.register("com.bank.transfer", transfer).await?;
+/// # Ok(()) }
+/// ```
 pub trait IntoHandler<M>: Send + Sync + 'static {
     /// The handler, ready for the client task.
     #[doc(hidden)]

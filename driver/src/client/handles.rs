@@ -227,6 +227,16 @@ impl QueueState {
 }
 
 /// What a [`Subscription`] stream yields besides events.
+///
+/// ```
+/// use nexus_driver::{Error, Missed, SubscriptionError};
+///
+/// let gap = SubscriptionError::Missed(Missed::Disconnected);
+/// // Through `?` it becomes an Error; a gap is usually handled in place instead.
+/// assert!(matches!(Error::from(gap), Error::Missed(Missed::Disconnected)));
+/// let end = SubscriptionError::Ended(Error::Revoked { reason: Some("maintenance".into()) });
+/// assert_eq!(end.to_string(), "the subscription ended: the router revoked it: maintenance");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubscriptionError {
