@@ -1978,6 +1978,7 @@ pub async fn run_all(rt: Arc<dyn Runtime>) {
     ))
     .await;
     Box::pin(reconnect::refused_join_stops_retries(rt.clone())).await;
+    Box::pin(reconnect::requests_wait_for_the_connection(rt.clone())).await;
     Box::pin(auth::reconnect_authenticates_again(rt.clone())).await;
     Box::pin(shutdown_reaches_clients(rt.clone(), router, &urls[0])).await;
 }

@@ -271,3 +271,86 @@ pub async fn refused_join_stops_retries(rt: Arc<dyn Runtime>) {
         ),
     }
 }
+
+/// Requests made while disconnected wait for the next session up to
+/// `ClientConfig::wait_for_connection`, then fail with `NotConnected`.
+pub async fn requests_wait_for_the_connection(rt: Arc<dyn Runtime>) {
+    let (router, url) = start_router(&rt, "tcp://127.0.0.1:0").await;
+    let connect = |wait: Duration| {
+        let config = ClientConfig::new("realm1")
+            .reconnect(policy())
+            .wait_for_connection(wait);
+        Client::connect(rt.clone(), &url, config)
+    };
+    let patient = within(&*rt, "connect", connect(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let hasty = within(&*rt, "connect", connect(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    let _double = within(
+        &*rt,
+        "register",
+        patient.register("com.suite.wait.double", |inv: Invocation| async move {
+            Ok(2 * inv.arg::<i64>(0)?)
+        }),
+    )
+    .await
+    .unwrap();
+    let mut states = patient.state();
+    within(&*rt, "shutdown", router.shutdown()).await;
+    until_state(&*rt, "disconnected", &mut states, |s| {
+        matches!(s, ClientState::Disconnected { .. })
+    })
+    .await;
+
+    // The hasty client gives up after its 100 ms.
+    let started = Instant::now();
+    match within(
+        &*rt,
+        "hasty publish",
+        hasty.publish("com.suite.wait.news").arg(1).acknowledged(),
+    )
+    .await
+    {
+        Err(Error::NotConnected { waited }) => {
+            assert_eq!(waited, Duration::from_millis(100));
+            assert!(started.elapsed() >= Duration::from_millis(100));
+        }
+        other => panic!("expected NotConnected, got {other:?}"),
+    }
+    // The patient one's requests wait for the router's return: a call to its own
+    // registration (restored first) and an acknowledged publication.
+    let (call_done, call) = futures::channel::oneshot::channel();
+    let caller = patient.clone();
+    rt.spawn(Box::pin(async move {
+        let r = caller.call("com.suite.wait.double").arg(21).await;
+        let _ = call_done.send(r);
+    }));
+    let (publish_done, published) = futures::channel::oneshot::channel();
+    let publisher = patient.clone();
+    rt.spawn(Box::pin(async move {
+        let r = publisher
+            .publish("com.suite.wait.news")
+            .arg(2)
+            .acknowledged()
+            .await;
+        let _ = publish_done.send(r);
+    }));
+    let (router, again) = start_router(&rt, &url).await;
+    assert_eq!(again, url);
+    let doubled: i64 = within(&*rt, "the waiting call", call)
+        .await
+        .unwrap()
+        .unwrap()
+        .arg(0)
+        .unwrap();
+    assert_eq!(doubled, 42);
+    within(&*rt, "the waiting publication", published)
+        .await
+        .unwrap()
+        .unwrap();
+    within(&*rt, "close", patient.close()).await.unwrap();
+    within(&*rt, "close", hasty.close()).await.unwrap();
+    within(&*rt, "shutdown", router.shutdown()).await;
+}
