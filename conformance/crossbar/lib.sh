@@ -1,7 +1,8 @@
 # Starting and stopping Crossbar on loopback, for conformance/crossbar/run.sh and
 # conformance/bench-compare.sh. Source it from the repository root.
 #
-# crossbar_start sets CB_WS_URL, CB_RS_URL, CB_VERSION; crossbar_stop stops it.
+# crossbar_start sets CB_WS_URL, CB_RS_URL, CB_WS_PORT, CB_RS_PORT, CB_VERSION; crossbar_halt
+# and crossbar_resume stop it and start it again on the same ports; crossbar_stop stops it.
 
 CROSSBAR_VERSION="${CROSSBAR_VERSION:-26.10.1}"
 cb_venv="$PWD/target/crossbar-venv"
@@ -28,6 +29,8 @@ for s in socks:
 PY
 )
     read -r ws_port rs_port <<<"$ports"
+    CB_WS_PORT=$ws_port
+    CB_RS_PORT=$rs_port
     cb_dir=$(mktemp -d)
     mkdir -p "$cb_dir/.crossbar"
     sed -e "s/@WS_PORT@/$ws_port/" -e "s/@RS_PORT@/$rs_port/" conformance/crossbar/config.json.in \
@@ -36,8 +39,15 @@ PY
     "$cb_venv/bin/crossbar" start --cbdir "$cb_dir/.crossbar" --loglevel warn \
         > target/conformance/crossbar.log 2>&1 &
     cb_pid=$!
-    # Wait (at most 60 s) until both transports accept connections.
-    python3 - "$ws_port" "$rs_port" <<'PY'
+    crossbar_wait_ports "$ws_port" "$rs_port"
+    CB_WS_URL="ws://127.0.0.1:$ws_port/ws"
+    CB_RS_URL="tcp://127.0.0.1:$rs_port"
+    CB_VERSION=$("$cb_venv/bin/crossbar" version 2>/dev/null | grep -m1 'Crossbar.io  ' | awk '{print $NF}')
+}
+
+# Waits (at most 60 s) until every given port on loopback accepts connections.
+crossbar_wait_ports() {
+    python3 - "$@" <<'PY'
 import socket, sys, time
 deadline = time.time() + 60
 for port in map(int, sys.argv[1:]):
@@ -48,11 +58,22 @@ for port in map(int, sys.argv[1:]):
         except OSError:
             if time.time() > deadline:
                 sys.exit(f"Crossbar did not open port {port} within 60 s")
-            time.sleep(0.2)
+            time.sleep(0.1)
 PY
-    CB_WS_URL="ws://127.0.0.1:$ws_port/ws"
-    CB_RS_URL="tcp://127.0.0.1:$rs_port"
-    CB_VERSION=$("$cb_venv/bin/crossbar" version 2>/dev/null | grep -m1 'Crossbar.io  ' | awk '{print $NF}')
+}
+
+# Stops Crossbar (its sessions get GOODBYE) but keeps its configuration, for crossbar_resume.
+crossbar_halt() {
+    "$cb_venv/bin/crossbar" stop --cbdir "$cb_dir/.crossbar" >/dev/null 2>&1 || kill "$cb_pid" 2>/dev/null || true
+    wait "$cb_pid" 2>/dev/null || true
+}
+
+# Starts a halted Crossbar again on the same ports; returns once it accepts connections.
+crossbar_resume() {
+    "$cb_venv/bin/crossbar" start --cbdir "$cb_dir/.crossbar" --loglevel warn \
+        >> target/conformance/crossbar.log 2>&1 &
+    cb_pid=$!
+    crossbar_wait_ports "$CB_WS_PORT" "$CB_RS_PORT"
 }
 
 crossbar_stop() {

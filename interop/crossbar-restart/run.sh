@@ -9,7 +9,7 @@
 #
 # Usage: interop/crossbar-restart/run.sh   (from anywhere; exits non-zero on failure). Installs
 # Crossbar into target/crossbar-venv on first use (conformance/crossbar/lib.sh). Logs go to
-# target/interop/crossbar-restart*.log.
+# target/interop/crossbar-restart.log.probe and target/conformance/crossbar.log.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -24,25 +24,7 @@ log="$root/target/interop/crossbar-restart.log"
 
 crossbar_start
 trap crossbar_stop EXIT
-ws_port="${CB_WS_URL#ws://127.0.0.1:}"; ws_port="${ws_port%%/*}"
-rs_port="${CB_RS_URL##*:}"
 echo "Crossbar $CB_VERSION on $CB_WS_URL and $CB_RS_URL"
-
-wait_ports() {
-    python3 - "$ws_port" "$rs_port" <<'PY'
-import socket, sys, time
-deadline = time.time() + 60
-for port in map(int, sys.argv[1:]):
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                sys.exit(f"Crossbar did not open port {port} within 60 s")
-            time.sleep(0.1)
-PY
-}
 
 # The probe talks on a pipe: its stdout lines to us, our `restarted` to its stdin.
 coproc PROBE { "$probe" "$CB_WS_URL" "$CB_RS_URL" 2>"$log.probe"; }
@@ -62,13 +44,10 @@ expect() {
 
 expect ready
 echo "stopping Crossbar"
-"$cb_venv/bin/crossbar" stop --cbdir "$cb_dir/.crossbar" >/dev/null 2>&1 || kill "$cb_pid" 2>/dev/null || true
-wait "$cb_pid" 2>/dev/null || true
+crossbar_halt
 expect away
 echo "starting Crossbar again on the same ports"
-"$cb_venv/bin/crossbar" start --cbdir "$cb_dir/.crossbar" --loglevel warn >"$log" 2>&1 &
-cb_pid=$!
-wait_ports
+crossbar_resume
 echo restarted >&"${PROBE[1]}"
 status=0
 expect "ok $CB_WS_URL" || status=1

@@ -45,19 +45,12 @@ pub(crate) enum Cmd {
         payload: Payload,
         reply: CallReply,
     },
-    DropCall {
-        token: u64,
-    },
     /// The next chunk of a progressive call invocation.
     Chunk {
         token: u64,
         payload: Payload,
         last: bool,
         reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// A `CallSender` was dropped before its last chunk.
-    AbandonInput {
-        token: u64,
     },
     Publish {
         topic: Uri,
@@ -118,10 +111,7 @@ impl Cmd {
             Cmd::Release { reply, .. } | Cmd::Leave { reply } => {
                 let _ = reply.send(Ok(()));
             }
-            Cmd::DropCall { .. }
-            | Cmd::AbandonInput { .. }
-            | Cmd::Answer { .. }
-            | Cmd::Progress { .. } => {}
+            Cmd::Answer { .. } | Cmd::Progress { .. } => {}
         }
     }
 
@@ -619,25 +609,43 @@ impl Task {
         self.restore_done(1);
     }
 
-    /// The router refused to restore a handle: it ends, and the application is told.
+    /// The router refused to restore a handle.
     fn restore_refused(&mut self, live: LiveId, error: Error) {
+        self.unrestorable(live, error);
+        self.restore_done(1);
+    }
+
+    /// A handle cannot be restored on this connection (the router refused it, or the
+    /// session cannot ask for it): it ends, and the application is told.
+    pub(super) fn unrestorable(&mut self, live: LiveId, error: Error) {
         let request = self.reconnector.request(live).cloned();
-        if self.reconnector.handle_restore_refused(live) {
-            tracing::warn!("{request:?} could not be restored after reconnecting: {error}");
-            if let Some(queue) = self.subscriptions.remove(&live) {
-                queue.close(Some(error));
-            } else if let Some((_, shared)) = self.registrations.remove(&live) {
-                shared.set(None);
-                if let Some(LiveRequest::Register { procedure, .. }) = request {
-                    let error = match error {
-                        Error::Wamp(e) => e,
-                        e => Box::new(WampError::from(e)),
-                    };
-                    self.revoked(Revoked::NotRestored { procedure, error });
-                }
+        if !self.reconnector.handle_restore_refused(live) {
+            return;
+        }
+        tracing::warn!("{request:?} could not be restored after reconnecting: {error}");
+        if let Some(queue) = self.subscriptions.remove(&live) {
+            queue.close(Some(error));
+        } else if let Some((_, shared)) = self.registrations.remove(&live) {
+            shared.set(None);
+            if let Some(LiveRequest::Register { procedure, .. }) = request {
+                let error = match error {
+                    Error::Wamp(e) => e,
+                    e => Box::new(WampError::from(e)),
+                };
+                self.revoked(Revoked::NotRestored { procedure, error });
             }
         }
-        self.restore_done(1);
+    }
+
+    /// Forgets a handle's queue (ending its stream) or handler; the router's ID is the
+    /// reconnector's business.
+    pub(super) fn forget(&mut self, live: LiveId) {
+        if let Some(queue) = self.subscriptions.remove(&live) {
+            queue.close(None);
+        }
+        if let Some((_, shared)) = self.registrations.remove(&live) {
+            shared.set(None);
+        }
     }
 
     /// The application let go of a handle: forget its queue or handler, and release the
@@ -649,25 +657,11 @@ impl Task {
         reply: Option<oneshot::Sender<Result<(), Error>>>,
     ) {
         let live = match released {
-            Released::Subscription(live) => {
-                if let Some(queue) = self.subscriptions.remove(&live) {
-                    queue.close(None);
-                }
+            Released::Call(token) => return self.drop_call(session, token),
+            Released::Input(token) => return self.abandon_input(session, token),
+            Released::Subscription(live) | Released::Registration(live) => {
+                self.forget(live);
                 live
-            }
-            Released::Registration(live) => {
-                if let Some((_, shared)) = self.registrations.remove(&live) {
-                    shared.set(None);
-                }
-                live
-            }
-            Released::Call(token) => {
-                self.command(session, Cmd::DropCall { token });
-                return;
-            }
-            Released::Input(token) => {
-                self.command(session, Cmd::AbandonInput { token });
-                return;
             }
         };
         let Release::Send(bound) = self.reconnector.remove(live) else {
@@ -692,6 +686,31 @@ impl Task {
         }
     }
 
+    /// A call's future or stream was dropped before its end: cancel the call.
+    fn drop_call(&mut self, session: &mut Session, token: u64) {
+        if let Some(request) = self.call_of(token) {
+            self.end_request(request);
+            session.abandon_call(request);
+        }
+    }
+
+    /// A call's input was cut short: cancel rather than pass it off as complete.
+    fn abandon_input(&mut self, session: &mut Session, token: u64) {
+        let Some(request) = self.call_of(token) else {
+            return;
+        };
+        if session.abandon_call(request) {
+            return;
+        }
+        if let Some(route) = self.end_request(request) {
+            route.fail(Error::from(
+                WampError::new(nexus_core::uri::error::CANCELED).with_args(vec![Value::from(
+                    "the CallSender was dropped before finish(), and the router cannot cancel calls",
+                )]),
+            ));
+        }
+    }
+
     pub(super) fn command(&mut self, session: &mut Session, cmd: Cmd) {
         match cmd {
             Cmd::Call {
@@ -709,12 +728,6 @@ impl Task {
                 }
                 Err(e) => reply.finish(Err(usage(e))),
             },
-            Cmd::DropCall { token } => {
-                if let Some(request) = self.call_of(token) {
-                    self.end_request(request);
-                    session.abandon_call(request);
-                }
-            }
             Cmd::Chunk {
                 token,
                 payload,
@@ -735,22 +748,6 @@ impl Task {
                     | UsageError::CallInputFinished { .. } => Error::CallEnded,
                     e => usage(e),
                 }));
-            }
-            Cmd::AbandonInput { token } => {
-                // The input was cut short: cancel rather than pass it off as complete.
-                if let Some(request) = self.call_of(token) {
-                    if !session.abandon_call(request) {
-                        if let Some(route) = self.end_request(request) {
-                            route.fail(Error::from(
-                                WampError::new(nexus_core::uri::error::CANCELED).with_args(vec![
-                                    Value::from(
-                                        "the CallSender was dropped before finish(), and the router cannot cancel calls",
-                                    ),
-                                ]),
-                            ));
-                        }
-                    }
-                }
             }
             Cmd::Publish {
                 topic,

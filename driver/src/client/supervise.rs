@@ -285,7 +285,6 @@ impl Task {
                 self.release_offline(released);
                 let _ = reply.send(Ok(()));
             }
-            Cmd::DropCall { token } | Cmd::AbandonInput { token } => self.unpark_call(token),
             cmd if cmd.needs_session()
                 && !self.config.wait_for_connection.is_zero()
                 && self.parked.len() < PARKED_LIMIT =>
@@ -306,16 +305,8 @@ impl Task {
     /// The application let go of a handle while disconnected: nothing to tell the router.
     fn release_offline(&mut self, released: Released) {
         match released {
-            Released::Subscription(live) => {
-                if let Some(queue) = self.subscriptions.remove(&live) {
-                    queue.close(None);
-                }
-                self.reconnector.remove(live);
-            }
-            Released::Registration(live) => {
-                if let Some((_, shared)) = self.registrations.remove(&live) {
-                    shared.set(None);
-                }
+            Released::Subscription(live) | Released::Registration(live) => {
+                self.forget(live);
                 self.reconnector.remove(live);
             }
             Released::Call(token) | Released::Input(token) => self.unpark_call(token),
@@ -356,17 +347,8 @@ impl Task {
                         .insert(Key::Request(request), Route::Restore(item.live));
                     self.restoring += 1;
                 }
-                Err(e) => {
-                    // The new router does not support what the old one did (an option).
-                    if self.reconnector.handle_restore_refused(item.live) {
-                        tracing::warn!("{}: cannot be restored: {e}", item.live);
-                        if let Some(queue) = self.subscriptions.remove(&item.live) {
-                            queue.close(Some(e.into()));
-                        } else if let Some((_, shared)) = self.registrations.remove(&item.live) {
-                            shared.set(None);
-                        }
-                    }
-                }
+                // The new router does not support what the old one did (an option).
+                Err(e) => self.unrestorable(item.live, e.into()),
             }
         }
         // Joined once everything is back (at once when there is nothing to restore).
