@@ -15,7 +15,7 @@ use nexus_core::typed::{self, IntoPayload, PayloadError};
 use nexus_core::{Dict, MatchPolicy, Payload, PublicationId, SessionId, Uri, Value};
 use serde::Serialize;
 
-use super::{CallFuture, Client, Cmd, Handler, Invocation, Registration, Subscription};
+use super::{CallFuture, Client, Cmd, Handler, Invocation, Registration, Released, Subscription};
 use crate::error::{Error, WampError};
 use crate::rpc::{CallReply, CallSender, InvocationStream, Outbox, ProgressiveCall, ResultQueue};
 
@@ -524,11 +524,8 @@ impl IntoFuture for Subscribe<'_> {
                 .await?;
             let (live, queue) = rx.await.map_err(|_| Error::Closed)??;
             Ok(Subscription {
-                live,
+                hold: client.hold(Released::Subscription(live)),
                 queue,
-                releases: client.shared.common.releases.clone(),
-                cmd: client.shared.cmd.clone(),
-                done: false,
             })
         })
     }
@@ -630,11 +627,8 @@ impl IntoFuture for Register<'_> {
                 .await?;
             let (live, shared) = rx.await.map_err(|_| Error::Closed)??;
             Ok(Registration {
-                live,
+                hold: client.hold(Released::Registration(live)),
                 shared,
-                releases: client.shared.common.releases.clone(),
-                cmd: client.shared.cmd.clone(),
-                done: false,
             })
         })
     }

@@ -282,22 +282,52 @@ pub type SubscriptionItem = Result<Event, SubscriptionError>;
 /// # Ok(()) }
 /// ```
 pub struct Subscription {
-    pub(crate) live: LiveId,
+    pub(crate) hold: Hold,
     pub(crate) queue: Arc<EventQueue>,
-    pub(crate) releases: Arc<Releases>,
-    pub(crate) cmd: mpsc::Sender<Cmd>,
-    /// Let go already (by `unsubscribe`): nothing for the drop to do.
-    pub(crate) done: bool,
 }
 
-/// Asks the task to let go of `released` and waits for the router's answer.
-async fn release(cmd: &mpsc::Sender<Cmd>, released: Released) -> Result<(), Error> {
-    let (reply, rx) = oneshot::channel();
-    cmd.clone()
-        .send(Cmd::Release { released, reply })
-        .await
-        .map_err(|_| Error::Closed)?;
-    rx.await.map_err(|_| Error::Closed)?
+/// What a [`Subscription`] and a [`Registration`] share: which live entry the handle holds,
+/// and how it lets go (at once on drop, through the release queue; or waiting for the
+/// router's answer, through the command queue).
+pub(crate) struct Hold {
+    released: Released,
+    releases: Arc<Releases>,
+    cmd: mpsc::Sender<Cmd>,
+    /// Let go already, or detached: nothing for the drop to do.
+    done: bool,
+}
+
+impl Hold {
+    pub(crate) fn new(released: Released, releases: Arc<Releases>, cmd: mpsc::Sender<Cmd>) -> Hold {
+        Hold {
+            released,
+            releases,
+            cmd,
+            done: false,
+        }
+    }
+
+    /// Lets go and waits for the router's answer.
+    async fn release(mut self) -> Result<(), Error> {
+        self.done = true;
+        let (reply, rx) = oneshot::channel();
+        self.cmd
+            .send(Cmd::Release {
+                released: self.released,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if !self.done {
+            self.releases.push(self.released);
+        }
+    }
 }
 
 impl Subscription {
@@ -309,9 +339,8 @@ impl Subscription {
 
     /// Unsubscribes and waits for the router's answer (UNSUBSCRIBED, or nothing to do when
     /// another handle holds the same subscription or the client is disconnected).
-    pub async fn unsubscribe(mut self) -> Result<(), Error> {
-        self.done = true;
-        release(&self.cmd, Released::Subscription(self.live)).await
+    pub async fn unsubscribe(self) -> Result<(), Error> {
+        self.hold.release().await
     }
 }
 
@@ -325,14 +354,6 @@ impl Stream for Subscription {
 impl FusedStream for Subscription {
     fn is_terminated(&self) -> bool {
         self.queue.is_terminated()
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if !self.done {
-            self.releases.push(Released::Subscription(self.live));
-        }
     }
 }
 
@@ -388,12 +409,8 @@ impl RegistrationShared {
 /// ```
 #[must_use = "dropping a Registration unregisters the procedure: keep it, or call detach()"]
 pub struct Registration {
-    pub(crate) live: LiveId,
+    pub(crate) hold: Hold,
     pub(crate) shared: Arc<RegistrationShared>,
-    pub(crate) releases: Arc<Releases>,
-    pub(crate) cmd: mpsc::Sender<Cmd>,
-    /// Detached, or let go already by `unregister`: nothing for the drop to do.
-    pub(crate) done: bool,
 }
 
 impl Registration {
@@ -406,22 +423,13 @@ impl Registration {
     /// Keeps the procedure registered (and restored after reconnections) until the client
     /// closes or the router revokes it, without a handle.
     pub fn detach(mut self) {
-        self.done = true;
+        self.hold.done = true;
     }
 
     /// Unregisters and waits for the router's answer (nothing to wait for while the client
     /// is disconnected).
-    pub async fn unregister(mut self) -> Result<(), Error> {
-        self.done = true;
-        release(&self.cmd, Released::Registration(self.live)).await
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if !self.done {
-            self.releases.push(Released::Registration(self.live));
-        }
+    pub async fn unregister(self) -> Result<(), Error> {
+        self.hold.release().await
     }
 }
 

@@ -395,6 +395,15 @@ impl Client {
         self.shared.common.states.current()
     }
 
+    /// A handle's hold on the live entry `released` names.
+    fn hold(&self, released: Released) -> handles::Hold {
+        handles::Hold::new(
+            released,
+            self.shared.common.releases.clone(),
+            self.shared.cmd.clone(),
+        )
+    }
+
     /// Hands a request to the client task, waiting for room in its queue.
     async fn send(&self, cmd: Cmd) -> Result<(), Error> {
         self.shared
